@@ -1,0 +1,52 @@
+"""erhc-h5: the city health-code platform's H5 real-name authentication module."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the WSGI app: configuration, extensions, blueprints and CLI; no I/O here."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_relative_config=True,
+    )
+    from erhc_h5 import config
+
+    config.load(app, overrides)
+
+    from erhc_h5 import db, errors, logs
+    from erhc_h5.extensions import csrf, limiter, login_manager
+    from erhc_h5.security import headers
+
+    db.init_app(app)
+    logs.init_app(app)
+    headers.init_app(app)
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    errors.init_app(app)
+
+    from erhc_h5.code.views import bp as code_bp
+    from erhc_h5.filing.views import bp as filing_bp
+    from erhc_h5.ops.views import bp as ops_bp
+    from erhc_h5.resident.views import bp as resident_bp
+    from erhc_h5.scan.views import bp as scan_bp
+    from erhc_h5.staff.views import bp as staff_bp
+    from erhc_h5.sync.receiver import bp as province_bp
+
+    for bp in (staff_bp, resident_bp, code_bp, scan_bp, filing_bp, ops_bp):
+        app.register_blueprint(bp)
+    if app.config["SANDBOX"]:
+        app.register_blueprint(province_bp)
+
+    from erhc_h5 import cli
+
+    cli.init_app(app)
+    return app

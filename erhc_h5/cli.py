@@ -1,0 +1,66 @@
+"""Command groups wired to the services: db, demo, users, and each domain's own group."""
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from erhc_h5.db import session_scope
+
+db_cli = AppGroup("db", help="数据库结构(Alembic)。")
+demo_cli = AppGroup("demo", help="沙箱演示数据。")
+users_cli = AppGroup("users", help="工作人员账号。")
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision."""
+    from erhc_h5 import migrate
+
+    migrate.upgrade(current_app)
+    click.echo(json.dumps({"migrated": sorted(migrate.current(current_app))}))
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Create the sandbox demo app, staff users and scan device; prints JSON last."""
+    from erhc_h5 import demo
+
+    if not current_app.config["SANDBOX"]:
+        raise click.ClickException("演示数据只能在沙箱模式下创建(ERHC_ENV=production 时不可用)")
+    with session_scope() as session:
+        result = demo.seed(current_app, session)
+    click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", required=True, help="admin | reviewer | operator | ops | nurse")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--display-name", default="")
+@click.option("--site", "site_name", default="")
+def users_create(username: str, role: str, password: str, display_name: str, site_name: str) -> None:
+    """Create a staff user."""
+    from erhc_h5.staff.services import StaffError, create_user
+
+    try:
+        with session_scope() as session:
+            user = create_user(session, username, password, role, display_name=display_name, site_name=site_name)
+            out = {"id": user.id, "username": user.username, "role": user.role}
+    except StaffError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(out, ensure_ascii=False))
+
+
+def init_app(app: Flask) -> None:
+    from erhc_h5.code.cli import keys_cli
+    from erhc_h5.ops.cli import purge_cmd
+    from erhc_h5.resident.cli import residents_cli
+    from erhc_h5.scan.cli import devices_cli
+    from erhc_h5.sync.cli import sync_cli
+
+    for group in (db_cli, demo_cli, users_cli, sync_cli, residents_cli, keys_cli, devices_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(purge_cmd)

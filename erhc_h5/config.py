@@ -1,0 +1,123 @@
+"""Configuration: embedded defaults, ERHC_-prefixed environment, and production checks."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+DEV_PII_KEY = "ZGV2LWluc2VjdXJlLXBpaS1rZXktMzItYnl0ZXMhIQ=="  # base64 of 32 dev bytes
+DEV_EMPI_KEY = "dev-insecure-empi-key"
+DEV_PROVINCE_SECRET = "sandbox-province-secret"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message is one line meant for operators."""
+
+
+def defaults(instance_path: str) -> dict:
+    """Return the embedded defaults; every key may be overridden by ERHC_<KEY>."""
+    db_file = Path(instance_path) / "erhc.sqlite3"
+    return {
+        "ENV": "development",
+        "SECRET_KEY": DEV_SECRET_KEY,
+        "DATABASE_URL": f"sqlite:///{db_file}",
+        "DATABASE_ECHO": False,
+        # Personal-data encryption (column level). Keys: {kid: base64 key}; newest kid writes.
+        "PII_KEYS": {"k1": DEV_PII_KEY},
+        "PII_ACTIVE_KEY_ID": "k1",
+        "PII_CIPHER": "sm4-gcm",  # or "aes-256-gcm"
+        "EMPI_KEY": DEV_EMPI_KEY,
+        "BLIND_INDEX_KEY": "dev-insecure-blind-index-key",
+        # Provincial platform.
+        "CD_SOURCE": "3301",
+        "PROVINCE_URL": "http://127.0.0.1:5000/sandbox-province",
+        "PROVINCE_APP_ID": "sandbox-city-3301",
+        "PROVINCE_SECRET": DEV_PROVINCE_SECRET,
+        "PROVINCE_CONNECT_TIMEOUT": 3.0,
+        "PROVINCE_READ_TIMEOUT": 15.0,
+        "SYNC_BATCH_SIZE": 500,
+        "SYNC_RETRY_BASE_SECONDS": 5.0,
+        "SYNC_RETRY_MAX_SECONDS": 600.0,
+        "SYNC_MAX_ATTEMPTS": 12,
+        "SYNC_LEASE_SECONDS": 120,
+        "SYNC_POLL_SECONDS": 2.0,
+        # Sandbox receiver fault injection (only in sandbox mode).
+        "SANDBOX_PROVINCE_FAULTS": {},
+        # Providers: "sandbox" or "http".
+        "IDENTITY_PROVIDER": "sandbox",
+        "SMS_PROVIDER": "sandbox",
+        "FACE_PROVIDER": "sandbox",
+        "PROVIDER_BASE_URL": "",
+        "PROVIDER_APP_KEY": "",
+        "PROVIDER_APP_SECRET": "",
+        "PROVIDER_TIMEOUT": 5.0,
+        "SANDBOX_PROVIDER_MODE": "normal",  # normal | timeout | error
+        # Dynamic health code.
+        "CODE_TTL_SECONDS": 60,
+        "CODE_CLOCK_SKEW_SECONDS": 90,
+        # Resident session and journey.
+        "CONSENT_VERSION": "2026-11-v1",
+        "SESSION_IDLE_MINUTES": 30,
+        "LAUNCH_MAX_SKEW_SECONDS": 300,
+        "ONSITE_CODE_HOURS": 24,
+        "LOCKOUT_FAILURES": 5,
+        "LOCKOUT_WINDOW_HOURS": 24,
+        "APP_ORIGINS": "",  # space-separated origins allowed to frame the H5
+        # Rate limits.
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_ENABLED": True,
+        # Retention (days).
+        "RETENTION_VERIFICATION_DAYS": 90,
+        "RETENTION_SCAN_DAYS": 180,
+        "UPLOAD_MAX_BYTES": 5 * 1024 * 1024,
+        "UPLOAD_DIR": str(Path(instance_path) / "uploads"),
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def load(app, overrides: dict | None = None) -> None:
+    """Fill app.config from defaults, the environment and overrides, then derive and check."""
+    app.config.update(defaults(app.instance_path))
+    app.config.from_prefixed_env("ERHC")
+    if overrides:
+        app.config.update(overrides)
+    cfg = app.config
+    cfg["SANDBOX"] = cfg["ENV"] != "production"
+    cfg["SQLALCHEMY_URL"] = cfg["DATABASE_URL"]
+    cfg["PERMANENT_SESSION_LIFETIME"] = int(cfg["SESSION_IDLE_MINUTES"]) * 60
+    cfg["SESSION_REFRESH_EACH_REQUEST"] = True
+    cfg["SESSION_COOKIE_HTTPONLY"] = True
+    cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
+    cfg["SESSION_COOKIE_SECURE"] = not cfg["SANDBOX"]
+    cfg["MAX_CONTENT_LENGTH"] = int(cfg["UPLOAD_MAX_BYTES"]) + 1024 * 1024
+    cfg["WTF_CSRF_TIME_LIMIT"] = None
+    cfg["RATELIMIT_STORAGE_URI"] = cfg["RATELIMIT_STORAGE_URI"]
+    if cfg["ENV"] == "production":
+        check_production(cfg)
+    if not re.fullmatch(r"\d{4}", str(cfg["CD_SOURCE"])):
+        raise ConfigError(f"ERHC_CD_SOURCE must be 4 digits, got {cfg['CD_SOURCE']!r}")
+    if cfg["PII_CIPHER"] not in ("sm4-gcm", "aes-256-gcm"):
+        raise ConfigError("ERHC_PII_CIPHER must be sm4-gcm or aes-256-gcm")
+
+
+def check_production(cfg) -> None:
+    """Refuse to run in production with missing or development secrets."""
+    if cfg.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
+        raise ConfigError("ERHC_SECRET_KEY is missing or still the development default")
+    keys = cfg.get("PII_KEYS") or {}
+    if not keys or DEV_PII_KEY in keys.values():
+        raise ConfigError("ERHC_PII_KEYS is missing or still the development default")
+    if cfg.get("EMPI_KEY") in (None, "", DEV_EMPI_KEY):
+        raise ConfigError("ERHC_EMPI_KEY is missing or still the development default")
+    if cfg.get("BLIND_INDEX_KEY") in (None, "", "dev-insecure-blind-index-key"):
+        raise ConfigError("ERHC_BLIND_INDEX_KEY is missing or still the development default")
+    if not cfg.get("PROVINCE_URL") or "/sandbox-province" in str(cfg.get("PROVINCE_URL")):
+        raise ConfigError("ERHC_PROVINCE_URL is missing or points at the sandbox receiver")
+    if not cfg.get("PROVINCE_APP_ID") or cfg.get("PROVINCE_APP_ID") == "sandbox-city-3301":
+        raise ConfigError("ERHC_PROVINCE_APP_ID is missing or still the sandbox default")
+    if cfg.get("PROVINCE_SECRET") in (None, "", DEV_PROVINCE_SECRET):
+        raise ConfigError("ERHC_PROVINCE_SECRET is missing or still the development default")
+    if str(cfg.get("DATABASE_URL", "")).startswith("sqlite"):
+        raise ConfigError("ERHC_DATABASE_URL must name a server database (PostgreSQL) in production")
+
+

@@ -1,0 +1,123 @@
+"""SQLAlchemy declarative base, engine and per-request session for each app."""
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from typing import Iterator
+
+from flask import Flask, current_app, g
+from sqlalchemy import MetaData, String, create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table; constraint names are stable across databases."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {str: String(255)}
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: every timestamp column stores naive UTC."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def import_models() -> None:
+    """Import every domain's models so Base.metadata knows all tables (Alembic, tests)."""
+    from erhc_h5 import audit  # noqa: F401
+    from erhc_h5.code import models as _code  # noqa: F401
+    from erhc_h5.filing import models as _filing  # noqa: F401
+    from erhc_h5.resident import models as _resident  # noqa: F401
+    from erhc_h5.records import models as _records  # noqa: F401
+    from erhc_h5.scan import models as _scan  # noqa: F401
+    from erhc_h5.staff import models as _staff  # noqa: F401
+    from erhc_h5.sync import models as _sync  # noqa: F401
+
+
+class Database:
+    """Holds one app's engine and session factory; sessions live for one request or command."""
+
+    def __init__(self, url: str, echo: bool = False) -> None:
+        self.url = url
+        kwargs: dict = {"echo": echo, "future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+        self.engine: Engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN.
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    def bind_to(self, connection: Connection | None) -> None:
+        """Bind new sessions to one connection (tests: a transaction rolled back afterwards)."""
+        if connection is None:
+            self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        else:
+            self.factory = sessionmaker(
+                bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def init_app(app: Flask) -> None:
+    """Attach the Database (engine creation does not connect) and close sessions on teardown."""
+    app.extensions["erhc_db"] = Database(app.config["DATABASE_URL"], bool(app.config["DATABASE_ECHO"]))
+
+    @app.teardown_appcontext
+    def _close_session(exc: BaseException | None) -> None:
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            if exc is not None:
+                session.rollback()
+            session.close()
+
+
+def get_db(app: Flask | None = None) -> Database:
+    """The Database of the given or current app."""
+    return (app or current_app).extensions["erhc_db"]
+
+
+def get_session() -> Session:
+    """The session of the current app context, created on first use."""
+    if "db_session" not in g:
+        g.db_session = get_db().factory()
+    return g.db_session
+
+
+@contextmanager
+def session_scope(app: Flask | None = None) -> Iterator[Session]:
+    """A standalone session committed on success (workers, CLI)."""
+    session = get_db(app).factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,66 @@
+"""The 备案 registry: apps that applied to offer the vaccination service."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from erhc_h5.db import Base, utcnow
+from erhc_h5.security.pii import EncryptedText
+
+FILING_STATES = {
+    "draft": "草稿",
+    "submitted": "待审核",
+    "approved": "已通过",
+    "rejected": "已驳回",
+    "suspended": "已暂停",
+}
+
+
+class FiledApp(Base):
+    """A mobile app's filing application (《备案申请表》) and, once approved, its access credentials."""
+
+    __tablename__ = "filed_apps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_name: Mapped[str] = mapped_column(String(100))  # 应用名称
+    app_filing_no: Mapped[str] = mapped_column(String(20), unique=True)  # 应用备案号
+    org_name: Mapped[str] = mapped_column(String(100))  # 应用所属机构
+    org_filing_no: Mapped[str] = mapped_column(String(50))  # 机构备案号
+    builder_unit: Mapped[str] = mapped_column(String(100))  # 建设单位
+    builder_contact: Mapped[str] = mapped_column(String(100))  # 建设单位联系人
+    developer_unit: Mapped[str] = mapped_column(String(100))  # 开发单位
+    developer_contact: Mapped[str] = mapped_column(String(100))  # 开发单位联系人
+    auth_methods: Mapped[str] = mapped_column(String(12))  # 实名认证方式, e.g. "1^2^3^4"
+    ui_design_files: Mapped[list] = mapped_column(JSON, default=list)  # 实名认证界面设计
+    review_opinion: Mapped[str] = mapped_column(Text, default="")  # 管理单位意见
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    access_code: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)  # app_record_no
+    launch_secret: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    allowed_origins: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    secret_version: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def can_launch(self) -> bool:
+        return self.status == "approved" and bool(self.access_code) and bool(self.launch_secret)
+
+    @property
+    def status_label(self) -> str:
+        return FILING_STATES.get(self.status, self.status)
+
+
+class LaunchNonce(Base):
+    """A launch ticket nonce already used by an app (replay protection)."""
+
+    __tablename__ = "launch_nonces"
+
+    app_id: Mapped[int] = mapped_column(ForeignKey("filed_apps.id"), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

@@ -1,0 +1,56 @@
+"""Structured logs: one JSON line per event, with the request id, and never personal data."""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+import time
+
+from flask import Flask, g, has_request_context, request
+
+EVENT_LOGGER = "erhc"
+
+
+class JsonFormatter(logging.Formatter):
+    """Render a record as one JSON object; ``extra={"event": {...}}`` adds structured fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if has_request_context():
+            line["request_id"] = g.get("request_id", "")
+        line.update(getattr(record, "event", {}) or {})
+        if record.exc_info:
+            line["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else ""
+        return json.dumps(line, ensure_ascii=False)
+
+
+def log_event(name: str, **fields) -> None:
+    """Log a named event; callers pass only non-personal fields (ids, codes, counts, masked values)."""
+    logging.getLogger(EVENT_LOGGER).info(name, extra={"event": {"event": name, **fields}})
+
+
+def init_app(app: Flask) -> None:
+    """Install the JSON handler once per process and stamp each request with an id."""
+    root = logging.getLogger(EVENT_LOGGER)
+    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        root.addHandler(handler)
+        root.propagate = True
+    root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+
+    @app.before_request
+    def _request_id() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if incoming.isalnum() and len(incoming) <= 32 else secrets.token_hex(8)
+
+    @app.after_request
+    def _echo_request_id(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response

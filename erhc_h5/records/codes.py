@@ -1,0 +1,74 @@
+"""Code tables of the data standard: sex, ethnicity, nationality, ID document types, divisions."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+# GB/T 2261.1
+SEX = {"0": "未知的性别", "1": "男", "2": "女", "9": "未说明的性别"}
+
+# GB/T 3304, 01-56 in code order, then 97 and 98.
+_NATION_NAMES = (
+    "汉族 蒙古族 回族 藏族 维吾尔族 苗族 彝族 壮族 布依族 朝鲜族 满族 侗族 瑶族 白族 土家族 哈尼族 "
+    "哈萨克族 傣族 黎族 傈僳族 佤族 畲族 高山族 拉祜族 水族 东乡族 纳西族 景颇族 柯尔克孜族 土族 达斡尔族 "
+    "仫佬族 羌族 布朗族 撒拉族 毛南族 仡佬族 锡伯族 阿昌族 普米族 塔吉克族 怒族 乌孜别克族 俄罗斯族 鄂温克族 "
+    "德昂族 保安族 裕固族 京族 塔塔尔族 独龙族 鄂伦春族 赫哲族 门巴族 珞巴族 基诺族"
+).split()
+NATIONS: dict[str, str] = {f"{i:02d}": name for i, name in enumerate(_NATION_NAMES, start=1)}
+NATIONS["97"] = "其他"
+NATIONS["98"] = "外国血统中国籍人士"
+
+# WS 364.3 CV02.01.101
+ID_CARD_TYPES = {
+    "01": "居民身份证",
+    "02": "居民户口簿",
+    "03": "护照",
+    "04": "军官证",
+    "05": "驾驶证",
+    "06": "港澳居民来往内地通行证",
+    "07": "台湾居民来往内地通行证",
+    "99": "其他法定有效证件",
+}
+
+# Real-name methods (authentication_method).
+AUTH_METHODS = {"1": "二要素认证", "2": "三要素认证", "3": "面部识别", "4": "现场认证"}
+
+CD_OPERATIONS = {"i": "新增", "u": "更新", "d": "删除"}
+
+RECOGNIZE_FLAGS = {1: "已实名认证", 0: "尚未实名认证"}
+
+
+@lru_cache(maxsize=1)
+def nationalities() -> dict[str, str]:
+    """GB/T 2659 (ISO 3166-1): alpha-3 codes and 3-digit numeric codes, each to the alpha-3 code."""
+    import pycountry
+
+    table: dict[str, str] = {}
+    for country in pycountry.countries:
+        table[country.alpha_3] = country.alpha_3
+        table[country.numeric] = country.alpha_3
+    return table
+
+
+def is_nationality(code: str) -> bool:
+    return code.upper() in nationalities()
+
+
+@lru_cache(maxsize=4096)
+def division_name(code: str) -> str | None:
+    """The name of a 6-digit administrative division known to python-stdnum (any era), or None."""
+    from stdnum import numdb
+
+    if len(code) < 6 or not code[:6].isdigit():
+        return None
+    parts = numdb.get("cn/loc").info(code[:6])
+    names = [props.get("province") or props.get("county") for _, props in parts]
+    if len(parts) < 2 or not all(names):
+        return None
+    return "".join(n.split("]")[-1] for n in names)
+
+
+def method_label(methods: str) -> str:
+    """'2^3' -> '三要素认证+面部识别'."""
+    if not methods:
+        return ""
+    return "+".join(AUTH_METHODS.get(m, m) for m in methods.split("^"))

@@ -1,0 +1,108 @@
+"""ID document number rules: GB 11643 resident IDs, HK/MO/TW residence permits, other documents.
+
+The check character and the birth date are hard rules. The division code is where the number was
+first issued and may have been abolished since (python-stdnum's ``ric.validate`` rejects such real
+numbers), so an unknown division code is only a warning.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from stdnum.cn import ric
+
+from erhc_h5.records.codes import division_name
+
+PERMIT_DIVISIONS = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
+_RIC = re.compile(r"^\d{17}[\dX]$")
+_HKMO_TRAVEL = re.compile(r"^[HM]\d{8}(\d{2})?$")
+_TW_TRAVEL = re.compile(r"^\d{8}(\d{2})?$")
+_PASSPORT = re.compile(r"^[A-Z0-9]{5,17}$")
+_OTHER = re.compile(r"^[A-Z0-9][A-Z0-9()\-]{3,29}$")
+EARLIEST_BIRTH = dt.date(1880, 1, 1)
+
+
+class IdNumberError(ValueError):
+    """A document number breaks a hard rule; ``reason`` is a stable code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class ResidentId:
+    """What an 18-character resident ID (or residence permit) number encodes."""
+
+    number: str
+    birthday: dt.date
+    sex: str  # "1" male (odd sequence), "2" female
+    division: str
+    division_known: bool
+    is_permit: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def normalize_idcode(value: str) -> str:
+    """Full-width to half-width, spaces removed, letters upper-cased."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value or "")).upper()
+
+
+def parse_resident_id(number: str, today: dt.date | None = None) -> ResidentId:
+    """Parse and check an 18-character GB 11643 number; raise IdNumberError on a hard-rule breach."""
+    number = normalize_idcode(number)
+    if len(number) == 15 and number.isdigit():
+        raise IdNumberError("obsolete_format", "15位旧身份证号码已停止使用,请输入18位身份证号码")
+    if len(number) != 18:
+        raise IdNumberError("bad_length", "身份证号码应为18位")
+    if not _RIC.match(number):
+        raise IdNumberError("bad_format", "身份证号码格式不正确:前17位应为数字,最后一位为数字或X")
+    if ric.calc_check_digit(number[:17]) != number[17]:
+        raise IdNumberError("bad_checksum", "身份证号码校验位不正确,请核对后重新输入")
+    try:
+        birthday = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        raise IdNumberError("bad_birth_date", "身份证号码中的出生日期不存在") from None
+    today = today or dt.date.today()
+    if birthday > today or birthday < EARLIEST_BIRTH:
+        raise IdNumberError("bad_birth_date", "身份证号码中的出生日期不在合理范围内")
+    division = number[:6]
+    is_permit = division in PERMIT_DIVISIONS
+    known = is_permit or division_name(division) is not None
+    warnings = [] if known else ["unknown_division"]
+    sex = "1" if int(number[16]) % 2 == 1 else "2"
+    return ResidentId(number, birthday, sex, division, known, is_permit, warnings)
+
+
+def uses_resident_id_layout(id_card_type_code: str, number: str) -> bool:
+    """True where the number must follow GB 11643 (ID card, household register, permits)."""
+    if id_card_type_code in ("01", "02"):
+        return True
+    number = normalize_idcode(number)
+    if id_card_type_code == "06" and number[:6] in ("810000", "820000") and len(number) == 18:
+        return True
+    if id_card_type_code == "07" and number[:6] == "830000" and len(number) == 18:
+        return True
+    return False
+
+
+def check_idcode(id_card_type_code: str, number: str) -> ResidentId | None:
+    """Check a document number for its type; return the parsed resident ID where the layout is GB 11643."""
+    number = normalize_idcode(number)
+    if uses_resident_id_layout(id_card_type_code, number):
+        return parse_resident_id(number)
+    if id_card_type_code == "06":
+        if not _HKMO_TRAVEL.match(number):
+            raise IdNumberError("bad_format", "港澳居民来往内地通行证号码应为H或M开头加8位或10位数字")
+    elif id_card_type_code == "07":
+        if not _TW_TRAVEL.match(number):
+            raise IdNumberError("bad_format", "台湾居民来往内地通行证号码应为8位或10位数字")
+    elif id_card_type_code == "03":
+        if not _PASSPORT.match(number):
+            raise IdNumberError("bad_format", "护照号码应为5至17位字母或数字")
+    elif not _OTHER.match(number):
+        raise IdNumberError("bad_format", "证件号码应为4至30位字母或数字")
+    return None

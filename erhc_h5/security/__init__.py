@@ -1,0 +1,1 @@
+"""Protection of personal data: column encryption, blind indexes, empi, masking."""

@@ -1,0 +1,40 @@
+"""Staff sign-in plumbing: the user loader and the role-required decorator."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from erhc_h5.db import get_session
+from erhc_h5.extensions import login_manager
+from erhc_h5.staff.models import StaffUser
+
+login_manager.login_view = "staff.login"
+login_manager.login_message = "请先登录"
+login_manager.login_message_category = "info"
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> StaffUser | None:
+    if not user_id.isdigit():
+        return None
+    user = get_session().get(StaffUser, int(user_id))
+    return user if user is not None and user.active else None
+
+
+def role_required(*roles: str):
+    """Require a signed-in staff user holding one of ``roles`` (admin passes everywhere)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if current_user.role not in roles and current_user.role != "admin":
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Development server plus the sync worker; both stop together on Ctrl-C.
+set -euo pipefail
+BIN=.venv/bin
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait || true; }
+trap cleanup EXIT INT TERM
+if $BIN/flask --app app sync --help 2>/dev/null | grep -q " run "; then
+  $BIN/flask --app app sync run & pids+=($!)
+fi
+$BIN/flask --app app run --host 127.0.0.1 --port "${PORT:-5000}" & pids+=($!)
+wait -n

@@ -1,0 +1,99 @@
+"""The factory, configuration, health and the contract CLI."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from erhc_h5 import create_app
+from erhc_h5.config import ConfigError
+from erhc_h5.db import Base, get_db, import_models
+
+
+def test_factory_defaults_are_sandbox(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3"})
+    assert app.config["SANDBOX"] is True
+    assert app.config["CD_SOURCE"] == "3301"
+    assert "province" in app.blueprints
+
+
+def test_env_prefix_is_read(monkeypatch, tmp_path):
+    monkeypatch.setenv("ERHC_CD_SOURCE", "4401")
+    monkeypatch.setenv("ERHC_SYNC_RETRY_BASE_SECONDS", "0")
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3"})
+    assert app.config["CD_SOURCE"] == 4401 or app.config["CD_SOURCE"] == "4401"
+    assert app.config["SYNC_RETRY_BASE_SECONDS"] == 0
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "PII_KEYS", "PROVINCE_SECRET", "PROVINCE_URL"])
+def test_production_refuses_development_secrets(missing):
+    good = {
+        "ENV": "production",
+        "SECRET_KEY": "s" * 40,
+        "PII_KEYS": {"p1": "cHJvZHVjdGlvbi1rZXktb2YtMzItYnl0ZXMtbG9uZyEh"},
+        "PII_ACTIVE_KEY_ID": "p1",
+        "EMPI_KEY": "e" * 40,
+        "BLIND_INDEX_KEY": "b" * 40,
+        "PROVINCE_URL": "https://province.example.invalid",
+        "PROVINCE_APP_ID": "city-3301",
+        "PROVINCE_SECRET": "p" * 40,
+        "DATABASE_URL": "postgresql+psycopg://u@db.invalid/erhc",
+    }
+    app = create_app(dict(good))
+    assert app.config["SANDBOX"] is False
+    assert "province" not in app.blueprints
+    bad = dict(good)
+    bad.pop(missing)
+    with pytest.raises(ConfigError) as info:
+        create_app(bad)
+    assert "\n" not in str(info.value) and "ERHC_" in str(info.value)
+
+
+def test_bad_cd_source_is_refused(tmp_path):
+    with pytest.raises(ConfigError):
+        create_app({"CD_SOURCE": "33a1", "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3"})
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_unknown_page_is_chinese_not_a_trace(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "页面不存在" in response.get_data(as_text=True)
+    api = client.get("/api/v1/nothing")
+    assert api.status_code == 404 and api.get_json()["error"] == "not_found"
+
+
+def test_models_match_migrations(app):
+    import_models()
+    with get_db(app).engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+    assert diff == []
+
+
+def test_db_upgrade_and_demo_seed_are_idempotent(fresh_app):
+    runner = fresh_app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    first = runner.invoke(args=["demo", "seed"])
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.output.strip().splitlines()[-1])
+    assert set(data) >= {"app_record_no", "app_record_no_recognize", "device_token", "users"}
+    assert set(data["users"]) >= {"admin", "reviewer", "operator", "ops"}
+    from erhc_h5.db import session_scope
+    from erhc_h5.staff.models import StaffUser
+    from sqlalchemy import func, select
+
+    with fresh_app.app_context(), session_scope() as s:
+        count = s.scalar(select(func.count()).select_from(StaffUser))
+    second = runner.invoke(args=["demo", "seed"])
+    assert json.loads(second.output.strip().splitlines()[-1]) == data
+    with fresh_app.app_context(), session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(StaffUser)) == count
