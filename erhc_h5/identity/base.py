@@ -1,0 +1,62 @@
+"""Provider interfaces for identity checks, SMS and face verification.
+
+Every implementation (sandbox, HTTP, null) returns these results and raises ``ProviderUnavailable``
+for anything that is not the resident's fault (timeout, 5xx, garbled reply, misconfiguration):
+the journey then offers a retry without spending an attempt.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class ProviderUnavailable(RuntimeError):
+    """The provider could not give an answer; ``reason`` is a stable code (timeout, upstream_error…)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A provider's verdict: ``passed`` or not, with a stable reason code when not."""
+
+    passed: bool
+    reason: str = ""  # e.g. mismatch, no_record, phone_mismatch, face_mismatch, liveness_failed
+    provider_ref: str = ""  # the provider's transaction id, for audit (no personal data)
+
+
+@dataclass(frozen=True)
+class SmsReceipt:
+    """The gateway confirmed it accepted the message."""
+
+    message_id: str
+
+
+@dataclass(frozen=True)
+class FaceStart:
+    """A face verification started at the provider: where to send the browser, and the token."""
+
+    token: str
+    redirect_url: str | None = None  # None: the page captures and uploads the image itself
+    extra: dict = field(default_factory=dict)
+
+
+class IdentityProvider(Protocol):
+    def check_two_factor(self, name: str, id_card_type_code: str, idcode: str) -> CheckResult: ...
+
+    def check_three_factor(self, name: str, id_card_type_code: str, idcode: str, phone: str) -> CheckResult: ...
+
+
+class SmsProvider(Protocol):
+    def send_code(self, phone: str, code: str) -> SmsReceipt: ...
+
+
+class FaceProvider(Protocol):
+    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str) -> FaceStart: ...
+
+    def verify_image(self, token: str, image: bytes) -> CheckResult: ...
+
+    def fetch_result(self, token: str) -> CheckResult: ...

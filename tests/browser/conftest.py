@@ -1,0 +1,83 @@
+"""Browser fixtures: a live server on a fresh database and Debian's Chromium through Playwright."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from erhc_h5 import demo
+from erhc_h5.db import session_scope
+
+CHROMIUM = os.environ.get("ERHC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+]
+PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
+         "locale": "zh-CN", "user_agent": "Mozilla/5.0 (Linux; Android 10; erhc-test) AppleWebKit/537.36 "
+         "(KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(fresh_app):
+    """The app served on 127.0.0.1 (a secure context for the camera), with demo data seeded."""
+    fresh_app.config.update(WTF_CSRF_ENABLED=True, PROVINCE_URL="http://127.0.0.1:9/unused")
+    with fresh_app.app_context(), session_scope(fresh_app) as session:
+        fresh_app.config["DEMO"] = demo.seed(fresh_app, session)
+    server = LiveServer(fresh_app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    """A phone-sized page; the camera is granted for the live server's origin."""
+    context = browser.new_context(**PHONE)
+    context.grant_permissions(["camera"], origin=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def demo_json(live_server) -> dict:
+    return json.loads(json.dumps(live_server.app.config["DEMO"]))
