@@ -1,0 +1,71 @@
+"""Scan devices: enrol (the clear token is shown once), revoke, and look up by bearer token."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from erhc_h5.audit import audit
+from erhc_h5.db import utcnow
+from erhc_h5.scan.models import ScanDevice
+
+TOKEN_PREFIX = "dev_"
+
+
+class DeviceError(ValueError):
+    """A device operation was refused; ``reason`` is stable, the message is Chinese."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 hex of a bearer token (same scheme as the demo seed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def enrol_device(session: Session, name: str, site_name: str) -> tuple[ScanDevice, str]:
+    """Create a device and return it with its clear token; only the hash is stored."""
+    name, site_name = (name or "").strip(), (site_name or "").strip()
+    if not name or len(name) > 100:
+        raise DeviceError("bad_name", "设备名称不能为空,且不超过100个字")
+    if len(site_name) > 100:
+        raise DeviceError("bad_site", "接种点名称不超过100个字")
+    token = TOKEN_PREFIX + secrets.token_hex(20)
+    device = ScanDevice(name=name, site_name=site_name, token_hash=token_hash(token),
+                        token_hint=token[:8], active=True)
+    session.add(device)
+    session.flush()
+    audit(session, "device_enrolled", target_type="scan_device", target_id=device.id)
+    return device, token
+
+
+def revoke_device(session: Session, device_id: int) -> ScanDevice:
+    """Revoke a device at once; its token stops working on the next request."""
+    device = session.get(ScanDevice, device_id)
+    if device is None:
+        raise DeviceError("unknown_device", "找不到该扫码设备")
+    if device.active:
+        device.active = False
+        device.revoked_at = utcnow()
+        audit(session, "device_revoked", target_type="scan_device", target_id=device.id)
+    session.flush()
+    return device
+
+
+def device_for_token(session: Session, token: str | None) -> ScanDevice | None:
+    """The active device holding this bearer token, or None."""
+    if not token or not isinstance(token, str) or len(token) > 200:
+        return None
+    device = session.scalar(select(ScanDevice).where(ScanDevice.token_hash == token_hash(token)))
+    if device is None or not device.active:
+        return None
+    return device
+
+
+def list_devices(session: Session) -> list[ScanDevice]:
+    """All devices, newest first."""
+    return list(session.scalars(select(ScanDevice).order_by(ScanDevice.id.desc())))
