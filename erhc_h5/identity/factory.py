@@ -1,0 +1,96 @@
+"""Choose the identity, SMS and face providers from configuration, once per app."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from erhc_h5.config import ConfigError
+from erhc_h5.identity.base import FaceProvider, IdentityProvider, SmsProvider
+
+EXTENSION_KEY = "erhc_identity_providers"
+KINDS = ("sandbox", "http", "null")
+SETTINGS = {"identity": "IDENTITY_PROVIDER", "sms": "SMS_PROVIDER", "face": "FACE_PROVIDER"}
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The three providers the journey talks to."""
+
+    identity: IdentityProvider
+    sms: SmsProvider
+    face: FaceProvider
+
+
+def check_config(config) -> None:
+    """Raise ConfigError (one line) when the provider settings cannot be used."""
+    for role, key in SETTINGS.items():
+        kind = str(config.get(key, "sandbox"))
+        if kind not in KINDS:
+            raise ConfigError(f"ERHC_{key} must be one of {', '.join(KINDS)}, got {kind!r}")
+        if kind == "sandbox" and not config.get("SANDBOX"):
+            raise ConfigError(f"ERHC_{key}=sandbox is not allowed in production; use http")
+        if kind == "http":
+            for needed in ("PROVIDER_BASE_URL", "PROVIDER_APP_KEY", "PROVIDER_APP_SECRET"):
+                if not config.get(needed):
+                    raise ConfigError(f"ERHC_{needed} is required when ERHC_{key}=http")
+
+
+def build_providers(config) -> Providers:
+    """Build fresh providers from a config mapping (checked first)."""
+    check_config(config)
+    built = {}
+    http_client = None
+    for role, key in SETTINGS.items():
+        kind = str(config.get(key, "sandbox"))
+        if kind == "http" and http_client is None:
+            from erhc_h5.identity.http import ProviderHttpClient
+
+            http_client = ProviderHttpClient.from_config(config)
+        built[role] = _make(role, kind, config, http_client)
+    return Providers(**built)
+
+
+def _make(role: str, kind: str, config, http_client):
+    if kind == "sandbox":
+        from erhc_h5.identity import sandbox
+
+        cls = {"identity": sandbox.SandboxIdentityProvider, "sms": sandbox.SandboxSmsProvider,
+               "face": sandbox.SandboxFaceProvider}[role]
+        return cls(config)
+    if kind == "http":
+        from erhc_h5.identity import http
+
+        cls = {"identity": http.HttpIdentityProvider, "sms": http.HttpSmsProvider,
+               "face": http.HttpFaceProvider}[role]
+        return cls(http_client, config)
+    from erhc_h5.identity import null
+
+    return {"identity": null.NullIdentityProvider, "sms": null.NullSmsProvider,
+            "face": null.NullFaceProvider}[role]()
+
+
+def get_providers(app: Flask | None = None) -> Providers:
+    """The app's providers, built on first use and cached in ``app.extensions``."""
+    app = app or current_app._get_current_object()
+    providers = app.extensions.get(EXTENSION_KEY)
+    if providers is None:
+        providers = app.extensions[EXTENSION_KEY] = build_providers(app.config)
+    return providers
+
+
+def set_providers(app: Flask, providers: Providers | None) -> None:
+    """Replace (or with None, forget) the cached providers, e.g. in tests or after a config change."""
+    if providers is None:
+        app.extensions.pop(EXTENSION_KEY, None)
+    else:
+        app.extensions[EXTENSION_KEY] = providers
+
+
+def sandbox_last_code(phone: str, app: Flask | None = None) -> str | None:
+    """In sandbox mode, the last SMS code 'sent' to ``phone``; None otherwise."""
+    app = app or current_app._get_current_object()
+    if not app.config.get("SANDBOX"):
+        return None
+    last = getattr(get_providers(app).sms, "sandbox_last_code", None)
+    return last(phone) if last else None
