@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from erhc_h5.db import Base, utcnow
 from erhc_h5.security.pii import EncryptedJSON
 
-OUTBOX_STATES = ("pending", "batched", "accepted", "rejected", "dead")
+OUTBOX_STATES = ("pending", "batched", "accepted", "rejected", "dead", "superseded")
 BATCH_STATES = ("ready", "sending", "done", "refused", "dead")
 
 

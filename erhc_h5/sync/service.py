@@ -1,0 +1,124 @@
+"""Outbox figures and repairs for ops: counts by state, rejected versions, and requeue.
+
+Requeue rules (the issue leaves them to us):
+- a *dead* or *refused* batch is put back to ``ready`` with its attempt counter cleared; it keeps
+  its cd_batch and its members, so it is resent unchanged (a version never changes batch);
+- a *rejected* version is never resent as it was (the province already judged it). Requeue writes
+  a NEW version of the card's record from the card as it is now (fix the card first), and marks the
+  old entry ``superseded``. If a newer version of that record already exists (the fix itself
+  wrote one), the old entry is only marked ``superseded``.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from erhc_h5.audit import audit
+from erhc_h5.db import utcnow
+from erhc_h5.logs import log_event
+from erhc_h5.records.models import AuthRecord
+from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncBatch
+
+WAITING_STATES = ("pending", "batched")
+
+
+def outbox_counts(session: Session) -> dict:
+    """Record versions by outbox state, the age of the oldest one still waiting, batches by state."""
+    by_state = dict(session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all())
+    counts: dict = {state: int(by_state.get(state, 0)) for state in OUTBOX_STATES}
+    for state, n in by_state.items():
+        counts.setdefault(state, int(n))
+    oldest = session.scalar(select(func.min(OutboxEntry.created_at)).where(OutboxEntry.state.in_(WAITING_STATES)))
+    counts["oldest_pending_age_seconds"] = (
+        round(max(0.0, (utcnow() - oldest).total_seconds()), 1) if oldest is not None else None
+    )
+    batches = dict(session.execute(select(SyncBatch.state, func.count()).group_by(SyncBatch.state)).all())
+    counts["batches"] = {state: int(batches.get(state, 0)) for state in BATCH_STATES}
+    return counts
+
+
+def rejected_entries(session: Session, limit: int = 50) -> list[dict]:
+    """The newest rejected versions with the province's reasons (no personal data)."""
+    rows = session.execute(
+        select(OutboxEntry, AuthRecord.record_id, AuthRecord.cd_operation, AuthRecord.cd_time, SyncBatch.cd_batch)
+        .join(AuthRecord, AuthRecord.id == OutboxEntry.auth_record_id)
+        .outerjoin(SyncBatch, SyncBatch.id == OutboxEntry.batch_id)
+        .where(OutboxEntry.state == "rejected")
+        .order_by(OutboxEntry.updated_at.desc(), OutboxEntry.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": entry.id,
+            "record_id": record_id,
+            "cd_operation": cd_operation,
+            "cd_time": cd_time,
+            "cd_batch": cd_batch,
+            "errors": [{"field": e.get("field", ""), "reason": e.get("reason", "")} for e in (entry.errors or [])],
+            "updated_at": entry.updated_at,
+        }
+        for entry, record_id, cd_operation, cd_time, cd_batch in rows
+    ]
+
+
+def requeue(session: Session, *, entry_ids: list[int] | None = None, states=("rejected", "dead")) -> int:
+    """Give rejected and dead versions another chance (see the module docstring); returns how many."""
+    query = select(OutboxEntry).where(OutboxEntry.state.in_(tuple(states)))
+    if entry_ids is not None:
+        query = query.where(OutboxEntry.id.in_(list(entry_ids)))
+    entries = session.scalars(query.order_by(OutboxEntry.id)).all()
+    batch_ids = {e.batch_id for e in entries if e.state == "dead" and e.batch_id is not None}
+    count = 0
+    for batch_id in sorted(batch_ids):
+        count += _revive_batch(session, batch_id)
+    for entry in entries:
+        if entry.state == "rejected":
+            count += _rewrite_rejected(session, entry)
+    if count:
+        audit(session, "sync.requeue", detail={"versions": count, "batches": len(batch_ids)})
+        log_event("sync.requeue", versions=count, batches=len(batch_ids))
+    return count
+
+
+def _revive_batch(session: Session, batch_id: int) -> int:
+    """Put a dead or refused batch back to ready, unchanged, with its members."""
+    batch = session.get(SyncBatch, batch_id)
+    if batch is None or batch.state not in ("dead", "refused"):
+        return 0
+    batch.state = "ready"
+    batch.attempts = 0
+    batch.next_attempt_at = utcnow()
+    batch.lease_owner = None
+    batch.lease_expires_at = None
+    result = session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.batch_id == batch_id, OutboxEntry.state == "dead")
+        .values(state="batched", updated_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(result.rowcount or 0)
+
+
+def _rewrite_rejected(session: Session, entry: OutboxEntry) -> int:
+    """Write a fresh version of the record from the card as it is now; the old entry is superseded.
+
+    Returns 0 (entry left rejected) when the card still cannot make a valid record.
+    """
+    from erhc_h5.records.service import RecordInvalid, record_card_version
+    from erhc_h5.resident.models import EHealthCard
+
+    version = session.get(AuthRecord, entry.auth_record_id)
+    newer = session.scalar(
+        select(func.count()).select_from(AuthRecord)
+        .where(AuthRecord.record_id == version.record_id, AuthRecord.version > version.version)
+    )
+    if not newer:
+        card = session.get(EHealthCard, version.card_id)
+        try:
+            with session.begin_nested():
+                record_card_version(session, card, "d" if card.status == "cancelled" else "u")
+        except RecordInvalid:
+            return 0
+    entry.state = "superseded"
+    entry.updated_at = utcnow()
+    return 1
