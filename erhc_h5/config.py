@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
-DEV_PII_KEY = "ZGV2LWluc2VjdXJlLXBpaS1rZXktMzItYnl0ZXMhIQ=="  # base64 of 32 dev bytes
+DEV_PII_KEY = "ZGV2LWluc2VjdXJlLXBpaS1rZXktMzItYnl0ZXMhISE="  # base64 of 32 dev bytes (SM4 uses the first 16)
 DEV_EMPI_KEY = "dev-insecure-empi-key"
 DEV_PROVINCE_SECRET = "sandbox-province-secret"
 
@@ -98,6 +98,12 @@ def load(app, overrides: dict | None = None) -> None:
         raise ConfigError(f"ERHC_CD_SOURCE must be 4 digits, got {cfg['CD_SOURCE']!r}")
     if cfg["PII_CIPHER"] not in ("sm4-gcm", "aes-256-gcm"):
         raise ConfigError("ERHC_PII_CIPHER must be sm4-gcm or aes-256-gcm")
+    from erhc_h5.security.pii import Keyring, PIIError
+
+    try:
+        Keyring.from_config(cfg)
+    except PIIError as exc:
+        raise ConfigError(f"ERHC_PII_KEYS / ERHC_PII_ACTIVE_KEY_ID unusable: {exc}") from None
 
 
 def check_production(cfg) -> None:

@@ -5,6 +5,7 @@ import base64
 import binascii
 import json
 import os
+import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -23,41 +24,85 @@ def _b64decode(value: str) -> bytes:
     return base64.b64decode(value.encode("ascii") + b"=" * (-len(value) % 4))
 
 
+KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,16}")
+CIPHER_TAGS = {"sm4-gcm": "s", "aes-256-gcm": "a"}
+NONCE_BYTES = 12
+TAG_BYTES = 16
+
+
 @dataclass
 class Keyring:
-    """The PII keys by id; the active one encrypts, all of them decrypt."""
+    """The PII keys by id; the active one encrypts, all of them decrypt.
+
+    Stored form: ``<cipher tag><key id>$<base64url(nonce | ciphertext | tag)>``, tag ``s`` for
+    SM4-GCM and ``a`` for AES-256-GCM. The key id is authenticated as associated data, so a value
+    cannot be replayed under another key id; the cipher tag needs no AAD because decrypting under
+    the other algorithm fails authentication. Nonces are 96 random bits: rotate the active key
+    long before 2**32 writes under one key. Keys are at least 16 random bytes; SM4 uses the first
+    16, AES-256 the first 32 and refuses a shorter key (never zero-padded).
+    """
 
     keys: dict[str, bytes]
     active: str
     cipher: str = "sm4-gcm"
 
+    def __post_init__(self) -> None:
+        if self.cipher not in CIPHER_TAGS:
+            raise PIIError(f"unknown PII cipher {self.cipher!r} (sm4-gcm or aes-256-gcm)")
+        if not self.keys:
+            raise PIIError("no PII keys configured (ERHC_PII_KEYS)")
+        for kid, key in self.keys.items():
+            if not KEY_ID_PATTERN.fullmatch(kid):
+                raise PIIError(f"PII key id {kid!r} must be 1-16 letters, digits, '_' or '-'")
+            if len(key) < 16:
+                raise PIIError(f"PII key {kid!r} must be at least 16 bytes, got {len(key)}")
+        if self.active not in self.keys:
+            raise PIIError(f"active PII key id {self.active!r} is not among ERHC_PII_KEYS")
+        if self.cipher == "aes-256-gcm" and len(self.keys[self.active]) < 32:
+            raise PIIError(f"AES-256-GCM needs a key of at least 32 bytes; {self.active!r} is shorter")
+
     @classmethod
     def from_config(cls, cfg) -> "Keyring":
         raw = cfg["PII_KEYS"]
         if isinstance(raw, str):
-            raw = json.loads(raw)
-        keys = {str(kid): _b64decode(val) for kid, val in raw.items()}
+            try:
+                raw = json.loads(raw)
+            except ValueError as exc:
+                raise PIIError("ERHC_PII_KEYS must be a JSON object {key id: base64 key}") from exc
+        if not isinstance(raw, dict):
+            raise PIIError("ERHC_PII_KEYS must be a JSON object {key id: base64 key}")
+        keys = {}
+        for kid, val in raw.items():
+            try:
+                keys[str(kid)] = _b64decode(str(val))
+            except (binascii.Error, ValueError) as exc:
+                raise PIIError(f"PII key {kid!r} is not valid base64") from exc
         return cls(keys=keys, active=str(cfg["PII_ACTIVE_KEY_ID"]), cipher=cfg["PII_CIPHER"])
+
+    @property
+    def active_prefix(self) -> str:
+        """The head every value written now starts with (cipher tag, key id, '$')."""
+        return f"{CIPHER_TAGS[self.cipher]}{self.active}$"
 
     def _algorithm(self, key: bytes, cipher: str):
         if cipher == "sm4-gcm":
             return algorithms.SM4(key[:16])
-        return algorithms.AES(key[:32].ljust(32, b"\0"))
+        if len(key) < 32:
+            raise PIIError("AES-256-GCM needs a key of at least 32 bytes")
+        return algorithms.AES(key[:32])
 
     def encrypt(self, plaintext: str) -> str:
         kid = self.active
-        key = self.keys[kid]
-        iv = os.urandom(12)
-        tag_cipher = "s" if self.cipher == "sm4-gcm" else "a"
-        enc = Cipher(self._algorithm(key, self.cipher), modes.GCM(iv)).encryptor()
+        iv = os.urandom(NONCE_BYTES)
+        enc = Cipher(self._algorithm(self.keys[kid], self.cipher), modes.GCM(iv)).encryptor()
         enc.authenticate_additional_data(kid.encode())
         ct = enc.update(plaintext.encode("utf-8")) + enc.finalize()
         blob = base64.urlsafe_b64encode(iv + ct + enc.tag).decode("ascii").rstrip("=")
-        return f"{tag_cipher}{kid}${blob}"
+        return f"{CIPHER_TAGS[self.cipher]}{kid}${blob}"
 
     def decrypt(self, stored: str) -> str:
         head, sep, blob = stored.partition("$")
-        if not sep or len(head) < 2:
+        if not sep or len(head) < 2 or head[0] not in ("s", "a"):
             raise PIIError("malformed ciphertext")
         cipher = "sm4-gcm" if head[0] == "s" else "aes-256-gcm"
         kid = head[1:]
@@ -67,7 +112,9 @@ class Keyring:
             raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
         except (binascii.Error, ValueError) as exc:
             raise PIIError("malformed ciphertext") from exc
-        iv, ct, tag = raw[:12], raw[12:-16], raw[-16:]
+        if len(raw) < NONCE_BYTES + TAG_BYTES:
+            raise PIIError("malformed ciphertext")
+        iv, ct, tag = raw[:NONCE_BYTES], raw[NONCE_BYTES:-TAG_BYTES], raw[-TAG_BYTES:]
         dec = Cipher(self._algorithm(self.keys[kid], cipher), modes.GCM(iv, tag)).decryptor()
         dec.authenticate_additional_data(kid.encode())
         try:
@@ -78,6 +125,10 @@ class Keyring:
     @staticmethod
     def key_id_of(stored: str) -> str:
         return stored.partition("$")[0][1:]
+
+    def needs_rotation(self, stored: str) -> bool:
+        """Whether a stored value was written under another key id or cipher than now."""
+        return not stored.startswith(self.active_prefix)
 
 
 def keyring() -> Keyring:
