@@ -1,0 +1,241 @@
+"""The sync worker: lease a due batch, send it, record the attempt and apply the province's answer.
+
+A lease (lease_owner, lease_expires_at) is taken in its own committed transaction before the HTTP
+call, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and a conditional UPDATE everywhere, so two
+workers never hold the same batch. A worker killed mid-batch leaves a ``sending`` batch whose lease
+expires; the next worker resends it unchanged (the receiver is idempotent per version).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import socket
+import threading
+from dataclasses import dataclass, field
+
+from flask import Flask
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from erhc_h5.audit import audit
+from erhc_h5.db import get_db, utcnow
+from erhc_h5.logs import log_event
+from erhc_h5.records.models import AuthRecord
+from erhc_h5.sync.batching import batch_body, batch_members, make_batches
+from erhc_h5.sync.client import ProvinceClient, Reply
+from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
+from erhc_h5.sync.service import outbox_counts
+
+DUE_STATES = ("ready", "sending")
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{random.randrange(16**4):04x}"
+
+
+def backoff_seconds(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: base·2^(n-1), capped, then a random point in its upper half."""
+    if base <= 0:
+        return 0.0
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    return (rng or random).uniform(delay / 2, delay)
+
+
+@dataclass
+class RunStats:
+    """What one pass did, in record versions (the CLI prints it as JSON)."""
+
+    sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    retrying: int = 0
+    refused: int = 0
+    dead: int = 0
+    batches: int = 0
+    attempts: int = 0
+    outcomes: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def claim_batch(session: Session, owner: str, lease_seconds: int, exclude: set[int]) -> SyncBatch | None:
+    """Take the lease on one due batch (committed by the caller), or None."""
+    now = utcnow()
+    query = (
+        select(SyncBatch)
+        .where(SyncBatch.state.in_(DUE_STATES), SyncBatch.next_attempt_at <= now)
+        .where(or_(SyncBatch.lease_expires_at.is_(None), SyncBatch.lease_expires_at < now))
+        .order_by(SyncBatch.next_attempt_at, SyncBatch.id)
+        .limit(5)
+    )
+    if exclude:
+        query = query.where(SyncBatch.id.not_in(sorted(exclude)))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    for batch in session.scalars(query).all():
+        taken = session.execute(
+            update(SyncBatch)
+            .where(SyncBatch.id == batch.id, SyncBatch.state.in_(DUE_STATES))
+            .where(or_(SyncBatch.lease_expires_at.is_(None), SyncBatch.lease_expires_at < now))
+            .values(state="sending", lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+                    attempts=SyncBatch.attempts + 1, sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount == 1:
+            session.refresh(batch)
+            return batch
+    return None
+
+
+class Worker:
+    """Sends batches for one app; ``once`` is one pass, ``run`` loops until stopped."""
+
+    def __init__(self, app: Flask, client: ProvinceClient | None = None, owner: str | None = None) -> None:
+        self.app = app
+        self.cfg = app.config
+        self.client = client or ProvinceClient.from_config(app.config)
+        self.owner = owner or worker_id()
+        self.stop_event = threading.Event()
+
+    def _session(self) -> Session:
+        return get_db(self.app).factory()
+
+    def once(self) -> dict:
+        """Batch what is pending, then try every due batch at most once; returns the figures."""
+        stats = RunStats()
+        tried: set[int] = set()
+        with self.app.app_context():
+            make_batches(self._session)
+            while not self.stop_event.is_set():
+                if not self.send_one(stats, tried):
+                    break
+            session = self._session()
+            try:
+                counts = outbox_counts(session)
+            finally:
+                session.close()
+        out = stats.as_dict()
+        out["pending"] = counts["pending"] + counts["batched"]
+        out["outbox"] = counts
+        return out
+
+    def run(self, poll_seconds: float | None = None) -> None:
+        """Loop until ``stop_event`` is set (SIGTERM/SIGINT in the CLI)."""
+        poll = float(self.cfg["SYNC_POLL_SECONDS"] if poll_seconds is None else poll_seconds)
+        log_event("sync.worker_start", owner=self.owner)
+        while not self.stop_event.is_set():
+            figures = self.once()
+            if figures["attempts"]:
+                log_event("sync.pass", **{k: figures[k] for k in ("sent", "accepted", "rejected", "retrying",
+                                                                    "refused", "dead", "pending")})
+            if not figures["attempts"]:
+                self.stop_event.wait(poll)
+        log_event("sync.worker_stop", owner=self.owner)
+
+    def send_one(self, stats: RunStats, tried: set[int]) -> bool:
+        """Lease, send and settle one due batch; False when none is due."""
+        session = self._session()
+        try:
+            batch = claim_batch(session, self.owner, int(self.cfg["SYNC_LEASE_SECONDS"]), tried)
+            if batch is None:
+                session.rollback()
+                return False
+            session.commit()
+            batch_id, cd_batch = batch.id, batch.cd_batch
+            tried.add(batch_id)
+            versions = batch_members(session, batch_id)
+            body = batch_body(batch, versions)
+            ids = [v.record_id for v in versions]
+            session.rollback()  # no transaction may stay open across the network call (SQLite snapshots)
+            reply = self.client.send(body, cd_batch, ids)
+            self.settle(session, batch_id, reply, len(ids), stats)
+            session.commit()
+            return True
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def settle(self, session: Session, batch_id: int, reply: Reply, size: int, stats: RunStats) -> None:
+        """Record the attempt and move the batch and its entries to their next state."""
+        batch = session.get(SyncBatch, batch_id, with_for_update=session.get_bind().dialect.name == "postgresql")
+        now = utcnow()
+        stats.attempts += 1
+        stats.sent += size
+        stats.outcomes[reply.outcome] = stats.outcomes.get(reply.outcome, 0) + 1
+        session.add(SyncAttempt(batch_id=batch_id, at=now, outcome=reply.outcome, status_code=reply.status,
+                                accepted=len(reply.accepted), rejected=len(reply.rejected),
+                                elapsed_ms=reply.elapsed_ms))
+        if batch.lease_owner != self.owner:  # our lease ran out and another worker took the batch
+            log_event("sync.lease_lost", cd_batch=batch.cd_batch, outcome=reply.outcome)
+            if reply.outcome == "ok":
+                self._apply_results(session, batch, reply)
+            return
+        batch.last_status = reply.status
+        batch.last_error = "" if reply.outcome == "ok" else reply.outcome
+        batch.last_detail = reply.detail[:500]
+        batch.lease_owner = None
+        batch.lease_expires_at = None
+        if reply.outcome == "ok":
+            self._apply_results(session, batch, reply)
+            batch.state, batch.finished_at = "done", now
+            stats.batches += 1
+            stats.accepted += len(reply.accepted)
+            stats.rejected += len(reply.rejected)
+        elif reply.outcome == "refused":
+            self._finish_badly(session, batch, "refused", now)
+            stats.refused += size
+            audit(session, "sync.batch_refused", target_type="sync_batch", target_id=batch.cd_batch,
+                  detail={"status": reply.status, "error": reply.detail})
+        elif batch.attempts >= int(self.cfg["SYNC_MAX_ATTEMPTS"]):
+            self._finish_badly(session, batch, "dead", now)
+            stats.dead += size
+            audit(session, "sync.batch_dead", target_type="sync_batch", target_id=batch.cd_batch,
+                  detail={"attempts": batch.attempts, "last_error": reply.outcome})
+        else:
+            delay = backoff_seconds(batch.attempts, float(self.cfg["SYNC_RETRY_BASE_SECONDS"]),
+                                    float(self.cfg["SYNC_RETRY_MAX_SECONDS"]))
+            if reply.retry_after is not None:
+                delay = max(delay, min(reply.retry_after, 3600.0))
+            batch.state = "ready"
+            batch.next_attempt_at = now + dt.timedelta(seconds=delay)
+            stats.retrying += size
+        log_event("sync.attempt", cd_batch=batch.cd_batch, outcome=reply.outcome, status=reply.status,
+                  records=size, accepted=len(reply.accepted), rejected=len(reply.rejected),
+                  attempts=batch.attempts, elapsed_ms=reply.elapsed_ms, state=batch.state)
+
+    def _apply_results(self, session: Session, batch: SyncBatch, reply: Reply) -> None:
+        rows = session.execute(
+            select(OutboxEntry.id, AuthRecord.record_id)
+            .join(AuthRecord, AuthRecord.id == OutboxEntry.auth_record_id)
+            .where(OutboxEntry.batch_id == batch.id)
+        ).all()
+        by_record = {record_id: entry_id for entry_id, record_id in rows}
+        now = utcnow()
+        accepted_ids = [by_record[r] for r in reply.accepted]
+        for start in range(0, len(accepted_ids), 500):
+            session.execute(
+                update(OutboxEntry).where(OutboxEntry.id.in_(accepted_ids[start:start + 500]))
+                .where(OutboxEntry.state.in_(("batched", "dead")))
+                .values(state="accepted", errors=None, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        for item in reply.rejected:
+            session.execute(
+                update(OutboxEntry).where(OutboxEntry.id == by_record[item["id"]])
+                .where(OutboxEntry.state.in_(("batched", "dead")))
+                .values(state="rejected", errors=item["errors"], updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _finish_badly(self, session: Session, batch: SyncBatch, state: str, now: dt.datetime) -> None:
+        """Refused or dead: the batch stops and its versions wait for ops (``sync requeue``)."""
+        batch.state, batch.finished_at = state, now
+        session.execute(
+            update(OutboxEntry).where(OutboxEntry.batch_id == batch.id, OutboxEntry.state == "batched")
+            .values(state="dead", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
