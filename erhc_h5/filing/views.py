@@ -1,6 +1,193 @@
-"""Views of the filing domain."""
+"""Staff pages of the 备案 registry: application form, screenshots, review, secret, print view."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from erhc_h5.db import get_session
+from erhc_h5.filing import services, uploads
+from erhc_h5.filing.forms import ActionForm, FilingForm, ReviewForm, ScreenForm
+from erhc_h5.filing.models import FILING_STATES, FiledApp
+from erhc_h5.records.codes import AUTH_METHODS
+from erhc_h5.staff.auth import role_required
+from erhc_h5.staff.views import CONSOLE_LINKS
 
 bp = Blueprint("filing", __name__)
+CONSOLE_LINKS.append(("filing.index", "应用备案", ("reviewer",)))
+REVIEWER = ("reviewer",)
+
+
+def _load(app_id: int) -> FiledApp:
+    app = get_session().get(FiledApp, app_id)
+    if app is None:
+        abort(404)
+    return app
+
+
+def _show_error(form, exc: services.FilingError) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*list(field.errors or []), str(exc)]
+    else:
+        flash(str(exc), "error")
+
+
+@bp.route("/staff/filing/")
+@role_required(*REVIEWER)
+def index():
+    status = request.args.get("status") or None
+    apps = services.list_applications(get_session(), status)
+    return render_template("filing/list.html", apps=apps, states=FILING_STATES, status=status)
+
+
+@bp.route("/staff/filing/new", methods=["GET", "POST"])
+@role_required(*REVIEWER)
+def create():
+    form = FilingForm()
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            app = services.create_application(session, form.values(), actor_id=current_user.id)
+        except services.FilingError as exc:
+            session.rollback()
+            _show_error(form, exc)
+        else:
+            session.commit()
+            flash("备案申请草稿已保存,请上传实名认证界面设计截图后提交审核", "info")
+            return redirect(url_for("filing.detail", app_id=app.id))
+    return render_template("filing/form.html", form=form, app=None), 200 if request.method == "GET" else 422
+
+
+@bp.route("/staff/filing/<int:app_id>/edit", methods=["GET", "POST"])
+@role_required(*REVIEWER)
+def edit(app_id: int):
+    app = _load(app_id)
+    if app.status not in services.EDITABLE_STATES:
+        flash(f"“{app.status_label}”状态的申请不能修改", "error")
+        return redirect(url_for("filing.detail", app_id=app.id))
+    form = FilingForm(obj=None if request.method == "POST" else app)
+    if request.method == "GET":
+        form.auth_methods.data = [m for m in (app.auth_methods or "").split("^") if m]
+    if form.validate_on_submit():
+        session = get_session()
+        try:
+            services.update_application(session, app, form.values(), actor_id=current_user.id)
+        except services.FilingError as exc:
+            session.rollback()
+            _show_error(form, exc)
+        else:
+            session.commit()
+            flash("备案申请已保存", "info")
+            return redirect(url_for("filing.detail", app_id=app.id))
+    return render_template("filing/form.html", form=form, app=app), 200 if request.method == "GET" else 422
+
+
+@bp.route("/staff/filing/<int:app_id>")
+@role_required(*REVIEWER)
+def detail(app_id: int):
+    app = _load(app_id)
+    return render_template("filing/detail.html", app=app, screen_form=ScreenForm(), review_form=ReviewForm(),
+                           action_form=ActionForm(), methods=AUTH_METHODS)
+
+
+@bp.route("/staff/filing/<int:app_id>/screens", methods=["POST"])
+@role_required(*REVIEWER)
+def upload_screen(app_id: int):
+    app = _load(app_id)
+    form = ScreenForm()
+    if form.validate_on_submit():
+        session = get_session()
+        upload = form.screen.data
+        try:
+            data = upload.read(int(_cfg("UPLOAD_MAX_BYTES")) + 1) if upload else b""
+            uploads.add_screen(session, app, data, actor_id=current_user.id)
+        except services.FilingError as exc:
+            session.rollback()
+            flash(str(exc), "error")
+            return render_template("filing/detail.html", app=_load(app_id), screen_form=form,
+                                   review_form=ReviewForm(), action_form=ActionForm(), methods=AUTH_METHODS,
+                                   upload_error=str(exc)), 422
+        session.commit()
+        flash("截图已上传", "info")
+    return redirect(url_for("filing.detail", app_id=app.id))
+
+
+@bp.route("/staff/filing/<int:app_id>/screens/<name>/delete", methods=["POST"])
+@role_required(*REVIEWER)
+def delete_screen(app_id: int, name: str):
+    app = _load(app_id)
+    if ActionForm().validate_on_submit():
+        session = get_session()
+        try:
+            uploads.remove_screen(session, app, name, actor_id=current_user.id)
+        except services.FilingError as exc:
+            session.rollback()
+            flash(str(exc), "error")
+        else:
+            session.commit()
+            flash("截图已删除", "info")
+    return redirect(url_for("filing.detail", app_id=app.id))
+
+
+@bp.route("/staff/filing/<int:app_id>/screens/<name>")
+@role_required(*REVIEWER)
+def screen(app_id: int, name: str):
+    path = uploads.screen_path(_load(app_id), name)
+    if path is None:
+        abort(404)
+    # small files (UPLOAD_MAX_BYTES): read whole, no open handle outlives the request
+    return Response(path.read_bytes(), mimetype=uploads.MIMETYPES[path.suffix],
+                    headers={"Cache-Control": "private, no-store"})
+
+
+@bp.route("/staff/filing/<int:app_id>/<any(submit, approve, reject, suspend, reinstate):action>",
+          methods=["POST"])
+@role_required(*REVIEWER)
+def act(app_id: int, action: str):
+    app = _load(app_id)
+    form = ReviewForm()
+    if not form.validate_on_submit():
+        flash(form.review_opinion.errors[0] if form.review_opinion.errors else "请求无效,请重试", "error")
+        return redirect(url_for("filing.detail", app_id=app.id))
+    session = get_session()
+    try:
+        secret = services.transition(session, app, action, actor_id=current_user.id,
+                                     opinion=form.review_opinion.data or "")
+    except services.FilingError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("filing.detail", app_id=app_id))
+    session.commit()
+    if secret:
+        return render_template("filing/secret.html", app=app, secret=secret, first=True)
+    flash(f"已{services.ACTION_LABELS[action]}:{app.app_name}", "info")
+    return redirect(url_for("filing.detail", app_id=app.id))
+
+
+@bp.route("/staff/filing/<int:app_id>/rotate", methods=["POST"])
+@role_required(*REVIEWER)
+def rotate(app_id: int):
+    app = _load(app_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    session = get_session()
+    try:
+        secret = services.rotate_secret(session, app, actor_id=current_user.id)
+    except services.FilingError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("filing.detail", app_id=app_id))
+    session.commit()
+    return render_template("filing/secret.html", app=app, secret=secret, first=False)
+
+
+@bp.route("/staff/filing/<int:app_id>/print")
+@role_required(*REVIEWER)
+def print_view(app_id: int):
+    return render_template("filing/print.html", app=_load(app_id), methods=AUTH_METHODS)
+
+
+def _cfg(key: str):
+    from flask import current_app
+
+    return current_app.config[key]

@@ -1,12 +1,116 @@
-"""Views of the ops domain."""
+"""Views of the ops domain: health, readiness, the dashboard, status JSON, Prometheus metrics, requeue."""
 from __future__ import annotations
 
-from flask import Blueprint
+import hmac
+
+from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from wtforms import IntegerField
+from wtforms.validators import Optional
+
+from erhc_h5.audit import audit
+from erhc_h5.db import get_session
+from erhc_h5.logs import log_event
+from erhc_h5.ops import charts, metrics
+from erhc_h5.ops.status import get_status
+from erhc_h5.staff.auth import role_required
+from erhc_h5.staff.views import CONSOLE_LINKS
 
 bp = Blueprint("ops", __name__)
+CONSOLE_LINKS.append(("ops.dashboard", "运行监控", ("ops",)))
+bp.record_once(lambda state: metrics.init_app(state.app))
+bp.before_app_request(metrics.before_request)
+bp.after_app_request(metrics.after_request)
+
+
+class RequeueForm(FlaskForm):
+    entry_id = IntegerField(validators=[Optional()])
 
 
 @bp.route("/healthz")
 def healthz():
     """Liveness: the process answers (no database access)."""
     return {"status": "ok"}
+
+
+@bp.route("/readyz")
+def readyz():
+    """Readiness: the database answers SELECT 1 and the schema is at the newest migration."""
+    from erhc_h5.migrate import at_head
+
+    checks = {"database": "ok", "migrations": "ok"}
+    try:
+        get_session().execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        checks["database"] = "unavailable"
+    try:
+        if checks["database"] != "ok" or not at_head(current_app):
+            checks["migrations"] = "behind" if checks["database"] == "ok" else "unknown"
+    except SQLAlchemyError:
+        checks["migrations"] = "unknown"
+    ready = all(v == "ok" for v in checks.values())
+    return jsonify(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503
+
+
+def _bearer_ok() -> bool:
+    token = str(current_app.config.get("OPS_TOKEN") or "")
+    given = request.headers.get("Authorization", "")
+    return bool(token) and given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip(), token)
+
+
+def _ops_user() -> bool:
+    return current_user.is_authenticated and current_user.role in ("ops", "admin")
+
+
+@bp.route("/ops/status.json")
+def status_json():
+    """The figures as JSON: an ops/admin sign-in, or ``Authorization: Bearer $ERHC_OPS_TOKEN``."""
+    if not (_bearer_ok() or _ops_user()):
+        if current_user.is_authenticated:
+            return jsonify(error="forbidden", message="您没有权限访问此页面"), 403
+        return jsonify(error="unauthorized", message="请先登录或提供有效的运维令牌"), 401
+    return jsonify(get_status(get_session()))
+
+
+@bp.route("/metrics")
+def prometheus():
+    """Prometheus text; open unless ERHC_OPS_TOKEN is set, then the bearer token (or an ops sign-in)."""
+    if current_app.config.get("OPS_TOKEN") and not (_bearer_ok() or _ops_user()):
+        return Response("unauthorized\n", status=401, mimetype="text/plain")
+    body = metrics.render(current_app, get_status(get_session()))
+    return Response(body, content_type=metrics.CONTENT_TYPE)
+
+
+@bp.route("/ops")
+@role_required("ops")
+def dashboard():
+    status = get_status(get_session())
+    return render_template("ops/dashboard.html", s=status, hourly=charts.hourly_bars(status["sync"]["hours"]),
+                           reasons=charts.reason_bars(status["sync"]["failures_by_reason"]), form=RequeueForm())
+
+
+@bp.route("/ops/requeue", methods=["POST"])
+@role_required("ops")
+def requeue():
+    """Requeue one rejected version (entry_id) or every rejected and dead one."""
+    form = RequeueForm()
+    if not form.validate_on_submit():
+        flash("请求无效,请刷新页面后重试", "error")
+        return redirect(url_for("ops.dashboard"))
+    try:
+        from erhc_h5.sync.service import requeue as requeue_entries
+    except ImportError:
+        flash("上传模块尚未就绪,无法重新排队", "error")
+        return redirect(url_for("ops.dashboard"))
+    session = get_session()
+    ids = [form.entry_id.data] if form.entry_id.data else None
+    count = requeue_entries(session, entry_ids=ids, states=("rejected", "dead"))
+    audit(session, "ops.requeue", actor_type="staff", actor_id=current_user.id, target_type="outbox",
+          target_id=form.entry_id.data or "", detail={"versions": count})
+    session.commit()
+    log_event("ops.requeue", versions=count, staff_user_id=current_user.id)
+    flash(f"已重新排队 {count} 条记录版本" if count else "没有可重新排队的记录(被驳回的记录请先更正居民信息)", "info")
+    return redirect(url_for("ops.dashboard"))

@@ -1,0 +1,199 @@
+"""The 备案 state machine: create, edit, submit, review, suspend, reinstate, rotate the launch secret.
+
+draft → submitted → approved | rejected; approved ↔ suspended; a rejected application is revised
+back into a draft. Every action is audited; a refused transition raises FilingError (Chinese message).
+"""
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from erhc_h5.audit import audit
+from erhc_h5.db import utcnow
+from erhc_h5.filing.models import FILING_STATES, FiledApp
+from erhc_h5.logs import log_event
+from erhc_h5.records.codes import AUTH_METHODS
+
+# action -> (allowed from-states, to-state)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "submit": (("draft",), "submitted"),
+    "approve": (("submitted",), "approved"),
+    "reject": (("submitted",), "rejected"),
+    "suspend": (("approved",), "suspended"),
+    "reinstate": (("suspended",), "approved"),
+    "revise": (("rejected",), "draft"),
+}
+ACTION_LABELS = {"submit": "提交审核", "approve": "审核通过", "reject": "驳回", "suspend": "暂停",
+                 "reinstate": "恢复", "revise": "退回修改", "rotate": "重置接入密钥"}
+EDITABLE_STATES = ("draft", "rejected")
+TEXT_FIELDS = {  # field -> (中文 label, max length)
+    "app_name": ("应用名称", 100),
+    "app_filing_no": ("应用备案号", 20),
+    "org_name": ("应用所属机构", 100),
+    "org_filing_no": ("机构备案号", 50),
+    "builder_unit": ("建设单位", 100),
+    "builder_contact": ("建设单位联系人", 100),
+    "developer_unit": ("开发单位", 100),
+    "developer_contact": ("开发单位联系人", 100),
+}
+FILING_NO = re.compile(r"^[A-Za-z0-9_-]{1,20}$")  # AN20, as app_record_no_recognize
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+ACCESS_CODE_DIGITS = 6
+
+
+class FilingError(ValueError):
+    """A filing request that cannot be carried out: a stable ``reason`` and a Chinese message."""
+
+    def __init__(self, reason: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+
+
+def parse_methods(methods) -> str:
+    """Normalise 实名认证方式 (list or '2^3') to sorted unique codes joined by '^'; refuse unknown ones."""
+    items = methods.split("^") if isinstance(methods, str) else list(methods or [])
+    codes = sorted({str(m).strip() for m in items if str(m).strip()})
+    if not codes:
+        raise FilingError("methods_required", "请至少选择一种实名认证方式", "auth_methods")
+    unknown = [c for c in codes if c not in AUTH_METHODS]
+    if unknown:
+        raise FilingError("bad_method", "实名认证方式只能是1至4(二要素、三要素、面部识别、现场认证)", "auth_methods")
+    return "^".join(codes)
+
+
+def parse_origins(text: str) -> str:
+    """Space/newline separated https origins allowed to frame the H5 (may be empty)."""
+    origins = [o.strip().rstrip("/") for o in (text or "").split()]
+    for origin in origins:
+        if not ORIGIN.match(origin):
+            raise FilingError("bad_origin", "来源地址格式不正确:应形如 https://app.example.cn", "allowed_origins")
+    return " ".join(dict.fromkeys(origins))
+
+
+def _clean(session: Session, data: dict, app: FiledApp | None) -> dict:
+    values = {}
+    for name, (label, max_len) in TEXT_FIELDS.items():
+        value = str(data.get(name) or "").strip()
+        if not value:
+            raise FilingError("required", f"请填写{label}", name)
+        if len(value) > max_len:
+            raise FilingError("too_long", f"{label}不能超过{max_len}个字", name)
+        values[name] = value
+    if not FILING_NO.match(values["app_filing_no"]):
+        raise FilingError("bad_filing_no", "应用备案号只能由字母、数字、下划线或连字符组成,最多20位", "app_filing_no")
+    clash = session.scalar(select(FiledApp.id).where(FiledApp.app_filing_no == values["app_filing_no"]))
+    if clash is not None and (app is None or clash != app.id):
+        raise FilingError("duplicate_filing_no", "该应用备案号已被其他申请使用", "app_filing_no")
+    values["auth_methods"] = parse_methods(data.get("auth_methods"))
+    values["allowed_origins"] = parse_origins(str(data.get("allowed_origins") or ""))
+    return values
+
+
+def create_application(session: Session, data: dict, *, actor_id: int) -> FiledApp:
+    """A new draft application from the 申请表 fields."""
+    values = _clean(session, data, None)
+    app = FiledApp(**values, status="draft", ui_design_files=[], review_opinion="", created_by_id=actor_id)
+    session.add(app)
+    session.flush()
+    _audit(session, app, "filing.create", actor_id)
+    return app
+
+
+def update_application(session: Session, app: FiledApp, data: dict, *, actor_id: int) -> FiledApp:
+    """Edit a draft (editing a rejected application re-opens it as a draft)."""
+    if app.status not in EDITABLE_STATES:
+        raise FilingError("not_editable", f"“{app.status_label}”状态的申请不能修改")
+    values = _clean(session, data, app)
+    if app.status == "rejected":
+        transition(session, app, "revise", actor_id=actor_id)
+    for name, value in values.items():
+        setattr(app, name, value)
+    session.flush()
+    _audit(session, app, "filing.update", actor_id)
+    return app
+
+
+def transition(session: Session, app: FiledApp, action: str, *, actor_id: int, opinion: str = "") -> str | None:
+    """Move the application by ``action``; returns the new launch secret on approval, else None."""
+    if action not in TRANSITIONS:
+        raise FilingError("unknown_action", "不支持的操作")
+    allowed, target = TRANSITIONS[action]
+    if app.status not in allowed:
+        need = "、".join(FILING_STATES[s] for s in allowed)
+        raise FilingError("invalid_transition",
+                          f"当前状态为“{app.status_label}”,不能{ACTION_LABELS[action]}(仅限{need}状态)")
+    opinion = (opinion or "").strip()
+    if len(opinion) > 1000:
+        raise FilingError("too_long", "管理单位意见不能超过1000字", "review_opinion")
+    if action == "reject" and not opinion:
+        raise FilingError("opinion_required", "驳回时请填写管理单位意见", "review_opinion")
+    if action == "submit" and not app.ui_design_files:
+        raise FilingError("screens_required", "请先上传实名认证界面设计截图", "screens")
+    now, secret = utcnow(), None
+    if action == "submit":
+        app.submitted_at = now
+    if action in ("approve", "reject"):
+        app.review_opinion = opinion or "同意备案"
+        app.reviewed_by_id, app.reviewed_at = actor_id, now
+    if action == "approve":
+        if not app.access_code:
+            app.access_code = next_access_code(session)
+        secret = _new_secret(app)
+    if action == "suspend":
+        app.suspended_at = now
+    if action == "reinstate":
+        app.suspended_at = None
+    app.status = target
+    session.flush()
+    _audit(session, app, f"filing.{action}", actor_id, to=target)
+    return secret
+
+
+def rotate_secret(session: Session, app: FiledApp, *, actor_id: int) -> str:
+    """A new launch secret (old one stops working at once); returns it to be shown once."""
+    if app.status not in ("approved", "suspended"):
+        raise FilingError("invalid_transition", "只有已通过或已暂停的应用可以重置接入密钥")
+    secret = _new_secret(app)
+    session.flush()
+    _audit(session, app, "filing.rotate_secret", actor_id)
+    return secret
+
+
+def next_access_code(session: Session) -> str:
+    """app_record_no: CD_SOURCE + '00' + a zero-padded sequence (12 characters, within AN20)."""
+    from flask import current_app
+
+    prefix = f"{current_app.config['CD_SOURCE']}00"
+    codes = session.scalars(select(FiledApp.access_code).where(FiledApp.access_code.like(prefix + "%"))).all()
+    numbers = [int(c[len(prefix):]) for c in codes
+               if c and len(c) == len(prefix) + ACCESS_CODE_DIGITS and c[len(prefix):].isdigit()]
+    return f"{prefix}{max(numbers, default=0) + 1:0{ACCESS_CODE_DIGITS}d}"
+
+
+def list_applications(session: Session, status: str | None = None) -> list[FiledApp]:
+    query = select(FiledApp).order_by(FiledApp.id.desc())
+    if status in FILING_STATES:
+        query = query.where(FiledApp.status == status)
+    return list(session.scalars(query))
+
+
+def _new_secret(app: FiledApp) -> str:
+    secret = secrets.token_hex(32)
+    app.launch_secret = secret
+    app.secret_version = int(app.secret_version or 0) + 1
+    return secret
+
+
+def _audit(session: Session, app: FiledApp, action: str, actor_id: int, **detail) -> None:
+    detail = {"status": app.status, **detail}
+    if app.access_code:
+        detail["access_code"] = app.access_code
+    if action in ("filing.approve", "filing.rotate_secret"):
+        detail["secret_version"] = app.secret_version
+    audit(session, action, actor_type="staff", actor_id=actor_id, target_type="filed_app", target_id=app.id,
+          detail=detail)
+    log_event(action, filed_app_id=app.id, status=app.status)

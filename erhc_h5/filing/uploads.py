@@ -1,0 +1,87 @@
+"""实名认证界面设计 screenshots: PNG/JPEG checked by Pillow, random names under UPLOAD_DIR (outside static)."""
+from __future__ import annotations
+
+import io
+import re
+import secrets
+from pathlib import Path
+
+from flask import current_app
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy.orm import Session
+
+from erhc_h5.audit import audit
+from erhc_h5.filing.models import FiledApp
+from erhc_h5.filing.services import EDITABLE_STATES, FilingError
+
+FORMATS = {"PNG": ".png", "JPEG": ".jpg"}
+MIMETYPES = {".png": "image/png", ".jpg": "image/jpeg"}
+STORED_NAME = re.compile(r"^[0-9a-f]{32}\.(png|jpg)$")
+MAX_SCREENS = 12
+MAX_PIXELS = 40_000_000
+
+
+def upload_dir() -> Path:
+    path = Path(current_app.config["UPLOAD_DIR"]) / "filing"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_image(data: bytes) -> tuple[str, int, int]:
+    """The (format, width, height) of a genuine PNG or JPEG within the size limit, else FilingError."""
+    limit = int(current_app.config["UPLOAD_MAX_BYTES"])
+    if not data:
+        raise FilingError("empty_file", "请选择要上传的截图文件", "screens")
+    if len(data) > limit:
+        raise FilingError("too_large", f"截图不能超过{limit // (1024 * 1024) or 1}MB", "screens")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            fmt, (width, height) = probe.format, probe.size
+            probe.verify()
+        if fmt not in FORMATS:
+            raise FilingError("bad_type", "截图只能是PNG或JPEG图片", "screens")
+        if width * height > MAX_PIXELS:
+            raise FilingError("too_large", "截图分辨率过大", "screens")
+        with Image.open(io.BytesIO(data)) as full:
+            full.load()  # verify() does not decode pixel data; a truncated file fails here
+    except FilingError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise FilingError("bad_image", "文件不是有效的PNG或JPEG图片", "screens") from None
+    return fmt, width, height
+
+
+def add_screen(session: Session, app: FiledApp, data: bytes, *, actor_id: int) -> dict:
+    """Store a checked screenshot under a random name and list it on the application."""
+    if app.status not in EDITABLE_STATES:
+        raise FilingError("not_editable", f"“{app.status_label}”状态的申请不能修改截图")
+    if len(app.ui_design_files or []) >= MAX_SCREENS:
+        raise FilingError("too_many", f"最多上传{MAX_SCREENS}张截图", "screens")
+    fmt, width, height = check_image(data)
+    name = secrets.token_hex(16) + FORMATS[fmt]
+    (upload_dir() / name).write_bytes(data)
+    entry = {"file": name, "format": fmt, "width": width, "height": height, "bytes": len(data)}
+    app.ui_design_files = [*(app.ui_design_files or []), entry]
+    session.flush()
+    audit(session, "filing.screen_add", actor_type="staff", actor_id=actor_id, target_type="filed_app",
+          target_id=app.id, detail={"file": name, "format": fmt})
+    return entry
+
+
+def remove_screen(session: Session, app: FiledApp, name: str, *, actor_id: int) -> None:
+    if app.status not in EDITABLE_STATES:
+        raise FilingError("not_editable", f"“{app.status_label}”状态的申请不能修改截图")
+    if not any(f["file"] == name for f in app.ui_design_files or []):
+        raise FilingError("unknown_file", "找不到该截图")
+    app.ui_design_files = [f for f in app.ui_design_files if f["file"] != name]
+    session.flush()
+    audit(session, "filing.screen_remove", actor_type="staff", actor_id=actor_id, target_type="filed_app",
+          target_id=app.id, detail={"file": name})
+
+
+def screen_path(app: FiledApp, name: str) -> Path | None:
+    """The stored file of one of this application's screenshots, or None."""
+    if not STORED_NAME.match(name or "") or not any(f["file"] == name for f in app.ui_design_files or []):
+        return None
+    path = upload_dir() / name
+    return path if path.is_file() else None

@@ -1,0 +1,163 @@
+"""get_status(): every ops figure in one dict; the dashboard, /ops/status.json and /metrics render it."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from erhc_h5.db import utcnow
+from erhc_h5.filing.models import FiledApp
+from erhc_h5.resident.models import VerificationSession
+from erhc_h5.scan.models import ScanEvent
+from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncAttempt, SyncBatch
+
+WINDOW = dt.timedelta(hours=24)
+BEIJING = dt.timedelta(hours=8)
+FUNNEL = ("passed", "failed", "locked")
+SCAN_OK = ("authenticated", "not_authenticated")
+
+
+def get_status(session: Session, *, now: dt.datetime | None = None, rejected_limit: int = 20) -> dict:
+    """Outbox backlog, sync activity, rejected versions, verification funnel, scans and filings (no PII)."""
+    now = now or utcnow()
+    since = now - WINDOW
+    sync = _sync_activity(session, now, since)
+    return {
+        "generated_at": _iso(now),
+        "window_hours": int(WINDOW.total_seconds() // 3600),
+        "outbox": _outbox(session, now),
+        "sync": sync,
+        "province": _province_health(sync),
+        "rejected": _rejected(session, rejected_limit),
+        "verification": _funnel(session, since),
+        "scans": _scans(session, since),
+        "filing": _filing(session),
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return (value + BEIJING).strftime("%Y-%m-%d %H:%M:%S") if value else None
+
+
+def _outbox(session: Session, now: dt.datetime) -> dict:
+    try:
+        from erhc_h5.sync.service import outbox_counts
+    except ImportError:  # sync service not installed yet: count directly
+        outbox_counts = None
+    if outbox_counts is not None:
+        counts = dict(outbox_counts(session))
+        batches = counts.pop("batches", {})
+        oldest = counts.pop("oldest_pending_age_seconds", None)
+        by_state = {k: int(v) for k, v in counts.items()}
+    else:
+        rows = dict(session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all())
+        by_state = {s: int(rows.get(s, 0)) for s in OUTBOX_STATES} | {k: int(v) for k, v in rows.items()}
+        first = session.scalar(select(func.min(OutboxEntry.created_at))
+                               .where(OutboxEntry.state.in_(("pending", "batched"))))
+        oldest = round((now - first).total_seconds(), 1) if first else None
+        brows = dict(session.execute(select(SyncBatch.state, func.count()).group_by(SyncBatch.state)).all())
+        batches = {s: int(brows.get(s, 0)) for s in BATCH_STATES}
+    backlog = by_state.get("pending", 0) + by_state.get("batched", 0)
+    return {"by_state": by_state, "backlog": backlog, "oldest_pending_age_seconds": oldest, "batches": batches}
+
+
+def _sync_activity(session: Session, now: dt.datetime, since: dt.datetime) -> dict:
+    attempts = session.execute(
+        select(SyncAttempt.at, SyncAttempt.outcome, SyncAttempt.accepted, SyncAttempt.rejected, SyncAttempt.status_code)
+        .where(SyncAttempt.at >= since).order_by(SyncAttempt.at)
+    ).all()
+    start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=23)
+    hours = [{"hour": (start + dt.timedelta(hours=i) + BEIJING).strftime("%H:00"), "ok": 0, "failed": 0}
+             for i in range(24)]
+    reasons: Counter = Counter()
+    accepted = rejected = 0
+    for at, outcome, acc, rej, _status in attempts:
+        index = int((at - start).total_seconds() // 3600)
+        slot = hours[min(max(index, 0), 23)]
+        if outcome == "ok":
+            slot["ok"] += 1
+            accepted, rejected = accepted + (acc or 0), rejected + (rej or 0)
+        else:
+            slot["failed"] += 1
+            reasons[outcome] += 1
+    last = session.execute(select(SyncAttempt.at, SyncAttempt.outcome, SyncAttempt.status_code)
+                           .order_by(SyncAttempt.at.desc(), SyncAttempt.id.desc()).limit(1)).first()
+    last_ok = session.scalar(select(func.max(SyncAttempt.at)).where(SyncAttempt.outcome == "ok"))
+    return {
+        "hours": hours,
+        "attempts": len(attempts),
+        "failures": sum(reasons.values()),
+        "failures_by_reason": dict(reasons.most_common()),
+        "records_accepted": accepted,
+        "records_rejected": rejected,
+        "last_attempt": {"at": _iso(last.at), "outcome": last.outcome, "status_code": last.status_code}
+        if last else None,
+        "last_success_at": _iso(last_ok),
+    }
+
+
+def _province_health(sync: dict) -> dict:
+    last = sync["last_attempt"]
+    if last is None:
+        return {"state": "idle", "label": "尚无上传"}
+    if last["outcome"] == "ok":
+        return {"state": "ok", "label": "省级平台上传正常"}
+    return {"state": "failing", "label": f"省级平台上传失败({last['outcome']})", "reason": last["outcome"]}
+
+
+def _rejected(session: Session, limit: int) -> list[dict]:
+    try:
+        from erhc_h5.sync.service import rejected_entries
+    except ImportError:
+        rows = session.scalars(select(OutboxEntry).where(OutboxEntry.state == "rejected")
+                               .order_by(OutboxEntry.id.desc()).limit(limit)).all()
+        return [{"id": e.id, "errors": e.errors or [], "updated_at": _iso(e.updated_at)} for e in rows]
+    out = []
+    for item in rejected_entries(session, limit):
+        item = dict(item)
+        if isinstance(item.get("updated_at"), dt.datetime):
+            item["updated_at"] = _iso(item["updated_at"])
+        out.append(item)
+    return out
+
+
+def _funnel(session: Session, since: dt.datetime) -> dict:
+    rows = session.execute(
+        select(VerificationSession.method, VerificationSession.app_id, VerificationSession.state, func.count())
+        .where(VerificationSession.created_at >= since)
+        .group_by(VerificationSession.method, VerificationSession.app_id, VerificationSession.state)
+    ).all()
+    apps = dict(session.execute(select(FiledApp.id, FiledApp.app_name)).all())
+    groups: dict = defaultdict(lambda: {"started": 0, "passed": 0, "failed": 0, "locked": 0})
+    for method, app_id, state, n in rows:
+        cell = groups[(method, app_id)]
+        cell["started"] += int(n)
+        if state in FUNNEL:
+            cell[state] += int(n)
+    funnel = [{"method": method, "app_id": app_id, "app": apps.get(app_id, "—"), **cell}
+              for (method, app_id), cell in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0))]
+    totals = {k: sum(row[k] for row in funnel) for k in ("started", *FUNNEL)}
+    return {"funnel": funnel, "totals": totals}
+
+
+def _scans(session: Session, since: dt.datetime) -> list[dict]:
+    rows = session.execute(
+        select(ScanEvent.site_name, ScanEvent.result, func.count(), func.max(ScanEvent.at))
+        .where(ScanEvent.at >= since).group_by(ScanEvent.site_name, ScanEvent.result)
+    ).all()
+    sites: dict = defaultdict(lambda: {"total": 0, "authenticated": 0, "not_authenticated": 0, "refused": 0,
+                                       "last_at": None})
+    for site, result, n, last in rows:
+        cell = sites[site or "未指定接种点"]
+        cell["total"] += int(n)
+        cell[result if result in SCAN_OK else "refused"] += int(n)
+        cell["last_at"] = max(filter(None, [cell["last_at"], last]), default=None)
+    return [{"site": site, **{**cell, "last_at": _iso(cell["last_at"])}}
+            for site, cell in sorted(sites.items(), key=lambda kv: -kv[1]["total"])]
+
+
+def _filing(session: Session) -> dict:
+    return {status: int(n) for status, n in
+            session.execute(select(FiledApp.status, func.count()).group_by(FiledApp.status)).all()}

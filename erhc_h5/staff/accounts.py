@@ -1,0 +1,74 @@
+"""Administration of staff accounts beyond creation: role changes, (de)activation, password resets."""
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from erhc_h5.audit import audit
+from erhc_h5.staff.models import ROLES, StaffUser
+from erhc_h5.staff.services import StaffError
+
+
+def list_users(session: Session) -> list[StaffUser]:
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.active.desc(), StaffUser.username)))
+
+
+def _get(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise StaffError("找不到该工作人员")
+    return user
+
+
+def _last_admin(session: Session, user: StaffUser) -> bool:
+    if user.role != "admin" or not user.active:
+        return False
+    admins = session.scalar(select(func.count()).select_from(StaffUser)
+                            .where(StaffUser.role == "admin", StaffUser.active.is_(True)))
+    return admins <= 1
+
+
+def change_role(session: Session, user_id: int, role: str, *, actor_id: int) -> StaffUser:
+    """Give a user another role; an admin cannot demote themselves or the last active admin."""
+    user = _get(session, user_id)
+    if role not in ROLES:
+        raise StaffError("未知的角色")
+    if user.role == role:
+        return user
+    if user.id == actor_id:
+        raise StaffError("不能修改自己的角色")
+    if _last_admin(session, user):
+        raise StaffError("不能撤销最后一名管理员")
+    old, user.role = user.role, role
+    session.flush()
+    audit(session, "staff.role_change", actor_type="staff", actor_id=actor_id, target_type="staff_user",
+          target_id=user.id, detail={"from": old, "to": role})
+    return user
+
+
+def set_active(session: Session, user_id: int, active: bool, *, actor_id: int) -> StaffUser:
+    """Deactivate (sign-in refused, open sessions end on the next request) or reactivate a user."""
+    user = _get(session, user_id)
+    if not active and user.id == actor_id:
+        raise StaffError("不能停用自己的账号")
+    if not active and _last_admin(session, user):
+        raise StaffError("不能停用最后一名管理员")
+    if user.active != active:
+        user.active = active
+        session.flush()
+        audit(session, "staff.activate" if active else "staff.deactivate", actor_type="staff",
+              actor_id=actor_id, target_type="staff_user", target_id=user.id)
+    return user
+
+
+def reset_password(session: Session, user_id: int, *, actor_id: int) -> tuple[StaffUser, str]:
+    """A new random password (returned once, to hand over); the old one stops working."""
+    user = _get(session, user_id)
+    password = secrets.token_urlsafe(12)
+    user.set_password(password)
+    session.flush()
+    audit(session, "staff.password_reset", actor_type="staff", actor_id=actor_id, target_type="staff_user",
+          target_id=user.id)
+    return user, password
