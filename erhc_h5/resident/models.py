@@ -109,3 +109,18 @@ class VerificationSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class VerificationEvent(Base):
+    """A counted event for the journey's limits: a failed check or an SMS sent (keyed hashes only)."""
+
+    __tablename__ = "verification_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # failure | sms_sent
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    session_id: Mapped[str] = mapped_column(String(32), default="")
+    subject_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    phone_bidx: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    ip_hash: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(String(64), default="")

@@ -36,3 +36,16 @@ def set_consent(version: str) -> None:
 def consent_version() -> str | None:
     data = cookie.get(KEY)
     return data.get("consent") if isinstance(data, dict) else None
+
+
+def set_verification(session_id: str | None) -> None:
+    """Remember this browser's current verification session (or forget it with None)."""
+    data = dict(cookie.get(KEY) or {})
+    data["vs"] = session_id
+    cookie[KEY] = data
+
+
+def verification_id() -> str | None:
+    data = cookie.get(KEY)
+    value = data.get("vs") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None

@@ -1,13 +1,228 @@
-"""Views of the resident domain."""
+"""Resident pages: launch, service choice, consent, identity, profile, methods, status, a11y, environment check."""
 from __future__ import annotations
 
-from flask import Blueprint
+import re
+import secrets
+
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from erhc_h5 import demo
+from erhc_h5.audit import audit
+from erhc_h5.db import get_session
+from erhc_h5.extensions import limiter
+from erhc_h5.filing.models import FiledApp
+from erhc_h5.records.codes import ID_CARD_TYPES, method_label
+from erhc_h5.resident import launch as launching
+from erhc_h5.resident import limits
+from erhc_h5.resident import session as resident_session
+from erhc_h5.resident import verification
+from erhc_h5.resident.forms import ConsentForm, IdentityForm, ProfileForm, apply_violations, county_choices
+from erhc_h5.resident.journey import CODE_FACE, journey_required, resident_required
+from erhc_h5.resident.models import VerificationSession
+from erhc_h5.resident.onsite_views import bp as onsite_bp
+from erhc_h5.resident.verify_views import bp as verify_bp
+from erhc_h5.security.masking import mask_idcode, mask_name
 
 bp = Blueprint("resident", __name__)
+bp.register_blueprint(verify_bp)
+bp.register_blueprint(onsite_bp)
+
+POST_LIMIT = "30 per minute; 300 per hour"
+DEMO_UID_COOKIE = "erhc_demo_uid"
+_DEMO_UID = re.compile(r"^demo-[0-9a-f]{16}$")
 
 
 @bp.route("/")
 def index():
-    from flask import render_template
+    """Sandbox: a demo launch of the demo app for this browser. Production: enter from the city app."""
+    if not current_app.config["SANDBOX"]:
+        return render_template("resident/enter_from_app.html", reason="enter_from_app")
+    user = resident_session.current_app_user()
+    if user is not None:
+        return redirect(url_for("resident.service"))
+    session = get_session()
+    app = session.scalar(select(FiledApp).where(FiledApp.app_filing_no == demo.DEMO_APP_FILING_NO))
+    if app is None:
+        demo.seed(current_app, session)
+        session.commit()
+        app = session.scalar(select(FiledApp).where(FiledApp.app_filing_no == demo.DEMO_APP_FILING_NO))
+    uid = request.cookies.get(DEMO_UID_COOKIE, "")
+    if not _DEMO_UID.match(uid):
+        uid = "demo-" + secrets.token_hex(8)
+    response = redirect(launching.make_launch_url(app, uid, app.launch_secret))
+    response.set_cookie(DEMO_UID_COOKIE, uid, max_age=365 * 86400, httponly=True, samesite="Lax",
+                        secure=not current_app.config["SANDBOX"])
+    return response
 
-    return render_template("resident/placeholder.html")
+
+@bp.route("/h5/launch")
+@limiter.limit("60 per minute")
+def launch():
+    session = get_session()
+    try:
+        result = launching.verify_launch(session, request.args,
+                                         max_skew=int(current_app.config["LAUNCH_MAX_SKEW_SECONDS"]))
+    except launching.LaunchError as exc:
+        session.rollback()
+        return render_template("resident/launch_error.html", reason=exc.reason, message=exc.message), exc.status
+    audit(session, "resident.launch", actor_type="resident", actor_id=result.app_user.id,
+          target_type="app", target_id=result.app.id)
+    session.commit()
+    resident_session.bind(result.app_user)
+    return redirect(url_for("resident.service"))
+
+
+@bp.route("/h5/service")
+@resident_required
+def service():
+    user = g.app_user
+    card = user.card
+    pending = get_session().scalar(
+        select(VerificationSession).where(VerificationSession.app_user_id == user.id,
+                                          VerificationSession.state == "pending_onsite")
+        .order_by(VerificationSession.created_at.desc()).limit(1))
+    return render_template("resident/service.html", app=user.app, card=card, pending=pending, code_face=CODE_FACE,
+                           method_label=method_label)
+
+
+@bp.route("/h5/consent", methods=["GET", "POST"])
+@limiter.limit(POST_LIMIT, methods=["POST"])
+@resident_required
+def consent():
+    form = ConsentForm()
+    version = current_app.config["CONSENT_VERSION"]
+    if form.validate_on_submit():
+        if not form.agree.data:
+            form.agree.errors = ["请阅读并勾选同意后继续;不同意将无法进行实名认证"]
+        else:
+            session = get_session()
+            vs = verification.start(session, g.app_user, version, request.remote_addr)
+            session.commit()
+            resident_session.set_consent(version)
+            resident_session.set_verification(vs.id)
+            return redirect(url_for("resident.identity"))
+    return render_template("resident/consent.html", form=form, version=version)
+
+
+@bp.route("/h5/identity", methods=["GET", "POST"])
+@limiter.limit(POST_LIMIT, methods=["POST"])
+@journey_required("created", "in_progress")
+def identity():
+    vs = g.vs
+    form = IdentityForm(data=verification.data(vs) if request.method == "GET" else None)
+    if form.validate_on_submit():
+        session = get_session()
+        violations, lock = verification.set_identity(session, vs, request.form)
+        if lock is not None:
+            session.commit()
+            return redirect(url_for("resident.status"))
+        if not violations:
+            session.commit()
+            return redirect(url_for("resident.profile"))
+        session.rollback()
+        apply_violations(form, violations)
+    return render_template("resident/identity.html", form=form, step=1)
+
+
+@bp.route("/h5/profile", methods=["GET", "POST"])
+@limiter.limit(POST_LIMIT, methods=["POST"])
+@journey_required("in_progress")
+def profile():
+    vs = g.vs
+    if not (vs.payload or {}).get("_identity_done"):
+        return redirect(url_for("resident.identity"))
+    form = ProfileForm(data=verification.data(vs) if request.method == "GET" else None)
+    form.county_code.choices = county_choices(str(current_app.config["CD_SOURCE"]))
+    asks = verification.asks_sex_and_birthday(vs)
+    if form.validate_on_submit():
+        violations = verification.set_profile(vs, request.form)
+        if not violations:
+            get_session().commit()
+            return redirect(url_for("resident.methods"))
+        get_session().rollback()
+        apply_violations(form, violations)
+    return render_template("resident/profile.html", form=form, asks_sex_birthday=asks, step=2)
+
+
+@bp.route("/h5/methods")
+@journey_required("in_progress")
+def methods():
+    vs = g.vs
+    if not verification.ready_for_check(vs):
+        return redirect(url_for("resident.profile" if (vs.payload or {}).get("_identity_done") else "resident.identity"))
+    values = verification.data(vs)
+    offered = set((g.app_user.app.auth_methods or "1^2^3^4").split("^"))
+    who = {"name": mask_name(values["name"]), "idcode": mask_idcode(values["idcode"]),
+           "type": ID_CARD_TYPES.get(values["id_card_type_code"], "")}
+    return render_template("resident/methods.html", offered=offered, who=who, vs=vs, step=3,
+                           attempts_left=verification.max_attempts() - vs.attempts)
+
+
+@bp.route("/h5/status")
+@resident_required
+def status():
+    """The end of a session that did not pass: failed, locked (with the unlock time) or expired."""
+    session = get_session()
+    vs = verification.load(session, resident_session.verification_id(), g.app_user)
+    if vs is None:
+        return redirect(url_for("resident.service"))
+    lock = limits.identity_lock(session, vs.subject_hash) if vs.state == "locked" and vs.subject_hash else None
+    if vs.state not in ("failed", "locked", "expired"):
+        return redirect(CODE_FACE if vs.state == "passed" else url_for("resident.methods"))
+    return render_template("resident/status.html", vs=vs, lock=lock, card=g.app_user.card)
+
+
+@bp.route("/h5/status.json")
+@resident_required
+def status_json():
+    vs = verification.load(get_session(), resident_session.verification_id(), g.app_user)
+    return jsonify(state=vs.state if vs else None, next=CODE_FACE if vs and vs.state == "passed" else None)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("resident.service")
+
+
+@bp.route("/h5/a11y")
+def a11y():
+    """适老化: large text on or off, kept in a cookie that base.html reads."""
+    response = redirect(_safe_next(request.args.get("next")))
+    if request.args.get("large") == "1":
+        response.set_cookie("erhc_large", "1", max_age=365 * 86400, samesite="Lax", httponly=True)
+    else:
+        response.delete_cookie("erhc_large")
+    return response
+
+
+def environment() -> dict:
+    """What the server can tell about this browser (the page adds camera and JavaScript)."""
+    return {
+        "cookies": bool(request.cookies),
+        "session": resident_session.current_app_user() is not None,
+        "secure_context_expected": request.is_secure or request.host.split(":")[0] in ("127.0.0.1", "localhost"),
+        "large_text": request.cookies.get("erhc_large") == "1",
+        "sandbox": bool(current_app.config["SANDBOX"]),
+    }
+
+
+@bp.route("/h5/check")
+def check():
+    return render_template("resident/check.html", env=environment())
+
+
+@bp.route("/h5/check.json")
+def check_json():
+    return jsonify(environment())
+
+
+@bp.app_template_filter("r_beijing")
+def beijing_time(value) -> str:
+    """A naive-UTC timestamp as Beijing time for people."""
+    import datetime as dt
+
+    from erhc_h5.records.service import BEIJING
+
+    return value.replace(tzinfo=dt.UTC).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if value else ""

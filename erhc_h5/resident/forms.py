@@ -1,0 +1,115 @@
+"""Journey and on-site forms; field names are the 5.2.2 record fields (contract), rules come from records.standard."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Length
+
+from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX
+
+
+
+def choices(pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+ID_TYPE_CHOICES = choices(ID_CARD_TYPES.items())
+NATION_CHOICES = choices([("", "请选择民族")] + list(NATIONS.items()))
+SEX_CHOICES = choices([("", "请选择性别")] + [(k, v) for k, v in SEX.items() if k in ("1", "2", "9", "0")])
+
+
+def county_choices(prefix: str) -> list[SelectChoice]:
+    """Current counties under a 4-digit city prefix, with a blank first choice."""
+    return choices(_counties(prefix))
+
+
+@lru_cache(maxsize=8)
+def _counties(prefix: str) -> tuple[tuple[str, str], ...]:
+    """Current counties under a 4-digit city prefix (python-stdnum's division table)."""
+    from stdnum import numdb
+
+    found = [("", "请选择居住的区县(可不填)")]
+    for _, province, _, _, counties in numdb.get("cn/loc").prefixes:
+        if province != prefix[:2]:
+            continue
+        for _, county, _, props, _ in counties:
+            name = (props.get("county") or "").split(",")[-1]
+            if not county.startswith(prefix[2:4]) or county.endswith("00"):
+                continue
+            if name.startswith("["):
+                span, _, name = name[1:].partition("]")
+                if not span.endswith("-"):
+                    continue  # abolished
+            if name and name != "市辖区":
+                found.append((prefix[:2] + county, name))
+    return tuple(found)
+
+
+class ConsentForm(FlaskForm):
+    agree = BooleanField("我已阅读并同意上述个人信息处理说明")
+
+
+class IdentityForm(FlaskForm):
+    name = StringField("姓名", validators=[Length(max=64, message="姓名过长")])
+    id_card_type_code = SelectField("证件类型", choices=ID_TYPE_CHOICES, default="01", validate_choice=False)
+    idcode = StringField("证件号码", validators=[Length(max=64, message="证件号码过长")])
+
+
+class ProfileForm(FlaskForm):
+    sex = SelectField("性别", choices=SEX_CHOICES, validate_choice=False)
+    birthday = StringField("出生日期")
+    nation = SelectField("民族", choices=NATION_CHOICES, validate_choice=False)
+    phone = StringField("手机号")
+    county_code = SelectField("居住地所在区县", choices=[], validate_choice=False)
+    current_address = StringField("居住地详细地址(可不填)")
+    linkman = StringField("联系人姓名(可不填)")
+    telephone = StringField("联系人电话(可不填)")
+
+
+class OtpForm(FlaskForm):
+    otp = StringField("短信验证码")
+
+
+class FaceForm(FlaskForm):
+    photo = FileField("拍摄或选择本人正面照片")
+
+
+class OnsiteFindForm(FlaskForm):
+    code = StringField("现场认证码")
+
+
+class OnsiteConfirmForm(FlaskForm):
+    document_checked = BooleanField("已核对证件原件,人证一致")
+    note = TextAreaField("核验备注(请勿填写证件号码等个人信息)", validators=[Length(max=500, message="备注不能超过500字")])
+
+
+class OnsiteRegisterForm(FlaskForm):
+    app = SelectField("登记所属应用", choices=[], validate_choice=False)
+    name = StringField("姓名")
+    id_card_type_code = SelectField("证件类型", choices=ID_TYPE_CHOICES, default="01", validate_choice=False)
+    idcode = StringField("证件号码")
+    sex = SelectField("性别(非居民身份证号码时填写)", choices=SEX_CHOICES, validate_choice=False)
+    birthday = StringField("出生日期(非居民身份证号码时填写,yyyy-MM-dd)")
+    nation = SelectField("民族", choices=NATION_CHOICES, validate_choice=False)
+    county_code = SelectField("居住地所在区县", choices=[], validate_choice=False)
+    current_address = StringField("居住地详细地址(可不填)")
+    linkman = StringField("联系人姓名")
+    telephone = StringField("联系人手机号")
+    note = TextAreaField("核验备注(请勿填写证件号码等个人信息)", validators=[Length(max=500, message="备注不能超过500字")])
+
+
+def apply_violations(form: FlaskForm, violations) -> None:
+    """Put each violation's Chinese message beside its field (form-level when the field is not shown)."""
+    for violation in violations:
+        field = getattr(form, violation.field, None)
+        if field is None:
+            form.form_errors.append(violation.message)
+            continue
+        if not isinstance(field.errors, list):
+            field.errors = list(field.errors)
+        if violation.message not in field.errors:
+            field.errors.append(violation.message)

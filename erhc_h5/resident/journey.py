@@ -1,0 +1,75 @@
+"""View helpers of the resident journey: who is here, which session, where each state leads."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import current_app, g, redirect, render_template, request, url_for
+
+from erhc_h5.db import get_session
+from erhc_h5.identity.base import ProviderUnavailable
+from erhc_h5.logs import log_event
+from erhc_h5.resident import session as resident_session
+from erhc_h5.resident.verification import load
+
+CODE_FACE = "/h5/code"  # helper C's code face; a plain path on purpose
+
+
+def no_session_page():
+    """No launched resident here: sandbox starts a demo launch, production asks to enter from the app."""
+    if current_app.config["SANDBOX"]:
+        return redirect(url_for("resident.index"))
+    return render_template("resident/enter_from_app.html", reason="no_session"), 401
+
+
+def resident_required(view):
+    """Require a launched resident (``g.app_user``)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.app_user = resident_session.current_app_user()
+        if g.app_user is None:
+            return no_session_page()
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def state_page(vs):
+    """Where a session in this state belongs, or None when the journey continues."""
+    if vs.state == "passed":
+        return redirect(CODE_FACE)
+    if vs.state == "pending_onsite":
+        return redirect(url_for("resident.verify.onsite"))
+    if vs.state in ("failed", "locked", "expired"):
+        return redirect(url_for("resident.status"))
+    if vs.state == "pending_provider":
+        return redirect(url_for("resident.verify.face_return"))
+    return None
+
+
+def journey_required(*states: str):
+    """Require the resident's current session, with consent to the current notice, in one of ``states``."""
+
+    def decorator(view):
+        @wraps(view)
+        @resident_required
+        def wrapped(*args, **kwargs):
+            vs = load(get_session(), resident_session.verification_id(), g.app_user)
+            if vs is None or vs.consent_version != current_app.config["CONSENT_VERSION"]:
+                return redirect(url_for("resident.consent"))
+            if vs.state not in states:
+                return state_page(vs) or redirect(url_for("resident.methods"))
+            g.vs = vs
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def provider_unavailable(exc: ProviderUnavailable, retry_action: str | None = None, retry_link: str | None = None):
+    """Not the resident's fault: say so, keep the attempt, offer a retry."""
+    get_session().commit()  # keeps e.g. a generated SMS code, so a retry resends the same one
+    log_event("verification.provider_unavailable", reason=exc.reason, path=request.path)
+    return render_template("resident/unavailable.html", reason=exc.reason, retry_action=retry_action,
+                           retry_link=retry_link), 503

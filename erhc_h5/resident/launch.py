@@ -1,0 +1,104 @@
+"""App launch tickets: a filed app signs (app, uid, ts, nonce); we verify it and bind a resident session."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from erhc_h5.db import utcnow
+from erhc_h5.filing.models import FiledApp, LaunchNonce
+from erhc_h5.resident.cards import ensure_app_user
+from erhc_h5.resident.models import AppUser
+
+_APP = re.compile(r"^[0-9A-Za-z\-_]{1,20}$")
+_UID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_NONCE = re.compile(r"^[A-Za-z0-9]{16,64}$")
+_SIG = re.compile(r"^[0-9a-f]{64}$")
+_TS = re.compile(r"^\d{1,12}$")
+
+# reason code -> (HTTP status, Chinese message)
+REASONS = {
+    "bad_ticket": (400, "进入链接不完整或格式有误,请返回城市App重新进入"),
+    "unknown_app": (403, "该应用未在省级平台备案,不能提供接种疫苗服务"),
+    "app_not_approved": (403, "该应用的备案尚未通过审核,暂不能提供接种疫苗服务"),
+    "app_suspended": (403, "该应用的接种疫苗服务已被暂停,请使用其他已备案的应用"),
+    "bad_signature": (403, "进入链接校验失败,请返回城市App重新进入"),
+    "expired": (400, "进入链接已过期,请返回城市App重新进入"),
+    "replayed": (400, "该进入链接已使用过,请返回城市App重新进入"),
+}
+
+
+class LaunchError(Exception):
+    """A launch was refused; ``reason`` is a stable code, ``status`` and ``message`` for the page."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status, self.message = REASONS[reason]
+
+
+@dataclass
+class Launch:
+    app: FiledApp
+    app_user: AppUser
+
+
+def sign(secret: str, app: str, uid: str, ts: str | int, nonce: str) -> str:
+    """Lowercase hex HMAC-SHA256 over "app\\nuid\\nts\\nnonce" keyed with the app's launch secret."""
+    message = f"{app}\n{uid}\n{ts}\n{nonce}".encode("utf-8")
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def _unix(now) -> int:
+    if now is None:
+        return int(time.time())
+    if isinstance(now, dt.datetime):
+        return int((now if now.tzinfo else now.replace(tzinfo=dt.UTC)).timestamp())
+    return int(now)
+
+
+def make_launch_url(app, uid: str, secret: str, now=None, *, nonce: str | None = None, base: str = "") -> str:
+    """The launch URL an app opens (``app`` is the 应用备案号 or a FiledApp; ``now`` unix s or datetime)."""
+    filing_no = getattr(app, "app_filing_no", app)
+    ts = _unix(now)
+    nonce = nonce or secrets.token_hex(16)
+    query = {"app": filing_no, "uid": uid, "ts": ts, "nonce": nonce, "sig": sign(secret, filing_no, uid, ts, nonce)}
+    return f"{base}/h5/launch?{urlencode(query)}"
+
+
+def verify_launch(session: Session, args, *, max_skew: int, now=None) -> Launch:
+    """Check the ticket in ``args`` and record its nonce; raise LaunchError with a reason code."""
+    values = {k: (args.get(k) or "") for k in ("app", "uid", "ts", "nonce", "sig")}
+    values["sig"] = values["sig"].lower()
+    if not (_APP.match(values["app"]) and _UID.match(values["uid"]) and _TS.match(values["ts"])
+            and _NONCE.match(values["nonce"]) and _SIG.match(values["sig"])):
+        raise LaunchError("bad_ticket")
+    app = session.scalar(select(FiledApp).where(FiledApp.app_filing_no == values["app"]))
+    if app is None:
+        raise LaunchError("unknown_app")
+    if app.status == "suspended":
+        raise LaunchError("app_suspended")
+    if not app.can_launch:
+        raise LaunchError("app_not_approved")
+    expected = sign(app.launch_secret, values["app"], values["uid"], values["ts"], values["nonce"])
+    if not hmac.compare_digest(expected, values["sig"]):
+        raise LaunchError("bad_signature")
+    if abs(_unix(now) - int(values["ts"])) > max_skew:
+        raise LaunchError("expired")
+    if session.get(LaunchNonce, (app.id, values["nonce"])) is not None:
+        raise LaunchError("replayed")
+    try:
+        with session.begin_nested():
+            session.add(LaunchNonce(app_id=app.id, nonce=values["nonce"], seen_at=utcnow()))
+    except IntegrityError:
+        raise LaunchError("replayed") from None
+    return Launch(app=app, app_user=ensure_app_user(session, app, values["uid"]))

@@ -1,0 +1,105 @@
+"""On-site verification by an operator: find a pending code, confirm or reject, register without a phone."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from erhc_h5.audit import audit
+from erhc_h5.db import utcnow
+from erhc_h5.filing.models import FiledApp
+from erhc_h5.logs import log_event
+from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, method_label
+from erhc_h5.records.idnumbers import uses_resident_id_layout
+from erhc_h5.records.standard import Violation, normalize_record, validate_record
+from erhc_h5.resident import limits
+from erhc_h5.resident.cards import issue_or_update_card
+from erhc_h5.resident.models import VerificationSession
+from erhc_h5.resident.verification import Outcome, complete, data, expire_if_due, move
+from erhc_h5.security.masking import mask_address, mask_idcode, mask_name, mask_phone
+
+
+def normalize_code(raw: str | None) -> str:
+    """What an operator typed or scanned: case and separators ignored."""
+    return re.sub(r"[^0-9A-Za-z]", "", raw or "").upper()[:12]
+
+
+def find_pending(session: Session, raw_code: str | None) -> VerificationSession | None:
+    """The session waiting on-site under this code, if still valid."""
+    code = normalize_code(raw_code)
+    if len(code) != 8:
+        return None
+    vs = session.scalar(select(VerificationSession).where(VerificationSession.onsite_code == code))
+    if vs is None or vs.state != "pending_onsite":
+        return None
+    if expire_if_due(vs):
+        session.commit()
+        return None
+    return vs
+
+
+def summary(vs: VerificationSession) -> dict:
+    """What the operator sees: masked identity, to compare with the physical document."""
+    values = data(vs)
+    return {
+        "name": mask_name(values.get("name")),
+        "id_card_type": ID_CARD_TYPES.get(values.get("id_card_type_code", ""), ""),
+        "idcode": mask_idcode(values.get("idcode")),
+        "phone": mask_phone(values.get("phone")),
+        "nation": NATIONS.get(values.get("nation") or "", ""),
+        "current_address": mask_address(values.get("current_address")),
+        "methods": method_label(vs.method),
+        "face_passed": "3" in vs.method.split("^"),
+        "expires_at": vs.onsite_expires_at,
+    }
+
+
+def confirm(session: Session, vs: VerificationSession, staff_id: int, note: str) -> Outcome:
+    """The operator checked the document: the pass with the session's methods ('4' or '3^4')."""
+    return complete(session, vs, vs.method or "4", staff_id=staff_id, note=note)
+
+
+def reject(session: Session, vs: VerificationSession, staff_id: int, note: str) -> None:
+    """The document does not match the person: the session fails and the failure counts for the identity."""
+    limits.record_event(session, "failure", session_id=vs.id, subject=vs.subject_hash, phone=vs.phone_bidx,
+                        reason="onsite_rejected")
+    vs.confirmed_by_id, vs.confirm_note, vs.failure_reason = staff_id, note, "onsite_rejected"
+    move(vs, "failed")
+    audit(session, "onsite.rejected", actor_type="staff", actor_id=staff_id,
+          target_type="verification_session", target_id=vs.id, detail={})
+    log_event("onsite.rejected", session=vs.id[:8])
+
+
+REGISTER_FIELDS = ("name", "id_card_type_code", "idcode", "nation", "county_code", "current_address",
+                   "linkman", "telephone")
+
+
+def register_without_phone(session: Session, app: FiledApp, form: dict, staff_id: int, note: str):
+    """Method 4 for a resident with no phone: the contact person's mobile fills ``phone`` and ``telephone``.
+
+    Returns (card, []) or (None, violations); the caller commits or rolls back."""
+    record = normalize_record({k: form.get(k) or "" for k in REGISTER_FIELDS + ("sex", "birthday")})
+    fields = REGISTER_FIELDS + ("phone",)
+    if not uses_resident_id_layout(record["id_card_type_code"], record["idcode"]):
+        fields += ("sex", "birthday")
+    else:
+        record.pop("sex"), record.pop("birthday")
+    record["phone"] = record["telephone"]
+    violations = validate_record(record, fields=fields)
+    for key, label in (("linkman", "联系人姓名"), ("telephone", "联系人手机号")):
+        if not record.get(key):
+            violations.append(Violation(key, "required", f"{label}不能为空(本人无手机时须登记联系人)"))
+    fixed = {v.field: v for v in violations if v.field != "phone"}
+    for v in violations:  # a phone problem is the contact's mobile: show it there
+        if v.field == "phone" and "telephone" not in fixed:
+            fixed["telephone"] = Violation("telephone", v.reason, v.message.replace("手机号", "联系人手机号"))
+    if fixed:
+        return None, list(fixed.values())
+    identity = {k: (v or None) for k, v in record.items()}
+    card = issue_or_update_card(session, identity, app, methods="4")
+    audit(session, "onsite.registered", actor_type="staff", actor_id=staff_id, target_type="card",
+          target_id=card.id, detail={"note_len": len(note), "at": utcnow().isoformat()})
+    log_event("onsite.registered", card_id=card.id)
+    return card, []
+

@@ -1,0 +1,196 @@
+"""Resident pages of the method checks: two-factor, SMS + three-factor, face, on-site waiting."""
+from __future__ import annotations
+
+import io
+
+import qrcode
+import qrcode.image.svg
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+
+from erhc_h5.db import get_session
+from erhc_h5.extensions import limiter
+from erhc_h5.identity.base import ProviderUnavailable
+from erhc_h5.records.service import RecordInvalid
+from erhc_h5.resident import checks
+from erhc_h5.resident.forms import FaceForm, OtpForm
+from erhc_h5.resident.journey import CODE_FACE, journey_required, provider_unavailable
+from erhc_h5.resident.providers import sandbox_code
+from erhc_h5.resident.verification import data, ready_for_check
+from erhc_h5.security.masking import mask_phone
+
+bp = Blueprint("verify", __name__, url_prefix="/h5/verify")
+POST_LIMIT = "20 per minute; 200 per hour"
+
+REASON_TEXT = {
+    "face_mismatch": "人脸比对未通过",
+    "liveness_failed": "活体检测未通过",
+    "phone_mismatch": "手机号与本人身份信息不一致",
+}
+PHOTO_ERRORS = {
+    "no_image": "请先拍摄或选择一张本人正面照片",
+    "too_large": "照片过大,请重新拍摄",
+    "not_an_image": "无法识别该文件,请上传照片(JPG或PNG)",
+    "bad_image": "照片不清晰或过小,请正对镜头重新拍摄",
+}
+OTP_ERRORS = {
+    "no_code": "请先获取短信验证码",
+    "expired": "验证码已过期(5分钟内有效),请重新获取",
+    "too_many_tries": "验证码错误次数过多,请重新获取验证码",
+    "bad_format": "验证码应为6位数字",
+    "wrong": "验证码不正确,请核对短信后重新输入",
+}
+
+
+def _outcome(run, retry_action: str | None = None, retry_link: str | None = None):
+    """Run a check, commit once, and send the resident where its outcome leads."""
+    session = get_session()
+    try:
+        outcome = run()
+    except ProviderUnavailable as exc:
+        return provider_unavailable(exc, retry_action, retry_link)
+    except RecordInvalid as exc:
+        session.rollback()
+        for violation in exc.violations:
+            flash(f"信息不符合上报标准:{violation.message},请修改后重试", "error")
+        return redirect(url_for("resident.profile"))
+    session.commit()
+    if outcome.kind == "passed":
+        return redirect(CODE_FACE)
+    if outcome.kind == "pending_onsite":
+        return redirect(url_for(".onsite"))
+    if outcome.kind == "bad_image":
+        flash(PHOTO_ERRORS["bad_image"], "error")
+        return redirect(url_for(".face"))
+    if outcome.kind == "retry":
+        why = REASON_TEXT.get(outcome.reason, "您填写的信息与权威数据核验不一致")
+        flash(f"核验未通过:{why}。请核对信息后重试,本次还可尝试{outcome.attempts_left}次。", "error")
+        return redirect(url_for("resident.methods"))
+    return redirect(url_for("resident.status"))
+
+
+def _require_ready():
+    return None if ready_for_check(g.vs) else redirect(url_for("resident.methods"))
+
+
+@bp.route("/two-factor", methods=["POST"])
+@limiter.limit(POST_LIMIT)
+@journey_required("in_progress")
+def two_factor():
+    return _require_ready() or _outcome(lambda: checks.two_factor(get_session(), g.vs),
+                                        retry_action=url_for(".two_factor"))
+
+
+@bp.route("/sms", methods=["GET", "POST"])
+@limiter.limit(POST_LIMIT, methods=["POST"])
+@journey_required("in_progress")
+def sms():
+    if (blocked := _require_ready()) is not None:
+        return blocked
+    vs, form = g.vs, OtpForm()
+    if checks.phone_verified(vs):
+        return render_template("resident/sms.html", form=form, vs=vs, phone=mask_phone(data(vs)["phone"]),
+                               verified=True, wait=0, sandbox=None, step=3)
+    if form.validate_on_submit():
+        result = checks.check_code(get_session(), vs, request.form.get("otp", ""))
+        if result == "ok":
+            get_session().commit()
+            return _outcome(lambda: checks.three_factor(get_session(), vs), retry_action=url_for(".three_factor"))
+        get_session().commit()  # the spent try counts
+        form.otp.errors = [OTP_ERRORS[result]]
+    phone = data(vs)["phone"]
+    return render_template("resident/sms.html", form=form, vs=vs, phone=mask_phone(phone), verified=False,
+                           wait=checks.cooldown_left(vs), sandbox=sandbox_code(phone) if vs.otp_hash else None,
+                           step=3)
+
+
+@bp.route("/sms/send", methods=["POST"])
+@limiter.limit(POST_LIMIT)
+@journey_required("in_progress")
+def sms_send():
+    if (blocked := _require_ready()) is not None:
+        return blocked
+    if not OtpForm().validate_on_submit():
+        return redirect(url_for(".sms"))
+    session = get_session()
+    try:
+        result = checks.send_code(session, g.vs)
+    except ProviderUnavailable as exc:
+        return provider_unavailable(exc, retry_action=url_for(".sms_send"))
+    session.commit()
+    if result.sent:
+        flash(f"验证码已发送至{mask_phone(data(g.vs)['phone'])},5分钟内有效", "info")
+    elif result.reason == "cooldown":
+        flash(f"验证码已发送,请{result.wait_seconds}秒后再重新获取", "info")
+    else:
+        flash("该手机号获取验证码过于频繁,请1小时后再试,或选择其他认证方式", "error")
+    return redirect(url_for(".sms"))
+
+
+@bp.route("/three-factor", methods=["POST"])
+@limiter.limit(POST_LIMIT)
+@journey_required("in_progress")
+def three_factor():
+    if not checks.phone_verified(g.vs):
+        return redirect(url_for(".sms"))
+    return _outcome(lambda: checks.three_factor(get_session(), g.vs), retry_action=url_for(".three_factor"))
+
+
+@bp.route("/face", methods=["GET", "POST"])
+@limiter.limit(POST_LIMIT, methods=["POST"])
+@journey_required("in_progress")
+def face():
+    if (blocked := _require_ready()) is not None:
+        return blocked
+    vs, form, session = g.vs, FaceForm(), get_session()
+    if request.method == "POST" and form.validate_on_submit():
+        upload = request.files.get("photo")
+        image = upload.read() if upload else b""
+        problem = checks.image_problem(image)
+        if problem is None and checks.face_token(vs):
+            return _outcome(lambda: checks.face_verify_image(session, vs, image), retry_link=url_for(".face"))
+        form.photo.errors = [PHOTO_ERRORS.get(problem, PHOTO_ERRORS["bad_image"])]
+    if not checks.face_token(vs):
+        try:
+            started = checks.face_start(vs, url_for(".face_return", _external=True))
+        except ProviderUnavailable as exc:
+            return provider_unavailable(exc, retry_link=url_for(".face"))
+        session.commit()
+        if started.redirect_url:
+            return redirect(started.redirect_url)
+    return render_template("resident/face.html", form=form, step=3)
+
+
+@bp.route("/face/return")
+@journey_required("pending_provider", "in_progress")
+def face_return():
+    """Back from the provider's own page: fetch the verdict server-side."""
+    if not checks.face_token(g.vs):
+        return redirect(url_for(".face"))
+    return _outcome(lambda: checks.face_fetch(get_session(), g.vs), retry_link=url_for(".face_return"))
+
+
+@bp.route("/onsite", methods=["POST"])
+@limiter.limit(POST_LIMIT)
+@journey_required("in_progress")
+def onsite_choose():
+    """No camera or no phone: go to an on-site point (method 4)."""
+    if (blocked := _require_ready()) is not None:
+        return blocked
+    return _outcome(lambda: checks.to_onsite(get_session(), g.vs, "4"))
+
+
+@bp.route("/onsite")
+@journey_required("pending_onsite", "passed")
+def onsite():
+    if g.vs.state == "passed":
+        return redirect(CODE_FACE)
+    return render_template("resident/onsite.html", vs=g.vs, face=("3" in g.vs.method.split("^")))
+
+
+@bp.route("/onsite/qr.svg")
+@journey_required("pending_onsite")
+def onsite_qr():
+    image = qrcode.make(g.vs.onsite_code, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return Response(buffer.getvalue(), mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
