@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from erhc_h5.db import Base, utcnow
@@ -19,3 +19,13 @@ class CodeSigningKey(Base):
     secret: Mapped[str] = mapped_column(EncryptedText)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class CardCodeRef(Base):
+    """The opaque reference a card's codes carry instead of any card number or personal data."""
+
+    __tablename__ = "code_card_refs"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("ehealth_cards.id"), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

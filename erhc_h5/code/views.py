@@ -1,6 +1,64 @@
-"""Views of the code domain."""
+"""The resident's code face, its refresh endpoint and the privacy receipt of scans."""
 from __future__ import annotations
 
-from flask import Blueprint
+import time
+
+from flask import Blueprint, jsonify, redirect, render_template, request
+
+from erhc_h5.code import service
+from erhc_h5.db import get_session
+from erhc_h5.extensions import limiter
+from erhc_h5.records.codes import method_label
+from erhc_h5.resident.session import current_app_user
+from erhc_h5.scan.service import RESULT_LABELS, _fmt
+from erhc_h5.security.masking import mask_idcode, mask_name
 
 bp = Blueprint("code", __name__)
+SERVICE_PATH = "/h5/service"
+
+
+def _card():
+    return service.card_of(current_app_user())
+
+
+@bp.route("/h5/code")
+@limiter.limit("60 per minute")
+def face():
+    card = _card()
+    if card is None:
+        return redirect(SERVICE_PATH)
+    session = get_session()
+    image = service.fresh_code(session, card)
+    session.commit()
+    return render_template(
+        "code/face.html", card=card, image=image, expires_in=max(0, image.expires_at - int(time.time())),
+        masked_name=mask_name(card.name), masked_idcode=mask_idcode(card.idcode),
+        methods=method_label(card.authentication_method) if card.is_authenticated else "",
+        service_path=SERVICE_PATH,
+    )
+
+
+@bp.route("/h5/code/token.json")
+@limiter.limit("60 per minute")
+def token_json():
+    """A fresh code for the page's timer: {"src": data URI, "expires_in": s, "ttl": s}."""
+    card = _card()
+    if card is None:
+        return jsonify(error="no_card", message="请先完成实名认证并领取电子健康码"), 404
+    session = get_session()
+    image = service.fresh_code(session, card, "svg" if request.args.get("format") == "svg" else "png")
+    session.commit()
+    response = jsonify(src=image.src, expires_in=max(0, image.expires_at - int(time.time())), ttl=image.ttl)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/h5/code/history")
+def history():
+    card = _card()
+    if card is None:
+        return redirect(SERVICE_PATH)
+    events = service.receipt(get_session(), card)
+    rows = [{"at": _fmt(e.at), "site": e.site_name or "—", "result": RESULT_LABELS.get(e.result, e.result)}
+            for e in events]
+    return render_template("code/history.html", rows=rows, days=service.RECEIPT_DAYS)

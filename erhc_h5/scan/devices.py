@@ -56,14 +56,24 @@ def revoke_device(session: Session, device_id: int) -> ScanDevice:
     return device
 
 
-def device_for_token(session: Session, token: str | None) -> ScanDevice | None:
-    """The active device holding this bearer token, or None."""
+def device_by_token(session: Session, token: str | None) -> ScanDevice | None:
+    """The device holding this bearer token, active or revoked, or None."""
     if not token or not isinstance(token, str) or len(token) > 200:
         return None
-    device = session.scalar(select(ScanDevice).where(ScanDevice.token_hash == token_hash(token)))
-    if device is None or not device.active:
-        return None
-    return device
+    return session.scalar(select(ScanDevice).where(ScanDevice.token_hash == token_hash(token)))
+
+
+def device_for_token(session: Session, token: str | None) -> ScanDevice | None:
+    """The active device holding this bearer token, or None."""
+    device = device_by_token(session, token)
+    return device if device is not None and device.active else None
+
+
+def touch(device: ScanDevice) -> None:
+    """Note that the device was seen (at most once a minute, to spare the hot path a write)."""
+    now = utcnow()
+    if device.last_seen_at is None or (now - device.last_seen_at).total_seconds() > 60:
+        device.last_seen_at = now
 
 
 def list_devices(session: Session) -> list[ScanDevice]:

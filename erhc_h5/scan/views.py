@@ -1,6 +1,156 @@
-"""Views of the scan domain."""
+"""Scan API for devices, the scan console for nurses and enrolled devices, and the voucher."""
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+from functools import wraps
+
+from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session as cookie, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from erhc_h5.db import get_session
+from erhc_h5.extensions import csrf, limiter
+from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
+from erhc_h5.resident.models import EHealthCard
+from erhc_h5.scan import devices
+from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
+from erhc_h5.scan.models import ScanDevice, ScanEvent
+from erhc_h5.scan.service import RESULT_LABELS, Scanner, _fmt, scan
+from erhc_h5.security.masking import mask_idcode
+from erhc_h5.staff.views import CONSOLE_LINKS
 
 bp = Blueprint("scan", __name__)
+MAX_BODY = 4096
+DEVICE_KEY = "scan_device"
+
+
+def _api_error(status: int, reason: str, message: str):
+    response = jsonify(error=reason, message=message)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="erhc-scan"'
+    return response
+
+
+@bp.post("/api/v1/scan")
+def api_scan():
+    """POST {"code": "<QR text>"} with a device bearer token → verdict JSON (never a 500)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _api_error(401, "unauthorized", "缺少设备令牌(Authorization: Bearer …)")
+    session = get_session()
+    device = devices.device_by_token(session, token.strip())
+    if device is None:
+        return _api_error(401, "unauthorized", "设备令牌无效")
+    if not device.active:
+        return _api_error(401, "device_revoked", "该扫码设备已停用")
+    if (request.content_length or 0) > MAX_BODY:
+        return _api_error(413, "too_large", "请求内容过大")
+    raw = request.stream.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        return _api_error(413, "too_large", "请求内容过大")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return _api_error(400, "bad_request", '请求体应为 JSON:{"code": "二维码内容"}')
+    if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+        return _api_error(400, "bad_request", '请求体应为 JSON:{"code": "二维码内容"}')
+    outcome = scan(session, body["code"], Scanner(device_id=device.id, site_name=device.site_name))
+    devices.touch(device)
+    session.commit()
+    return jsonify(outcome.body), outcome.status
+
+
+csrf.exempt(api_scan)
+
+
+def current_scanner() -> Scanner | None:
+    """The console's scanner: an enrolled device kept in the session, else a signed-in nurse."""
+    data = cookie.get(DEVICE_KEY)
+    if isinstance(data, dict) and isinstance(data.get("id"), int):
+        device = get_session().get(ScanDevice, data["id"])
+        if device is not None and device.active and device.token_hash[:16] == data.get("h"):
+            return Scanner(device_id=device.id, site_name=device.site_name)
+        cookie.pop(DEVICE_KEY, None)
+    if current_user.is_authenticated and current_user.role in ("nurse", "admin"):
+        return Scanner(staff_user_id=current_user.id, site_name=current_user.site_name or "")
+    return None
+
+
+def scanner_required(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.scanner = current_scanner()
+        if g.scanner is None:
+            return redirect(url_for("scan.device"))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def labels(resident: dict, methods: str) -> dict:
+    """Chinese labels for the console and the voucher."""
+    return {
+        "sex": SEX.get(resident.get("sex") or "", resident.get("sex") or ""),
+        "nation": NATIONS.get(resident.get("nation") or "", resident.get("nation") or ""),
+        "id_card_type": ID_CARD_TYPES.get(resident.get("id_card_type_code") or "", ""),
+        "methods": method_label(methods),
+    }
+
+
+@bp.route("/scan", methods=["GET", "POST"])
+@limiter.limit("120 per minute", methods=["POST"])
+@scanner_required
+def console():
+    form = ScanForm()
+    outcome = None
+    if form.validate_on_submit():
+        session = get_session()
+        outcome = scan(session, form.code.data, g.scanner)
+        session.commit()
+        form.code.data = ""
+    extra = labels(outcome.resident, outcome.authentication_method) if outcome and outcome.resident else {}
+    return render_template("scan/console.html", form=form, outcome=outcome, extra=extra, scanner=g.scanner,
+                           result_labels=RESULT_LABELS)
+
+
+@bp.route("/scan/device", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def device():
+    """Enter an enrolled device's token once; the console then works as that device."""
+    form = DeviceTokenForm()
+    if form.validate_on_submit():
+        found = devices.device_for_token(get_session(), form.token.data.strip())
+        if found is None:
+            form.token.errors.append("设备令牌无效或已停用")
+        else:
+            cookie[DEVICE_KEY] = {"id": found.id, "h": found.token_hash[:16]}
+            return redirect(url_for("scan.console"))
+    return render_template("scan/device.html", form=form)
+
+
+@bp.post("/scan/device/forget")
+def forget_device():
+    cookie.pop(DEVICE_KEY, None)
+    return redirect(url_for("scan.device"))
+
+
+@bp.route("/scan/voucher/<voucher_no>")
+@scanner_required
+def voucher(voucher_no: str):
+    """The print-ready vaccination voucher of an authenticated scan."""
+    session = get_session()
+    event = session.scalar(select(ScanEvent).where(ScanEvent.voucher_no == voucher_no[:32]))
+    if event is None or event.result != "authenticated" or event.card_id is None:
+        abort(404)
+    if g.scanner.device_id is not None and event.device_id != g.scanner.device_id:
+        abort(404)
+    card = session.get(EHealthCard, event.card_id)
+    resident = {"name": card.name, "sex": card.sex, "birthday": card.birthday, "nation": card.nation,
+                "id_card_type_code": card.id_card_type_code, "idcode_masked": mask_idcode(card.idcode)}
+    return render_template("scan/voucher.html", event=event, resident=resident,
+                           extra=labels(resident, card.authentication_method), scanned_at=_fmt(event.at))
+
+
+CONSOLE_LINKS.append(("scan.console", "扫码核验", ("nurse",)))

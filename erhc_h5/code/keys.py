@@ -1,0 +1,107 @@
+"""Signing keys of the dynamic code: rotation, and an in-process cache for the hot path."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import string
+import threading
+import time
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from erhc_h5.code.models import CodeSigningKey
+from erhc_h5.db import session_scope, utcnow
+
+CACHE_SECONDS = 10.0  # how stale the cached key list may get (a rotation reaches every worker in this time)
+MISS_REFRESH_SECONDS = 1.0  # an unknown key id reloads at most this often (a flood of forged ids can't hammer the DB)
+KID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+@dataclass(frozen=True)
+class Key:
+    kid: str
+    secret: str
+    created_at: dt.datetime
+    retired_at: dt.datetime | None
+
+
+@dataclass
+class KeyCache:
+    keys: dict[str, Key] = field(default_factory=dict)
+    loaded_at: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _cache(app: Flask) -> KeyCache:
+    cache = app.extensions.get("erhc_code_keys")
+    if cache is None:
+        cache = app.extensions["erhc_code_keys"] = KeyCache()
+    return cache
+
+
+def _load(session: Session, cache: KeyCache) -> None:
+    rows = session.execute(select(CodeSigningKey.kid, CodeSigningKey.secret, CodeSigningKey.created_at,
+                                  CodeSigningKey.retired_at)).all()
+    cache.keys = {r.kid: Key(r.kid, r.secret, r.created_at, r.retired_at) for r in rows}
+    cache.loaded_at = time.monotonic()
+
+
+def invalidate(app: Flask | None = None) -> None:
+    """Forget the cached keys of this process (after a rotation)."""
+    _cache(app or current_app).loaded_at = 0.0
+
+
+def get_key(session: Session, kid: str) -> Key | None:
+    """The key with this id (cached; an unknown id triggers a throttled reload)."""
+    cache = _cache(current_app)
+    now = time.monotonic()
+    if now - cache.loaded_at > CACHE_SECONDS or (kid not in cache.keys and now - cache.loaded_at > MISS_REFRESH_SECONDS):
+        with cache.lock:
+            _load(session, cache)
+    return cache.keys.get(kid)
+
+
+def _new_key(session: Session) -> CodeSigningKey:
+    existing = set(session.scalars(select(CodeSigningKey.kid)))
+    while True:
+        kid = "".join(secrets.choice(KID_ALPHABET) for _ in range(4))
+        if kid not in existing:
+            break
+    key = CodeSigningKey(kid=kid, secret=secrets.token_urlsafe(32), created_at=utcnow())
+    session.add(key)
+    session.flush()
+    return key
+
+
+def signing_key(session: Session) -> Key:
+    """The newest active key; the first one is created (and committed on its own) when none exists."""
+    cache = _cache(current_app)
+    if time.monotonic() - cache.loaded_at > CACHE_SECONDS:
+        with cache.lock:
+            _load(session, cache)
+    active = [k for k in cache.keys.values() if k.retired_at is None]
+    if not active:
+        with session_scope() as own:
+            if own.scalar(select(CodeSigningKey.kid).where(CodeSigningKey.retired_at.is_(None)).limit(1)) is None:
+                _new_key(own)
+        with cache.lock:
+            _load(session, cache)
+        active = [k for k in cache.keys.values() if k.retired_at is None]
+    return max(active, key=lambda k: (k.created_at, k.kid))
+
+
+def rotate(session: Session) -> CodeSigningKey:
+    """Retire every active key and create a new one; retired keys still verify their unexpired codes."""
+    now = utcnow()
+    for key in session.scalars(select(CodeSigningKey).where(CodeSigningKey.retired_at.is_(None))):
+        key.retired_at = now
+    key = _new_key(session)
+    invalidate()
+    return key
+
+
+def list_keys(session: Session) -> list[CodeSigningKey]:
+    return list(session.scalars(select(CodeSigningKey).order_by(CodeSigningKey.created_at.desc())))

@@ -1,0 +1,147 @@
+"""The dynamic code's text: versioned, key id, opaque card reference, times, nonce, signature.
+
+    EHC1.<kid>.<ref>.<issued, base36 unix s>.<expires, base36>.<nonce>.<HMAC-SHA256, base64url>
+
+About 87 characters, at most 100: byte mode fits QR version 6 at ECC M. Nothing in it is personal:
+the reference is a random per-card value looked up in ``code_card_refs``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+import string
+import time
+from dataclasses import dataclass
+
+from flask import current_app
+from itsdangerous import BadSignature, Signer
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from erhc_h5.code import keys
+from erhc_h5.code.models import CardCodeRef
+
+PREFIX = "EHC1"
+MAX_LENGTH = 100
+REF_ALPHABET = string.ascii_letters + string.digits
+TOKEN_RE = re.compile(
+    r"EHC1\.([a-z0-9]{4})\.([A-Za-z0-9]{10})\.([0-9a-z]{1,8})\.([0-9a-z]{1,8})\.([A-Za-z0-9]{8})\.([A-Za-z0-9_-]{43})"
+)
+SALT = "erhc-code-v1"
+
+MESSAGES = {
+    "malformed": "无法识别的二维码,请出示电子健康码",
+    "unknown_key": "此码不是本平台签发的电子健康码",
+    "bad_signature": "电子健康码校验失败,可能已被篡改",
+    "expired": "电子健康码已过期,请居民刷新后重新出示",
+    "not_yet_valid": "电子健康码时间异常,请核对设备时间后重试",
+}
+
+
+class CodeError(ValueError):
+    """The code text was refused; ``reason`` is a stable machine code."""
+
+    def __init__(self, reason: str, ref: str | None = None) -> None:
+        super().__init__(MESSAGES.get(reason, reason))
+        self.reason = reason
+        self.ref = ref  # set once the signature is known good (the scan can then be tied to a card)
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    text: str
+    issued_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class VerifiedCode:
+    kid: str
+    ref: str
+    issued_at: int
+    expires_at: int
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def _signer(secret: str) -> Signer:
+    return Signer(secret, salt=SALT, sep=".", key_derivation="hmac", digest_method=hashlib.sha256)
+
+
+def fingerprint(text: str) -> str:
+    """A one-way fingerprint of a code for replay detection (the text itself is never stored)."""
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+
+
+def card_ref(session: Session, card_id: int) -> str:
+    """The opaque reference of a card, created on first use."""
+    ref = session.scalar(select(CardCodeRef.ref).where(CardCodeRef.card_id == card_id))
+    if ref is not None:
+        return ref
+    ref = "".join(secrets.choice(REF_ALPHABET) for _ in range(10))
+    try:
+        with session.begin_nested():
+            session.add(CardCodeRef(card_id=card_id, ref=ref))
+    except IntegrityError:  # another request made it first
+        return session.scalar(select(CardCodeRef.ref).where(CardCodeRef.card_id == card_id))
+    return ref
+
+
+def issue(session: Session, card_id: int, now: float | None = None) -> IssuedCode:
+    """A new code for this card, signed with the newest key, valid for CODE_TTL_SECONDS."""
+    now_s = int(time.time() if now is None else now)
+    ttl = int(current_app.config["CODE_TTL_SECONDS"])
+    key = keys.signing_key(session)
+    nonce = "".join(secrets.choice(REF_ALPHABET) for _ in range(8))
+    body = f"{PREFIX}.{key.kid}.{card_ref(session, card_id)}.{_b36(now_s)}.{_b36(now_s + ttl)}.{nonce}"
+    text = _signer(key.secret).sign(body).decode("ascii")
+    assert len(text) <= MAX_LENGTH
+    return IssuedCode(text, now_s, now_s + ttl)
+
+
+def verify(session: Session, text: object, now: float | None = None) -> VerifiedCode:
+    """Check a scanned text; raise CodeError with the first reason it fails."""
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+        raise CodeError("malformed")
+    text = text.strip()
+    match = TOKEN_RE.fullmatch(text)
+    if match is None:
+        raise CodeError("malformed")
+    kid, ref, iat36, exp36, _nonce, sig = match.groups()
+    issued_at, expires_at = int(iat36, 36), int(exp36, 36)
+    key = keys.get_key(session, kid)
+    if key is None:
+        raise CodeError("unknown_key")
+    body = text.rpartition(".")[0]
+    try:
+        ok = _signer(key.secret).verify_signature(body.encode(), sig.encode())
+    except BadSignature:
+        ok = False
+    if not ok:
+        raise CodeError("bad_signature")
+    skew = int(current_app.config["CODE_CLOCK_SKEW_SECONDS"])
+    if key.retired_at is not None and issued_at > _unix(key.retired_at) + skew:
+        raise CodeError("bad_signature")  # a retired key never signs new codes
+    if expires_at <= issued_at:
+        raise CodeError("malformed")
+    now_s = time.time() if now is None else now
+    if issued_at > now_s + skew:
+        raise CodeError("not_yet_valid", ref)
+    if now_s >= expires_at:
+        raise CodeError("expired", ref)
+    return VerifiedCode(kid, ref, issued_at, expires_at)
+
+
+def _unix(naive_utc: dt.datetime) -> float:
+    return naive_utc.replace(tzinfo=dt.UTC).timestamp()

@@ -1,0 +1,131 @@
+"""The scan: verify a presented code, decide the verdict, audit it, and issue a voucher number.
+
+``replayed`` means a token already accepted at one scanner (device, or a nurse without a device)
+is presented at another; the same scanner may scan the same token again (a nurse's second look).
+``revoked`` means the card was cancelled; a revoked *device* is refused earlier with 401.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, or_, select
+from sqlalchemy.orm import Session
+
+from erhc_h5.code import tokens
+from erhc_h5.code.models import CardCodeRef
+from erhc_h5.records.service import BEIJING
+from erhc_h5.resident.models import EHealthCard
+from erhc_h5.scan.models import ScanEvent
+
+NOT_AUTHENTICATED_MESSAGE = "该用户未进行实名认证"
+MESSAGES = {
+    **tokens.MESSAGES,
+    "unknown_card": "找不到该电子健康码对应的居民",
+    "revoked": "该电子健康码已注销,不能使用",
+    "replayed": "该码已在其他设备上使用,请居民刷新后重新出示",
+}
+ACCEPTED = ("authenticated", "not_authenticated")
+RESULT_LABELS = {
+    "authenticated": "核验通过(已实名)",
+    "not_authenticated": "未实名认证",
+    "malformed": "无法识别",
+    "unknown_key": "非本平台码",
+    "bad_signature": "校验失败",
+    "expired": "已过期",
+    "not_yet_valid": "时间异常",
+    "unknown_card": "居民不存在",
+    "revoked": "已注销",
+    "replayed": "重复使用",
+}
+RESIDENT_FIELDS = ("name", "sex", "birthday", "id_card_type_code", "idcode", "nation")
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """Who scans: an enrolled device, or a signed-in nurse without one."""
+
+    device_id: int | None = None
+    staff_user_id: int | None = None
+    site_name: str = ""
+
+
+@dataclass
+class ScanOutcome:
+    status: int
+    result: str
+    body: dict
+    voucher_no: str | None = None
+    resident: dict = field(default_factory=dict)
+    authentication_method: str = ""
+
+
+def _fmt(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=dt.UTC).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _replayed(session: Session, fp: str, scanner: Scanner) -> bool:
+    query = select(ScanEvent.id).where(ScanEvent.token_fingerprint == fp, ScanEvent.result.in_(ACCEPTED))
+    if scanner.device_id is not None:
+        query = query.where(or_(ScanEvent.device_id.is_(None), ScanEvent.device_id != scanner.device_id))
+    else:
+        query = query.where(or_(ScanEvent.device_id.is_not(None), ScanEvent.staff_user_id != scanner.staff_user_id))
+    return session.scalar(query.limit(1)) is not None
+
+
+def _record(session: Session, scanner: Scanner, result: str, at: dt.datetime, *, card_id=None, fp=None, voucher=None):
+    session.execute(insert(ScanEvent).values(
+        at=at, device_id=scanner.device_id, staff_user_id=scanner.staff_user_id, site_name=scanner.site_name[:100],
+        card_id=card_id, result=result, token_fingerprint=fp, voucher_no=voucher,
+    ))
+
+
+def _refused(result: str) -> ScanOutcome:
+    return ScanOutcome(422, result, {"error": result, "message": MESSAGES[result]})
+
+
+def scan(session: Session, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
+    """Verify ``text`` for ``scanner``; the ScanEvent is added to the session (the caller commits)."""
+    now_s = time.time() if now is None else now
+    at = dt.datetime.fromtimestamp(now_s, dt.UTC).replace(tzinfo=None)
+    fp = tokens.fingerprint(text.strip()) if isinstance(text, str) and tokens.TOKEN_RE.fullmatch(text.strip()) else None
+    try:
+        code = tokens.verify(session, text, now_s)
+    except tokens.CodeError as exc:
+        card_id = None
+        if exc.ref is not None:
+            card_id = session.scalar(select(CardCodeRef.card_id).where(CardCodeRef.ref == exc.ref))
+        _record(session, scanner, exc.reason, at, card_id=card_id, fp=fp)
+        return _refused(exc.reason)
+    columns = [EHealthCard.id, EHealthCard.status, EHealthCard.recognize_flag, EHealthCard.authentication_method,
+               EHealthCard.authenticated_at] + [getattr(EHealthCard, f) for f in RESIDENT_FIELDS]
+    row = session.execute(select(*columns).join(CardCodeRef, CardCodeRef.card_id == EHealthCard.id)
+                          .where(CardCodeRef.ref == code.ref)).first()
+    if row is None:
+        _record(session, scanner, "unknown_card", at, fp=fp)
+        return _refused("unknown_card")
+    if row.status != "active":
+        _record(session, scanner, "revoked", at, card_id=row.id, fp=fp)
+        return _refused("revoked")
+    if _replayed(session, fp, scanner):
+        _record(session, scanner, "replayed", at, card_id=row.id, fp=fp)
+        return _refused("replayed")
+    if row.recognize_flag != 1:
+        _record(session, scanner, "not_authenticated", at, card_id=row.id, fp=fp)
+        return ScanOutcome(200, "not_authenticated", {"result": "not_authenticated", "message": NOT_AUTHENTICATED_MESSAGE})
+    voucher = "JZ" + at.replace(tzinfo=dt.UTC).astimezone(BEIJING).strftime("%Y%m%d") + secrets.token_hex(5).upper()
+    _record(session, scanner, "authenticated", at, card_id=row.id, fp=fp, voucher=voucher)
+    resident = {f: getattr(row, f) for f in RESIDENT_FIELDS}
+    body = {
+        "result": "authenticated",
+        "resident": resident,
+        "authentication_method": row.authentication_method,
+        "authenticated_at": _fmt(row.authenticated_at),
+        "voucher_no": voucher,
+        "scanned_at": _fmt(at),
+    }
+    return ScanOutcome(200, "authenticated", body, voucher, resident, row.authentication_method)

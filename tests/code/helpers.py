@@ -1,0 +1,38 @@
+"""Test helpers shared by the code and scan tests: cards, residents bound to a browser session."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from stdnum.cn import ric
+
+from erhc_h5.filing.models import FiledApp
+from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
+
+
+def idcode(seq: int, birth: str = "19900307", county: str = "330106") -> str:
+    """A well-formed resident ID number (valid check character)."""
+    body = f"{county}{birth}{seq % 1000:03d}"
+    return body + ric.calc_check_digit(body)
+
+
+def demo_app(session, seeded) -> FiledApp:
+    return session.scalar(select(FiledApp).where(FiledApp.access_code == seeded["app_record_no"]))
+
+
+def make_card(session, seeded, *, seq: int = 123, name: str = "张三丰", methods: str | None = "1", bind: str | None = None):
+    """Issue a card (authenticated by ``methods``, or not when None); optionally tie an app user to it."""
+    app = demo_app(session, seeded)
+    identity = {"name": name, "id_card_type_code": "01", "idcode": idcode(seq), "nation": "01",
+                "phone": "13812345678", "county_code": "330106"}
+    user = ensure_app_user(session, app, bind) if bind else None
+    card = issue_or_update_card(session, identity, app, methods=methods, app_user=user)
+    session.flush()
+    if user is not None:
+        user.card_id = card.id
+    session.commit()
+    return card, user, identity
+
+
+def login_resident(client, user) -> None:
+    """Bind the test client's cookie session to this app user (what a verified launch does)."""
+    with client.session_transaction() as sess:
+        sess["resident"] = {"app_user": user.id, "app": user.app_id, "consent": None}
