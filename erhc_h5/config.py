@@ -43,14 +43,16 @@ def defaults(instance_path: str) -> dict:
         "SYNC_POLL_SECONDS": 2.0,
         # Sandbox receiver fault injection (only in sandbox mode).
         "SANDBOX_PROVINCE_FAULTS": {},
-        # Providers: "sandbox" or "http".
+        # Providers: "sandbox", "http" or "null" (see erhc_h5/identity/http.py for the wire shapes).
         "IDENTITY_PROVIDER": "sandbox",
         "SMS_PROVIDER": "sandbox",
         "FACE_PROVIDER": "sandbox",
         "PROVIDER_BASE_URL": "",
         "PROVIDER_APP_KEY": "",
         "PROVIDER_APP_SECRET": "",
-        "PROVIDER_TIMEOUT": 5.0,
+        "PROVIDER_TIMEOUT": 5.0,  # seconds for connect and read, or "connect,read"
+        "PROVIDER_SMS_TEMPLATE": "ERHC_OTP",
+        "PROVIDER_FACE_MIN_SCORE": 80,
         "SANDBOX_PROVIDER_MODE": "normal",  # normal | timeout | error
         # Dynamic health code.
         "CODE_TTL_SECONDS": 60,

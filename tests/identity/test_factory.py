@@ -70,3 +70,13 @@ def test_sandbox_last_code_only_in_sandbox(app):
     assert sandbox_last_code("13900000000") is None
     app.config["SANDBOX"] = False
     assert sandbox_last_code("13800138000") is None
+
+
+def test_app_config_reaches_http_client(app):
+    app.config.update(IDENTITY_PROVIDER="http", PROVIDER_TIMEOUT="3,10", **HTTP)
+    set_providers(app, None)
+    client = get_providers(app).identity._client
+    assert (client.base_url, client.app_key, client.timeout) == ("https://idp.test", "k", (3.0, 10.0))
+    assert isinstance(get_providers(app).sms, SandboxSmsProvider)
+    assert app.config["PROVIDER_SMS_TEMPLATE"] == "ERHC_OTP" and app.config["PROVIDER_FACE_MIN_SCORE"] == 80
+    set_providers(app, None)
