@@ -27,7 +27,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "event", {}) or {})
         if record.exc_info:
             line["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else ""
-        return json.dumps(line, ensure_ascii=False)
+        return json.dumps(line, ensure_ascii=False, default=str)
 
 
 def log_event(name: str, **fields) -> None:
@@ -37,18 +37,23 @@ def log_event(name: str, **fields) -> None:
 
 def init_app(app: Flask) -> None:
     """Install the JSON handler once per process and stamp each request with an id."""
+    from erhc_h5.security.logfilter import install
+
     root = logging.getLogger(EVENT_LOGGER)
-    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+    handler = next((h for h in root.handlers if isinstance(h.formatter, JsonFormatter)), None)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
         root.propagate = True
+    install(root, handler)  # masks ID-number and mobile shapes before any handler sees a record
+    install(logging.getLogger("werkzeug"))
     root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
 
     @app.before_request
     def _request_id() -> None:
         incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if incoming.isalnum() and len(incoming) <= 32 else secrets.token_hex(8)
+        g.request_id = incoming if incoming.isascii() and incoming.isalnum() and len(incoming) <= 32 else secrets.token_hex(8)
 
     @app.after_request
     def _echo_request_id(response):

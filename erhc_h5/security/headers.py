@@ -1,13 +1,23 @@
 """HTTP hardening: CSP without inline script, nosniff, no referrer, framing by filed app origins."""
 from __future__ import annotations
 
-from flask import Flask, current_app
+import re
+
+from flask import Flask, current_app, session
+
+# An origin as CSP source expression: scheme://host[:port], nothing that could end the directive.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
+
+
+def frame_origins(value) -> list[str]:
+    """The configured app origins that are well-formed (anything else is dropped, never echoed)."""
+    return [o for o in str(value or "").split() if _ORIGIN.fullmatch(o)]
 
 
 def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
-        origins = " ".join(o for o in str(current_app.config.get("APP_ORIGINS", "")).split() if o)
+        origins = " ".join(frame_origins(current_app.config.get("APP_ORIGINS", "")))
         csp = (
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
             "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -20,4 +30,12 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.after_request
+    def _idle_expiry(response):
+        # Every non-empty session (resident or staff) is permanent, so its cookie carries the
+        # idle lifetime and is re-issued on each request (SESSION_REFRESH_EACH_REQUEST).
+        if session and not session.permanent:
+            session.permanent = True
         return response
