@@ -10,6 +10,7 @@ import time
 from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, FloatField, IntegerField, StringField
 from wtforms.validators import NumberRange, Optional
 
@@ -109,6 +110,9 @@ def upload():
         session.rollback()
         log_event("province.refused", error=refusal.error, status=refusal.status)
         return jsonify(refusal.as_reply()), refusal.status
+    except IntegrityError:  # the same version arrived twice at once; the retry finds it held
+        session.rollback()
+        return jsonify(error="conflict", message="记录正在被并发写入,请稍后重试"), 503
     log_event("province.batch", cd_batch=reply["cd_batch"], accepted=len(reply["accepted"]),
               rejected=len(reply["rejected"]))
     if faults.get("stored_then_500"):

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from erhc_h5 import demo
 from erhc_h5.db import session_scope
 from erhc_h5.records.models import AuthRecord
+from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sync.models import OutboxEntry, ProvinceRecord, SyncBatch
 from erhc_h5.sync.receiver import set_faults
 from erhc_h5.sync.worker import Worker
@@ -36,9 +37,13 @@ class Chain:
             make_cards(session, demo_app(session, seeded), n, start=self.made, methods=methods)
         self.made += n
 
-    def once(self, **config) -> dict:
+    def once(self, secret: str | None = None, **config) -> dict:
+        """One worker pass; ``secret`` makes the client sign with another secret than the province's."""
         self.app.config.update(config)
-        return Worker(self.app).once()
+        client = ProvinceClient.from_config(self.app.config)
+        if secret is not None:
+            client.secret = secret
+        return Worker(self.app, client=client).once()
 
     def books(self) -> dict:
         """Check the invariants and return figures: every version held at most once by the receiver,
