@@ -1,0 +1,108 @@
+"""`residents import`: streaming CSV registration, per-row errors, whole-file refusals."""
+from __future__ import annotations
+
+import csv
+import json
+
+from sqlalchemy import func, select
+
+from erhc_h5.records.models import AuthRecord
+from erhc_h5.resident.cards import find_card, issue_or_update_card
+from erhc_h5.resident.models import EHealthCard
+from erhc_h5.sync.models import OutboxEntry
+from tests.sync.helpers import count, demo_app, person
+
+HEADER = ["name", "id_card_type_code", "idcode", "phone", "nation", "county_code", "authentication_method"]
+
+
+def _write(path, rows, header=HEADER, encoding="utf-8"):
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def _row(i, **changes):
+    p = {**person(i), "authentication_method": "", **changes}
+    return [p.get(h, "") for h in HEADER]
+
+
+def test_import_valid_and_bad_rows(runner, seeded, db_session, tmp_path):
+    rows = [_row(0), _row(1, authentication_method="2^3"), _row(2, phone="12345"), _row(3, nation="77"),
+            _row(4, idcode=person(4)["idcode"][:-1] + ("0" if person(4)["idcode"][-1] != "0" else "1"))]
+    path = _write(tmp_path / "r.csv", rows)
+    result = runner.invoke(args=["residents", "import", path, "--app-record-no", seeded["app_record_no"]])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1
+    assert json.loads(lines[-1]) == {"imported": 2, "rejected": 3}
+    assert any(line.startswith("line 4: phone: bad_length") for line in lines)
+    assert any(line.startswith("line 5: nation: bad_code") for line in lines)
+    assert any(line.startswith("line 6: idcode: bad_checksum") for line in lines)
+    assert person(2)["name"] not in result.output and person(2)["idcode"] not in result.output
+    card = find_card(db_session, "01", person(1)["idcode"])
+    assert card.recognize_flag == 1 and card.authentication_method == "2^3"
+    assert find_card(db_session, "01", person(0)["idcode"]).authentication_method == "4"
+    assert find_card(db_session, "01", person(2)["idcode"]) is None
+    assert count(db_session, AuthRecord) == 2 and count(db_session, OutboxEntry, OutboxEntry.state == "pending") == 2
+
+
+def test_bulk_path_writes_what_issue_or_update_card_writes(runner, seeded, db_session, tmp_path):
+    path = _write(tmp_path / "r.csv", [_row(10)])
+    assert runner.invoke(args=["residents", "import", path, "--app-record-no", seeded["app_record_no"]]).exit_code == 0
+    bulk = find_card(db_session, "01", person(10)["idcode"])
+    bulk_record = db_session.scalar(select(AuthRecord).where(AuthRecord.card_id == bulk.id))
+    ref = issue_or_update_card(db_session, {k: v for k, v in person(11).items()}, demo_app(db_session, seeded),
+                               methods="4")
+    db_session.flush()
+    ref_record = db_session.scalar(select(AuthRecord).where(AuthRecord.card_id == ref.id))
+    skip = {"id", "erhc_card_no", "empi", "idcode", "idcode_bidx", "name", "phone", "phone_bidx", "birthday",
+            "created_at", "updated_at", "authenticated_at"}
+    for column in EHealthCard.__table__.columns.keys():
+        if column not in skip:
+            assert getattr(bulk, column) == getattr(ref, column), column
+    assert set(bulk_record.payload) == set(ref_record.payload)
+    for key in ("sex", "nation", "recognize_flag", "authentication_method", "app_record_no",
+                "app_record_no_recognize", "cd_operation", "cd_source", "cd_batch", "county_code", "address"):
+        assert bulk_record.payload[key] == ref_record.payload[key], key
+    assert bulk_record.version == 1 and bulk_record.cd_operation == "i"
+
+
+def test_known_person_is_updated_not_duplicated(runner, seeded, db_session, tmp_path):
+    path = _write(tmp_path / "r.csv", [_row(20, authentication_method="1"), _row(20, authentication_method="3")])
+    result = runner.invoke(args=["residents", "import", path, "--app-record-no", seeded["app_record_no"]])
+    assert result.exit_code == 0, result.output
+    assert db_session.scalar(select(func.count()).select_from(EHealthCard)) == 1
+    card = find_card(db_session, "01", person(20)["idcode"])
+    assert card.authentication_method == "1^3"
+    ops = db_session.scalars(select(AuthRecord.cd_operation).where(AuthRecord.card_id == card.id)
+                             .order_by(AuthRecord.version)).all()
+    assert list(ops) == ["i", "u"]
+
+
+def test_whole_file_refusals_write_nothing(runner, seeded, db_session, tmp_path):
+    good = _write(tmp_path / "good.csv", [_row(30)])
+    cases = [
+        (["residents", "import", good, "--app-record-no", "NOPE"], "unknown_app"),
+        (["residents", "import", _write(tmp_path / "h.csv", [_row(31)], header=HEADER[:-1] + ["shoe_size"]),
+          "--app-record-no", seeded["app_record_no"]], "bad_header"),
+        (["residents", "import", _write(tmp_path / "m.csv", [["x"]], header=["name"]),
+          "--app-record-no", seeded["app_record_no"]], "bad_header"),
+        (["residents", "import", _write(tmp_path / "g.csv", [_row(32)], encoding="gb18030"),
+          "--app-record-no", seeded["app_record_no"]], "not_utf8"),
+    ]
+    for args, reason in cases:
+        result = runner.invoke(args=args)
+        assert result.exit_code not in (0, 1), (reason, result.output)
+        assert json.loads(result.output.strip().splitlines()[-1])["error"] == reason
+    assert count(db_session, EHealthCard) == 0
+
+
+def test_unapproved_app_refused(runner, seeded, db_session, tmp_path):
+    app = demo_app(db_session, seeded)
+    app.status = "suspended"
+    db_session.commit()
+    result = runner.invoke(args=["residents", "import", _write(tmp_path / "r.csv", [_row(40)]),
+                                 "--app-record-no", seeded["app_record_no"]])
+    assert result.exit_code == 2 and "app_not_approved" in result.output
+    assert count(db_session, EHealthCard) == 0
