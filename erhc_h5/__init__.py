@@ -33,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.init_app(app)
     errors.init_app(app)
 
+    from erhc_h5.apidoc.views import bp as apidoc_bp
     from erhc_h5.code.views import bp as code_bp
     from erhc_h5.filing.views import bp as filing_bp
     from erhc_h5.ops.views import bp as ops_bp
@@ -44,6 +45,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     for bp in (staff_bp, admin_bp, resident_bp, code_bp, scan_bp, filing_bp, ops_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(apidoc_bp)
     if app.config["SANDBOX"]:
         app.register_blueprint(province_bp)
 
