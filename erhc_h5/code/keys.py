@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from erhc_h5.code.models import CodeSigningKey
-from erhc_h5.db import session_scope, utcnow
+from erhc_h5.db import utcnow
 
 CACHE_SECONDS = 10.0  # how stale the cached key list may get (a rotation reaches every worker in this time)
 MISS_REFRESH_SECONDS = 1.0  # an unknown key id reloads at most this often (a flood of forged ids can't hammer the DB)
@@ -77,19 +77,17 @@ def _new_key(session: Session) -> CodeSigningKey:
 
 
 def signing_key(session: Session) -> Key:
-    """The newest active key; the first one is created (and committed on its own) when none exists."""
+    """The newest active key; the first one is created lazily in the caller's transaction."""
     cache = _cache(current_app)
     if time.monotonic() - cache.loaded_at > CACHE_SECONDS:
         with cache.lock:
             _load(session, cache)
     active = [k for k in cache.keys.values() if k.retired_at is None]
     if not active:
-        with session_scope() as own:
-            if own.scalar(select(CodeSigningKey.kid).where(CodeSigningKey.retired_at.is_(None)).limit(1)) is None:
-                _new_key(own)
-        with cache.lock:
-            _load(session, cache)
-        active = [k for k in cache.keys.values() if k.retired_at is None]
+        # Not cached until committed: the next call reloads (a rollback just means another key later).
+        row = _new_key(session)
+        cache.loaded_at = 0.0
+        return Key(row.kid, row.secret, row.created_at, None)
     return max(active, key=lambda k: (k.created_at, k.kid))
 
 

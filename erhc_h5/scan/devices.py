@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from flask import current_app, has_app_context
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
@@ -53,6 +56,8 @@ def revoke_device(session: Session, device_id: int) -> ScanDevice:
         device.revoked_at = utcnow()
         audit(session, "device_revoked", target_type="scan_device", target_id=device.id)
     session.flush()
+    if has_app_context():
+        forget_cached()
     return device
 
 
@@ -79,3 +84,61 @@ def touch(device: ScanDevice) -> None:
 def list_devices(session: Session) -> list[ScanDevice]:
     """All devices, newest first."""
     return list(session.scalars(select(ScanDevice).order_by(ScanDevice.id.desc())))
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the scan API needs of a device, cached per process for the hot path."""
+
+    id: int
+    site_name: str
+    active: bool
+
+
+CACHE_SECONDS = 5.0  # a revocation reaches other worker processes within this time
+_TOUCH_SECONDS = 60.0
+_DEVICE_ROW = select(ScanDevice.id, ScanDevice.site_name, ScanDevice.active).where(
+    ScanDevice.token_hash == bindparam("h"))
+_TOUCH = update(ScanDevice).where(ScanDevice.id == bindparam("device_id")).values(last_seen_at=bindparam("at"))
+
+
+def _device_cache() -> dict:
+    return current_app.extensions.setdefault("erhc_device_cache", {})
+
+
+def lookup(session: Session, token: str | None) -> DeviceInfo | None:
+    """The device of a bearer token (active or revoked), from a short per-process cache."""
+    if not token or not isinstance(token, str) or len(token) > 200:
+        return None
+    digest = token_hash(token)
+    cache = _device_cache()
+    hit = cache.get(digest)
+    now = time.monotonic()
+    if hit is not None and now - hit[1] < CACHE_SECONDS:
+        return hit[0]
+    row = session.connection().execute(_DEVICE_ROW, {"h": digest}).first()
+    if row is None:
+        cache.pop(digest, None)
+        return None
+    if len(cache) > 1000:
+        cache.clear()
+    info = DeviceInfo(row.id, row.site_name or "", bool(row.active))
+    cache[digest] = (info, now, hit[2] if hit else 0.0)
+    return info
+
+
+def touch_cached(session: Session, token: str) -> None:
+    """Record last_seen_at at most once a minute per device and process (spares the hot path a write)."""
+    digest = token_hash(token)
+    cache = _device_cache()
+    hit = cache.get(digest)
+    now = time.monotonic()
+    if hit is None or now - hit[2] < _TOUCH_SECONDS:
+        return
+    session.connection().execute(_TOUCH, {"device_id": hit[0].id, "at": utcnow()})
+    cache[digest] = (hit[0], hit[1], now)
+
+
+def forget_cached() -> None:
+    """Drop this process's device cache (after a revocation)."""
+    _device_cache().clear()

@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from erhc_h5.code import tokens
@@ -60,6 +60,7 @@ class ScanOutcome:
     voucher_no: str | None = None
     resident: dict = field(default_factory=dict)
     authentication_method: str = ""
+    event: dict = field(default_factory=dict)
 
 
 def _fmt(moment: dt.datetime | None) -> str | None:
@@ -68,28 +69,51 @@ def _fmt(moment: dt.datetime | None) -> str | None:
     return moment.replace(tzinfo=dt.UTC).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _replayed(session: Session, fp: str, scanner: Scanner) -> bool:
-    query = select(ScanEvent.id).where(ScanEvent.token_fingerprint == fp, ScanEvent.result.in_(ACCEPTED))
-    if scanner.device_id is not None:
-        query = query.where(or_(ScanEvent.device_id.is_(None), ScanEvent.device_id != scanner.device_id))
-    else:
-        query = query.where(or_(ScanEvent.device_id.is_not(None), ScanEvent.staff_user_id != scanner.staff_user_id))
-    return session.scalar(query.limit(1)) is not None
+def _seen_elsewhere(by_device: bool):
+    """EXISTS: this token was already accepted by another scanner (statement built once per kind)."""
+    other = (or_(ScanEvent.device_id.is_(None), ScanEvent.device_id != bindparam("device_id")) if by_device
+             else or_(ScanEvent.device_id.is_not(None), ScanEvent.staff_user_id != bindparam("staff_user_id")))
+    return (select(ScanEvent.id).where(ScanEvent.token_fingerprint == bindparam("fp"),
+                                       ScanEvent.result.in_(ACCEPTED), other).exists())
 
 
-def _record(session: Session, scanner: Scanner, result: str, at: dt.datetime, *, card_id=None, fp=None, voucher=None):
-    session.execute(insert(ScanEvent).values(
-        at=at, device_id=scanner.device_id, staff_user_id=scanner.staff_user_id, site_name=scanner.site_name[:100],
-        card_id=card_id, result=result, token_fingerprint=fp, voucher_no=voucher,
-    ))
+def _card_query(by_device: bool):
+    columns = [EHealthCard.id, EHealthCard.status, EHealthCard.recognize_flag, EHealthCard.authentication_method,
+               EHealthCard.authenticated_at] + [getattr(EHealthCard, f) for f in RESIDENT_FIELDS]
+    return (select(*columns, _seen_elsewhere(by_device).label("seen_elsewhere"))
+            .join(CardCodeRef, CardCodeRef.card_id == EHealthCard.id).where(CardCodeRef.ref == bindparam("ref")))
 
 
-def _refused(result: str) -> ScanOutcome:
-    return ScanOutcome(422, result, {"error": result, "message": MESSAGES[result]})
+# The hot path runs pre-built Core statements: no per-request SQL construction, one round trip.
+CARD_BY_DEVICE, CARD_BY_STAFF = _card_query(True), _card_query(False)
+CARD_ID_BY_REF = select(CardCodeRef.card_id).where(CardCodeRef.ref == bindparam("ref"))
+INSERT_EVENT = insert(ScanEvent)
+
+
+def record(session: Session, outcome: "ScanOutcome") -> None:
+    """Write the outcome's ScanEvent (the audit of the scan; never the code text)."""
+    session.connection().execute(INSERT_EVENT, outcome.event)
+
+
+def _event(scanner: Scanner, result: str, at: dt.datetime, *, card_id=None, fp=None, voucher=None) -> dict:
+    return {"at": at, "device_id": scanner.device_id, "staff_user_id": scanner.staff_user_id,
+            "site_name": scanner.site_name[:100], "card_id": card_id, "result": result,
+            "token_fingerprint": fp, "voucher_no": voucher}
+
+
+def _refused(result: str, event: dict) -> ScanOutcome:
+    return ScanOutcome(422, result, {"error": result, "message": MESSAGES[result]}, event=event)
 
 
 def scan(session: Session, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
-    """Verify ``text`` for ``scanner``; the ScanEvent is added to the session (the caller commits)."""
+    """Evaluate and record in the caller's transaction (the caller commits)."""
+    outcome = evaluate(session, text, scanner, now)
+    record(session, outcome)
+    return outcome
+
+
+def evaluate(session: Session, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
+    """Verify ``text`` for ``scanner`` and decide the verdict; reads only (``record`` writes the event)."""
     now_s = time.time() if now is None else now
     at = dt.datetime.fromtimestamp(now_s, dt.UTC).replace(tzinfo=None)
     fp = tokens.fingerprint(text.strip()) if isinstance(text, str) and tokens.TOKEN_RE.fullmatch(text.strip()) else None
@@ -98,27 +122,21 @@ def scan(session: Session, text: object, scanner: Scanner, now: float | None = N
     except tokens.CodeError as exc:
         card_id = None
         if exc.ref is not None:
-            card_id = session.scalar(select(CardCodeRef.card_id).where(CardCodeRef.ref == exc.ref))
-        _record(session, scanner, exc.reason, at, card_id=card_id, fp=fp)
-        return _refused(exc.reason)
-    columns = [EHealthCard.id, EHealthCard.status, EHealthCard.recognize_flag, EHealthCard.authentication_method,
-               EHealthCard.authenticated_at] + [getattr(EHealthCard, f) for f in RESIDENT_FIELDS]
-    row = session.execute(select(*columns).join(CardCodeRef, CardCodeRef.card_id == EHealthCard.id)
-                          .where(CardCodeRef.ref == code.ref)).first()
+            card_id = session.connection().execute(CARD_ID_BY_REF, {"ref": exc.ref}).scalar()
+        return _refused(exc.reason, _event(scanner, exc.reason, at, card_id=card_id, fp=fp))
+    by_device = scanner.device_id is not None
+    params = {"ref": code.ref, "fp": fp, "device_id": scanner.device_id, "staff_user_id": scanner.staff_user_id}
+    row = session.connection().execute(CARD_BY_DEVICE if by_device else CARD_BY_STAFF, params).first()
     if row is None:
-        _record(session, scanner, "unknown_card", at, fp=fp)
-        return _refused("unknown_card")
+        return _refused("unknown_card", _event(scanner, "unknown_card", at, fp=fp))
     if row.status != "active":
-        _record(session, scanner, "revoked", at, card_id=row.id, fp=fp)
-        return _refused("revoked")
-    if _replayed(session, fp, scanner):
-        _record(session, scanner, "replayed", at, card_id=row.id, fp=fp)
-        return _refused("replayed")
+        return _refused("revoked", _event(scanner, "revoked", at, card_id=row.id, fp=fp))
+    if row.seen_elsewhere:
+        return _refused("replayed", _event(scanner, "replayed", at, card_id=row.id, fp=fp))
     if row.recognize_flag != 1:
-        _record(session, scanner, "not_authenticated", at, card_id=row.id, fp=fp)
-        return ScanOutcome(200, "not_authenticated", {"result": "not_authenticated", "message": NOT_AUTHENTICATED_MESSAGE})
+        return ScanOutcome(200, "not_authenticated", {"result": "not_authenticated", "message": NOT_AUTHENTICATED_MESSAGE},
+                           event=_event(scanner, "not_authenticated", at, card_id=row.id, fp=fp))
     voucher = "JZ" + at.replace(tzinfo=dt.UTC).astimezone(BEIJING).strftime("%Y%m%d") + secrets.token_hex(5).upper()
-    _record(session, scanner, "authenticated", at, card_id=row.id, fp=fp, voucher=voucher)
     resident = {f: getattr(row, f) for f in RESIDENT_FIELDS}
     body = {
         "result": "authenticated",
@@ -128,4 +146,5 @@ def scan(session: Session, text: object, scanner: Scanner, now: float | None = N
         "voucher_no": voucher,
         "scanned_at": _fmt(at),
     }
-    return ScanOutcome(200, "authenticated", body, voucher, resident, row.authentication_method)
+    return ScanOutcome(200, "authenticated", body, voucher, resident, row.authentication_method,
+                       _event(scanner, "authenticated", at, card_id=row.id, fp=fp, voucher=voucher))

@@ -8,14 +8,14 @@ from flask import Blueprint, abort, g, jsonify, redirect, render_template, reque
 from flask_login import current_user
 from sqlalchemy import select
 
-from erhc_h5.db import get_session
+from erhc_h5.db import get_db, get_session
 from erhc_h5.extensions import csrf, limiter
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.scan import devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent
-from erhc_h5.scan.service import RESULT_LABELS, Scanner, _fmt, scan
+from erhc_h5.scan.service import RESULT_LABELS, Scanner, _fmt, evaluate, record
 from erhc_h5.security.masking import mask_idcode
 from erhc_h5.staff.views import CONSOLE_LINKS
 
@@ -32,6 +32,13 @@ def _api_error(status: int, reason: str, message: str):
     return response
 
 
+def _end_read_snapshot(session) -> None:
+    """On SQLite (WAL) a reader whose snapshot predates another worker's commit cannot become a
+    writer (it fails at once instead of waiting), so the reads are committed before the insert."""
+    if get_db().is_sqlite:
+        session.commit()
+
+
 @bp.post("/api/v1/scan")
 def api_scan():
     """POST {"code": "<QR text>"} with a device bearer token → verdict JSON (never a 500)."""
@@ -40,7 +47,7 @@ def api_scan():
     if scheme.lower() != "bearer" or not token.strip():
         return _api_error(401, "unauthorized", "缺少设备令牌(Authorization: Bearer …)")
     session = get_session()
-    device = devices.device_by_token(session, token.strip())
+    device = devices.lookup(session, token.strip())
     if device is None:
         return _api_error(401, "unauthorized", "设备令牌无效")
     if not device.active:
@@ -56,8 +63,10 @@ def api_scan():
         return _api_error(400, "bad_request", '请求体应为 JSON:{"code": "二维码内容"}')
     if not isinstance(body, dict) or not isinstance(body.get("code"), str):
         return _api_error(400, "bad_request", '请求体应为 JSON:{"code": "二维码内容"}')
-    outcome = scan(session, body["code"], Scanner(device_id=device.id, site_name=device.site_name))
-    devices.touch(device)
+    outcome = evaluate(session, body["code"], Scanner(device_id=device.id, site_name=device.site_name))
+    _end_read_snapshot(session)
+    record(session, outcome)
+    devices.touch_cached(session, token.strip())
     session.commit()
     return jsonify(outcome.body), outcome.status
 
@@ -107,7 +116,9 @@ def console():
     outcome = None
     if form.validate_on_submit():
         session = get_session()
-        outcome = scan(session, form.code.data, g.scanner)
+        outcome = evaluate(session, form.code.data, g.scanner)
+        _end_read_snapshot(session)
+        record(session, outcome)
         session.commit()
         form.code.data = ""
     extra = labels(outcome.resident, outcome.authentication_method) if outcome and outcome.resident else {}

@@ -1,0 +1,183 @@
+"""Scan API load benchmark: gunicorn (2 workers) on a fresh migrated DB, wrk at 32 connections.
+
+    .venv/bin/python bench/scan_load.py [--postgres] [--duration 10] [--connections 32]
+
+One run: migrate a new database (SQLite file, or a new PostgreSQL database with --postgres; server
+from ERHC_BENCH_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres), seed the
+demo data and 200 authenticated residents, issue one fresh code each, start gunicorn, then wrk
+POSTs those codes round-robin to /api/v1/scan with the demo device's token, and afterwards hits
+/bench/bare (same app, same hooks, no work) as the ceiling. Every scan request does the real work:
+device lookup, signature and expiry check, card lookup with decryption, the replay query and the
+ScanEvent insert + commit. All codes are scanned by one device, so a repeat is a legitimate rescan
+(not ``replayed``) and every response must be 200 — the script fails if any is not.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESIDENTS = 200
+
+LUA = """
+local codes = {%s}
+local token = "%s"
+local i = 0
+request = function()
+  i = i %% #codes + 1
+  return wrk.format("POST", "/api/v1/scan",
+    {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"},
+    '{"code": "' .. codes[i] .. '"}')
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def new_database(tmp: Path, postgres: bool) -> str:
+    if not postgres:
+        return f"sqlite:///{tmp / 'bench.sqlite3'}"
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(os.environ.get("ERHC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    name = f"erhc_bench_{secrets.token_hex(4)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(db_url: str) -> None:
+    if db_url.startswith("sqlite"):
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def prepare(env: dict) -> tuple[str, list[str]]:
+    """Migrate, seed, create residents and issue one code each; returns (device token, codes)."""
+    os.environ.update(env)
+    from stdnum.cn import ric
+
+    from erhc_h5 import create_app, demo, migrate
+    from erhc_h5.code import tokens
+    from erhc_h5.db import get_db, session_scope
+    from erhc_h5.filing.models import FiledApp
+    from erhc_h5.resident.cards import issue_or_update_card
+
+    app = create_app()
+    migrate.upgrade(app)
+    with app.app_context(), session_scope(app) as session:
+        seed = demo.seed(app, session)
+        filed = session.query(FiledApp).filter_by(access_code=seed["app_record_no"]).one()
+        card_ids = []
+        for i in range(RESIDENTS):
+            body = f"330106{1950 + i % 50}0{1 + i % 9}1{i % 9}{i:03d}"
+            card = issue_or_update_card(session, {
+                "name": "测试" + "甲乙丙丁戊己庚辛壬癸"[i % 10] + "子丑寅卯辰巳午未申酉"[i // 10 % 10], "id_card_type_code": "01", "idcode": body + ric.calc_check_digit(body),
+                "nation": "01", "phone": f"138{i:08d}", "county_code": "330106"}, filed, methods="2")
+            session.flush()
+            card_ids.append(card.id)
+        session.commit()
+        codes = [tokens.issue(session, cid).text for cid in card_ids]
+    get_db(app).engine.dispose()
+    return seed["device_token"], codes
+
+
+def wrk(url: str, duration: int, connections: int, threads: int, script: Path | None) -> dict:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    if script:
+        cmd[1:1] = ["-s", str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)", out)
+    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {"rps": rps, "p99_ms": p99_ms, "non_2xx": int(bad.group(1)) if bad else 0,
+            "socket_errors": errors.group(0) if errors else "", "raw": out}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", action="store_true", default=bool(os.environ.get("ERHC_BENCH_POSTGRES")))
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="sync")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found (apt-get install wrk)")
+    tmp = Path(tempfile.mkdtemp(prefix="erhc-bench-"))
+    db_url = new_database(tmp, args.postgres)
+    env = {"ERHC_DATABASE_URL": db_url, "ERHC_SECRET_KEY": "bench-" + secrets.token_hex(8),
+           "ERHC_LOG_LEVEL": "WARNING", "ERHC_RATELIMIT_ENABLED": "false"}
+    port = free_port()
+    server = None
+    try:
+        token, codes = prepare(env)
+        script = tmp / "scan.lua"
+        script.write_text(LUA % (",".join(json.dumps(c) for c in codes), token))
+        server = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", args.worker_class,
+             "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "bench.scan_wsgi:app"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/bench/bare", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        wrk(base + "/api/v1/scan", 2, args.connections, args.wrk_threads, script)  # warm-up
+        scan = wrk(base + "/api/v1/scan", args.duration, args.connections, args.wrk_threads, script)
+        wrk(base + "/bench/bare", 2, args.connections, args.wrk_threads, None)
+        bare = wrk(base + "/bench/bare", args.duration, args.connections, args.wrk_threads, None)
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        drop_database(db_url)
+        shutil.rmtree(tmp, ignore_errors=True)
+    db = "postgresql" if args.postgres else "sqlite"
+    ratio = scan["rps"] / bare["rps"]
+    print(f"database {db}, gunicorn {args.workers} {args.worker_class} workers, wrk {args.connections} connections, "
+          f"{args.duration}s each")
+    print(f"scan API  : {scan['rps']:8.0f} req/s  p99 {scan['p99_ms']:6.1f} ms  non-2xx {scan['non_2xx']} {scan['socket_errors']}")
+    print(f"bare Flask: {bare['rps']:8.0f} req/s  p99 {bare['p99_ms']:6.1f} ms  non-2xx {bare['non_2xx']} {bare['socket_errors']}")
+    print(f"ratio scan/bare: {ratio:.0%} (target >= 40%), scan p99 target <= 25 ms")
+    print(json.dumps({"database": db, "scan_rps": round(scan["rps"]), "scan_p99_ms": scan["p99_ms"],
+                      "bare_rps": round(bare["rps"]), "bare_p99_ms": bare["p99_ms"], "ratio": round(ratio, 3),
+                      "scan_non_2xx": scan["non_2xx"]}))
+    return 1 if scan["non_2xx"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
