@@ -81,7 +81,7 @@ def test_large_text_toggle_and_page_budget(journey):
     assert journey.client.get("/h5/a11y?large=1&next=https://evil.example/").headers["Location"] == "/h5/service"
     assert "erhc_large=;" in journey.client.get("/h5/a11y?large=0").headers["Set-Cookie"]
     css = static(journey.client, "css/resident.css").decode()
-    assert "html{font-size:18px}" in css and "html.large{font-size:20px}" in css
+    assert ":root{font-size:18px}" in css and "html.large{font-size:20px}" in css
 
 
 @pytest.mark.parametrize("path, scripts", [
