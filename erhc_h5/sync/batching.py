@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,17 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def take_write_lock(session: Session) -> None:
+    """On SQLite, take the database write lock now (BEGIN IMMEDIATE semantics).
+
+    A deferred SQLite transaction that reads and then writes fails at once ("database is locked",
+    SQLITE_BUSY_SNAPSHOT) if another process committed in between; taking the lock first makes it
+    wait (busy_timeout) instead. PostgreSQL needs nothing: row locks do the job there.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE sync_batches SET id = id WHERE 1 = 0"))
+
+
 def _new_batch(session: Session, cd_source: str) -> SyncBatch:
     """Insert a batch under the next free serial of this Beijing minute (collisions → next serial)."""
     prefix = f"{cd_source}{beijing_now():%Y%m%d%H%M}"
@@ -56,6 +67,7 @@ def _new_batch(session: Session, cd_source: str) -> SyncBatch:
 def make_batch(session: Session, size: int | None = None) -> SyncBatch | None:
     """Group up to ``size`` pending entries into a new batch (caller commits); None if nothing waits."""
     size = int(size or current_app.config["SYNC_BATCH_SIZE"])
+    take_write_lock(session)
     query = (
         select(OutboxEntry.id, AuthRecord.record_id)
         .join(AuthRecord, AuthRecord.id == OutboxEntry.auth_record_id)
@@ -116,25 +128,26 @@ def make_batches(app_session_factory, *, max_batches: int | None = None) -> int:
     return made
 
 
-def batch_members(session: Session, batch_id: int) -> list[AuthRecord]:
-    """The stored versions of a batch, in the fixed order they travel."""
-    return list(
-        session.scalars(
-            select(AuthRecord)
+def batch_members(session: Session, batch_id: int) -> list[tuple[str, dict]]:
+    """(record id, stored payload) of each version of a batch, in the fixed order they travel."""
+    return [
+        (record_id, payload)
+        for record_id, payload in session.execute(
+            select(AuthRecord.record_id, AuthRecord.payload)
             .join(OutboxEntry, OutboxEntry.auth_record_id == AuthRecord.id)
             .where(OutboxEntry.batch_id == batch_id)
             .order_by(OutboxEntry.id)
         ).all()
-    )
+    ]
 
 
-def batch_body(batch: SyncBatch, versions: list[AuthRecord]) -> bytes:
+def batch_body(batch: SyncBatch, members: list[tuple[str, dict]]) -> bytes:
     """The UTF-8 JSON envelope of a batch; byte-identical for the same batch every time."""
+    cd_batch = batch.cd_batch
     records = []
-    for version in versions:
-        payload = version.payload
+    for _record_id, payload in members:
         record = {name: payload.get(name) for name in FIELD_NAMES}
-        record["cd_batch"] = batch.cd_batch
+        record["cd_batch"] = cd_batch
         records.append(record)
-    envelope = {"cd_batch": batch.cd_batch, "cd_source": batch.cd_batch[:4], "records": records}
+    envelope = {"cd_batch": cd_batch, "cd_source": cd_batch[:4], "records": records}
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -63,6 +63,9 @@ def rejected_entries(session: Session, limit: int = 50) -> list[dict]:
 
 def requeue(session: Session, *, entry_ids: list[int] | None = None, states=("rejected", "dead")) -> int:
     """Give rejected and dead versions another chance (see the module docstring); returns how many."""
+    from erhc_h5.sync.batching import take_write_lock
+
+    take_write_lock(session)
     query = select(OutboxEntry).where(OutboxEntry.state.in_(tuple(states)))
     if entry_ids is not None:
         query = query.where(OutboxEntry.id.in_(list(entry_ids)))

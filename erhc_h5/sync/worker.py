@@ -22,7 +22,7 @@ from erhc_h5.audit import audit
 from erhc_h5.db import get_db, utcnow
 from erhc_h5.logs import log_event
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.sync.batching import batch_body, batch_members, make_batches
+from erhc_h5.sync.batching import batch_body, batch_members, make_batches, take_write_lock
 from erhc_h5.sync.client import ProvinceClient, Reply
 from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
 from erhc_h5.sync.service import outbox_counts
@@ -62,6 +62,7 @@ class RunStats:
 
 def claim_batch(session: Session, owner: str, lease_seconds: int, exclude: set[int]) -> SyncBatch | None:
     """Take the lease on one due batch (committed by the caller), or None."""
+    take_write_lock(session)
     now = utcnow()
     query = (
         select(SyncBatch)
@@ -145,9 +146,9 @@ class Worker:
             session.commit()
             batch_id, cd_batch = batch.id, batch.cd_batch
             tried.add(batch_id)
-            versions = batch_members(session, batch_id)
-            body = batch_body(batch, versions)
-            ids = [v.record_id for v in versions]
+            members = batch_members(session, batch_id)
+            body = batch_body(batch, members)
+            ids = [record_id for record_id, _ in members]
             session.rollback()  # no transaction may stay open across the network call (SQLite snapshots)
             reply = self.client.send(body, cd_batch, ids)
             self.settle(session, batch_id, reply, len(ids), stats)
@@ -161,6 +162,7 @@ class Worker:
 
     def settle(self, session: Session, batch_id: int, reply: Reply, size: int, stats: RunStats) -> None:
         """Record the attempt and move the batch and its entries to their next state."""
+        take_write_lock(session)
         batch = session.get(SyncBatch, batch_id, with_for_update=session.get_bind().dialect.name == "postgresql")
         now = utcnow()
         stats.attempts += 1
