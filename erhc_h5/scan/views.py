@@ -15,6 +15,7 @@ from erhc_h5.resident.models import EHealthCard
 from erhc_h5.scan import devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent
+from erhc_h5.scan.writelock import sqlite_write_lock
 from erhc_h5.scan.service import RESULT_LABELS, Scanner, _fmt, evaluate, record
 from erhc_h5.security.masking import mask_idcode
 from erhc_h5.staff.views import CONSOLE_LINKS
@@ -65,9 +66,10 @@ def api_scan():
         return _api_error(400, "bad_request", '请求体应为 JSON:{"code": "二维码内容"}')
     outcome = evaluate(session, body["code"], Scanner(device_id=device.id, site_name=device.site_name))
     _end_read_snapshot(session)
-    record(session, outcome)
-    devices.touch_cached(session, token.strip())
-    session.commit()
+    with sqlite_write_lock():
+        record(session, outcome)
+        devices.touch_cached(session, token.strip())
+        session.commit()
     return jsonify(outcome.body), outcome.status
 
 
@@ -118,8 +120,9 @@ def console():
         session = get_session()
         outcome = evaluate(session, form.code.data, g.scanner)
         _end_read_snapshot(session)
-        record(session, outcome)
-        session.commit()
+        with sqlite_write_lock():
+            record(session, outcome)
+            session.commit()
         form.code.data = ""
     extra = labels(outcome.resident, outcome.authentication_method) if outcome and outcome.resident else {}
     return render_template("scan/console.html", form=form, outcome=outcome, extra=extra, scanner=g.scanner,

@@ -1,0 +1,132 @@
+"""Done-when: the code face from a real browser screenshot, decoded by zxing-cpp, posted to the scan API."""
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import requests
+import zxingcpp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from erhc_h5.code import tokens
+from erhc_h5.db import session_scope
+from erhc_h5.resident.cards import issue_or_update_card
+from erhc_h5.resident.models import AppUser
+from erhc_h5.scan.devices import enrol_device
+from tests.browser.conftest import demo_json
+from tests.code.helpers import demo_app, idcode
+
+
+def _launch_and_issue(phone, live_server, *, name, seq, methods):
+    """Perform the sandbox launch at /, then give that app user a card in the live server's DB."""
+    phone.context.clear_cookies()
+    phone.goto(live_server.url + "/")
+    app = live_server.app
+    cookie = next(c for c in phone.context.cookies() if c["name"] == app.config["SESSION_COOKIE_NAME"])
+    data = app.session_interface.get_signing_serializer(app).loads(cookie["value"])
+    with app.app_context(), session_scope(app) as session:
+        user = session.get(AppUser, data["resident"]["app_user"])
+        identity = {"name": name, "id_card_type_code": "01", "idcode": idcode(seq), "nation": "01",
+                    "phone": "13900000000", "county_code": "330106"}
+        card = issue_or_update_card(session, identity, demo_app(session, demo_json(live_server)), methods=methods,
+                                    app_user=user)
+        session.flush()
+        user.card_id = card.id
+        return card.id, identity
+
+
+def _code_from_screenshot(phone, live_server, artifacts_dir, label) -> str:
+    phone.goto(live_server.url + "/h5/code")
+    img = phone.get_by_alt_text("电子健康码")
+    img.wait_for()
+    shot = img.screenshot()
+    phone.screenshot(path=str(artifacts_dir / f"code-face-{label}.png"))  # masked name/number only
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)), formats=zxingcpp.BarcodeFormat.QRCode)
+    assert len(found) == 1, "the QR in the screenshot did not decode"
+    return found[0].text
+
+
+def _scan(live_server, token, body):
+    return requests.post(live_server.url + "/api/v1/scan", data=body if isinstance(body, bytes) else json.dumps(body),
+                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, timeout=10)
+
+
+def test_code_face_screenshot_scans(phone, live_server, artifacts_dir):
+    device = demo_json(live_server)["device_token"]
+    _, identity = _launch_and_issue(phone, live_server, name="李四光", seq=411, methods="2")
+    text = _code_from_screenshot(phone, live_server, artifacts_dir, "authenticated")
+    assert phone.get_by_text("已实名").first.is_visible() and identity["name"] not in phone.content()
+    r = _scan(live_server, device, {"code": text})
+    assert r.status_code == 200 and r.json()["result"] == "authenticated"
+    assert r.json()["resident"]["name"] == identity["name"] and r.json()["resident"]["idcode"] == identity["idcode"]
+
+    # Tampered, foreign, malformed.
+    bad = text[:-2] + ("AA" if not text.endswith("AA") else "BB")
+    assert _scan(live_server, device, {"code": bad}).json()["error"] == "bad_signature"
+    foreign = tokens._signer("another-platform").sign(text.rpartition(".")[0].replace(text.split(".")[1], "zz99", 1)).decode()
+    assert _scan(live_server, device, {"code": foreign}).json()["error"] == "unknown_key"
+    assert _scan(live_server, device, {"code": "https://example.org/other-qr"}).json()["error"] == "malformed"
+
+    # Replayed at a second device.
+    with live_server.app.app_context(), session_scope(live_server.app) as session:
+        _, second = enrol_device(session, "二号扫码枪", "城西接种点")
+    r = _scan(live_server, second, {"code": text})
+    assert r.status_code == 422 and r.json()["error"] == "replayed"
+
+    # The page refreshes the code by itself (JS) before expiry, without reloading.
+    live_server.app.config["CODE_TTL_SECONDS"] = 10
+    phone.goto(live_server.url + "/h5/code")
+    first_src = phone.get_by_alt_text("电子健康码").get_attribute("src")
+    phone.wait_for_function("(s) => document.getElementById('code-img').src !== s", arg=first_src, timeout=15000)
+
+    # A screenshot of an old code stops working when it expires.
+    live_server.app.config["CODE_TTL_SECONDS"] = 2
+    old = _code_from_screenshot(phone, live_server, artifacts_dir, "short-ttl")
+    time.sleep(3)
+    r = _scan(live_server, device, {"code": old})
+    assert r.status_code == 422 and r.json()["error"] == "expired"
+    live_server.app.config["CODE_TTL_SECONDS"] = 60
+
+
+def test_unauthenticated_card_gives_the_exact_message(phone, live_server, artifacts_dir):
+    device = demo_json(live_server)["device_token"]
+    _launch_and_issue(phone, live_server, name="王五", seq=521, methods=None)
+    text = _code_from_screenshot(phone, live_server, artifacts_dir, "not-authenticated")
+    assert "未实名认证" in phone.content()
+    r = _scan(live_server, device, {"code": text})
+    assert r.status_code == 200
+    assert r.json() == {"result": "not_authenticated", "message": "该用户未进行实名认证"}
+
+
+def test_scan_console_keyboard_wedge(phone, live_server, artifacts_dir):
+    demo = demo_json(live_server)
+    _launch_and_issue(phone, live_server, name="赵六", seq=631, methods="1")
+    text = _code_from_screenshot(phone, live_server, artifacts_dir, "console")
+    phone.context.clear_cookies()
+    phone.goto(live_server.url + "/scan")
+    phone.get_by_label("设备令牌").fill(demo["device_token"])
+    phone.get_by_role("button", name="进入扫码核验").click()
+    box = phone.get_by_label("扫码内容")
+    assert box.evaluate("e => e === document.activeElement")
+    phone.keyboard.type(text)
+    phone.keyboard.press("Enter")  # what a wedge scanner sends
+    phone.wait_for_selector("#verdict")
+    assert phone.locator("#verdict").get_attribute("data-result") == "authenticated"
+    phone.screenshot(path=str(artifacts_dir / "scan-console-verdict.png"))
+    with phone.context.expect_page() as popup:
+        phone.get_by_role("link", name="打印接种凭证").click()
+    voucher = popup.value
+    voucher.wait_for_load_state()
+    assert "接种疫苗凭证" in voucher.content() and "赵六" in voucher.content()
+    voucher.screenshot(path=str(artifacts_dir / "voucher.png"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
+                      st.dictionaries(st.text(max_size=6), st.text(max_size=120), max_size=3).map(lambda d: json.dumps(d).encode())))
+def test_live_fuzz_never_500(live_server, body):
+    r = _scan(live_server, demo_json(live_server)["device_token"], body)
+    assert r.status_code < 500
