@@ -9,6 +9,8 @@ import time
 
 from flask import Flask, g, has_request_context, request
 
+from erhc_h5.security.logfilter import redact
+
 EVENT_LOGGER = "erhc"
 
 
@@ -27,7 +29,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "event", {}) or {})
         if record.exc_info:
             line["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else ""
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return redact(json.dumps(line, ensure_ascii=False, default=str))  # request_id joins here, after filters
 
 
 def log_event(name: str, **fields) -> None:
@@ -53,7 +55,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _request_id() -> None:
         incoming = request.headers.get("X-Request-Id", "")
-        g.request_id = incoming if incoming.isascii() and incoming.isalnum() and len(incoming) <= 32 else secrets.token_hex(8)
+        ok = incoming.isascii() and incoming.isalnum() and len(incoming) <= 32 and redact(incoming) == incoming
+        g.request_id = incoming if ok else secrets.token_hex(8)
 
     @app.after_request
     def _echo_request_id(response):
