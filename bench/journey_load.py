@@ -1,0 +1,186 @@
+"""Whole resident journeys under load: launch → consent → identity → profile → two-factor → code face.
+
+    .venv/bin/python bench/journey_load.py [--residents 50] [--journeys 4] [--sqlite] [--workers 2 --threads 8]
+
+One run: create and migrate a fresh database (a new PostgreSQL database on ERHC_BENCH_PG_URL, default
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres; or a SQLite file with --sqlite), seed the demo
+app, start gunicorn on app:app (CSRF on, rate limits off: every virtual resident shares 127.0.0.1),
+then N threads each with its own requests.Session walk whole journeys as distinct synthetic residents,
+reading every CSRF token from the forms. A journey counts only if every step answers as a browser
+expects and the code face shows <img alt="电子健康码">. Prints journeys/s, p50/p95/max and errors; the
+last line is JSON; exit status 1 on any error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.scan_load import drop_database, free_port, new_database  # noqa: E402
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+def prepare(env: dict) -> tuple[str, str]:
+    """Migrate and seed; returns the demo app's filing number and launch secret."""
+    os.environ.update(env)
+    from erhc_h5 import create_app, demo, migrate
+    from erhc_h5.db import get_db, session_scope
+    from erhc_h5.filing.models import FiledApp
+
+    app = create_app()
+    migrate.upgrade(app)
+    with app.app_context(), session_scope(app) as session:
+        seed = demo.seed(app, session)
+        filed = session.query(FiledApp).filter_by(access_code=seed["app_record_no"]).one()
+        out = filed.app_filing_no, filed.launch_secret
+    get_db(app).engine.dispose()
+    return out
+
+
+def identity(n: int) -> dict:
+    from stdnum.cn import ric
+
+    body = f"330106{1950 + n % 50}{1 + n // 50 % 12:02d}{1 + n // 600 % 28:02d}{n % 997:03d}"
+    return {"name": "测试" + "甲乙丙丁戊己庚辛壬癸"[n % 10] + "子丑寅卯辰巳午未申酉"[n // 10 % 10],
+            "id_card_type_code": "01", "idcode": body + ric.calc_check_digit(body)}
+
+
+class Failed(Exception):
+    pass
+
+
+def _token(page: requests.Response) -> str:
+    match = CSRF.search(page.text)
+    if page.status_code != 200 or not match:
+        raise Failed(f"{page.request.method} {page.url.split('?')[0]} → {page.status_code}, no form")
+    return match.group(1) or match.group(2)
+
+
+def _post(http, base, path, data, expect_path):
+    token = _token(http.get(base + path, timeout=30))
+    reply = http.post(base + path, data={**data, "csrf_token": token}, timeout=30, allow_redirects=False)
+    where = reply.headers.get("Location", "")
+    if reply.status_code not in (302, 303) or not where.endswith(expect_path):
+        raise Failed(f"POST {path} → {reply.status_code} {where}")
+
+
+def journey(base: str, filing_no: str, secret: str, n: int) -> None:
+    from erhc_h5.resident.launch import make_launch_url
+
+    http = requests.Session()
+    launched = http.get(make_launch_url(filing_no, f"bench-{n}", secret, base=base), timeout=30)
+    if launched.status_code != 200:
+        raise Failed(f"launch → {launched.status_code}")
+    _post(http, base, "/h5/consent", {"agree": "y"}, "/h5/identity")
+    _post(http, base, "/h5/identity", identity(n), "/h5/profile")
+    _post(http, base, "/h5/profile", {"nation": "01", "phone": f"139{n:08d}", "county_code": "330106",
+                                      "current_address": "测试路1号"}, "/h5/methods")
+    token = _token(http.get(base + "/h5/methods", timeout=30))
+    done = http.post(base + "/h5/verify/two-factor", data={"csrf_token": token}, timeout=30, allow_redirects=False)
+    if done.status_code not in (302, 303) or not done.headers.get("Location", "").endswith("/h5/code"):
+        raise Failed(f"two-factor → {done.status_code} {done.headers.get('Location', '')}")
+    face = http.get(base + "/h5/code", timeout=30)
+    if face.status_code != 200 or 'alt="电子健康码"' not in face.text:
+        raise Failed(f"code face → {face.status_code}")
+
+
+def run(base: str, filing_no: str, secret: str, residents: int, per_resident: int, offset: int = 0) -> dict:
+    durations: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start_gate = threading.Barrier(residents)
+
+    def resident(r: int) -> None:
+        start_gate.wait()
+        for j in range(per_resident):
+            n = offset + r * per_resident + j
+            began = time.perf_counter()
+            try:
+                journey(base, filing_no, secret, n)
+            except (Failed, requests.RequestException) as exc:
+                with lock:
+                    errors.append(str(exc)[:160])
+                continue
+            with lock:
+                durations.append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=resident, args=(r,)) for r in range(residents)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    durations.sort()
+    p95 = durations[max(0, int(len(durations) * 0.95) - 1)] if durations else 0.0
+    return {"journeys": len(durations), "errors": len(errors), "error_samples": sorted(set(errors))[:5],
+            "seconds": round(wall, 2), "journeys_per_s": round(len(durations) / wall, 2),
+            "p50_s": round(statistics.median(durations), 3) if durations else None,
+            "p95_s": round(p95, 3), "max_s": round(durations[-1], 3) if durations else None}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--residents", type=int, default=50, help="concurrent virtual residents")
+    parser.add_argument("--journeys", type=int, default=4, help="journeys per virtual resident")
+    parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="erhc-journey-"))
+    db_url = new_database(tmp, not args.sqlite)
+    env = {"ERHC_DATABASE_URL": db_url, "ERHC_SECRET_KEY": "bench-" + secrets.token_hex(8),
+           "ERHC_LOG_LEVEL": "WARNING", "ERHC_RATELIMIT_ENABLED": "false"}
+    port = free_port()
+    server = None
+    try:
+        filing_no, secret = prepare(env)
+        server = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
+             "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "app:app"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        run(base, filing_no, secret, 5, 1, offset=100_000)  # warm-up, with residents of its own
+        result = run(base, filing_no, secret, args.residents, args.journeys)
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        drop_database(db_url)
+        shutil.rmtree(tmp, ignore_errors=True)
+    db = "sqlite" if args.sqlite else "postgresql"
+    print(f"database {db}, gunicorn {args.workers} gthread workers x {args.threads} threads, "
+          f"{args.residents} concurrent residents x {args.journeys} journeys")
+    print(f"journeys/s {result['journeys_per_s']}  p50 {result['p50_s']} s  p95 {result['p95_s']} s  "
+          f"max {result['max_s']} s  errors {result['errors']}")
+    for sample in result["error_samples"]:
+        print("  error:", sample)
+    print(json.dumps({"database": db, "residents": args.residents, **result}, ensure_ascii=False))
+    return 1 if result["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
