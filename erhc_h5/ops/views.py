@@ -16,6 +16,7 @@ from erhc_h5.db import get_session
 from erhc_h5.logs import log_event
 from erhc_h5.ops import charts, metrics
 from erhc_h5.ops.status import get_status
+from erhc_h5.records.codes import method_label
 from erhc_h5.staff.auth import role_required
 from erhc_h5.staff.views import CONSOLE_LINKS
 
@@ -89,7 +90,8 @@ def prometheus():
 def dashboard():
     status = get_status(get_session())
     return render_template("ops/dashboard.html", s=status, hourly=charts.hourly_bars(status["sync"]["hours"]),
-                           reasons=charts.reason_bars(status["sync"]["failures_by_reason"]), form=RequeueForm())
+                           reasons=charts.reason_bars(status["sync"]["failures_by_reason"]), form=RequeueForm(),
+                           method_label=method_label)
 
 
 @bp.route("/ops/requeue", methods=["POST"])
