@@ -124,7 +124,8 @@ def set_identity(session: Session, vs: VerificationSession, form: dict) -> tuple
     if lock is not None:
         move(vs, "locked")
         return [], lock
-    payload = {k: v for k, v in (vs.payload or {}).items() if k not in ("_otp", "_phone_verified")}
+    # A changed identity invalidates the proofs so far; the profile is confirmed again (sex/birthday may apply).
+    payload = {k: v for k, v in (vs.payload or {}).items() if k not in ("_otp", "_phone_verified", "_profile_done")}
     payload.update(record)
     payload["_identity_done"] = True
     vs.payload = payload
