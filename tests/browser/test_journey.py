@@ -186,3 +186,25 @@ def test_environment_check_reports_camera_and_js(phone, live_server, artifacts_d
     assert "已开启" in phone.locator("#check-js").inner_text()
     assert PHONE["viewport"]["width"] == 360
     shot(phone, artifacts_dir, "check")
+
+
+def test_javascript_off_face_upload_and_onsite_code(browser, live_server, artifacts_dir, tmp_path):
+    """Without JavaScript the file input (capture=user) still carries the photo; the code page still shows."""
+    from PIL import Image
+
+    context = browser.new_context(**PHONE, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    try:
+        to_methods(page, live_server.url)
+        page.get_by_role("link", name="人脸识别 + 现场核验").click()
+        assert page.locator("#camera").is_hidden()
+        picture = tmp_path / "face.jpg"
+        Image.new("RGB", (200, 200), (190, 170, 150)).save(picture, "JPEG")
+        page.set_input_files("input[name=photo]", str(picture))
+        page.get_by_role("button", name="上传照片并比对").click()
+        page.wait_for_url("**/h5/verify/onsite")
+        assert len(page.locator("#onsite-code").inner_text().replace(" ", "")) == 8
+        page.screenshot(path=str(artifacts_dir / "journey-nojs-onsite-code.png"), full_page=True)
+    finally:
+        context.close()
