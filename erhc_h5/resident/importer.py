@@ -172,18 +172,25 @@ def import_csv(session: Session, path: str, app_record_no: str, *, chunk_size: i
 
 def _write_chunk(session: Session, app: FiledApp, chunk: list[tuple[int, dict]], result: ImportResult,
                  say: Callable[[str], None]) -> int:
-    """Write one chunk: new people in bulk, people already known one by one."""
-    take_write_lock(session)
+    """Write one chunk: new people in bulk, people already known one by one.
+
+    The CPU work (records, blind indexes) is done before the write lock is taken, so the sync
+    worker is not held up on SQLite while a chunk is being prepared.
+    """
     empis = [make_empi(row["id_card_type_code"], normalize_idcode(row["idcode"])) for _, row in chunk]
+    prepared = _prepare_new(app, chunk, empis, result, say)
+    take_write_lock(session)
     known = set(session.scalars(select(EHealthCard.empi).where(EHealthCard.empi.in_(set(empis)))).all())
     fresh, later = [], []
     for (line, row), empi in zip(chunk, empis):
+        if line not in prepared:
+            continue
         if empi in known:
             later.append((line, row))
         else:
             known.add(empi)
-            fresh.append((line, row, empi))
-    written = _bulk_new(session, app, fresh, result, say) if fresh else 0
+            fresh.append(prepared[line])
+    written = _insert_new(session, fresh) if fresh else 0
     for line, row in later:
         try:
             with session.begin_nested():
@@ -200,14 +207,15 @@ def _identity(row: dict) -> dict:
     return {k: v for k, v in row.items() if k != "authentication_method" and v is not None}
 
 
-def _bulk_new(session: Session, app: FiledApp, fresh: list, result: ImportResult, say) -> int:
-    """Cards, version-1 records and outbox entries for people new to the city, one INSERT each."""
+def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str], result: ImportResult,
+                 say) -> dict[int, tuple[dict, dict]]:
+    """Card columns and version-1 record of each row as if the person were new: {line: (card, payload)}."""
     now = utcnow()
     cd_time = beijing_now().strftime(CD_TIME_FORMAT)
     cd_source = str(current_app.config["CD_SOURCE"])
-    cards, payloads = [], []
     methods_cache: dict[str, str] = {}
-    for line, row, empi in fresh:
+    prepared: dict[int, tuple[dict, dict]] = {}
+    for (line, row), empi in zip(chunk, empis):
         # A plain namespace, not an ORM instance: same attributes, none of the instrumentation cost.
         card = SimpleNamespace(**dict.fromkeys(CARD_COLUMNS))
         methods = row["authentication_method"]
@@ -226,21 +234,25 @@ def _bulk_new(session: Session, app: FiledApp, fresh: list, result: ImportResult
             for v in violations:
                 say(f"line {line}: {v.field}: {v.reason} {v.message}")
             continue
-        cards.append({c: getattr(card, c) for c in CARD_COLUMNS})
-        payloads.append(payload)
-    if not cards:
-        return 0
+        prepared[line] = ({c: getattr(card, c) for c in CARD_COLUMNS}, payload)
+    return prepared
+
+
+def _insert_new(session: Session, fresh: list[tuple[dict, dict]]) -> int:
+    """Cards, version-1 records and pending outbox entries, one multi-row INSERT per table."""
     cards_t, records_t = EHealthCard.__table__, AuthRecord.__table__
-    card_ids = list(session.scalars(cards_t.insert().returning(cards_t.c.id, sort_by_parameter_order=True), cards))
+    now = utcnow()
+    card_ids = list(session.scalars(cards_t.insert().returning(cards_t.c.id, sort_by_parameter_order=True),
+                                    [card for card, _ in fresh]))
     records = [
-        {"record_id": p["id"], "version": 1, "card_id": cid, "cd_operation": "i", "cd_time": cd_time,
+        {"record_id": p["id"], "version": 1, "card_id": cid, "cd_operation": "i", "cd_time": p["cd_time"],
          "recognize_flag": p["recognize_flag"], "authentication_method": p["authentication_method"],
          "app_record_no": p["app_record_no"], "payload": p, "created_at": now}
-        for cid, p in zip(card_ids, payloads)
+        for cid, (_, p) in zip(card_ids, fresh)
     ]
     record_ids = list(session.scalars(records_t.insert().returning(records_t.c.id, sort_by_parameter_order=True),
                                       records))
     session.execute(OutboxEntry.__table__.insert(), [
         {"auth_record_id": rid, "state": "pending", "created_at": now, "updated_at": now} for rid in record_ids
     ])
-    return len(cards)
+    return len(fresh)
