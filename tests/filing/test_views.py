@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import io
+import random
 import re
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from erhc_h5.filing.models import FiledApp
@@ -108,13 +110,11 @@ def test_upload_validation(reviewer_client, db_session, payload, name, message):
 
 
 def test_wrong_image_type_and_truncated_png(reviewer_client, db_session):
-    from tests.filing.helpers import image_bytes as make
-
     app_id = _create(reviewer_client)
-    gif = make("GIF")
+    gif = image_bytes("GIF")
     response = _upload(reviewer_client, app_id, gif, "real.gif")
     assert response.status_code == 422 and "只能是PNG或JPEG" in response.get_data(as_text=True)
-    png = make("PNG", (400, 400))
+    png = image_bytes("PNG", (400, 400))
     response = _upload(reviewer_client, app_id, png[: len(png) // 2], "cut.png")
     assert response.status_code == 422
     assert db_session.get(FiledApp, app_id).ui_design_files == []
@@ -123,18 +123,13 @@ def test_wrong_image_type_and_truncated_png(reviewer_client, db_session):
 def test_oversize_upload(app, reviewer_client, db_session):
     app.config["UPLOAD_MAX_BYTES"] = 2000
     app_id = _create(reviewer_client)
-    big = image_bytes("PNG", (600, 600))
-    import random
-
-    from PIL import Image
-    rng = random.Random(1)
-    noisy = Image.frombytes("RGB", (300, 300), bytes(rng.getrandbits(8) for _ in range(300 * 300 * 3)))
+    noise = random.Random(1).randbytes(300 * 300 * 3)  # incompressible: a genuine PNG well over 2000 bytes
     buf = io.BytesIO()
-    noisy.save(buf, format="PNG")
+    Image.frombytes("RGB", (300, 300), noise).save(buf, format="PNG")
     assert len(buf.getvalue()) > 2000
     response = _upload(reviewer_client, app_id, buf.getvalue(), "big.png")
     assert response.status_code == 422 and "截图不能超过" in response.get_data(as_text=True)
-    assert len(big) > 0 and db_session.get(FiledApp, app_id).ui_design_files == []
+    assert db_session.get(FiledApp, app_id).ui_design_files == []
 
 
 def test_screens_stored_outside_static_and_served_to_staff_only(app, reviewer_client, auth, db_session, tmp_path):
@@ -189,3 +184,4 @@ def test_list_filters_by_status(reviewer_client, seeded):
 def test_demo_app_is_listed(reviewer_client, db_session, seeded):
     demo = db_session.scalar(select(FiledApp).where(FiledApp.access_code == seeded["app_record_no"]))
     assert demo is not None and demo.can_launch
+
