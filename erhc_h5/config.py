@@ -64,6 +64,8 @@ def defaults(instance_path: str) -> dict:
         "ONSITE_CODE_HOURS": 24,
         "LOCKOUT_FAILURES": 5,
         "LOCKOUT_WINDOW_HOURS": 24,
+        "VERIFICATION_MAX_ATTEMPTS": 3,  # failed checks that end one verification session
+        "SMS_PER_PHONE_HOUR": 5,
         "APP_ORIGINS": "",  # space-separated origins allowed to frame the H5
         # Rate limits.
         "RATELIMIT_STORAGE_URI": "memory://",
@@ -74,6 +76,7 @@ def defaults(instance_path: str) -> dict:
         "UPLOAD_MAX_BYTES": 5 * 1024 * 1024,
         "UPLOAD_DIR": str(Path(instance_path) / "uploads"),
         "LOG_LEVEL": "INFO",
+        "OPS_TOKEN": "",  # bearer token for /ops/status.json and /metrics (monitoring systems)
     }
 
 
@@ -96,6 +99,9 @@ def load(app, overrides: dict | None = None) -> None:
     cfg["RATELIMIT_STORAGE_URI"] = cfg["RATELIMIT_STORAGE_URI"]
     if cfg["ENV"] == "production":
         check_production(cfg)
+    from erhc_h5.identity.factory import check_config as check_providers
+
+    check_providers(cfg)
     if not re.fullmatch(r"\d{4}", str(cfg["CD_SOURCE"])):
         raise ConfigError(f"ERHC_CD_SOURCE must be 4 digits, got {cfg['CD_SOURCE']!r}")
     if cfg["PII_CIPHER"] not in ("sm4-gcm", "aes-256-gcm"):

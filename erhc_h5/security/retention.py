@@ -58,6 +58,18 @@ def rules(cfg, now: dt.datetime | None = None) -> list[Rule]:
     return found
 
 
+def expire_idle_sessions(session: Session, now: dt.datetime | None = None) -> int:
+    """Expire idle unfinished sessions (and on-site codes past validity); expiry drops their payload."""
+    from erhc_h5.resident.verification import expire_if_due
+
+    expired = 0
+    open_sessions = select(VerificationSession).where(VerificationSession.state.not_in(FINISHED))
+    for vs in session.scalars(open_sessions):
+        expired += int(expire_if_due(vs, now))
+    session.commit()
+    return expired
+
+
 def purge(session: Session, cfg, *, dry_run: bool = False, now: dt.datetime | None = None,
           batch_size: int = BATCH) -> dict[str, int]:
     """Delete (or with ``dry_run`` only count) every due row, a batch per commit; returns counts."""
@@ -78,4 +90,6 @@ def purge(session: Session, cfg, *, dry_run: bool = False, now: dt.datetime | No
             removed += session.execute(stmt.execution_options(synchronize_session=False)).rowcount or 0
             session.commit()
         counts[rule.name] = removed
+    if not dry_run:  # after deleting the long-abandoned ones, expire what went idle since
+        counts["sessions_expired"] = expire_idle_sessions(session, now)
     return counts

@@ -27,7 +27,8 @@ def test_env_prefix_is_read(monkeypatch, tmp_path):
     assert app.config["SYNC_RETRY_BASE_SECONDS"] == 0
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "PII_KEYS", "PROVINCE_SECRET", "PROVINCE_URL"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "PII_KEYS", "PROVINCE_SECRET", "PROVINCE_URL",
+                                     "PROVIDER_APP_SECRET", "IDENTITY_PROVIDER"])
 def test_production_refuses_development_secrets(missing):
     good = {
         "ENV": "production",
@@ -40,6 +41,9 @@ def test_production_refuses_development_secrets(missing):
         "PROVINCE_APP_ID": "city-3301",
         "PROVINCE_SECRET": "p" * 40,
         "DATABASE_URL": "postgresql+psycopg://u@db.invalid/erhc",
+        "IDENTITY_PROVIDER": "http", "SMS_PROVIDER": "http", "FACE_PROVIDER": "http",
+        "PROVIDER_BASE_URL": "https://idp.example.invalid", "PROVIDER_APP_KEY": "city-3301",
+        "PROVIDER_APP_SECRET": "x" * 32,
     }
     app = create_app(dict(good))
     assert app.config["SANDBOX"] is False

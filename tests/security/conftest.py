@@ -18,6 +18,12 @@ PRODUCTION = {
     "PROVINCE_URL": "https://province.example.invalid",
     "PROVINCE_APP_ID": "city-3301",
     "PROVINCE_SECRET": "p" * 40,
+    "IDENTITY_PROVIDER": "http",
+    "SMS_PROVIDER": "http",
+    "FACE_PROVIDER": "http",
+    "PROVIDER_BASE_URL": "https://idp.example.invalid",
+    "PROVIDER_APP_KEY": "city-3301",
+    "PROVIDER_APP_SECRET": "x" * 32,
 }
 
 
