@@ -10,6 +10,7 @@ import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from stdnum.cn import ric
 
@@ -48,12 +49,33 @@ class ResidentId:
 
 def normalize_idcode(value: str) -> str:
     """Full-width to half-width, spaces removed, letters upper-cased."""
+    if value and value.isascii() and value.isalnum():  # nothing to fold or strip: the common case
+        return value.upper()
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value or "")).upper()
 
 
 def parse_resident_id(number: str, today: dt.date | None = None) -> ResidentId:
     """Parse and check an 18-character GB 11643 number; raise IdNumberError on a hard-rule breach."""
     number = normalize_idcode(number)
+    # One row is checked several times (import, validation, card); the outcome depends only on
+    # the number and the day, so it is memoised and a fresh ResidentId is handed out each time.
+    ok, outcome = _parse_cached(number, today or dt.date.today())
+    if not ok:
+        raise IdNumberError(*outcome)
+    return ResidentId(*outcome[:-1], list(outcome[-1]))
+
+
+@lru_cache(maxsize=2048)
+def _parse_cached(number: str, today: dt.date) -> tuple[bool, tuple]:
+    try:
+        parsed = _parse(number, today)
+    except IdNumberError as exc:
+        return False, (exc.reason, exc.message)
+    return True, (parsed.number, parsed.birthday, parsed.sex, parsed.division, parsed.division_known,
+            parsed.is_permit, tuple(parsed.warnings))
+
+
+def _parse(number: str, today: dt.date) -> ResidentId:
     if len(number) == 15 and number.isdigit():
         raise IdNumberError("obsolete_format", "15位旧身份证号码已停止使用,请输入18位身份证号码")
     if len(number) != 18:
@@ -66,7 +88,6 @@ def parse_resident_id(number: str, today: dt.date | None = None) -> ResidentId:
         birthday = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         raise IdNumberError("bad_birth_date", "身份证号码中的出生日期不存在") from None
-    today = today or dt.date.today()
     if birthday > today or birthday < EARLIEST_BIRTH:
         raise IdNumberError("bad_birth_date", "身份证号码中的出生日期不在合理范围内")
     division = number[:6]

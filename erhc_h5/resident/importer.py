@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
@@ -42,6 +42,10 @@ CARD_COLUMNS = (
     "created_at", "updated_at",
 )
 _PLATFORM_FIELDS = tuple(n for n in FIELD_NAMES if n != "cd_batch" and n not in PROFILE_FIELDS)
+# Platform fields that differ row by row; the others (app, flag, cd_time, source, operation) are the
+# same for every new person of a chunk, so they are checked once per chunk.
+_ROW_FIELDS = tuple(n for n in _PLATFORM_FIELDS if n in ("id", "erhc_card_no", "empi"))
+_CHUNK_FIELDS = tuple(n for n in _PLATFORM_FIELDS if n not in _ROW_FIELDS)
 
 
 class ImportRefused(Exception):
@@ -215,6 +219,7 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
     cd_source = str(current_app.config["CD_SOURCE"])
     methods_cache: dict[str, str] = {}
     prepared: dict[int, tuple[dict, dict]] = {}
+    chunk_violations: list[Violation] | None = None
     for (line, row), empi in zip(chunk, empis):
         # A plain namespace, not an ORM instance: same attributes, none of the instrumentation cost.
         card = SimpleNamespace(**dict.fromkeys(CARD_COLUMNS))
@@ -228,7 +233,9 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
         payload = build_payload(card, record_id=uuid.uuid4().hex, operation="i", cd_time=cd_time,
                                 cd_source=cd_source)
         # Profile fields were validated in prepare_row on these very values; check what we made.
-        violations = validate_record(payload, fields=_PLATFORM_FIELDS)
+        if chunk_violations is None:
+            chunk_violations = validate_record(payload, fields=_CHUNK_FIELDS)
+        violations = chunk_violations + validate_record(payload, fields=_ROW_FIELDS)
         if violations:
             result.rejected += 1
             for v in violations:
@@ -242,17 +249,31 @@ def _insert_new(session: Session, fresh: list[tuple[dict, dict]]) -> int:
     """Cards, version-1 records and pending outbox entries, one multi-row INSERT per table."""
     cards_t, records_t = EHealthCard.__table__, AuthRecord.__table__
     now = utcnow()
-    card_ids = list(session.scalars(cards_t.insert().returning(cards_t.c.id, sort_by_parameter_order=True),
-                                    [card for card, _ in fresh]))
+    cards = [card for card, _ in fresh]
+    card_ids = _insert_with_ids(session, cards_t, cards)
     records = [
         {"record_id": p["id"], "version": 1, "card_id": cid, "cd_operation": "i", "cd_time": p["cd_time"],
          "recognize_flag": p["recognize_flag"], "authentication_method": p["authentication_method"],
          "app_record_no": p["app_record_no"], "payload": p, "created_at": now}
         for cid, (_, p) in zip(card_ids, fresh)
     ]
-    record_ids = list(session.scalars(records_t.insert().returning(records_t.c.id, sort_by_parameter_order=True),
-                                      records))
+    record_ids = _insert_with_ids(session, records_t, records)
     session.execute(OutboxEntry.__table__.insert(), [
         {"auth_record_id": rid, "state": "pending", "created_at": now, "updated_at": now} for rid in record_ids
     ])
     return len(fresh)
+
+
+def _insert_with_ids(session: Session, table, rows: list[dict]) -> list[int]:
+    """Insert rows and return their ids in order.
+
+    SQLite would insert one row per statement to keep RETURNING in order; the chunk holds the
+    database write lock (``take_write_lock``), so the next ids are allocated up front and the rows
+    go in one executemany. PostgreSQL batches INSERT .. RETURNING itself.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        start = int(session.scalar(select(func.coalesce(func.max(table.c.id), 0)))) + 1
+        ids = list(range(start, start + len(rows)))
+        session.execute(table.insert(), [{**row, "id": i} for row, i in zip(rows, ids)])
+        return ids
+    return list(session.scalars(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows))

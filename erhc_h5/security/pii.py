@@ -6,7 +6,7 @@ import binascii
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
@@ -45,6 +45,8 @@ class Keyring:
     keys: dict[str, bytes]
     active: str
     cipher: str = "sm4-gcm"
+    # Algorithm objects by (key id, cipher), built once: they only hold the key.
+    _algorithms: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.cipher not in CIPHER_TAGS:
@@ -91,10 +93,16 @@ class Keyring:
             raise PIIError("AES-256-GCM needs a key of at least 32 bytes")
         return algorithms.AES(key[:32])
 
+    def _cached_algorithm(self, kid: str, cipher: str):
+        algo = self._algorithms.get((kid, cipher))
+        if algo is None:
+            algo = self._algorithms[(kid, cipher)] = self._algorithm(self.keys[kid], cipher)
+        return algo
+
     def encrypt(self, plaintext: str) -> str:
         kid = self.active
         iv = os.urandom(NONCE_BYTES)
-        enc = Cipher(self._algorithm(self.keys[kid], self.cipher), modes.GCM(iv)).encryptor()
+        enc = Cipher(self._cached_algorithm(kid, self.cipher), modes.GCM(iv)).encryptor()
         enc.authenticate_additional_data(kid.encode())
         ct = enc.update(plaintext.encode("utf-8")) + enc.finalize()
         blob = base64.urlsafe_b64encode(iv + ct + enc.tag).decode("ascii").rstrip("=")
@@ -115,7 +123,7 @@ class Keyring:
         if len(raw) < NONCE_BYTES + TAG_BYTES:
             raise PIIError("malformed ciphertext")
         iv, ct, tag = raw[:NONCE_BYTES], raw[NONCE_BYTES:-TAG_BYTES], raw[-TAG_BYTES:]
-        dec = Cipher(self._algorithm(self.keys[kid], cipher), modes.GCM(iv, tag)).decryptor()
+        dec = Cipher(self._cached_algorithm(kid, cipher), modes.GCM(iv, tag)).decryptor()
         dec.authenticate_additional_data(kid.encode())
         try:
             return (dec.update(ct) + dec.finalize()).decode("utf-8")
@@ -174,8 +182,16 @@ class EncryptedJSON(EncryptedText):
         return None if text is None else json.loads(text)
 
 
+_HMAC_BASES: dict[str, hmac.HMAC] = {}
+
+
 def _hmac_sm3(key: str, message: str) -> str:
-    mac = hmac.HMAC(key.encode("utf-8"), hashes.SM3())
+    base = _HMAC_BASES.get(key)
+    if base is None:
+        if len(_HMAC_BASES) > 16:  # keys come from config; a handful per process
+            _HMAC_BASES.clear()
+        base = _HMAC_BASES[key] = hmac.HMAC(key.encode("utf-8"), hashes.SM3())
+    mac = base.copy()  # the keyed inner/outer state, set up once per key
     mac.update(message.encode("utf-8"))
     return mac.finalize().hex()
 

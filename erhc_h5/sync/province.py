@@ -15,6 +15,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from erhc_h5.db import utcnow
 from erhc_h5.records.standard import validate_field, validate_record
 from erhc_h5.sync.client import signature
 from erhc_h5.sync.models import ProvinceNonce, ProvinceRecord
@@ -107,6 +108,7 @@ def receive(session: Session, envelope: dict, nonce: str, reject_field: str = ""
             .where(tuple_(ProvinceRecord.record_id, ProvinceRecord.cd_time, ProvinceRecord.cd_operation).in_(part))
         ).all())
     accepted, rejected, new = [], [], []
+    now = utcnow()
     for position, (record, key) in enumerate(zip(records, keys)):
         if key in held:
             accepted.append(record["id"])
@@ -118,8 +120,8 @@ def receive(session: Session, envelope: dict, nonce: str, reject_field: str = ""
             rejected.append({"id": record["id"], "errors": errors})
             continue
         accepted.append(record["id"])
-        new.append(ProvinceRecord(record_id=key[0], cd_time=key[1], cd_operation=key[2],
-                                  cd_batch=envelope["cd_batch"], cd_source=envelope["cd_source"], payload=record))
-    session.add_all(new)
-    session.flush()
+        new.append({"record_id": key[0], "cd_time": key[1], "cd_operation": key[2], "cd_batch": envelope["cd_batch"],
+                    "cd_source": envelope["cd_source"], "payload": record, "received_at": now})
+    if new:  # one multi-row INSERT (executemany), not one ORM object per version
+        session.execute(ProvinceRecord.__table__.insert(), new)
     return {"cd_batch": envelope["cd_batch"], "accepted": accepted, "rejected": rejected}
