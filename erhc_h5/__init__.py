@@ -19,6 +19,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     from erhc_h5 import config
 
     config.load(app, overrides)
+    hops = int(app.config["TRUSTED_PROXIES"])
+    if hops > 0:  # behind a reverse proxy: take client address and scheme from its headers
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from erhc_h5 import db, errors, logs
     from erhc_h5.extensions import csrf, limiter, login_manager

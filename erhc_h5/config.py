@@ -66,7 +66,8 @@ def defaults(instance_path: str) -> dict:
         "LOCKOUT_WINDOW_HOURS": 24,
         "VERIFICATION_MAX_ATTEMPTS": 3,  # failed checks that end one verification session
         "SMS_PER_PHONE_HOUR": 5,
-        "APP_ORIGINS": "",  # space-separated origins allowed to frame the H5
+        "APP_ORIGINS": "",
+        "TRUSTED_PROXIES": 0,  # reverse proxies in front (X-Forwarded-For/-Proto hops to trust)  # space-separated origins allowed to frame the H5
         # Rate limits.
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_ENABLED": True,

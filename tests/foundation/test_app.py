@@ -101,3 +101,29 @@ def test_db_upgrade_and_demo_seed_are_idempotent(fresh_app):
     assert json.loads(second.output.strip().splitlines()[-1]) == data
     with fresh_app.app_context(), session_scope() as s:
         assert s.scalar(select(func.count()).select_from(StaffUser)) == count
+
+
+def test_every_config_key_is_documented_in_the_readme():
+    from erhc_h5 import ROOT
+    from erhc_h5.config import defaults
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- config-table:start -->")[1].split("<!-- config-table:end -->")[0]
+    missing = [key for key in defaults("instance") if f"`{key}`" not in table]
+    assert missing == []
+
+
+def test_trusted_proxy_sets_client_address(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", "TRUSTED_PROXIES": 1})
+
+    @app.route("/_addr")
+    def _addr():
+        from flask import request
+
+        return f"{request.remote_addr} {request.scheme}"
+
+    reply = app.test_client().get("/_addr", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
+    assert reply.get_data(as_text=True) == "203.0.113.9 https"
+    plain = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/y.sqlite3"})
+    plain.add_url_rule("/_addr", view_func=_addr)
+    assert plain.test_client().get("/_addr", headers={"X-Forwarded-For": "203.0.113.9"}).get_data(as_text=True).startswith("127.0.0.1")

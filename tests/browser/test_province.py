@@ -6,13 +6,12 @@ import pytest
 from erhc_h5.db import session_scope
 from erhc_h5.sync.receiver import current_faults
 from erhc_h5.sync.worker import Worker
-from tests.browser.conftest import browser, live_server, phone  # noqa: F401  (fixtures)
 from tests.sync.helpers import demo_app, make_cards, person
 
 pytestmark = pytest.mark.browser
 
 
-def test_province_page_shows_masked_records_and_sets_faults(phone, live_server, artifacts_dir):  # noqa: F811
+def test_province_page_shows_masked_records_and_sets_faults(phone, live_server, artifacts_dir):
     app = live_server.app
     app.config.update(PROVINCE_URL=live_server.url + "/sandbox-province", SYNC_RETRY_BASE_SECONDS=0)
     with app.app_context(), session_scope(app) as session:
