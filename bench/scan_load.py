@@ -130,8 +130,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--worker-class", default="sync")
+    parser.add_argument("--worker-class", default=None, help="default: sync on SQLite, gthread on PostgreSQL")
+    parser.add_argument("--threads", type=int, default=None, help="threads per gthread worker (default 4)")
     args = parser.parse_args()
+    if args.worker_class is None:
+        args.worker_class = "gthread" if args.postgres else "sync"
+    if args.threads is None:
+        args.threads = 4 if args.worker_class == "gthread" else 1
     if not shutil.which("wrk"):
         sys.exit("wrk not found (apt-get install wrk)")
     tmp = Path(tempfile.mkdtemp(prefix="erhc-bench-"))
@@ -145,7 +150,7 @@ def main() -> int:
         script = tmp / "scan.lua"
         script.write_text(LUA % (",".join(json.dumps(c) for c in codes), token))
         server = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", args.worker_class,
+            [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", args.worker_class, "--threads", str(args.threads),
              "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "bench.scan_wsgi:app"],
             cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -168,7 +173,7 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     db = "postgresql" if args.postgres else "sqlite"
     ratio = scan["rps"] / bare["rps"]
-    print(f"database {db}, gunicorn {args.workers} {args.worker_class} workers, wrk {args.connections} connections, "
+    print(f"database {db}, gunicorn {args.workers} {args.worker_class} workers x {args.threads} threads, wrk {args.connections} connections, "
           f"{args.duration}s each")
     print(f"scan API  : {scan['rps']:8.0f} req/s  p99 {scan['p99_ms']:6.1f} ms  non-2xx {scan['non_2xx']} {scan['socket_errors']}")
     print(f"bare Flask: {bare['rps']:8.0f} req/s  p99 {bare['p99_ms']:6.1f} ms  non-2xx {bare['non_2xx']} {bare['socket_errors']}")

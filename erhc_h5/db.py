@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Iterator
 
 from flask import Flask, current_app, g
@@ -57,7 +58,7 @@ class Database:
         if url.startswith("sqlite"):
             # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN.
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            event.listen(self.engine, "begin", _sqlite_begin)
         self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
 
     def bind_to(self, connection: Connection | None) -> None:
@@ -72,6 +73,25 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+
+_WRITE_INTENT: ContextVar[bool] = ContextVar("erhc_write_intent", default=False)
+
+
+@contextmanager
+def write_intent() -> Iterator[None]:
+    """SQLite transactions begun inside take the write lock at BEGIN (BEGIN IMMEDIATE): their reads
+    see the newest commit and their write never fails on a stale snapshot. No effect on PostgreSQL
+    or on a transaction already begun (tests' savepoints included)."""
+    token = _WRITE_INTENT.set(True)
+    try:
+        yield
+    finally:
+        _WRITE_INTENT.reset(token)
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _WRITE_INTENT.get() else "BEGIN")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -28,8 +28,8 @@ PREFIX = "EHC1"
 MAX_LENGTH = 100
 REF_ALPHABET = string.ascii_letters + string.digits
 TOKEN_RE = re.compile(
-    r"EHC1\.([a-z0-9]{4})\.([A-Za-z0-9]{10})\.([0-9a-z]{1,8})\.([0-9a-z]{1,8})\.([A-Za-z0-9]{8})\.([A-Za-z0-9_-]{43})"
-)
+    r"EHC1\.([a-z0-9]{4})\.([A-Za-z0-9]{10})\.([0-9a-z]{1,8})\.([0-9a-z]{1,8})\.([A-Za-z0-9]{8})\.([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])"
+)  # the signature's last character is canonical (its 2 spare bits zero), so one code has one text
 SALT = "erhc-code-v1"
 
 MESSAGES = {

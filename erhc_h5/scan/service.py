@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from erhc_h5.code import tokens
@@ -106,14 +107,19 @@ def _refused(result: str, event: dict) -> ScanOutcome:
 
 
 def scan(session: Session, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
-    """Evaluate and record in the caller's transaction (the caller commits)."""
-    outcome = evaluate(session, text, scanner, now)
-    record(session, outcome)
+    """Evaluate and record in the caller's transaction (the caller commits): one SELECT, one INSERT."""
+    conn = session.connection()
+    outcome = _evaluate(session, conn, text, scanner, now)
+    conn.execute(INSERT_EVENT, outcome.event)
     return outcome
 
 
 def evaluate(session: Session, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
     """Verify ``text`` for ``scanner`` and decide the verdict; reads only (``record`` writes the event)."""
+    return _evaluate(session, session.connection(), text, scanner, now)
+
+
+def _evaluate(session: Session, conn: Connection, text: object, scanner: Scanner, now: float | None) -> ScanOutcome:
     now_s = time.time() if now is None else now
     at = dt.datetime.fromtimestamp(now_s, dt.UTC).replace(tzinfo=None)
     fp = tokens.fingerprint(text.strip()) if isinstance(text, str) and tokens.TOKEN_RE.fullmatch(text.strip()) else None
@@ -122,11 +128,11 @@ def evaluate(session: Session, text: object, scanner: Scanner, now: float | None
     except tokens.CodeError as exc:
         card_id = None
         if exc.ref is not None:
-            card_id = session.connection().execute(CARD_ID_BY_REF, {"ref": exc.ref}).scalar()
+            card_id = conn.execute(CARD_ID_BY_REF, {"ref": exc.ref}).scalar()
         return _refused(exc.reason, _event(scanner, exc.reason, at, card_id=card_id, fp=fp))
     by_device = scanner.device_id is not None
     params = {"ref": code.ref, "fp": fp, "device_id": scanner.device_id, "staff_user_id": scanner.staff_user_id}
-    row = session.connection().execute(CARD_BY_DEVICE if by_device else CARD_BY_STAFF, params).first()
+    row = conn.execute(CARD_BY_DEVICE if by_device else CARD_BY_STAFF, params).first()
     if row is None:
         return _refused("unknown_card", _event(scanner, "unknown_card", at, fp=fp))
     if row.status != "active":
