@@ -87,10 +87,15 @@ def flask(env: dict, *args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, **kw)
 
 
+CPU_SECONDS: dict[int, float] = {}
+
+
 def reap(proc: subprocess.Popen) -> tuple[int, float]:
-    """Wait for a child; its exit status and peak RSS in MB (from wait4, so only that process)."""
+    """Wait for a child; its exit status and peak RSS in MB (from wait4, so only that process).
+    Its CPU seconds (user + system) are kept in CPU_SECONDS by pid."""
     _pid, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    CPU_SECONDS[proc.pid] = usage.ru_utime + usage.ru_stime
     return proc.returncode, usage.ru_maxrss / 1024.0
 
 
@@ -154,6 +159,9 @@ def run_size(n: int, pg: str | None, tmp: Path) -> dict:
             "import_seconds": round(imported_at - started, 1),
             "records_per_second": round(counts.get("accepted", 0) / elapsed, 0),
             "import_peak_rss_mb": round(import_rss, 1), "worker_peak_rss_mb": round(worker_rss, 1),
+            "cpu_seconds": {name: round(CPU_SECONDS.get(proc.pid, 0.0), 1)
+                            for name, proc in (("importer", importer), ("worker", worker), ("receiver", receiver))},
+            "load_average": round(os.getloadavg()[0], 1),
         }
     finally:
         drop_db(city, pg)
@@ -174,7 +182,8 @@ def main() -> None:
             results.append(result)
             print(f"{result['database']:>10} {n:>7} rows: {result['records_per_second']:>6.0f} records/s end to end "
                   f"({result['seconds']} s, import {result['import_seconds']} s), peak RSS importer "
-                  f"{result['import_peak_rss_mb']} MB, worker {result['worker_peak_rss_mb']} MB", flush=True)
+                  f"{result['import_peak_rss_mb']} MB, worker {result['worker_peak_rss_mb']} MB; CPU s {result['cpu_seconds']}, "
+                  f"load {result['load_average']}", flush=True)
     print(json.dumps(results, ensure_ascii=False))
 
 
