@@ -29,7 +29,7 @@ from erhc_h5.records.standard import (
 )
 from erhc_h5.resident.cards import _apply_identity, issue_or_update_card, new_card_no
 from erhc_h5.resident.models import EHealthCard
-from erhc_h5.security.pii import make_empi
+from erhc_h5.security.pii import EncryptedText, make_empi, seal, seal_json
 from erhc_h5.sync.batching import take_write_lock
 from erhc_h5.sync.models import OutboxEntry
 
@@ -46,6 +46,7 @@ _PLATFORM_FIELDS = tuple(n for n in FIELD_NAMES if n != "cd_batch" and n not in 
 # same for every new person of a chunk, so they are checked once per chunk.
 _ROW_FIELDS = tuple(n for n in _PLATFORM_FIELDS if n in ("id", "erhc_card_no", "empi"))
 _CHUNK_FIELDS = tuple(n for n in _PLATFORM_FIELDS if n not in _ROW_FIELDS)
+_SEALED_CARD_COLUMNS = tuple(c for c in CARD_COLUMNS if isinstance(EHealthCard.__table__.c[c].type, EncryptedText))
 
 
 class ImportRefused(Exception):
@@ -212,8 +213,9 @@ def _identity(row: dict) -> dict:
 
 
 def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str], result: ImportResult,
-                 say) -> dict[int, tuple[dict, dict]]:
-    """Card columns and version-1 record of each row as if the person were new: {line: (card, payload)}."""
+                 say) -> dict[int, tuple[dict, dict, str]]:
+    """Card columns and version-1 record of each row as if the person were new:
+    {line: (card columns, payload, sealed payload)}."""
     now = utcnow()
     cd_time = beijing_now().strftime(CD_TIME_FORMAT)
     cd_source = str(current_app.config["CD_SOURCE"])
@@ -241,21 +243,26 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
             for v in violations:
                 say(f"line {line}: {v.field}: {v.reason} {v.message}")
             continue
-        prepared[line] = ({c: getattr(card, c) for c in CARD_COLUMNS}, payload)
+        # Personal columns are encrypted here, before the write lock, with the bytes the column
+        # types would write (pii.seal); the payload keeps its clear form for the outbox row.
+        columns = {c: getattr(card, c) for c in CARD_COLUMNS}
+        for c in _SEALED_CARD_COLUMNS:
+            columns[c] = seal(columns[c])
+        prepared[line] = (columns, payload, seal_json(payload))
     return prepared
 
 
-def _insert_new(session: Session, fresh: list[tuple[dict, dict]]) -> int:
+def _insert_new(session: Session, fresh: list[tuple[dict, dict, str]]) -> int:
     """Cards, version-1 records and pending outbox entries, one multi-row INSERT per table."""
     cards_t, records_t = EHealthCard.__table__, AuthRecord.__table__
     now = utcnow()
-    cards = [card for card, _ in fresh]
+    cards = [card for card, _, _ in fresh]
     card_ids = _insert_with_ids(session, cards_t, cards)
     records = [
         {"record_id": p["id"], "version": 1, "card_id": cid, "cd_operation": "i", "cd_time": p["cd_time"],
          "recognize_flag": p["recognize_flag"], "authentication_method": p["authentication_method"],
-         "app_record_no": p["app_record_no"], "payload": p, "created_at": now}
-        for cid, (_, p) in zip(card_ids, fresh)
+         "app_record_no": p["app_record_no"], "payload": sealed, "created_at": now}
+        for cid, (_, p, sealed) in zip(card_ids, fresh)
     ]
     record_ids = _insert_with_ids(session, records_t, records)
     session.execute(OutboxEntry.__table__.insert(), [
