@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, current_app, session
+from flask import Flask, abort, current_app, request, session
+
+# The only form fields that take a file (filing screenshots, face photo): a file anywhere else is a 400,
+# never a TypeError inside a text field's validators.
+UPLOAD_FIELDS = frozenset({"screen", "photo"})
 
 # An origin as CSP source expression: scheme://host[:port], nothing that could end the directive.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
@@ -15,6 +19,11 @@ def frame_origins(value) -> list[str]:
 
 
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def _files_only_in_upload_fields():
+        if request.mimetype == "multipart/form-data" and set(request.files) - UPLOAD_FIELDS:
+            abort(400)
+
     @app.after_request
     def _security_headers(response):
         origins = " ".join(frame_origins(current_app.config.get("APP_ORIGINS", "")))
