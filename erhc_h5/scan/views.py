@@ -1,6 +1,7 @@
 """Scan API for devices, the scan console for nurses and enrolled devices, and the voucher."""
 from __future__ import annotations
 
+import hashlib
 import json
 from contextlib import contextmanager
 from functools import wraps
@@ -66,7 +67,19 @@ def _parse_code(raw: bytes) -> str | None:
     return body["code"]
 
 
+SCAN_API_LIMIT = "600 per minute"
+
+
+def device_key() -> str:
+    """Scan API limits count per device: a hash of its bearer token (never the token), else the address."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return "scan-device:" + hashlib.sha256(token.strip().encode()).hexdigest()[:32]
+    return request.remote_addr or "127.0.0.1"
+
+
 @bp.post("/api/v1/scan")
+@limiter.limit(SCAN_API_LIMIT, key_func=device_key)
 def api_scan():
     """POST {"code": "<QR text>"} with a device bearer token → verdict JSON (never a 500).
 
