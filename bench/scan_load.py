@@ -1,6 +1,9 @@
 """Scan API load benchmark: gunicorn (2 workers) on a fresh migrated DB, wrk at 32 connections.
 
-    .venv/bin/python bench/scan_load.py [--postgres] [--duration 10] [--connections 32]
+    flock /tmp/bench.lock .venv/bin/python bench/scan_load.py [--postgres] [--duration 10] [--connections 32]
+
+Workers: 2 sync workers on SQLite (writers serialise on a per-process flock), 2 gthread workers x 4
+threads on PostgreSQL; --worker-class/--threads override.
 
 One run: migrate a new database (SQLite file, or a new PostgreSQL database with --postgres; server
 from ERHC_BENCH_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres), seed the

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from flask import current_app, has_app_context
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
@@ -106,7 +107,7 @@ def _device_cache() -> dict:
     return current_app.extensions.setdefault("erhc_device_cache", {})
 
 
-def lookup(session: Session, token: str | None) -> DeviceInfo | None:
+def lookup(session: Session | Connection, token: str | None) -> DeviceInfo | None:
     """The device of a bearer token (active or revoked), from a short per-process cache."""
     if not token or not isinstance(token, str) or len(token) > 200:
         return None
@@ -116,7 +117,8 @@ def lookup(session: Session, token: str | None) -> DeviceInfo | None:
     now = time.monotonic()
     if hit is not None and now - hit[1] < CACHE_SECONDS:
         return hit[0]
-    row = session.connection().execute(_DEVICE_ROW, {"h": digest}).first()
+    conn = session if isinstance(session, Connection) else session.connection()
+    row = conn.execute(_DEVICE_ROW, {"h": digest}).first()
     if row is None:
         cache.pop(digest, None)
         return None
@@ -127,7 +129,7 @@ def lookup(session: Session, token: str | None) -> DeviceInfo | None:
     return info
 
 
-def touch_cached(session: Session, token: str) -> None:
+def touch_cached(session: Session | Connection, token: str) -> None:
     """Record last_seen_at at most once a minute per device and process (spares the hot path a write)."""
     digest = token_hash(token)
     cache = _device_cache()
@@ -135,7 +137,8 @@ def touch_cached(session: Session, token: str) -> None:
     now = time.monotonic()
     if hit is None or now - hit[2] < _TOUCH_SECONDS:
         return
-    session.connection().execute(_TOUCH, {"device_id": hit[0].id, "at": utcnow()})
+    conn = session if isinstance(session, Connection) else session.connection()
+    conn.execute(_TOUCH, {"device_id": hit[0].id, "at": utcnow()})
     cache[digest] = (hit[0], hit[1], now)
 
 

@@ -106,9 +106,14 @@ def _refused(result: str, event: dict) -> ScanOutcome:
     return ScanOutcome(422, result, {"error": result, "message": MESSAGES[result]}, event=event)
 
 
-def scan(session: Session, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
+def connection_of(db: Session | Connection) -> Connection:
+    """The Core connection of a Session (its transaction's), or the Connection itself."""
+    return db if isinstance(db, Connection) else db.connection()
+
+
+def scan(session: Session | Connection, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
     """Evaluate and record in the caller's transaction (the caller commits): one SELECT, one INSERT."""
-    conn = session.connection()
+    conn = connection_of(session)
     outcome = _evaluate(session, conn, text, scanner, now)
     conn.execute(INSERT_EVENT, outcome.event)
     return outcome
@@ -119,7 +124,7 @@ def evaluate(session: Session, text: object, scanner: Scanner, now: float | None
     return _evaluate(session, session.connection(), text, scanner, now)
 
 
-def _evaluate(session: Session, conn: Connection, text: object, scanner: Scanner, now: float | None) -> ScanOutcome:
+def _evaluate(session: Session | Connection, conn: Connection, text: object, scanner: Scanner, now: float | None) -> ScanOutcome:
     now_s = time.time() if now is None else now
     at = dt.datetime.fromtimestamp(now_s, dt.UTC).replace(tzinfo=None)
     fp = tokens.fingerprint(text.strip()) if isinstance(text, str) and tokens.TOKEN_RE.fullmatch(text.strip()) else None

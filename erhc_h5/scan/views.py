@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import wraps
 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session as cookie, url_for
 from flask_login import current_user
 from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
 
-from erhc_h5.db import get_session, write_intent
+from erhc_h5.db import get_db, get_session, write_intent
 from erhc_h5.extensions import csrf, limiter
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
 from erhc_h5.resident.models import EHealthCard
@@ -52,9 +53,16 @@ def scan_transaction(session):
     last fraction of a second of scan events, as SQLite's synchronous=NORMAL may; nothing corrupts).
     The caller commits; the request teardown rolls back otherwise."""
     with sqlite_write_lock(), write_intent():
-        if session.get_bind().dialect.name == "postgresql":
+        if get_db().engine.dialect.name == "postgresql":
             session.execute(ASYNC_COMMIT)
         yield
+
+
+def _api_db():
+    """The API's database handle: a plain Core connection when sessions bind to the engine (no ORM
+    session on the hot path), else the request's session (tests bind it to an outer transaction)."""
+    bind = get_db().factory.kw.get("bind")
+    return bind.connect() if isinstance(bind, Engine) else nullcontext(get_session())
 
 
 def _parse_code(raw: bytes) -> str | None:
@@ -94,8 +102,7 @@ def api_scan():
     raw = b"" if too_large else request.stream.read(MAX_BODY + 1)
     too_large = too_large or len(raw) > MAX_BODY
     code = None if too_large else _parse_code(raw)
-    session = get_session()
-    with scan_transaction(session):
+    with _api_db() as session, scan_transaction(session):
         device = devices.lookup(session, token)
         if device is None:
             return _api_error(401, "unauthorized", "设备令牌无效")
