@@ -8,7 +8,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session as cookie, url_for
 from flask_login import current_user
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from erhc_h5.db import get_db, get_session, write_intent
@@ -26,7 +26,6 @@ from erhc_h5.staff.views import CONSOLE_LINKS
 bp = Blueprint("scan", __name__)
 MAX_BODY = 4096
 DEVICE_KEY = "scan_device"
-ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 
 def _api_error(status: int, reason: str, message: str):
@@ -53,8 +52,6 @@ def scan_transaction(session):
     last fraction of a second of scan events, as SQLite's synchronous=NORMAL may; nothing corrupts).
     The caller commits; the request teardown rolls back otherwise."""
     with sqlite_write_lock(), write_intent():
-        if get_db().engine.dialect.name == "postgresql":
-            session.execute(ASYNC_COMMIT)
         yield
 
 
