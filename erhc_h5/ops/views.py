@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import IntegerField
-from wtforms.validators import Optional
+from wtforms.validators import NumberRange, Optional
 
 from erhc_h5.audit import audit
 from erhc_h5.db import get_session
@@ -28,7 +28,7 @@ bp.after_app_request(metrics.after_request)
 
 
 class RequeueForm(FlaskForm):
-    entry_id = IntegerField(validators=[Optional()])
+    entry_id = IntegerField(validators=[Optional(), NumberRange(1, 2**31 - 1)])  # a database integer
 
 
 @bp.route("/healthz")

@@ -89,7 +89,7 @@ QUERIES: dict[str, tuple[str, dict, dict]] = {
                         {}),
     "filing.index": ("reviewer", {"status": CHOICE}, {}),
     "code.face": ("resident", {"format": CHOICE}, {}),
-    "scan.voucher": ("nurse", {}, {"voucher_no": ("V" + "0" * 12, "x" * 80, "../../etc", "%00")}),
+    "scan.voucher": ("nurse", {}, {"voucher_no": ("V" + "0" * 12, "x" * 80, "../../etc", "%00", "a\x00b")}),
     "filing.screen": ("reviewer", {}, {"app_id": "app_id", "name": "screen"}),
 }
 
@@ -197,8 +197,15 @@ def _sign_in(role: str, client, seeded, db_session):
 
 
 def _url_strategy(app, endpoint: str, url_args: dict, world: dict):
-    options = {name: st.sampled_from(src) if isinstance(src, tuple) else st.just(world[src])
-               for name, src in url_args.items()}
+    def source(src):
+        if isinstance(src, tuple):
+            return st.sampled_from(src)
+        real = world[src]
+        if isinstance(real, int):  # also ids that do not exist or overflow a database integer
+            return st.sampled_from([real, real, real, 0, 2**31, 2**63, 10**30])
+        return st.sampled_from([real, real, "x", "..", "0" * 80, "a\x00b"])
+
+    options = {name: source(src) for name, src in url_args.items()}
 
     def build(values):
         with app.test_request_context():
