@@ -293,3 +293,35 @@ def test_fuzzer_sees_a_500(app, client):
     app.add_url_rule("/__fuzz_canary", "fuzz_canary", boom, methods=["POST"])
     with pytest.raises(AssertionError, match="500"):
         _assert_no_500(client.post("/__fuzz_canary", data={"a": "b"}), "POST /__fuzz_canary")
+
+
+# --- what the fuzz found, pinned as plain examples ----------------------------------------------------
+
+def test_file_in_a_text_field_is_a_400(client, auth):
+    auth.login("admin")
+    reply = client.post("/staff/admin/devices", data={"name": "扫码枪", "site_name": (io.BytesIO(b"x"), "a.png")},
+                        content_type="multipart/form-data")
+    assert reply.status_code == 400 and "请求内容有误" in reply.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/staff/filing/1000000000000000000000000000000", "/staff/filing/2147483648/rotate"])
+def test_ids_beyond_a_database_integer_are_not_found(client, auth, path):
+    auth.login("reviewer")
+    assert client.open(path, method="POST" if path.endswith("rotate") else "GET").status_code == 404
+
+
+@pytest.mark.parametrize("where", ["form", "query", "path"])
+def test_nul_characters_are_refused(client, seeded, where):
+    if where == "form":
+        reply = client.post("/staff/login", data={"username": "a\x00b", "password": "x" * 12})
+    elif where == "query":
+        reply = client.get("/h5/launch", query_string={"app": "a\x00", "uid": "u"})
+    else:
+        reply = client.get("/scan/voucher/a%00b")
+    assert reply.status_code == 400
+
+
+def test_requeue_entry_id_out_of_range_is_refused(client, auth):
+    auth.login("ops")
+    reply = client.post("/ops/requeue", data={"entry_id": str(2**40)})
+    assert reply.status_code == 302 and reply.headers["Location"].endswith("/ops")
