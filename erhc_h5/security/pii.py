@@ -192,11 +192,9 @@ class EncryptedJSON(EncryptedText):
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if type(value) is Sealed:
-            return str(value)
-        return super().process_bind_param(json.dumps(value, ensure_ascii=False, sort_keys=True), dialect)
+        if value is not None and type(value) is not Sealed:
+            value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return super().process_bind_param(value, dialect)
 
     def process_result_value(self, value, dialect):
         text = super().process_result_value(value, dialect)

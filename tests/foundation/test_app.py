@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from erhc_h5 import create_app
 from erhc_h5.config import ConfigError
 from erhc_h5.db import Base, get_db, import_models
+from tests.security.conftest import PRODUCTION
 
 
 def test_factory_defaults_are_sandbox(tmp_path):
@@ -30,21 +31,7 @@ def test_env_prefix_is_read(monkeypatch, tmp_path):
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "PII_KEYS", "PROVINCE_SECRET", "PROVINCE_URL",
                                      "PROVIDER_APP_SECRET", "IDENTITY_PROVIDER"])
 def test_production_refuses_development_secrets(missing):
-    good = {
-        "ENV": "production",
-        "SECRET_KEY": "s" * 40,
-        "PII_KEYS": {"p1": "cHJvZHVjdGlvbi1rZXktb2YtMzItYnl0ZXMtbG9uZyEh"},
-        "PII_ACTIVE_KEY_ID": "p1",
-        "EMPI_KEY": "e" * 40,
-        "BLIND_INDEX_KEY": "b" * 40,
-        "PROVINCE_URL": "https://province.example.invalid",
-        "PROVINCE_APP_ID": "city-3301",
-        "PROVINCE_SECRET": "p" * 40,
-        "DATABASE_URL": "postgresql+psycopg://u@db.invalid/erhc",
-        "IDENTITY_PROVIDER": "http", "SMS_PROVIDER": "http", "FACE_PROVIDER": "http",
-        "PROVIDER_BASE_URL": "https://idp.example.invalid", "PROVIDER_APP_KEY": "city-3301",
-        "PROVIDER_APP_SECRET": "x" * 32,
-    }
+    good = {**PRODUCTION, "DATABASE_URL": "postgresql+psycopg://u@db.invalid/erhc"}
     app = create_app(dict(good))
     assert app.config["SANDBOX"] is False
     assert "province" not in app.blueprints
