@@ -27,11 +27,12 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from erhc_h5 import db, errors, logs
     from erhc_h5.extensions import csrf, limiter, login_manager
-    from erhc_h5.security import headers
+    from erhc_h5.security import headers, inputs
 
     db.init_app(app)
     logs.init_app(app)
     headers.init_app(app)
+    inputs.init_app(app)  # before the blueprints: it installs the database-sized <int:> converter
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)

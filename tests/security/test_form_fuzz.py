@@ -301,7 +301,8 @@ def test_file_in_a_text_field_is_a_400(client, auth):
     auth.login("admin")
     reply = client.post("/staff/admin/devices", data={"name": "扫码枪", "site_name": (io.BytesIO(b"x"), "a.png")},
                         content_type="multipart/form-data")
-    assert reply.status_code == 400 and "请求内容有误" in reply.get_data(as_text=True)
+    body = reply.get_data(as_text=True)
+    assert reply.status_code == 400 and "此处不能上传文件" in body and "unexpected_file" in body
 
 
 @pytest.mark.parametrize("path", ["/staff/filing/1000000000000000000000000000000", "/staff/filing/2147483648/rotate"])
@@ -325,3 +326,10 @@ def test_requeue_entry_id_out_of_range_is_refused(client, auth):
     auth.login("ops")
     reply = client.post("/ops/requeue", data={"entry_id": str(2**40)})
     assert reply.status_code == 302 and reply.headers["Location"].endswith("/ops")
+
+
+def test_malformed_input_has_a_stable_reason_code(client, seeded):
+    api = client.post("/api/v1/scan?x=a%00b", json={"code": "x"})
+    assert api.status_code == 400 and api.get_json()["error"] == "bad_characters"
+    page = client.post("/staff/login", data={"username": "a\x00b", "password": "x" * 12})
+    assert page.status_code == 400 and "无法处理的字符" in page.get_data(as_text=True)
