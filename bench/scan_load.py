@@ -85,7 +85,7 @@ def drop_database(db_url: str) -> None:
 def prepare(env: dict) -> tuple[str, list[str]]:
     """Migrate, seed, create residents and issue one code each; returns (device token, codes)."""
     os.environ.update(env)
-    from stdnum.cn import ric
+    from tests.factories import check_character
 
     from erhc_h5 import create_app, demo, migrate
     from erhc_h5.code import tokens
@@ -102,7 +102,7 @@ def prepare(env: dict) -> tuple[str, list[str]]:
         for i in range(RESIDENTS):
             body = f"330106{1950 + i % 50}0{1 + i % 9}1{i % 9}{i:03d}"
             card = issue_or_update_card(session, {
-                "name": "测试" + "甲乙丙丁戊己庚辛壬癸"[i % 10] + "子丑寅卯辰巳午未申酉"[i // 10 % 10], "id_card_type_code": "01", "idcode": body + ric.calc_check_digit(body),
+                "name": "测试" + "甲乙丙丁戊己庚辛壬癸"[i % 10] + "子丑寅卯辰巳午未申酉"[i // 10 % 10], "id_card_type_code": "01", "idcode": body + check_character(body),
                 "nation": "01", "phone": f"138{i:08d}", "county_code": "330106"}, filed, methods="2")
             session.flush()
             card_ids.append(card.id)

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stdnum.cn.ric import calc_check_digit  # noqa: E402
+from tests.factories import check_character  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张"
@@ -47,7 +47,7 @@ def write_csv(path: Path, n: int) -> None:
             county = COUNTIES[i % len(COUNTIES)]
             body = f"{county}{start + dt.timedelta(days=(i // 1000) % 25000):%Y%m%d}{i % 1000:03d}"
             out.writerow([SURNAMES[i % 23] + GIVEN[(i // 23) % 23] + GIVEN[(i // 529) % 23], "01",
-                          body + calc_check_digit(body), f"13{i % 1000000000:09d}", f"{1 + i % 56:02d}",
+                          body + check_character(body), f"13{i % 1000000000:09d}", f"{1 + i % 56:02d}",
                           county, f"示范路{i % 997}号", "" if i % 3 else "2^3"])
 
 

@@ -82,7 +82,8 @@ def _parse(number: str, today: dt.date) -> ResidentId:
         raise IdNumberError("bad_length", "身份证号码应为18位")
     if not _RIC.match(number):
         raise IdNumberError("bad_format", "身份证号码格式不正确:前17位应为数字,最后一位为数字或X")
-    if ric.calc_check_digit(number[:17]) != number[17]:
+    # python-stdnum's calc_check_digit takes the whole number and ignores its last character.
+    if ric.calc_check_digit(number) != number[17]:
         raise IdNumberError("bad_checksum", "身份证号码校验位不正确,请核对后重新输入")
     try:
         birthday = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))

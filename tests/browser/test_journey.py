@@ -7,7 +7,7 @@ import pytest
 
 from tests.browser.conftest import PHONE, demo_json
 
-IDCODE = "330106199003071231"  # valid check character; obviously fake names below
+IDCODE = "330106199003071236"  # valid check character; obviously fake names below
 
 
 def shot(page, artifacts_dir, name):
@@ -121,7 +121,7 @@ def test_onsite_registration_without_phone(browser, live_server, artifacts_dir):
     try:
         staff.goto(live_server.url + "/staff/onsite/register")
         staff.fill("input[name=name]", "测试丙")
-        staff.fill("input[name=idcode]", "110105194912310022")
+        staff.fill("input[name=idcode]", "11010519491231002X")
         staff.select_option("select[name=nation]", "01")
         staff.fill("input[name=linkman]", "测试丁")
         staff.fill("input[name=telephone]", "13900000003")

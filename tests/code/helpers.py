@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from stdnum.cn import ric
 
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
+from tests.factories import resident_id
 
 
 def idcode(seq: int, birth: str = "19900307", county: str = "330106") -> str:
     """A well-formed resident ID number (valid check character)."""
-    body = f"{county}{birth}{seq % 1000:03d}"
-    return body + ric.calc_check_digit(body)
+    return resident_id(county, birth, seq)
 
 
 def demo_app(session, seeded) -> FiledApp:

@@ -9,7 +9,7 @@ from erhc_h5.resident.cards import cancel_card, issue_or_update_card
 from erhc_h5.sync.models import OutboxEntry
 
 IDENTITY = {
-    "name": "张三丰", "id_card_type_code": "01", "idcode": "330106199003071231",
+    "name": "张三丰", "id_card_type_code": "01", "idcode": "330106199003071236",
     "nation": "01", "phone": "13812345678", "county_code": "330106",
 }
 

@@ -17,9 +17,9 @@ from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
 from tests.conftest import BASE_OVERRIDES
 
 IDENTITIES = [
-    {"name": "张三丰", "id_card_type_code": "01", "idcode": "330106199003071231", "nation": "01",
+    {"name": "张三丰", "id_card_type_code": "01", "idcode": "330106199003071236", "nation": "01",
      "phone": "13812345678", "county_code": "330106"},
-    {"name": "李四", "id_card_type_code": "01", "idcode": "330106198501010021", "nation": "01",
+    {"name": "李四", "id_card_type_code": "01", "idcode": "330106198501010028", "nation": "01",
      "phone": "13912345678", "county_code": "330106"},
 ]
 

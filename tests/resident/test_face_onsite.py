@@ -41,7 +41,7 @@ def test_face_then_operator_confirms_3_4(journey, client, auth, db_session):
     found = client.post("/staff/onsite/", data={"code": code.lower()[:4] + "-" + code.lower()[4:]})
     assert found.headers["Location"].endswith(f"/staff/onsite/{code}")
     review = client.get(found.headers["Location"]).get_data(as_text=True)
-    assert "测*甲" in review and "3301**********1231" in review and "330106199003071231" not in review
+    assert "测*甲" in review and "3301**********1231" in review and "330106199003071236" not in review
     unchecked = client.post(f"/staff/onsite/{code}", data={"note": "核验居民身份证", "action": "confirm"})
     assert "请核对证件原件后勾选" in unchecked.get_data(as_text=True)
     done = client.post(f"/staff/onsite/{code}", data={"note": "核验居民身份证", "document_checked": "y",
@@ -93,7 +93,7 @@ def test_register_without_phone_uses_contact_mobile(client, auth, db_session, se
     page = client.get("/staff/onsite/register").get_data(as_text=True)
     assert "联系人的手机号将同时填入" in page
     form = {"app": seeded["app_record_no"], "name": "测试丙", "id_card_type_code": "01",
-            "idcode": "110105194912310022", "nation": "01", "county_code": "", "current_address": "",
+            "idcode": "11010519491231002X", "nation": "01", "county_code": "", "current_address": "",
             "linkman": "测试丁", "telephone": "", "note": "核验户口簿"}
     bad = client.post("/staff/onsite/register", data=form).get_data(as_text=True)
     assert "联系人手机号不能为空" in bad and 'value="测试丙"' in bad
@@ -102,6 +102,6 @@ def test_register_without_phone_uses_contact_mobile(client, auth, db_session, se
     ok = client.post("/staff/onsite/register", data={**form, "telephone": "13900000003"})
     assert ok.status_code == 302
     card = db_session.scalar(select(EHealthCard).where(
-        EHealthCard.idcode_bidx == blind_index("idcode", "01:110105194912310022")))
+        EHealthCard.idcode_bidx == blind_index("idcode", "01:11010519491231002X")))
     assert card.phone == card.telephone == "13900000003" and card.linkman == "测试丁"
     assert card.authentication_method == "4" and card.recognize_flag == 1 and card.sex == "2"

@@ -9,7 +9,7 @@ from erhc_h5.resident import verification
 from erhc_h5.resident.cards import ensure_app_user
 from tests.resident.conftest import demo_app
 
-typed = st.one_of(st.text(max_size=40), st.sampled_from(["", "01", "03", "330106199003071231", "测试甲", "13800000001"]))
+typed = st.one_of(st.text(max_size=40), st.sampled_from(["", "01", "03", "330106199003071236", "测试甲", "13800000001"]))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -4,15 +4,14 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import inspect, select, text
-from stdnum.cn import ric
 
 from erhc_h5.filing.models import FiledApp
+from tests.factories import resident_id as _resident_id
 
 
 def resident_id(division: str, birthday: str, seq: int) -> str:
     """A GB 11643 resident ID number with a correct check character (synthetic)."""
-    body = f"{division}{birthday}{seq:03d}"
-    return body + ric.calc_check_digit(body)
+    return _resident_id(division, birthday, seq)
 
 
 def residents(n: int) -> list[dict]:

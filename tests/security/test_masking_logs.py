@@ -20,9 +20,9 @@ CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
 
 @given(ID_BODIES)
 def test_mask_idcode_hides_birth_date_and_sequence(body):
-    from stdnum.cn import ric
+    from tests.factories import check_character
 
-    idcode = body + ric.calc_check_digit(body)
+    idcode = body + check_character(body)
     masked = mask_idcode(idcode)
     assert len(masked) == 18 and masked[:4] == idcode[:4] and masked[-4:] == idcode[-4:]
     assert set(masked[4:14]) == {"*"}
@@ -120,6 +120,6 @@ def test_filter_is_installed_once_on_the_event_logger(app):
 
 def test_request_id_accepts_only_short_ascii(client):
     assert client.get("/healthz", headers={"X-Request-Id": "abc123"}).headers["X-Request-Id"] == "abc123"
-    for bad in ("张三丰", "330106199003071231" * 2, "a b", "x;y", resident_id("330106", "19900307", 123), "13812345678"):
+    for bad in ("张三丰", "330106199003071236" * 2, "a b", "x;y", resident_id("330106", "19900307", 123), "13812345678"):
         rid = client.get("/healthz", headers={"X-Request-Id": bad}).headers["X-Request-Id"]
         assert rid != bad and len(rid) == 16 and rid.isalnum()

@@ -29,7 +29,7 @@ def test_round_trip_random_nonce_and_key_id(cipher):
 
 def test_tampering_and_foreign_values_are_refused():
     ring = _ring()
-    stored = ring.encrypt("330106199003071231")
+    stored = ring.encrypt("330106199003071236")
     head, _, blob = stored.partition("$")
     flipped = blob[:20] + ("A" if blob[20] != "A" else "B") + blob[21:]
     for bad in (f"{head}${flipped}", "", "plain text", "s$abc", "xk1$" + blob, "sk1$", "sk1$@@@", "sk9$" + blob):
