@@ -13,6 +13,7 @@ from erhc_h5.resident import checks, limits, verification
 from erhc_h5.resident.cards import ensure_app_user
 from erhc_h5.resident.models import EHealthCard, VerificationSession
 from erhc_h5.sync.models import OutboxEntry
+from tests.factories import resident_id, wrong_check
 from tests.resident.conftest import IDENTITY, PROFILE, demo_app
 
 
@@ -141,8 +142,8 @@ def test_idle_session_and_onsite_code_expire(new_vs, db_session, app):
 
 @pytest.mark.parametrize("field, value, reason", [
     ("name", "", "required"), ("name", "测试1", "bad_characters"), ("name", "测" * 21, "too_long"),
-    ("idcode", "330106199003071232", "bad_checksum"), ("idcode", "33010619900307123", "bad_length"),
-    ("idcode", "330106199013071233", "bad_birth_date"), ("id_card_type_code", "42", "bad_code"),
+    ("idcode", wrong_check(resident_id()), "bad_checksum"), ("idcode", "33010619900307123", "bad_length"),
+    ("idcode", resident_id("330106", "19901307", 123), "bad_birth_date"), ("id_card_type_code", "42", "bad_code"),
 ])
 def test_identity_violations(new_vs, db_session, app, seeded, field, value, reason):
     user = ensure_app_user(db_session, demo_app(db_session), "v")
