@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.code import render, tokens
 from erhc_h5.db import utcnow
-from erhc_h5.resident.models import AppUser, EHealthCard
+from erhc_h5.resident.models import CARD_LINK_VERIFIED, AppUser, EHealthCard
 from erhc_h5.scan.models import ScanEvent
 
 RECEIPT_DAYS = 30
@@ -24,11 +24,18 @@ class CodeImage:
 
 
 def card_of(app_user: AppUser | None) -> EHealthCard | None:
-    """The active card a launched app user may show, or None."""
+    """The active card a launched app user may show, or None.
+
+    A provisional link (a registration awaiting its check) shows only an unauthenticated card:
+    should the card have become authenticated by someone else's pass, this user has no card."""
     if app_user is None or app_user.card_id is None:
         return None
     card = app_user.card
-    return card if card is not None and card.status == "active" else None
+    if card is None or card.status != "active":
+        return None
+    if app_user.card_link != CARD_LINK_VERIFIED and card.recognize_flag == 1:
+        return None
+    return card
 
 
 def fresh_code(session: Session, card: EHealthCard, fmt: str = "png", now: float | None = None) -> CodeImage:

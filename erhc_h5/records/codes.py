@@ -1,7 +1,17 @@
-"""Code tables of the data standard: sex, ethnicity, nationality, ID document types, divisions."""
+"""Code tables of the data standard: sex, ethnicity, nationality, ID document types, divisions.
+
+Divisions come from two tables with two jobs. ``data/divisions.csv`` is the current list (county
+level and above, rebuilt by ``scripts/refresh_divisions.py``; its header names the source and
+date): a place of residence must be current. python-stdnum's historical table also knows
+abolished codes: an ID number's issuing division may be one of those, and is only ever a warning.
+"""
 from __future__ import annotations
 
+import csv
 from functools import lru_cache
+from pathlib import Path
+
+DIVISIONS_FILE = Path(__file__).resolve().parent / "data" / "divisions.csv"
 
 # GB/T 2261.1
 SEX = {"0": "未知的性别", "1": "男", "2": "女", "9": "未说明的性别"}
@@ -53,13 +63,51 @@ def is_nationality(code: str) -> bool:
     return code.upper() in nationalities()
 
 
+def to_alpha3(code: str) -> str:
+    """GB/T 2659 alpha-3 for an alpha-3 or numeric code ('156' -> 'CHN'); unknown codes unchanged."""
+    code = (code or "").strip().upper()
+    return nationalities().get(code, code)
+
+
+@lru_cache(maxsize=1)
+def current_divisions() -> dict[str, tuple[str, str]]:
+    """The current divisions: 6-digit code -> (name, level: province | city | county)."""
+    with open(DIVISIONS_FILE, encoding="utf-8", newline="") as fh:
+        rows = csv.DictReader(line for line in fh if not line.startswith("#"))
+        return {row["code"]: (row["name"], row["level"]) for row in rows}
+
+
+def divisions_source() -> str:
+    """The header lines of the division table: where it comes from and the date it is valid at."""
+    with open(DIVISIONS_FILE, encoding="utf-8") as fh:
+        return " ".join(line[1:].strip() for line in fh if line.startswith("#"))
+
+
+def current_county(code: str) -> str | None:
+    """The full name (province, city, county) of a current county-level division, or None."""
+    table = current_divisions()
+    entry = table.get(code[:6]) if len(code) >= 6 else None
+    if entry is None or entry[1] != "county":
+        return None
+    parts = [table.get(code[:2] + "0000", ("", ""))[0], table.get(code[:4] + "00", ("", ""))[0], entry[0]]
+    return "".join(dict.fromkeys(p for p in parts if p and p not in ("市辖区", "县", "省直辖县级行政区划")))
+
+
+def counties_of(prefix: str) -> list[tuple[str, str]]:
+    """(code, name) of the current counties whose code starts with ``prefix`` (a city's 4 digits)."""
+    return [(code, name) for code, (name, level) in sorted(current_divisions().items())
+            if level == "county" and code.startswith(prefix)]
+
+
 @lru_cache(maxsize=4096)
 def division_name(code: str) -> str | None:
-    """The name of a 6-digit administrative division known to python-stdnum (any era), or None."""
+    """The name of a 6-digit division, current or historical (python-stdnum's table), or None."""
     from stdnum import numdb
 
     if len(code) < 6 or not code[:6].isdigit():
         return None
+    if (current := current_county(code[:6])) is not None:
+        return current
     parts = numdb.get("cn/loc").info(code[:6])
     names = [props.get("province") or props.get("county") for _, props in parts]
     if len(parts) < 2 or not all(names):

@@ -1,5 +1,9 @@
 """ID document number rules: GB 11643 resident IDs, HK/MO/TW residence permits, other documents.
 
+Residence permits of Hong Kong, Macau and Taiwan residents (港澳台居民居住证) have no code of
+their own in CV02.01.101: they are entered as type 06 (810000/820000 numbers) or 07 (830000) and
+follow the GB 11643 layout (docs/data-standard.md).
+
 The check character and the birth date are hard rules. The division code is where the number was
 first issued and may have been abolished since (python-stdnum's ``ric.validate`` rejects such real
 numbers), so an unknown division code is only a warning.
@@ -14,7 +18,7 @@ from functools import lru_cache
 
 from stdnum.cn import ric
 
-from erhc_h5.records.codes import division_name
+from erhc_h5.records.codes import division_name, to_alpha3
 
 PERMIT_DIVISIONS = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
 _RIC = re.compile(r"^\d{17}[\dX]$")
@@ -97,6 +101,26 @@ def _parse(number: str, today: dt.date) -> ResidentId:
     warnings = [] if known else ["unknown_division"]
     sex = "1" if int(number[16]) % 2 == 1 else "2"
     return ResidentId(number, birthday, sex, division, known, is_permit, warnings)
+
+
+def is_resident_id_number(number: str) -> bool:
+    """True for 17 digits and a correct GB 11643 check character, whatever the document type says."""
+    number = normalize_idcode(number)
+    return bool(_RIC.match(number)) and ric.calc_check_digit(number) == number[17]
+
+
+def person_key(id_card_type_code: str, number: str, nationality: str | None = None) -> str:
+    """What names one person, whatever document type the number was typed under.
+
+    A GB 11643 number (ID card, household register, residence permit, a driving licence that
+    carries it) is one person under every type; passports and other per-country numbers are
+    unique only with their nationality; other Chinese documents by type and number."""
+    number = normalize_idcode(number)
+    if is_resident_id_number(number):
+        return f"01:{number}"
+    if id_card_type_code in ("03", "99"):
+        return f"{id_card_type_code}:{to_alpha3(nationality or '')}:{number}"
+    return f"{id_card_type_code}:{number}"
 
 
 def uses_resident_id_layout(id_card_type_code: str, number: str) -> bool:

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.records.standard import FIELD_NAMES, Violation, validate_record
+from erhc_h5.records.codes import to_alpha3
+from erhc_h5.records.standard import CHINESE_DOCUMENT_TYPES, FIELD_NAMES, Violation, normalize_county, validate_record
 
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 CD_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -27,6 +28,13 @@ def beijing_now() -> dt.datetime:
     return dt.datetime.now(BEIJING).replace(microsecond=0)
 
 
+def nationality_of(card) -> str | None:
+    """GB/T 2659 alpha-3 as sent upward: numeric codes converted, CHN for Chinese documents when blank."""
+    if card.nationality:
+        return to_alpha3(card.nationality)
+    return "CHN" if card.id_card_type_code in CHINESE_DOCUMENT_TYPES else None
+
+
 def build_payload(card, *, record_id: str, operation: str, cd_time: str, cd_source: str) -> dict:
     """The 25-field record of a card, in wire types, with cd_batch left for the batch to fill."""
     app = card.app
@@ -38,7 +46,7 @@ def build_payload(card, *, record_id: str, operation: str, cd_time: str, cd_sour
         "name": card.name,
         "sex": card.sex,
         "nation": card.nation,
-        "nationality": card.nationality or None,
+        "nationality": nationality_of(card),
         "birthday": card.birthday,
         "address": card.address or None,
         "id_card_type_code": card.id_card_type_code,
@@ -47,7 +55,7 @@ def build_payload(card, *, record_id: str, operation: str, cd_time: str, cd_sour
         "linkman": card.linkman or None,
         "telephone": card.telephone or None,
         "birthplace": card.birthplace or None,
-        "county_code": card.county_code or None,
+        "county_code": normalize_county(card.county_code) if card.county_code else None,
         "current_address": card.current_address or None,
         "authentication_method": card.authentication_method if flag else "",
         "app_record_no": app.access_code if app else None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from erhc_h5.records import codes
-from erhc_h5.records.idnumbers import IdNumberError, check_idcode, normalize_idcode
+from erhc_h5.records.idnumbers import IdNumberError, check_idcode, is_resident_id_number, normalize_idcode
 
 
 @dataclass(frozen=True)
@@ -78,17 +78,27 @@ PROFILE_FIELDS = (
     "authentication_method",
 )
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u3007"
-_NAME = re.compile(rf"^[{_CJK}A-Za-z\u00c0-\u024f]+([ ·][{_CJK}A-Za-z\u00c0-\u024f]+)*$")
-_DOTS = str.maketrans({"\u2027": "·", "\u30fb": "·", "\u2022": "·", "\uff0e": "·", "\u00b7": "·"})
+# Every CJK unified-ideograph block, extensions A to I and the compatibility blocks, as ranges:
+# Python's unicodedata may predate the newest extensions (H, I), so categories cannot be used.
+_CJK = ("\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ee5f"
+        "\U0002f800-\U0002fa1f\U00030000-\U000323af")
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+# Middle-dot look-alikes people type in minority and foreign names (after NFKC).
+_DOTS = str.maketrans({c: "·" for c in "\u0387\u16eb\u2022\u2027\u2219\u22c5\u2e31\u30fb\uff65"})
+_SEPARATORS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2019": "'", "\u02bc": "'"})
+_NAME_SEPARATORS = " ·-'."
 _PHONE = re.compile(r"^1[3-9]\d{9}$")
-_TELEPHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
+_TELEPHONE = re.compile(r"^(\+\d{1,4}-?)?\d[\d-]{3,18}\d$")
 _METHOD = re.compile(r"^[1-4](\^[1-4])*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _GUID = re.compile(r"^[0-9A-Fa-f]{32}$")
 _ALNUM = re.compile(r"^[0-9A-Za-z]+$")
 _COUNTY = re.compile(r"^\d{6}(\d{3}|\d{6})?$")
+# Document types whose numbers are unique only within the issuing country: nationality is part
+# of the person (two passports "123456789" of two countries are two people).
+PER_COUNTRY_TYPES = ("03", "99")
+CHINESE_DOCUMENT_TYPES = ("01", "02", "04", "05", "06", "07")
 _CD_SOURCE = re.compile(r"^\d{4}$")
 _CD_BATCH = re.compile(r"^(\d{4})(\d{12})(\d{3})$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
@@ -99,38 +109,102 @@ def _v(field: str, reason: str, message: str) -> Violation:
 
 
 def normalize_text(value: Any) -> Any:
-    """NFKC-free trim of a text value; None and non-strings pass through unchanged."""
+    """Trim a text value; None and non-strings pass through unchanged."""
     if isinstance(value, str):
         return value.strip()
     return value
 
 
 def normalize_name(value: str) -> str:
-    """Collapse spaces and unify the middle dot used in minority and foreign names."""
-    value = re.sub(r"\s+", " ", (value or "").strip())
-    return value.translate(_DOTS)
+    """NFKC, one space between words, every middle-dot look-alike as '·' with no spaces round it.
+
+    An ASCII '.' between Chinese characters is a mistyped middle dot (艾力.买买提); in a Latin
+    name it is a period (JOHN F. KENNEDY) and is kept."""
+    value = unicodedata.normalize("NFKC", value or "").translate(_DOTS).translate(_SEPARATORS)
+    value = re.sub(r"\s+", " ", value.strip())
+    if _CJK_CHAR.search(value):
+        value = value.replace(".", "·")
+    return re.sub(r"\s*·\s*", "·", value)
+
+
+def normalize_phone(value: str) -> str:
+    """A mobile number as typed (spaces, dashes, +86 or 0086) reduced to its 11 digits."""
+    value = re.sub(r"[\s\-()（）.]", "", unicodedata.normalize("NFKC", value or ""))
+    for prefix in ("+86", "0086"):
+        if value.startswith(prefix):
+            return value[len(prefix):]
+    if len(value) == 13 and value.startswith("86"):
+        return value[2:]
+    return value
+
+
+def normalize_telephone(value: str) -> str:
+    """A contact number as typed -> digits with '-' between area code, number and extension.
+
+    (0571)88888888 -> 0571-88888888; 0571-88888888转123 -> 0571-88888888-123; +86 138… -> 138…;
+    +44 20 7946 0958 -> +44-2079460958."""
+    value = unicodedata.normalize("NFKC", value or "").strip()
+    value = re.sub(r"\s*(转|分机|ext\.?|x)\s*(?=\d+$)", "-", value, flags=re.IGNORECASE)
+    value = re.sub(r"^\((\d{3,4})\)\s*", r"\1-", value)
+    international = re.match(r"^(?:\+|00)(\d{1,3})[\s\-]*(.*)$", value)
+    if international:
+        country, rest = international.groups()
+        rest = re.sub(r"[\s\-().]", "", rest)
+        return rest if country == "86" else f"+{country}-{rest}"
+    value = re.sub(r"[\s.]", "", value)
+    return re.sub(r"-{2,}", "-", value.replace("(", "").replace(")", "-")).strip("-")
+
+
+def normalize_county(value: str) -> str:
+    """The 9-digit form of §5.2.2 from a 6-, 9- or 12-digit division code (000 for 'county only')."""
+    value = re.sub(r"\s", "", unicodedata.normalize("NFKC", value or ""))
+    if value.isdigit():
+        if len(value) == 6:
+            return value + "000"
+        if len(value) == 12:
+            return value[:9]
+    return value
 
 
 def normalize_record(data: dict) -> dict:
-    """Normalize user-typed values (forms, CSV) before validation: trim, half-width digits, dots."""
+    """Normalize what people type (forms, CSV) before validation; the stored value is this one."""
     out: dict = {}
     for key, value in data.items():
         if isinstance(value, str):
             value = value.strip()
-            if key in ("idcode",):
+            if key == "idcode":
                 value = normalize_idcode(value)
-            elif key in ("phone", "telephone", "county_code", "sex", "nation", "id_card_type_code",
-                         "authentication_method", "birthday"):
+            elif key == "phone":
+                value = normalize_phone(value)
+            elif key == "telephone":
+                value = normalize_telephone(value)
+            elif key == "county_code":
+                value = normalize_county(value)
+            elif key in ("sex", "nation", "id_card_type_code", "authentication_method", "birthday"):
                 value = unicodedata.normalize("NFKC", value).strip()
             elif key in ("name", "linkman"):
                 value = normalize_name(value)
             elif key == "nationality":
-                value = value.upper()
+                value = codes.to_alpha3(unicodedata.normalize("NFKC", value))
+            elif key in ("address", "current_address", "birthplace"):
+                value = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", value))
         out[key] = value
+    type_code = out.get("id_card_type_code")
+    if "nationality" in out and not out["nationality"] and type_code in CHINESE_DOCUMENT_TYPES:
+        out["nationality"] = "CHN"
     return out
 
 
+def uses_nationality_in_key(id_card_type_code: str | None, idcode: str | None) -> bool:
+    """True where the document number alone does not name one person (passports and the like)."""
+    return id_card_type_code in PER_COUNTRY_TYPES and not is_resident_id_number(idcode or "")
+
+
 # --- per-field rules ---------------------------------------------------------------------------
+
+def _is_name_letter(char: str) -> bool:
+    return bool(_CJK_CHAR.match(char)) or unicodedata.category(char)[0] in "LM"
+
 
 def _check_name(field: str, value: str) -> list[Violation]:
     label = FIELD_BY_NAME[field].label
@@ -138,8 +212,22 @@ def _check_name(field: str, value: str) -> list[Violation]:
         return [_v(field, "bad_characters", f"{label}含有不可见或控制字符")]
     if re.search(r"\d", value):
         return [_v(field, "bad_characters", f"{label}不能包含数字")]
-    if not _NAME.match(value):
-        return [_v(field, "bad_characters", f"{label}只能包含汉字、字母、间隔号“·”和空格")]
+    if not all(_is_name_letter(c) or c in _NAME_SEPARATORS for c in value):
+        return [_v(field, "bad_characters", f"{label}只能包含文字、间隔号“·”、空格、连字符、撇号和点")]
+    if not _is_name_letter(value[0]) or (not _is_name_letter(value[-1]) and value[-1] != "."):
+        return [_v(field, "bad_characters", f"{label}应以文字开头和结尾")]
+    if re.search(r"[ ·\-'.]{2,}", value.replace(". ", ".")):
+        return [_v(field, "bad_characters", f"{label}中的分隔符号不能连用")]
+    return []
+
+
+def _check_chinese_document_name(value: str) -> list[Violation]:
+    """A name on a Chinese resident document: Chinese characters and '·', or Latin letters and spaces."""
+    if _CJK_CHAR.search(value):
+        if not all(_CJK_CHAR.match(c) or c == "·" for c in value):
+            return [_v("name", "bad_characters", "姓名应与证件一致:汉字之间只能使用间隔号“·”")]
+    elif not re.fullmatch(r"[A-Za-z]+( [A-Za-z]+)*", value):
+        return [_v("name", "bad_characters", "姓名应与证件一致,只能包含汉字、间隔号“·”或英文字母和空格")]
     return []
 
 
@@ -170,8 +258,10 @@ def _check_date(field: str, value: str) -> list[Violation]:
 
 
 def _check_phone(field: str, value: str) -> list[Violation]:
-    if not value.isdigit() or len(value) != 11:
-        return [_v(field, "bad_length", "手机号应为11位数字")]
+    if not value.isdigit():
+        return [_v(field, "bad_format", "手机号应为11位数字,例如13800138000")]
+    if len(value) != 11:
+        return [_v(field, "bad_length", f"手机号应为11位数字,您输入了{len(value)}位")]
     if not _PHONE.match(value):
         return [_v(field, "bad_format", "手机号格式不正确,应以13至19开头")]
     return []
@@ -179,7 +269,7 @@ def _check_phone(field: str, value: str) -> list[Violation]:
 
 def _check_telephone(field: str, value: str) -> list[Violation]:
     if not _TELEPHONE.match(value):
-        return [_v(field, "bad_format", "联系人电话只能包含数字、“+”、“-”和空格,5至20位")]
+        return [_v(field, "bad_format", "联系人电话格式不正确,例如13800138000、0571-88888888、0571-88888888-123或+44-2079460958")]
     return []
 
 
@@ -213,8 +303,8 @@ def _check_guid(field: str, value: str) -> list[Violation]:
 def _check_county(field: str, value: str) -> list[Violation]:
     if not _COUNTY.match(value):
         return [_v(field, "bad_format", "区县代码应为6位、9位或12位数字的行政区划代码")]
-    if codes.division_name(value[:6]) is None:
-        return [_v(field, "unknown_division", f"区县代码{value[:6]}不是已知的行政区划代码")]
+    if codes.current_county(value[:6]) is None:
+        return [_v(field, "unknown_division", f"区县代码{value[:6]}不是现行的县级行政区划代码,请重新选择居住地区县")]
     return []
 
 
@@ -284,7 +374,7 @@ def validate_field(name: str, value: Any) -> list[Violation]:
         return []
     if not isinstance(value, str):
         return [_v(name, "bad_type", f"{spec.label}应为文本")]
-    if len(value) > spec.max_len:
+    if len(value) > spec.max_len and name != "phone":  # a phone's own rule says what is wrong with it
         return [_v(name, "too_long", f"{spec.label}不能超过{spec.max_len}个字符")]
     rule = FIELD_RULES.get(name, _check_text)
     return rule(name, value)
@@ -320,6 +410,11 @@ def _cross_checks(record: dict, names: tuple[str, ...], bad: set[str]) -> list[V
                     out.append(_v("birthday", "birthday_mismatch", "出生日期与证件号码中的出生日期不一致"))
                 if "sex" in names and sex and "sex" not in bad and sex != parsed.sex:
                     out.append(_v("sex", "sex_mismatch", "性别与证件号码不一致"))
+    if "name" in names and "name" not in bad and record.get("name") and type_code in ("01", "02"):
+        out.extend(_check_chinese_document_name(record["name"]))
+    if "nationality" in names and "nationality" not in bad and is_blank(record.get("nationality")) \
+            and uses_nationality_in_key(type_code, idcode):
+        out.append(_v("nationality", "required", "使用护照等证件时必须填写国籍"))
     if "authentication_method" in names and "authentication_method" not in bad:
         method, flag = record.get("authentication_method"), record.get("recognize_flag")
         if flag == 1 and is_blank(method):

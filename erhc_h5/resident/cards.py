@@ -1,5 +1,13 @@
 """Card issuance: one e-health card per person per city, and the record version of every change.
 
+The binding rule (README, "Binding a person to a card"):
+- a check the provider refuted creates and changes no card and sends nothing upward;
+- a registration that awaits its check (on-site) holds a card with recognize_flag 0, linked
+  *provisionally* to the app user who made it; it never shows an authenticated code;
+- a passed check makes the lasting (verified) link; when the person passes, the verified details
+  replace unverified ones, every other provisional link to the card ends, and codes shown before
+  stop scanning (the card's code reference is renewed).
+
 Each function works inside the caller's transaction and writes the card change, its 5.2.2 record
 version and that version's outbox entry together; the caller commits once.
 """
@@ -7,21 +15,27 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.idnumbers import check_idcode, normalize_idcode
 from erhc_h5.records.service import record_card_version
-from erhc_h5.records.standard import canonical_methods
-from erhc_h5.resident.models import AppUser, EHealthCard
-from erhc_h5.security.pii import blind_index, make_empi
+from erhc_h5.records.standard import canonical_methods, normalize_record
+from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, CARD_LINK_VERIFIED, AppUser, EHealthCard
+from erhc_h5.security.pii import blind_index, make_empi, person_index
 
+# Card columns a resident or an import supplies (identity columns are set by apply_identity).
 PROFILE_COLUMNS = (
     "name", "sex", "nation", "nationality", "birthday", "address", "phone", "linkman", "telephone",
     "birthplace", "county_code", "current_address",
 )
+# What a resident may change on a card without a new check.
+EDITABLE_COLUMNS = ("nation", "address", "phone", "linkman", "telephone", "birthplace", "county_code",
+                    "current_address")
 
 
 def new_card_no() -> str:
@@ -39,28 +53,69 @@ def ensure_app_user(session: Session, app: FiledApp, app_user_id: str) -> AppUse
     return user
 
 
-def find_card(session: Session, id_card_type_code: str, idcode: str) -> EHealthCard | None:
-    """The card of this document, if any (looked up by empi, never by the clear number)."""
-    empi = make_empi(id_card_type_code, normalize_idcode(idcode))
+def empi_of(identity: dict) -> str:
+    return make_empi(identity["id_card_type_code"], normalize_idcode(identity["idcode"]), identity.get("nationality"))
+
+
+def find_card(session: Session, id_card_type_code: str, idcode: str, nationality: str | None = None) -> EHealthCard | None:
+    """The person's card, if any, whatever document type the number is typed under (by empi, never the clear number)."""
+    empi = make_empi(id_card_type_code, normalize_idcode(idcode), nationality)
     return session.scalar(select(EHealthCard).where(EHealthCard.empi == empi))
 
 
-def _apply_identity(card: EHealthCard, identity: dict) -> None:
-    """Copy identity and profile values onto the card; sex and birthday come from a resident ID."""
+def apply_identity(card, identity: dict, *, replace: bool = False) -> None:
+    """Copy identity and profile values onto the card; sex and birthday come from a resident ID.
+
+    ``replace``: the values are a verified person's and replace unverified ones, blanks included.
+    Values are normalised here too (idempotent), so every path stores the same form."""
+    identity = normalize_record(identity)
     type_code = identity["id_card_type_code"]
     idcode = normalize_idcode(identity["idcode"])
     card.id_card_type_code = type_code
     card.idcode = idcode
-    card.idcode_bidx = blind_index("idcode", f"{type_code}:{idcode}")
+    card.idcode_bidx = person_index(type_code, idcode, identity.get("nationality"))
     for column in PROFILE_COLUMNS:
-        if column in identity and identity[column] not in (None, ""):
-            setattr(card, column, identity[column])
+        value = identity.get(column)
+        if value not in (None, ""):
+            setattr(card, column, value)
+        elif replace and column not in ("sex", "birthday", "name"):
+            setattr(card, column, None)
     parsed = check_idcode(type_code, idcode)
     if parsed is not None:
         card.sex = parsed.sex
         card.birthday = parsed.birthday.isoformat()
-    if card.phone:
-        card.phone_bidx = blind_index("phone", card.phone)
+    card.phone_bidx = blind_index("phone", card.phone) if card.phone else None
+
+
+def _claim_new_card(session: Session, identity: dict, app: FiledApp) -> EHealthCard | None:
+    """Insert the person's first card; None when a parallel request inserted it first (one card per person)."""
+    card = EHealthCard(erhc_card_no=new_card_no(), empi=empi_of(identity), recognize_flag=0,
+                       authentication_method="", status="active", app=app, app_id=app.id)
+    apply_identity(card, identity)
+    try:
+        with session.begin_nested():
+            session.add(card)
+            session.flush()
+    except IntegrityError:
+        return None
+    return card
+
+
+def link(session: Session, app_user: AppUser, card: EHealthCard, *, verified: bool) -> None:
+    """Tie an app user to a card: lasting after a pass, provisional while a registration awaits its check."""
+    if not verified and app_user.card_link == CARD_LINK_VERIFIED and app_user.card_id is not None:
+        return  # a pending registration never displaces the person this account already proved to be
+    app_user.card_id = card.id
+    app_user.card_link = CARD_LINK_VERIFIED if verified else CARD_LINK_PROVISIONAL
+
+
+def _end_provisional_links(session: Session, card: EHealthCard, keep: AppUser | None) -> None:
+    """The person passed: nobody else keeps an unverified hold on their card, nor a code shown before."""
+    query = update(AppUser).where(AppUser.card_id == card.id, AppUser.card_link == CARD_LINK_PROVISIONAL)
+    if keep is not None and keep.id is not None:
+        query = query.where(AppUser.id != keep.id)
+    session.execute(query.values(card_id=None, card_link=None).execution_options(synchronize_session="fetch"))
+    session.execute(delete(CardCodeRef).where(CardCodeRef.card_id == card.id))
 
 
 def issue_or_update_card(
@@ -68,54 +123,63 @@ def issue_or_update_card(
 ) -> EHealthCard:
     """Create or update the person's card.
 
-    ``methods`` set (e.g. '2' or '3^4'): the person passed real-name authentication by them; the
-    card becomes authenticated and its methods are joined with those it already held.
-    ``methods`` None: registration without passing; a new card gets recognize_flag 0, and an
-    existing card is left untouched (a failed attempt never changes someone's card).
+    ``methods`` set (e.g. '2' or '3^4'): the person passed by them; the card becomes authenticated,
+    its methods are joined with those it held, and ``app_user`` is linked for good.
+    ``methods`` None: a registration awaiting its check; a new card gets recognize_flag 0 and a
+    provisional link, an existing card is left untouched (only a pass changes someone's card).
     """
-    card = find_card(session, identity["id_card_type_code"], identity["idcode"])
-    created = card is None
-    if created:
-        card = EHealthCard(
-            erhc_card_no=new_card_no(),
-            empi=make_empi(identity["id_card_type_code"], normalize_idcode(identity["idcode"])),
-            recognize_flag=0,
-            authentication_method="",
-            status="active",
-        )
-        session.add(card)
-    elif methods is None:
+    find = (identity["id_card_type_code"], identity["idcode"], identity.get("nationality"))
+    card = find_card(session, *find)
+    created = False
+    if card is None:
+        card = _claim_new_card(session, identity, app)
+        created = card is not None
+        card = card or find_card(session, *find)
+    if not methods:
+        if created:
+            record_card_version(session, card, "i")
+        if app_user is not None and not card.is_authenticated:
+            link(session, app_user, card, verified=False)
         return card
-    _apply_identity(card, identity)
-    if methods:
-        card.recognize_flag = 1
-        card.authentication_method = canonical_methods(card.authentication_method or "", methods)
-        card.authenticated_at = utcnow()
-        card.status = "active"
-    card.app = app
-    card.app_id = app.id
-    record_card_version(session, card, "i" if created else "u")
-    if app_user is not None and (methods or created):
-        app_user.card_id = card.id
+    was_verified = card.recognize_flag == 1 and card.status == "active"
+    reopened = card.status == "cancelled"
+    apply_identity(card, identity, replace=not was_verified)
+    if not created and not was_verified:
+        _end_provisional_links(session, card, app_user)
+    card.recognize_flag = 1
+    card.authentication_method = canonical_methods(card.authentication_method if was_verified else "", methods)
+    card.authenticated_at = utcnow()
+    card.status, card.cancelled_at = "active", None
+    card.app, card.app_id = app, app.id
+    record_card_version(session, card, "i" if created or reopened else "u")
+    if app_user is not None:
+        link(session, app_user, card, verified=True)
     return card
 
 
 def update_profile(session: Session, card: EHealthCard, changes: dict) -> EHealthCard:
     """Apply profile edits and write an 'u' version if anything changed."""
     changed = False
-    for column in PROFILE_COLUMNS:
-        if column in changes and column not in ("sex", "birthday", "name") and getattr(card, column) != (changes[column] or None):
+    for column in EDITABLE_COLUMNS:
+        if column in changes and getattr(card, column) != (changes[column] or None):
             setattr(card, column, changes[column] or None)
             changed = True
     if changed:
-        if card.phone:
-            card.phone_bidx = blind_index("phone", card.phone)
+        card.phone_bidx = blind_index("phone", card.phone) if card.phone else None
         record_card_version(session, card, "u")
     return card
 
 
 def cancel_card(session: Session, card: EHealthCard) -> EHealthCard:
-    """Cancel a card: it stops scanning as authenticated and a 'd' version goes upward."""
+    """Cancel a card: its codes scan 'revoked', a 'd' version goes upward, every link to it ends."""
+    if card.status == "cancelled":
+        return card
     card.status = "cancelled"
+    card.cancelled_at = utcnow()
     record_card_version(session, card, "d")
+    session.execute(update(AppUser).where(AppUser.card_id == card.id).values(card_id=None, card_link=None)
+                    .execution_options(synchronize_session="fetch"))
     return card
+
+
+_apply_identity = apply_identity  # the bulk import's name for it

@@ -1,7 +1,8 @@
 """The method checks: two-factor (1), three-factor with an SMS code (2), face (3) and on-site (4).
 
-Provider calls may raise ProviderUnavailable: that is not the resident's fault, so it propagates
-to the view (a retry page) without touching attempts.
+A view runs ``verification.begin_check`` and commits before calling a check here, so every gate
+holds under parallel requests. Provider calls may raise ProviderUnavailable: that is not the
+resident's fault, so it propagates to the view (a retry page), which gives the guess back.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
@@ -21,7 +22,9 @@ from erhc_h5.logs import log_event
 from erhc_h5.resident import limits
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.resident.providers import providers
-from erhc_h5.resident.verification import Outcome, complete, data, move, record_failure
+from erhc_h5.resident.verification import (
+    Outcome, State, complete, data, draft, move, record_failure, register_pending, save,
+)
 
 OTP_TTL = dt.timedelta(minutes=5)
 OTP_MAX_TRIES = 5
@@ -38,7 +41,7 @@ def _passed_or_failed(session: Session, vs: VerificationSession, result, methods
 
 
 def two_factor(session: Session, vs: VerificationSession) -> Outcome:
-    """Name + document number checked by the identity provider."""
+    """Name + document number checked by the identity provider (after ``begin_check``)."""
     values = data(vs)
     vs.method = "1"
     result = providers().identity.check_two_factor(values["name"], values["id_card_type_code"], values["idcode"])
@@ -69,23 +72,30 @@ def cooldown_left(vs: VerificationSession, now: dt.datetime | None = None) -> in
 
 
 def send_code(session: Session, vs: VerificationSession, now: dt.datetime | None = None) -> SendResult:
-    """Send (or resend, the same code while valid) a 6-digit code to the profile phone."""
+    """Send (or resend, the same code while valid) a 6-digit code to the profile phone.
+
+    The phone's hourly allowance is taken atomically before the gateway is asked, and given back
+    if the gateway fails."""
     now = now or utcnow()
     wait = cooldown_left(vs, now)
     if wait:
         return SendResult(False, "cooldown", wait)
-    phone = data(vs)["phone"]
-    if limits.sms_sends_exceeded(session, vs.phone_bidx, now):
+    current = draft(vs)
+    phone = current.phone
+    if not limits.take_sms(session, vs.phone_bidx, now):
         return SendResult(False, "phone_limit")
-    payload = dict(vs.payload or {})
-    code = payload.get("_otp")
+    code = current.proof("otp")
     if not code or vs.otp_expires_at is None or vs.otp_expires_at <= now or vs.otp_attempts >= OTP_MAX_TRIES:
         code = f"{secrets.randbelow(10**6):06d}"
-        payload["_otp"] = code
-        vs.payload = payload
+        current.prove("otp", code)
+        save(vs, current)
         vs.otp_hash, vs.otp_expires_at, vs.otp_attempts = _otp_digest(vs, code), now + OTP_TTL, 0
     vs.method = "2"
-    providers().sms.send_code(phone, code)  # ProviderUnavailable: no cool-down starts
+    try:
+        providers().sms.send_code(phone, code)
+    except Exception:
+        limits.refund_sms(session, vs.phone_bidx)
+        raise  # ProviderUnavailable: no cool-down starts
     vs.otp_sent_at = now
     limits.record_event(session, "sms_sent", session_id=vs.id, phone=vs.phone_bidx, ip=vs.ip_hash, at=now)
     log_event("verification.sms_sent", session=vs.id[:8])
@@ -93,9 +103,12 @@ def send_code(session: Session, vs: VerificationSession, now: dt.datetime | None
 
 
 def check_code(session: Session, vs: VerificationSession, code: str, now: dt.datetime | None = None) -> str:
-    """'ok', or why not: no_code, expired, too_many_tries, bad_format, wrong (a try is spent)."""
+    """'ok', or why not: no_code, expired, too_many_tries, bad_format, wrong (a try is spent).
+
+    The try is counted by one conditional UPDATE, so parallel guesses cannot exceed OTP_MAX_TRIES."""
     now = now or utcnow()
-    if not vs.otp_hash:
+    current = draft(vs)
+    if not vs.otp_hash or current.proof("otp") is None:
         return "no_code"
     if vs.otp_expires_at is None or vs.otp_expires_at <= now:
         return "expired"
@@ -104,24 +117,37 @@ def check_code(session: Session, vs: VerificationSession, code: str, now: dt.dat
     code = (code or "").strip()
     if len(code) != 6 or not code.isdigit():
         return "bad_format"
-    vs.otp_attempts += 1
+    counted = session.execute(
+        update(VerificationSession)
+        .where(VerificationSession.id == vs.id, VerificationSession.otp_attempts < OTP_MAX_TRIES,
+               VerificationSession.otp_hash.is_not(None))
+        .values(otp_attempts=VerificationSession.otp_attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(vs)
+    if counted != 1 or not vs.otp_hash:
+        return "too_many_tries" if vs.otp_hash else "no_code"
     if not hmac.compare_digest(vs.otp_hash, _otp_digest(vs, code)):
         return "too_many_tries" if vs.otp_attempts >= OTP_MAX_TRIES else "wrong"
-    payload = dict(vs.payload or {})
-    payload.pop("_otp", None)
-    payload["_phone_verified"] = payload["phone"]
-    vs.payload = payload
+    current = draft(vs)
+    current.drop("otp")
+    current.prove("phone_proof", current.phone)
+    save(vs, current)
     vs.otp_hash, vs.otp_expires_at = None, None
     return "ok"
 
 
 def phone_verified(vs: VerificationSession) -> bool:
-    payload = vs.payload or {}
-    return bool(payload.get("_phone_verified")) and payload.get("_phone_verified") == payload.get("phone")
+    """The profile phone was proven by an SMS code, for the identity the draft names now."""
+    current = draft(vs)
+    return current.phone is not None and current.proof("phone_proof") == current.phone
 
 
 def three_factor(session: Session, vs: VerificationSession) -> Outcome:
-    """Name + document number + the proven phone, checked by the carrier."""
+    """Name + document number + the proven phone, checked by the carrier (after ``begin_check``)."""
+    if not phone_verified(vs):
+        vs.check_started_at = None
+        return Outcome("phone_unproven", "phone_unproven")
     values = data(vs)
     vs.method = "2"
     result = providers().identity.check_three_factor(
@@ -133,10 +159,11 @@ def three_factor(session: Session, vs: VerificationSession) -> Outcome:
 
 def face_start(vs: VerificationSession, return_url: str):
     """Start a face check at the provider; a redirect-style provider moves the session to pending_provider."""
-    values = data(vs)
-    started = providers().face.start(values["name"], values["id_card_type_code"], values["idcode"], return_url)
+    current = draft(vs)
+    started = providers().face.start(current.name, current.id_card_type_code, current.idcode, return_url)
     vs.method = "3"
-    vs.payload = {**(vs.payload or {}), "_face_token": started.token}  # tokens may be long: kept encrypted
+    current.prove("face", started.token)  # tokens may be long: kept encrypted, void for anyone else
+    save(vs, current)
     vs.provider_ref = "face:" + hashlib.sha256(started.token.encode()).hexdigest()[:32]
     if started.redirect_url:
         move(vs, "pending_provider")
@@ -144,14 +171,17 @@ def face_start(vs: VerificationSession, return_url: str):
 
 
 def face_token(vs: VerificationSession) -> str | None:
-    return (vs.payload or {}).get("_face_token")
+    """The face check begun for the identity the draft names now, if any."""
+    return draft(vs).proof("face")
 
 
 def _take_face_token(vs: VerificationSession) -> str:
     """Each token is used once: a retry starts a new face check."""
-    payload = dict(vs.payload or {})
-    token = payload.pop("_face_token", "") or ""
-    vs.payload, vs.provider_ref = payload, None
+    current = draft(vs)
+    token = current.proof("face") or ""
+    current.drop("face")
+    save(vs, current)
+    vs.provider_ref = None
     return token
 
 
@@ -173,10 +203,15 @@ def image_problem(image: bytes) -> str | None:
 
 def _face_outcome(session: Session, vs: VerificationSession, result) -> Outcome:
     if result.passed:
+        if vs.subject_hash:
+            limits.refund_guess(session, vs.subject_hash)
         return to_onsite(session, vs, "3^4")
     if result.reason == "bad_image":  # an unusable photo is not a failed identity check
-        if vs.state == "pending_provider":
-            move(vs, "in_progress")
+        vs.check_started_at = None
+        if vs.subject_hash:
+            limits.refund_guess(session, vs.subject_hash)
+        if vs.state == State.PENDING_PROVIDER:
+            move(vs, State.IN_PROGRESS)
         return Outcome("bad_image", "bad_image")
     return record_failure(session, vs, result.reason or "face_mismatch")
 
@@ -190,8 +225,8 @@ def face_verify_image(session: Session, vs: VerificationSession, image: bytes) -
 def face_fetch(session: Session, vs: VerificationSession) -> Outcome:
     """After the provider's page: fetch the verdict server-side (never trust what the browser brings)."""
     token = _take_face_token(vs)
-    if vs.state == "pending_provider":
-        move(vs, "in_progress")
+    if vs.state == State.PENDING_PROVIDER:
+        move(vs, State.IN_PROGRESS)
     result = providers().face.fetch_result(token)
     return _face_outcome(session, vs, result)
 
@@ -204,10 +239,14 @@ def new_onsite_code(session: Session) -> str:
 
 
 def to_onsite(session: Session, vs: VerificationSession, methods: str) -> Outcome:
-    """Wait for an operator: a short code valid ONSITE_CODE_HOURS; methods '3^4' after a face pass, else '4'."""
+    """Wait for an operator: a short code valid ONSITE_CODE_HOURS; methods '3^4' after a face pass, else '4'.
+
+    The registration awaits its check: a new person gets a recognize_flag 0 card, provisionally linked."""
     vs.method = methods
+    vs.check_started_at = None
     vs.onsite_code = new_onsite_code(session)
     vs.onsite_expires_at = utcnow() + dt.timedelta(hours=float(current_app.config["ONSITE_CODE_HOURS"]))
-    move(vs, "pending_onsite")
+    register_pending(session, vs)
+    move(vs, State.PENDING_ONSITE)
     log_event("verification.pending_onsite", session=vs.id[:8], methods=methods)
     return Outcome("pending_onsite")

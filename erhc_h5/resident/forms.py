@@ -9,7 +9,7 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
-from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX
+from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, counties_of
 
 
 
@@ -17,36 +17,34 @@ def choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-ID_TYPE_CHOICES = choices(ID_CARD_TYPES.items())
+# Residence permits of HK/MO/TW residents have no code of their own: they go under 06 and 07.
+ID_TYPE_LABELS = {**ID_CARD_TYPES, "06": "港澳居民来往内地通行证 / 港澳居民居住证",
+                  "07": "台湾居民来往内地通行证 / 台湾居民居住证"}
+ID_TYPE_CHOICES = choices(ID_TYPE_LABELS.items())
 NATION_CHOICES = choices([("", "请选择民族")] + list(NATIONS.items()))
 SEX_CHOICES = choices([("", "请选择性别")] + [(k, v) for k, v in SEX.items() if k in ("1", "2", "9", "0")])
 
 
 def county_choices(prefix: str) -> list[SelectChoice]:
-    """Current counties under a 4-digit city prefix, with a blank first choice."""
+    """Current counties under a 4-digit city prefix (values in the 9-digit form), with a blank first choice."""
     return choices(_counties(prefix))
 
 
 @lru_cache(maxsize=8)
 def _counties(prefix: str) -> tuple[tuple[str, str], ...]:
-    """Current counties under a 4-digit city prefix (python-stdnum's division table)."""
-    from stdnum import numdb
+    return (("", "请选择居住的区县(可不填)"),) + tuple((code + "000", name) for code, name in counties_of(prefix))
 
-    found = [("", "请选择居住的区县(可不填)")]
-    for _, province, _, _, counties in numdb.get("cn/loc").prefixes:
-        if province != prefix[:2]:
-            continue
-        for _, county, _, props, _ in counties:
-            name = (props.get("county") or "").split(",")[-1]
-            if not county.startswith(prefix[2:4]) or county.endswith("00"):
-                continue
-            if name.startswith("["):
-                span, _, name = name[1:].partition("]")
-                if not span.endswith("-"):
-                    continue  # abolished
-            if name and name != "市辖区":
-                found.append((prefix[:2] + county, name))
-    return tuple(found)
+
+@lru_cache(maxsize=1)
+def nationality_choices() -> list[SelectChoice]:
+    """GB/T 2659 countries by alpha-3, China first (Chinese names where known, else the English one)."""
+    import pycountry
+
+    pairs = [("CHN", "中国")]
+    for country in sorted(pycountry.countries, key=lambda c: c.alpha_3):
+        if country.alpha_3 != "CHN":
+            pairs.append((country.alpha_3, f"{country.alpha_3} {getattr(country, 'common_name', None) or country.name}"))
+    return choices([("", "请选择国籍")] + pairs)
 
 
 class ConsentForm(FlaskForm):
@@ -57,6 +55,11 @@ class IdentityForm(FlaskForm):
     name = StringField("姓名", validators=[Length(max=64, message="姓名过长")])
     id_card_type_code = SelectField("证件类型", choices=ID_TYPE_CHOICES, default="01", validate_choice=False)
     idcode = StringField("证件号码", validators=[Length(max=64, message="证件号码过长")])
+    nationality = SelectField("国籍", default="CHN", validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nationality.choices = nationality_choices()
 
 
 class ProfileForm(FlaskForm):
@@ -66,6 +69,8 @@ class ProfileForm(FlaskForm):
     phone = StringField("手机号")
     county_code = SelectField("居住地所在区县", choices=[], validate_choice=False)
     current_address = StringField("居住地详细地址(可不填)")
+    address = StringField("户籍地址(可不填)")
+    birthplace = StringField("出生地(可不填)")
     linkman = StringField("联系人姓名(可不填)")
     telephone = StringField("联系人电话(可不填)")
 
@@ -88,15 +93,22 @@ class OnsiteConfirmForm(FlaskForm):
 
 
 class OnsiteRegisterForm(FlaskForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nationality.choices = nationality_choices()
+
     app = SelectField("登记所属应用", choices=[], validate_choice=False)
     name = StringField("姓名")
     id_card_type_code = SelectField("证件类型", choices=ID_TYPE_CHOICES, default="01", validate_choice=False)
     idcode = StringField("证件号码")
+    nationality = SelectField("国籍", default="CHN", validate_choice=False)
     sex = SelectField("性别(非居民身份证号码时填写)", choices=SEX_CHOICES, validate_choice=False)
     birthday = StringField("出生日期(非居民身份证号码时填写,yyyy-MM-dd)")
     nation = SelectField("民族", choices=NATION_CHOICES, validate_choice=False)
     county_code = SelectField("居住地所在区县", choices=[], validate_choice=False)
     current_address = StringField("居住地详细地址(可不填)")
+    address = StringField("户籍地址(可不填)")
+    birthplace = StringField("出生地(可不填)")
     linkman = StringField("联系人姓名")
     telephone = StringField("联系人手机号")
     note = TextAreaField("核验备注(请勿填写证件号码等个人信息)", validators=[Length(max=500, message="备注不能超过500字")])

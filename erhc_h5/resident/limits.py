@@ -1,4 +1,11 @@
-"""Limits of the journey across sessions: identity lockout, SMS per phone; counted by keyed hashes."""
+"""Limits of the journey across sessions: identity lockout and SMS per phone, counted per person.
+
+Every limit is an atomic counter (``rate_counters``): one conditional UPDATE takes a unit only
+while the count is under the cap, so parallel requests cannot all read "4 of 5" and each take the
+fifth. A check takes its unit *before* the provider is asked (a staged session cannot get a guess
+the lock has already spent) and gives it back when the person passes. Counted by keyed hashes
+only: no document number or phone is stored in clear here.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,18 +13,20 @@ import hashlib
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
 from erhc_h5.records.service import BEIJING
-from erhc_h5.resident.models import VerificationEvent
-from erhc_h5.security.pii import blind_index
+from erhc_h5.resident.models import RateCounter, VerificationEvent
+from erhc_h5.security.pii import blind_index, person_index
 
 
-def subject_hash(id_card_type_code: str, idcode: str) -> str:
-    """The keyed hash of a document (type:number), the same as the card's idcode index."""
-    return blind_index("idcode", f"{id_card_type_code}:{idcode}")
+def subject_hash(id_card_type_code: str, idcode: str, nationality: str | None = None) -> str:
+    """The keyed hash of the person behind a document: the same under every document type."""
+    return person_index(id_card_type_code, idcode, nationality)
 
 
 def phone_hash(phone: str) -> str:
@@ -31,10 +40,56 @@ def ip_hash(ip: str | None) -> str:
 
 def record_event(session: Session, kind: str, *, session_id: str = "", subject: str | None = None,
                  phone: str | None = None, ip: str = "", reason: str = "", at: dt.datetime | None = None) -> None:
+    """An audit trail of failures and SMS sends (the ops figures read it; limits do not)."""
     session.add(VerificationEvent(kind=kind, session_id=session_id, subject_hash=subject, phone_bidx=phone,
                                   ip_hash=ip, reason=reason, at=at or utcnow()))
     session.flush()
 
+
+# --- atomic counters ---------------------------------------------------------------------------
+
+def _ensure_counter(session: Session, key: str, now: dt.datetime) -> None:
+    dialect = session.get_bind().dialect.name
+    values = {"key": key, "window_start": now, "count": 0}
+    if dialect == "postgresql":
+        session.execute(pg_insert(RateCounter).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+    elif dialect == "sqlite":
+        session.execute(sqlite_insert(RateCounter).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+    elif session.get(RateCounter, key) is None:  # pragma: no cover - other databases
+        session.execute(insert(RateCounter).values(**values))
+
+
+def take(session: Session, key: str, limit: int, window: dt.timedelta, now: dt.datetime | None = None) -> bool:
+    """Take one unit of ``key`` if fewer than ``limit`` were taken in the current window (atomic)."""
+    now = now or utcnow()
+    _ensure_counter(session, key, now)
+    expired = RateCounter.window_start <= now - window
+    result = session.execute(
+        update(RateCounter)
+        .where(RateCounter.key == key, (expired | (RateCounter.count < limit)))
+        .values(count=case((expired, 1), else_=RateCounter.count + 1),
+                window_start=case((expired, now), else_=RateCounter.window_start))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def give_back(session: Session, key: str) -> None:
+    """Return a unit taken for a step that did not happen or did not count (a pass, a provider outage)."""
+    session.execute(update(RateCounter).where(RateCounter.key == key, RateCounter.count > 0)
+                    .values(count=RateCounter.count - 1).execution_options(synchronize_session=False))
+
+
+def used(session: Session, key: str, window: dt.timedelta, now: dt.datetime | None = None) -> tuple[int, dt.datetime | None]:
+    """(units taken in the current window, when the window started) without taking one."""
+    now = now or utcnow()
+    row = session.execute(select(RateCounter.count, RateCounter.window_start).where(RateCounter.key == key)).first()
+    if row is None or row.window_start <= now - window:
+        return 0, None
+    return row.count, row.window_start
+
+
+# --- identity lockout --------------------------------------------------------------------------
 
 @dataclass
 class Lock:
@@ -48,31 +103,46 @@ class Lock:
         return local.strftime("%Y年%m月%d日 %H:%M")
 
 
-def identity_lock(session: Session, subject: str, now: dt.datetime | None = None) -> Lock | None:
-    """The lock on a document: LOCKOUT_FAILURES failures within LOCKOUT_WINDOW_HOURS, across all users."""
+def _lockout() -> tuple[int, dt.timedelta]:
     cfg = current_app.config
-    limit, window = int(cfg["LOCKOUT_FAILURES"]), dt.timedelta(hours=float(cfg["LOCKOUT_WINDOW_HOURS"]))
-    now = now or utcnow()
-    times = session.scalars(
-        select(VerificationEvent.at).where(
-            VerificationEvent.kind == "failure", VerificationEvent.subject_hash == subject,
-            VerificationEvent.at > now - window,
-        ).order_by(VerificationEvent.at)
-    ).all()
-    if len(times) < limit:
+    return int(cfg["LOCKOUT_FAILURES"]), dt.timedelta(hours=float(cfg["LOCKOUT_WINDOW_HOURS"]))
+
+
+def identity_lock(session: Session, subject: str, now: dt.datetime | None = None) -> Lock | None:
+    """The lock on a person: LOCKOUT_FAILURES checks failed (or under way) in the window, across all users."""
+    limit, window = _lockout()
+    count, started = used(session, f"guess:{subject}", window, now)
+    if count < limit or started is None:
         return None
-    # The lock lifts when enough of the oldest failures have left the window.
-    return Lock(until=times[len(times) - limit] + window)
+    return Lock(until=started + window)
+
+
+def take_guess(session: Session, subject: str, now: dt.datetime | None = None) -> Lock | None:
+    """Spend one of the person's guesses before the provider is asked; the lock if none is left."""
+    limit, window = _lockout()
+    if take(session, f"guess:{subject}", limit, window, now):
+        return None
+    return identity_lock(session, subject, now) or Lock(until=(now or utcnow()) + window)
+
+
+def refund_guess(session: Session, subject: str) -> None:
+    """The check passed, or never reached the provider: the guess does not count."""
+    give_back(session, f"guess:{subject}")
+
+
+# --- SMS per phone -----------------------------------------------------------------------------
+
+def take_sms(session: Session, phone: str, now: dt.datetime | None = None) -> bool:
+    """One SMS to this phone, if it got fewer than SMS_PER_PHONE_HOUR in the current hour (atomic)."""
+    limit = int(current_app.config.get("SMS_PER_PHONE_HOUR", 5))
+    return take(session, f"sms:{phone}", limit, dt.timedelta(hours=1), now)
+
+
+def refund_sms(session: Session, phone: str) -> None:
+    give_back(session, f"sms:{phone}")
 
 
 def sms_sends_exceeded(session: Session, phone: str, now: dt.datetime | None = None) -> bool:
-    """True when this phone already received SMS_PER_PHONE_HOUR codes in the last hour."""
-    now = now or utcnow()
+    """True when this phone already received SMS_PER_PHONE_HOUR codes in the current hour."""
     limit = int(current_app.config.get("SMS_PER_PHONE_HOUR", 5))
-    count = session.scalar(
-        select(func.count()).select_from(VerificationEvent).where(
-            VerificationEvent.kind == "sms_sent", VerificationEvent.phone_bidx == phone,
-            VerificationEvent.at > now - dt.timedelta(hours=1),
-        )
-    )
-    return count >= limit
+    return used(session, f"sms:{phone}", dt.timedelta(hours=1), now)[0] >= limit

@@ -40,6 +40,7 @@ class EHealthCard(Base):
     # The app through which the resident last authenticated (its codes go into the record).
     app_id: Mapped[int | None] = mapped_column(ForeignKey("filed_apps.id"), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | cancelled
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -50,8 +51,17 @@ class EHealthCard(Base):
         return self.recognize_flag == 1 and self.status == "active"
 
 
+CARD_LINK_VERIFIED = "verified"
+CARD_LINK_PROVISIONAL = "provisional"
+
+
 class AppUser(Base):
-    """A user of a filed app, as the app identifies them; linked to a card once known."""
+    """A user of a filed app, as the app identifies them; linked to a card once known.
+
+    A link made by a passed check is ``verified`` and lasting. A registration that awaits its check
+    (on-site) links ``provisional``ly to an unauthenticated card; that link ends when the person
+    passes in any session, and never shows an authenticated code.
+    """
 
     __tablename__ = "app_users"
     __table_args__ = (UniqueConstraint("app_id", "app_user_id", name="uq_app_users_app_user"),)
@@ -60,6 +70,7 @@ class AppUser(Base):
     app_id: Mapped[int] = mapped_column(ForeignKey("filed_apps.id"))
     app_user_id: Mapped[str] = mapped_column(String(128))
     card_id: Mapped[int | None] = mapped_column(ForeignKey("ehealth_cards.id"), nullable=True, index=True)
+    card_link: Mapped[str | None] = mapped_column(String(12), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     card = relationship("EHealthCard")
@@ -95,6 +106,8 @@ class VerificationSession(Base):
     # Identity and profile captured so far, encrypted; discarded once the card is written.
     payload: Mapped[dict | None] = mapped_column(EncryptedJSON, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set while a check of this session is at the provider: one check at a time per session.
+    check_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     otp_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
     otp_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     otp_sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -124,3 +137,13 @@ class VerificationEvent(Base):
     phone_bidx: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     ip_hash: Mapped[str] = mapped_column(String(64), default="")
     reason: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RateCounter(Base):
+    """An atomic counter per key (a person's guesses, a phone's SMS) in a fixed window."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,15 +1,19 @@
-"""The verification session state machine: consent, identity, profile, failures, expiry and the pass.
+"""The verification session state machine: consent, identity, profile, the gates before a check, the pass.
 
 created -> in_progress -> pending_provider | pending_onsite -> passed | failed | expired | locked.
-Functions work in the caller's transaction; the caller commits once.
+Functions work in the caller's transaction; the caller commits once, except around a provider
+call: ``begin_check`` is committed before the provider is asked, so that parallel requests see
+the spent guess and the session's check under way (see ``resident/checks.py``).
 """
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 
 from flask import current_app
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
@@ -17,22 +21,35 @@ from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.records.idnumbers import uses_resident_id_layout
-from erhc_h5.records.service import RecordInvalid
 from erhc_h5.records.standard import Violation, normalize_record, validate_record
 from erhc_h5.resident import limits
 from erhc_h5.resident.cards import issue_or_update_card
+from erhc_h5.resident.draft import ASKED_WITHOUT_RESIDENT_ID, IDENTITY_FIELDS, PROFILE_FIELDS, Draft
 from erhc_h5.resident.models import AppUser, VerificationSession
 
-IDENTITY_FIELDS = ("name", "id_card_type_code", "idcode")
-PROFILE_FIELDS = ("nation", "phone", "county_code", "current_address", "linkman", "telephone")
-ASKED_WITHOUT_RESIDENT_ID = ("sex", "birthday")
-TERMINAL = {"passed", "failed", "expired", "locked"}
+
+class State(StrEnum):
+    CREATED = "created"
+    IN_PROGRESS = "in_progress"
+    PENDING_PROVIDER = "pending_provider"
+    PENDING_ONSITE = "pending_onsite"
+    PASSED = "passed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    LOCKED = "locked"
+
+
+TERMINAL = {State.PASSED, State.FAILED, State.EXPIRED, State.LOCKED}
 TRANSITIONS = {
-    "created": {"in_progress", "expired", "locked"},
-    "in_progress": {"in_progress", "pending_provider", "pending_onsite", "passed", "failed", "locked", "expired"},
-    "pending_provider": {"in_progress", "pending_onsite", "passed", "failed", "locked", "expired"},
-    "pending_onsite": {"passed", "failed", "expired"},
+    State.CREATED: {State.IN_PROGRESS, State.EXPIRED, State.LOCKED},
+    State.IN_PROGRESS: {State.IN_PROGRESS, State.PENDING_PROVIDER, State.PENDING_ONSITE, State.PASSED, State.FAILED,
+                        State.LOCKED, State.EXPIRED},
+    State.PENDING_PROVIDER: {State.IN_PROGRESS, State.PENDING_ONSITE, State.PASSED, State.FAILED, State.LOCKED,
+                             State.EXPIRED},
+    State.PENDING_ONSITE: {State.PASSED, State.FAILED, State.EXPIRED},
 }
+# A check that has not come back within this time is taken to have died with its worker.
+CHECK_STALE_AFTER = dt.timedelta(minutes=2)
 
 
 class TransitionError(RuntimeError):
@@ -41,7 +58,8 @@ class TransitionError(RuntimeError):
 
 @dataclass
 class Outcome:
-    """What a check did: passed, retry (attempts left), failed, locked, or pending_onsite."""
+    """What a check did: passed, retry (attempts left), failed, locked, pending_onsite, or a refusal
+    before any check (busy, method_not_filed, app_suspended, bad_image)."""
 
     kind: str
     reason: str = ""
@@ -57,18 +75,19 @@ def move(vs: VerificationSession, state: str) -> None:
     """Change state if the machine allows it."""
     if state not in TRANSITIONS.get(vs.state, set()):
         raise TransitionError(f"{vs.state} -> {state}")
-    vs.state = state
+    vs.state = str(state)
     if state in TERMINAL:
         vs.completed_at = utcnow()
         vs.payload = None  # personal data is not kept once the session is over
         vs.otp_hash = None
+        vs.check_started_at = None
 
 
 def start(session: Session, app_user: AppUser, consent_version: str, ip: str | None) -> VerificationSession:
     """A new session after the resident accepted the privacy notice of ``consent_version``."""
     vs = VerificationSession(
         id=secrets.token_hex(16), app_user_id=app_user.id, app_id=app_user.app_id, method="",
-        state="created", consent_version=consent_version, ip_hash=limits.ip_hash(ip), payload={},
+        state=State.CREATED, consent_version=consent_version, ip_hash=limits.ip_hash(ip), payload={},
         attempts=0, otp_attempts=0, failure_reason="", confirm_note="",
     )
     session.add(vs)
@@ -81,11 +100,12 @@ def expire_if_due(vs: VerificationSession, now: dt.datetime | None = None) -> bo
     """Mark an idle session (or an on-site code past its validity) expired; True if it did."""
     now = now or utcnow()
     idle = dt.timedelta(minutes=int(current_app.config["SESSION_IDLE_MINUTES"]))
-    due = (vs.state == "pending_onsite" and vs.onsite_expires_at is not None and vs.onsite_expires_at < now) or (
-        vs.state in ("created", "in_progress", "pending_provider") and (vs.updated_at or vs.created_at) < now - idle
+    due = (vs.state == State.PENDING_ONSITE and vs.onsite_expires_at is not None and vs.onsite_expires_at < now) or (
+        vs.state in (State.CREATED, State.IN_PROGRESS, State.PENDING_PROVIDER)
+        and (vs.updated_at or vs.created_at) < now - idle
     )
     if due:
-        move(vs, "expired")
+        move(vs, State.EXPIRED)
         log_event("verification.expired", session=vs.id[:8])
     return due
 
@@ -102,82 +122,149 @@ def load(session: Session, vs_id: str | None, app_user: AppUser | None) -> Verif
     return vs
 
 
+def draft(vs: VerificationSession) -> Draft:
+    return Draft.load(vs.payload)
+
+
+def save(vs: VerificationSession, value: Draft) -> None:
+    vs.payload = value.dump()
+
+
 def data(vs: VerificationSession) -> dict:
-    """Identity and profile captured so far (without internal keys)."""
-    return {k: v for k, v in (vs.payload or {}).items() if not k.startswith("_")}
+    """Identity and profile captured so far."""
+    return draft(vs).person()
 
 
 def asks_sex_and_birthday(vs: VerificationSession) -> bool:
-    values = data(vs)
-    return not uses_resident_id_layout(values.get("id_card_type_code", "01"), values.get("idcode", ""))
+    values = draft(vs)
+    return not uses_resident_id_layout(values.id_card_type_code or "01", values.idcode or "")
 
 
 def set_identity(session: Session, vs: VerificationSession, form: dict) -> tuple[list[Violation], limits.Lock | None]:
-    """Validate name, document type and number; keep them, or return violations / the identity's lock."""
+    """Validate name, document type, number and nationality; keep them, or return violations / the person's lock."""
     record = normalize_record({k: form.get(k) or "" for k in IDENTITY_FIELDS})
     violations = validate_record(record, fields=IDENTITY_FIELDS)
     if violations:
         return violations, None
-    subject = limits.subject_hash(record["id_card_type_code"], record["idcode"])
-    vs.subject_hash = subject
+    subject = limits.subject_hash(record["id_card_type_code"], record["idcode"], record.get("nationality"))
     lock = limits.identity_lock(session, subject)
     if lock is not None:
-        move(vs, "locked")
+        vs.subject_hash = subject
+        move(vs, State.LOCKED)
         return [], lock
-    # A changed identity invalidates the proofs so far; the profile is confirmed again (sex/birthday may apply).
-    payload = {k: v for k, v in (vs.payload or {}).items() if k not in ("_otp", "_phone_verified", "_profile_done")}
-    payload.update(record)
-    payload["_identity_done"] = True
-    vs.payload = payload
-    vs.otp_hash, vs.otp_attempts = None, 0
-    if vs.state == "created":
-        move(vs, "in_progress")
+    current = draft(vs)
+    changed = any((getattr(current, k) or "") != (record.get(k) or "") for k in IDENTITY_FIELDS)
+    for key in IDENTITY_FIELDS:
+        setattr(current, key, record.get(key) or None)
+    if changed:
+        # Another person now: nothing proven so far counts, and the profile is confirmed again.
+        current.drop()
+        current.profile_done = False
+        vs.otp_hash, vs.otp_expires_at, vs.otp_attempts, vs.provider_ref = None, None, 0, None
+    current.identity_done = True
+    vs.subject_hash = subject
+    save(vs, current)
+    if vs.state == State.CREATED:
+        move(vs, State.IN_PROGRESS)
     return [], None
 
 
 def set_profile(vs: VerificationSession, form: dict) -> list[Violation]:
-    """Validate ethnicity, phone, residence and contact (sex and birthday when the document has none)."""
+    """Validate ethnicity, phone, addresses and contact (sex and birthday when the document has none)."""
     fields = PROFILE_FIELDS + (ASKED_WITHOUT_RESIDENT_ID if asks_sex_and_birthday(vs) else ())
     record = normalize_record({k: form.get(k) or "" for k in fields})
-    current = data(vs)
-    violations = validate_record({**current, **record}, fields=fields)
+    current = draft(vs)
+    violations = validate_record({**current.person(), **record}, fields=fields)
     if record.get("linkman") and not record.get("telephone"):
         violations.append(Violation("telephone", "required", "填写了联系人时,请同时填写联系人电话"))
     if violations:
         return violations
-    payload = dict(vs.payload or {})
-    if payload.get("phone") != record["phone"]:
-        payload.pop("_phone_verified", None)
-        vs.otp_hash, vs.otp_attempts = None, 0
-    payload.update({k: (v or None) for k, v in record.items()})
-    payload["_profile_done"] = True
-    vs.payload = payload
+    if current.phone != record["phone"]:
+        current.drop("otp", "phone_proof")
+        vs.otp_hash, vs.otp_expires_at, vs.otp_attempts = None, None, 0
+    for key, value in record.items():
+        setattr(current, key, value or None)
+    current.profile_done = True
+    save(vs, current)
     vs.phone_bidx = limits.phone_hash(record["phone"])
     return []
 
 
 def ready_for_check(vs: VerificationSession) -> bool:
-    payload = vs.payload or {}
-    return vs.state == "in_progress" and bool(payload.get("_identity_done")) and bool(payload.get("_profile_done"))
+    current = draft(vs)
+    return vs.state == State.IN_PROGRESS and current.identity_done and current.profile_done
 
 
-def _register_unverified(session: Session, vs: VerificationSession) -> None:
-    """A resident who did not pass keeps (or gets) a card with recognize_flag 0 (SPEC §2)."""
-    app, user = session.get(FiledApp, vs.app_id), session.get(AppUser, vs.app_user_id) if vs.app_user_id else None
-    if app is None or not (vs.payload or {}).get("_profile_done"):
-        return
-    try:
-        with session.begin_nested():
-            card = issue_or_update_card(session, data(vs), app, methods=None, app_user=user)
-            vs.card_id = card.id
-    except RecordInvalid as exc:
-        log_event("verification.unverified_card_skipped", session=vs.id[:8], fields=[v.field for v in exc.violations])
+# --- the gates before a check -----------------------------------------------------------------
+
+METHOD_REFUSALS = {
+    "app_suspended": "该应用的接种疫苗服务备案已暂停或撤销,暂不能进行实名认证,请联系应用运营方",
+    "method_not_filed": "该应用未备案此实名认证方式,请选择页面上提供的认证方式",
+    "busy": "正在核验您的信息,请勿重复提交,稍候刷新页面查看结果",
+    "attempts_used": "本次认证尝试次数已用完,请重新开始实名认证",
+}
+
+
+def app_refusal(session: Session, vs: VerificationSession, methods: str) -> str | None:
+    """Why the resident's app may not run a check by ``methods`` now, or None."""
+    app = session.get(FiledApp, vs.app_id) if vs.app_id else None
+    if app is None or not app.can_launch:
+        return "app_suspended"
+    filed = set((app.auth_methods or "").split("^"))
+    if not set(methods.split("^")) <= filed:
+        return "method_not_filed"
+    return None
+
+
+def begin_check(session: Session, vs: VerificationSession, methods: str, *, guess: bool = True) -> Outcome | None:
+    """Every gate before a provider is asked, atomically: the app may run ``methods``, this session
+    has no other check under way and attempts left, and the person is not locked (``guess``:
+    spend one of the person's guesses now). None when the check may go ahead; the caller commits
+    either way, before calling the provider."""
+    refusal = app_refusal(session, vs, methods)
+    if refusal:
+        return Outcome(refusal, refusal)
+    if vs.attempts >= max_attempts():
+        return Outcome("attempts_used", "attempts_used")
+    now = utcnow()
+    claimed = session.execute(
+        update(VerificationSession)
+        .where(VerificationSession.id == vs.id,
+               VerificationSession.state.in_([State.IN_PROGRESS, State.PENDING_PROVIDER]),
+               VerificationSession.attempts < max_attempts(),
+               or_(VerificationSession.check_started_at.is_(None),
+                   VerificationSession.check_started_at < now - CHECK_STALE_AFTER))
+        .values(check_started_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        return Outcome("busy", "busy")
+    session.refresh(vs)
+    if guess and vs.subject_hash:
+        lock = limits.take_guess(session, vs.subject_hash, now)
+        if lock is not None:
+            move(vs, State.LOCKED)
+            return Outcome("locked", "locked", 0, lock)
+    elif vs.subject_hash and (lock := limits.identity_lock(session, vs.subject_hash, now)) is not None:
+        move(vs, State.LOCKED)
+        return Outcome("locked", "locked", 0, lock)
+    return None
+
+
+def abandon_check(session: Session, vs: VerificationSession, *, guess: bool = True) -> None:
+    """The provider could not answer: not the resident's fault, the guess and the slot come back."""
+    vs.check_started_at = None
+    if guess and vs.subject_hash:
+        limits.refund_guess(session, vs.subject_hash)
 
 
 def record_failure(session: Session, vs: VerificationSession, reason: str) -> Outcome:
-    """Count a failed check against the session and the identity; lock or fail when limits are reached."""
+    """Count a refuted check against the session (the person's guess is already spent); lock or fail at the limits.
+
+    Creates and changes no card: a refuted identity is nobody's registration."""
     vs.attempts += 1
     vs.failure_reason = reason
+    vs.check_started_at = None
     limits.record_event(session, "failure", session_id=vs.id, subject=vs.subject_hash, phone=vs.phone_bidx,
                         ip=vs.ip_hash, reason=reason)
     audit(session, "verification.failed", actor_type="resident", actor_id=vs.app_user_id or "",
@@ -185,12 +272,19 @@ def record_failure(session: Session, vs: VerificationSession, reason: str) -> Ou
     log_event("verification.failed", session=vs.id[:8], reason=reason, method=vs.method, attempts=vs.attempts)
     lock = limits.identity_lock(session, vs.subject_hash) if vs.subject_hash else None
     if lock is not None or vs.attempts >= max_attempts():
-        _register_unverified(session, vs)
-        move(vs, "locked" if lock is not None else "failed")
+        move(vs, State.LOCKED if lock is not None else State.FAILED)
         return Outcome("locked" if lock else "failed", reason, 0, lock)
-    if vs.state != "in_progress":
-        move(vs, "in_progress")
+    if vs.state != State.IN_PROGRESS:
+        move(vs, State.IN_PROGRESS)
     return Outcome("retry", reason, max_attempts() - vs.attempts)
+
+
+def register_pending(session: Session, vs: VerificationSession) -> None:
+    """A registration that awaits its on-site check: a recognize_flag 0 card and a provisional link."""
+    app = session.get(FiledApp, vs.app_id)
+    user = session.get(AppUser, vs.app_user_id) if vs.app_user_id else None
+    card = issue_or_update_card(session, data(vs), app, methods=None, app_user=user)
+    vs.card_id = card.id
 
 
 def complete(session: Session, vs: VerificationSession, methods: str, *, staff_id: int | None = None,
@@ -201,11 +295,13 @@ def complete(session: Session, vs: VerificationSession, methods: str, *, staff_i
     app = session.get(FiledApp, vs.app_id)
     user = session.get(AppUser, vs.app_user_id) if vs.app_user_id else None
     card = issue_or_update_card(session, data(vs), app, methods=methods, app_user=user)
+    if vs.subject_hash and staff_id is None:
+        limits.refund_guess(session, vs.subject_hash)
     vs.card_id = card.id
     vs.method = methods
     if staff_id is not None:
         vs.confirmed_by_id, vs.confirm_note = staff_id, note
-    move(vs, "passed")
+    move(vs, State.PASSED)
     audit(session, "verification.passed", actor_type="staff" if staff_id else "resident",
           actor_id=staff_id or vs.app_user_id or "", target_type="verification_session", target_id=vs.id,
           detail={"methods": methods, "card_id": card.id})

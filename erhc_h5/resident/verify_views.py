@@ -15,7 +15,8 @@ from erhc_h5.resident import checks
 from erhc_h5.resident.forms import FaceForm, OtpForm
 from erhc_h5.resident.journey import CODE_FACE, journey_required, provider_unavailable
 from erhc_h5.resident.providers import sandbox_code
-from erhc_h5.resident.verification import data, ready_for_check
+from erhc_h5.resident import verification
+from erhc_h5.resident.verification import METHOD_REFUSALS, data, ready_for_check
 from erhc_h5.security.masking import mask_phone
 
 bp = Blueprint("verify", __name__, url_prefix="/h5/verify")
@@ -41,19 +42,8 @@ OTP_ERRORS = {
 }
 
 
-def _outcome(run, retry_action: str | None = None, retry_link: str | None = None):
-    """Run a check, commit once, and send the resident where its outcome leads."""
-    session = get_session()
-    try:
-        outcome = run()
-    except ProviderUnavailable as exc:
-        return provider_unavailable(exc, retry_action, retry_link)
-    except RecordInvalid as exc:
-        session.rollback()
-        for violation in exc.violations:
-            flash(f"信息不符合上报标准:{violation.message},请修改后重试", "error")
-        return redirect(url_for("resident.profile"))
-    session.commit()
+def _respond(outcome):
+    """Where an outcome sends the resident."""
     if outcome.kind == "passed":
         return redirect(CODE_FACE)
     if outcome.kind == "pending_onsite":
@@ -65,7 +55,36 @@ def _outcome(run, retry_action: str | None = None, retry_link: str | None = None
         why = REASON_TEXT.get(outcome.reason, "您填写的信息与权威数据核验不一致")
         flash(f"核验未通过:{why}。请核对信息后重试,本次还可尝试{outcome.attempts_left}次。", "error")
         return redirect(url_for("resident.methods"))
+    if outcome.kind == "phone_unproven":
+        return redirect(url_for(".sms"))
+    if outcome.kind in METHOD_REFUSALS:
+        flash(METHOD_REFUSALS[outcome.kind], "error")
+        return redirect(url_for("resident.methods"))
     return redirect(url_for("resident.status"))
+
+
+def _outcome(methods: str, run, retry_action: str | None = None, retry_link: str | None = None, *, guess: bool = True):
+    """Pass every gate (committed, so parallel requests see it), run the check, commit once more."""
+    session, vs = get_session(), g.vs
+    refused = verification.begin_check(session, vs, methods, guess=guess)
+    session.commit()
+    if refused is not None:
+        return _respond(refused)
+    try:
+        outcome = run()
+    except ProviderUnavailable as exc:
+        session.rollback()
+        verification.abandon_check(session, vs, guess=guess)
+        return provider_unavailable(exc, retry_action, retry_link)
+    except RecordInvalid as exc:
+        session.rollback()
+        verification.abandon_check(session, vs, guess=guess)
+        session.commit()
+        for violation in exc.violations:
+            flash(f"信息不符合上报标准:{violation.message},请修改后重试", "error")
+        return redirect(url_for("resident.profile"))
+    session.commit()
+    return _respond(outcome)
 
 
 def _require_ready():
@@ -76,7 +95,7 @@ def _require_ready():
 @limiter.limit(POST_LIMIT)
 @journey_required("in_progress")
 def two_factor():
-    return _require_ready() or _outcome(lambda: checks.two_factor(get_session(), g.vs),
+    return _require_ready() or _outcome("1", lambda: checks.two_factor(get_session(), g.vs),
                                         retry_action=url_for(".two_factor"))
 
 
@@ -91,11 +110,13 @@ def sms():
         return render_template("resident/sms.html", form=form, vs=vs, phone=mask_phone(data(vs)["phone"]),
                                verified=True, wait=0, sandbox=None, step=3)
     if form.validate_on_submit():
+        if (refusal := verification.app_refusal(get_session(), vs, "2")) is not None:
+            flash(METHOD_REFUSALS[refusal], "error")
+            return redirect(url_for("resident.methods"))
         result = checks.check_code(get_session(), vs, request.form.get("otp", ""))
-        if result == "ok":
-            get_session().commit()
-            return _outcome(lambda: checks.three_factor(get_session(), vs), retry_action=url_for(".three_factor"))
         get_session().commit()  # the spent try counts
+        if result == "ok":
+            return _outcome("2", lambda: checks.three_factor(get_session(), vs), retry_action=url_for(".three_factor"))
         form.otp.errors = [OTP_ERRORS[result]]
     phone = data(vs)["phone"]
     return render_template("resident/sms.html", form=form, vs=vs, phone=mask_phone(phone), verified=False,
@@ -112,6 +133,9 @@ def sms_send():
     if not OtpForm().validate_on_submit():
         return redirect(url_for(".sms"))
     session = get_session()
+    if (refusal := verification.app_refusal(session, g.vs, "2")) is not None:
+        flash(METHOD_REFUSALS[refusal], "error")
+        return redirect(url_for("resident.methods"))
     try:
         result = checks.send_code(session, g.vs)
     except ProviderUnavailable as exc:
@@ -132,7 +156,7 @@ def sms_send():
 def three_factor():
     if not checks.phone_verified(g.vs):
         return redirect(url_for(".sms"))
-    return _outcome(lambda: checks.three_factor(get_session(), g.vs), retry_action=url_for(".three_factor"))
+    return _outcome("2", lambda: checks.three_factor(get_session(), g.vs), retry_action=url_for(".three_factor"))
 
 
 @bp.route("/face", methods=["GET", "POST"])
@@ -142,12 +166,15 @@ def face():
     if (blocked := _require_ready()) is not None:
         return blocked
     vs, form, session = g.vs, FaceForm(), get_session()
+    if (refusal := verification.app_refusal(session, vs, "3")) is not None:
+        flash(METHOD_REFUSALS[refusal], "error")
+        return redirect(url_for("resident.methods"))
     if request.method == "POST" and form.validate_on_submit():
         upload = request.files.get("photo")
         image = upload.read() if upload else b""
         problem = checks.image_problem(image)
         if problem is None and checks.face_token(vs):
-            return _outcome(lambda: checks.face_verify_image(session, vs, image), retry_link=url_for(".face"))
+            return _outcome("3", lambda: checks.face_verify_image(session, vs, image), retry_link=url_for(".face"))
         form.photo.errors = [PHOTO_ERRORS.get(problem, PHOTO_ERRORS["bad_image"])]
     if not checks.face_token(vs):
         try:
@@ -166,7 +193,7 @@ def face_return():
     """Back from the provider's own page: fetch the verdict server-side."""
     if not checks.face_token(g.vs):
         return redirect(url_for(".face"))
-    return _outcome(lambda: checks.face_fetch(get_session(), g.vs), retry_link=url_for(".face_return"))
+    return _outcome("3", lambda: checks.face_fetch(get_session(), g.vs), retry_link=url_for(".face_return"))
 
 
 @bp.route("/onsite", methods=["POST"])
@@ -176,7 +203,7 @@ def onsite_choose():
     """No camera or no phone: go to an on-site point (method 4)."""
     if (blocked := _require_ready()) is not None:
         return blocked
-    return _outcome(lambda: checks.to_onsite(get_session(), g.vs, "4"))
+    return _outcome("4", lambda: checks.to_onsite(get_session(), g.vs, "4"), guess=False)
 
 
 @bp.route("/onsite")
@@ -188,6 +215,7 @@ def onsite():
 
 
 @bp.route("/onsite/qr.svg")
+@limiter.limit("30 per minute")
 @journey_required("pending_onsite")
 def onsite_qr():
     image = qrcode.make(g.vs.onsite_code, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)

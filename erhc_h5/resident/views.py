@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from erhc_h5 import demo
 from erhc_h5.audit import audit
+from erhc_h5.code.service import card_of
 from erhc_h5.db import get_session
 from erhc_h5.extensions import limiter
 from erhc_h5.filing.models import FiledApp
@@ -130,7 +131,7 @@ def identity():
 @journey_required("in_progress")
 def profile():
     vs = g.vs
-    if not (vs.payload or {}).get("_identity_done"):
+    if not verification.draft(vs).identity_done:
         return redirect(url_for("resident.identity"))
     form = ProfileForm(data=verification.data(vs) if request.method == "GET" else None)
     form.county_code.choices = county_choices(str(current_app.config["CD_SOURCE"]))
@@ -150,9 +151,11 @@ def profile():
 def methods():
     vs = g.vs
     if not verification.ready_for_check(vs):
-        return redirect(url_for("resident.profile" if (vs.payload or {}).get("_identity_done") else "resident.identity"))
+        return redirect(url_for("resident.profile" if verification.draft(vs).identity_done else "resident.identity"))
     values = verification.data(vs)
-    offered = set((g.app_user.app.auth_methods or "1^2^3^4").split("^"))
+    offered = set((g.app_user.app.auth_methods or "").split("^"))
+    if (refusal := verification.app_refusal(get_session(), vs, "4")) == "app_suspended":
+        offered = set()
     who = {"name": mask_name(values["name"]), "idcode": mask_idcode(values["idcode"]),
            "type": ID_CARD_TYPES.get(values["id_card_type_code"], "")}
     return render_template("resident/methods.html", offered=offered, who=who, vs=vs, step=3,
@@ -170,7 +173,7 @@ def status():
     lock = limits.identity_lock(session, vs.subject_hash) if vs.state == "locked" and vs.subject_hash else None
     if vs.state not in ("failed", "locked", "expired"):
         return redirect(CODE_FACE if vs.state == "passed" else url_for("resident.methods"))
-    return render_template("resident/status.html", vs=vs, lock=lock, card=g.app_user.card)
+    return render_template("resident/status.html", vs=vs, lock=lock, card=card_of(g.app_user))
 
 
 @bp.route("/h5/status.json")

@@ -15,6 +15,8 @@ from flask import current_app, has_app_context
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
+from erhc_h5.records.idnumbers import person_key
+
 
 class PIIError(RuntimeError):
     """A stored value cannot be decrypted (unknown key id or tampered ciphertext)."""
@@ -220,6 +222,11 @@ def blind_index(kind: str, value: str) -> str:
     return _hmac_sm3(current_app.config["BLIND_INDEX_KEY"], f"{kind}:{value.strip().upper()}")
 
 
-def make_empi(id_card_type_code: str, idcode: str) -> str:
-    """Resident master index: HMAC-SM3 of document type + number; same person, same empi."""
-    return _hmac_sm3(current_app.config["EMPI_KEY"], f"{id_card_type_code}:{idcode.strip().upper()}").upper()
+def make_empi(id_card_type_code: str, idcode: str, nationality: str | None = None) -> str:
+    """Resident master index: HMAC-SM3 of the person key; same person, same empi, whatever the document type."""
+    return _hmac_sm3(current_app.config["EMPI_KEY"], person_key(id_card_type_code, idcode, nationality)).upper()
+
+
+def person_index(id_card_type_code: str, idcode: str, nationality: str | None = None) -> str:
+    """Keyed index of the person key: card lookups, lockouts and limits count per person with it."""
+    return blind_index("idcode", person_key(id_card_type_code, idcode, nationality))

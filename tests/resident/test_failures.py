@@ -15,7 +15,16 @@ def test_failure_then_final_failure_page(journey, client):
     last = client.post("/h5/verify/two-factor")
     assert last.headers["Location"] == "/h5/status"
     page = client.get("/h5/status").get_data(as_text=True)
-    assert "实名认证未通过" in page and "查看电子健康码(未实名)" in page
+    assert "实名认证未通过" in page and "查看电子健康码" not in page
+    # A refuted identity is nobody's registration: no card, nothing queued upward.
+    from erhc_h5.records.models import AuthRecord
+    from erhc_h5.resident.cards import find_card
+    from erhc_h5.resident.models import EHealthCard
+    from tests.factories import count
+    from tests.resident.conftest import IDENTITY
+
+    assert find_card(journey.db, "01", IDENTITY["idcode"]) is None
+    assert count(journey.db, EHealthCard) == 0 and count(journey.db, AuthRecord) == 0
 
 
 def test_provider_timeout_offers_retry_without_spending_an_attempt(journey, client, provider_mode):

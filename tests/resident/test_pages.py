@@ -58,7 +58,7 @@ def test_profile_page_asks_all_58_ethnicities_and_never_sex_for_resident_id(jour
 def test_passport_holder_is_asked_sex_and_birthday(journey):
     journey.launch()
     journey.consent()
-    journey.identity(id_card_type_code="03", idcode="E12345678")
+    journey.identity(id_card_type_code="03", idcode="E12345678", nationality="GBR")
     page = journey.client.get("/h5/profile").get_data(as_text=True)
     assert 'name="sex"' in page and 'name="birthday"' in page
 

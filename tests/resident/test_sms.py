@@ -5,7 +5,7 @@ import datetime as dt
 import re
 
 from erhc_h5.db import utcnow
-from erhc_h5.resident import checks
+from erhc_h5.resident import checks, verification
 from erhc_h5.resident.models import EHealthCard
 
 
@@ -54,7 +54,7 @@ def test_five_wrong_tries_burn_the_code_and_expiry(journey, db_session):
     journey.ready()
     journey.client.post("/h5/verify/sms/send")
     vs = journey.vs()
-    code = vs.payload["_otp"]
+    code = verification.draft(vs).proof("otp")
     wrong = "000000" if code != "000000" else "111111"
     results = [checks.check_code(db_session, vs, wrong) for _ in range(5)]
     assert results == ["wrong"] * 4 + ["too_many_tries"]

@@ -36,6 +36,13 @@ def count(db_session, model):
     return db_session.scalar(select(func.count()).select_from(model))
 
 
+def run_check(db_session, vs, check=checks.two_factor, methods="1"):
+    """What the view does: every gate committed first, then the provider, then the outcome."""
+    refused = verification.begin_check(db_session, vs, methods)
+    db_session.commit()
+    return refused or check(db_session, vs)
+
+
 def test_illegal_transitions_are_refused(new_vs):
     vs = new_vs()
     with pytest.raises(verification.TransitionError):
@@ -50,19 +57,20 @@ def test_illegal_transitions_are_refused(new_vs):
 def test_pass_writes_card_record_and_outbox_in_one_go(new_vs, db_session):
     vs = new_vs()
     before = count(db_session, OutboxEntry)
-    outcome = checks.two_factor(db_session, vs)
+    outcome = run_check(db_session, vs)
     db_session.commit()
     assert outcome.kind == "passed" and vs.state == "passed" and vs.payload is None
     card = db_session.get(EHealthCard, vs.card_id)
     assert card.recognize_flag == 1 and card.authentication_method == "1" and card.nation == "01"
-    assert card.sex == "1" and card.birthday == "1990-03-07" and card.county_code == "330106"
+    # §5.2.2: county_code is the 9-digit division code; the form's 6 digits gain "000".
+    assert card.sex == "1" and card.birthday == "1990-03-07" and card.county_code == "330106000"
     assert count(db_session, OutboxEntry) == before + 1
     record = db_session.scalar(select(AuthRecord).where(AuthRecord.card_id == card.id))
     assert record.cd_operation == "i" and record.payload["authentication_method"] == "1"
 
 
 def test_methods_join_with_those_already_held(new_vs, db_session):
-    checks.two_factor(db_session, new_vs("a"))
+    run_check(db_session, new_vs("a"))
     vs = new_vs("b")
     checks.to_onsite(db_session, vs, "3^4")
     verification.complete(db_session, vs, vs.method, staff_id=None)
@@ -77,6 +85,7 @@ def test_methods_join_with_those_already_held(new_vs, db_session):
 def test_record_invalid_writes_nothing(new_vs, db_session, monkeypatch):
     vs = new_vs()
     before = (count(db_session, EHealthCard), count(db_session, AuthRecord), count(db_session, OutboxEntry))
+    assert verification.begin_check(db_session, vs, "1") is None
     db_session.get(type(demo_app(db_session)), vs.app_id).access_code = None  # app_record_no now missing
     db_session.commit()
     with pytest.raises(RecordInvalid):
@@ -86,16 +95,16 @@ def test_record_invalid_writes_nothing(new_vs, db_session, monkeypatch):
     assert db_session.get(VerificationSession, vs.id).state == "in_progress"
 
 
-def test_failures_retry_then_fail_and_register_unverified_card(new_vs, db_session, app):
+def test_failures_retry_then_fail_and_register_nothing(new_vs, db_session, app):
     vs = new_vs(identity={"name": "测试失败"})
-    outcomes = [checks.two_factor(db_session, vs).kind for _ in range(verification.max_attempts())]
-    db_session.commit()
+    outcomes = []
+    for _ in range(verification.max_attempts()):
+        outcomes.append(run_check(db_session, vs).kind)
+        db_session.commit()
     assert outcomes == ["retry"] * (verification.max_attempts() - 1) + ["failed"]
     assert vs.state == "failed" and vs.payload is None
-    card = db_session.get(EHealthCard, vs.card_id)
-    assert card.recognize_flag == 0 and card.authentication_method == ""
-    record = db_session.scalar(select(AuthRecord).where(AuthRecord.card_id == card.id))
-    assert record.payload["recognize_flag"] == 0
+    # A refuted check creates and changes no card and sends nothing upward.
+    assert vs.card_id is None and count(db_session, EHealthCard) == 0 and count(db_session, AuthRecord) == 0
 
 
 def test_identity_lockout_across_users_with_unlock_time(new_vs, db_session, app):
@@ -103,7 +112,7 @@ def test_identity_lockout_across_users_with_unlock_time(new_vs, db_session, app)
     kinds = []
     for n in range(limit):
         vs = new_vs(f"lock-{n // 2}", identity={"name": "测试失败"}) if n % 2 == 0 else vs
-        kinds.append(checks.two_factor(db_session, vs).kind)
+        kinds.append(run_check(db_session, vs).kind)
         db_session.commit()
     assert kinds[-1] == "locked" and "locked" not in kinds[:-1]
     lock = limits.identity_lock(db_session, vs.subject_hash)
@@ -120,8 +129,10 @@ def test_lock_lifts_when_failures_leave_the_window(app, db_session, seeded):
     subject = limits.subject_hash("01", IDENTITY["idcode"])
     now = utcnow()
     window = dt.timedelta(hours=app.config["LOCKOUT_WINDOW_HOURS"])
+    first = now - window + dt.timedelta(minutes=1)
     for minutes in range(app.config["LOCKOUT_FAILURES"]):
-        limits.record_event(db_session, "failure", subject=subject, at=now - window + dt.timedelta(minutes=minutes + 1))
+        assert limits.take_guess(db_session, subject, first + dt.timedelta(seconds=minutes)) is None
+    assert limits.take_guess(db_session, subject, now) is not None  # none left
     lock = limits.identity_lock(db_session, subject, now)
     assert lock is not None and lock.until == now + dt.timedelta(minutes=1)
     assert limits.identity_lock(db_session, subject, now + dt.timedelta(minutes=2)) is None
@@ -168,7 +179,7 @@ def test_other_documents_ask_sex_and_birthday(new_vs, db_session, seeded):
     user = ensure_app_user(db_session, demo_app(db_session), "passport")
     vs = verification.start(db_session, user, "v", None)
     assert verification.set_identity(db_session, vs, {"name": "测试乙", "id_card_type_code": "03",
-                                                      "idcode": "E12345678"}) == ([], None)
+                                                      "idcode": "E12345678", "nationality": "GBR"}) == ([], None)
     assert verification.asks_sex_and_birthday(vs)
     missing = verification.set_profile(vs, PROFILE)
     assert {v.field for v in missing} == {"sex", "birthday"}
