@@ -34,8 +34,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     headers.init_app(app)
     inputs.init_app(app)  # before the blueprints: it installs the database-sized <int:> converter
     csrf.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
-    limiter.init_app(app)
+    limiter.init_app(app)  # fails open to process memory when its store is down (extensions.py)
     login_manager.init_app(app)
     errors.init_app(app)
 
@@ -58,4 +57,5 @@ def create_app(overrides: dict | None = None) -> Flask:
     from erhc_h5 import cli
 
     cli.init_app(app)
+    errors.guard_context_processors(app)  # last: blueprints add their context processors when registered
     return app

@@ -71,9 +71,20 @@ def defaults(instance_path: str) -> dict:
         # Rate limits.
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_ENABLED": True,
+        # Store down or hung: limits fail open to per-process memory after at most this many seconds.
+        "RATELIMIT_STORAGE_TIMEOUT_SECONDS": 0.3,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        # Database outage: every route answers 503 with this Retry-After.
+        "DATABASE_RETRY_AFTER_SECONDS": 30,
         # Retention (days).
         "RETENTION_VERIFICATION_DAYS": 90,
         "RETENTION_SCAN_DAYS": 180,
+        "RETENTION_APP_USER_DAYS": 30,  # app users that never got a card (each launch makes one)
+        "RETENTION_LAUNCH_AUDIT_DAYS": 30,  # per-launch audit rows (resident.launch)
+        "RETENTION_EXPIRED_SESSION_DAYS": 7,  # verification sessions that expired unfinished
+        "RETENTION_RATE_COUNTER_DAYS": 2,  # journey counters (never shorter than their longest window)
+        "RETENTION_SYNC_ATTEMPT_DAYS": 90,  # upload attempts (ops figures look back 24 h)
         "UPLOAD_MAX_BYTES": 5 * 1024 * 1024,
         "UPLOAD_DIR": str(Path(instance_path) / "uploads"),
         "LOG_LEVEL": "INFO",

@@ -1,10 +1,17 @@
-"""Error pages and JSON errors: Chinese for people, stable reason codes for machines, no traces."""
+"""Error pages and JSON errors: Chinese for people, stable reason codes for machines, no traces.
+
+A database outage is a 503 with ``Retry-After`` on every route, never a 500: the error page needs
+no database (the signed-in user is taken as anonymous, and a page that still cannot be rendered
+falls back to a fixed one), so staff, nurses and scanners get a clear answer while it lasts.
+"""
 from __future__ import annotations
 
 import logging
+from html import escape
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 MESSAGES = {
@@ -19,12 +26,53 @@ MESSAGES = {
     500: ("internal_error", "系统繁忙,请稍后再试"),
     503: ("unavailable", "服务暂不可用,请稍后再试"),
 }
+DATABASE_UNAVAILABLE = ("database_unavailable", "系统数据服务暂时无法连接,请稍后再试")
+# Connection refused or lost, the file cannot be opened, the pool is exhausted: the database is
+# unreachable, not the request wrong (OperationalError also covers SQLite's "database is locked").
+OUTAGE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
+FALLBACK_PAGE = (
+    '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{message}</title></head>'
+    '<body><main><h1>{message}</h1><p>错误代码:{reason}({status})</p></main></body></html>'
+)
 
 
 def wants_json() -> bool:
     return request.path.startswith(("/api/", "/sandbox-province/", "/ops/status.json")) or (
-        request.accept_mimetypes.best == "application/json"
+        request.path.endswith(".json") or request.accept_mimetypes.best == "application/json"
     )
+
+
+def is_database_outage(exc: BaseException | None) -> bool:
+    """The exception (or what caused it) says the database cannot be reached."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OUTAGE_ERRORS) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _assume_anonymous() -> None:
+    """The page is rendered without the staff user: loading it would query the database again."""
+    if "_login_user" not in g:
+        login_manager = getattr(current_app, "login_manager", None)
+        if login_manager is not None:
+            g._login_user = login_manager.anonymous_user()
+
+
+def _render_page(status: int, reason: str, message: str) -> str:
+    try:
+        return render_template("error.html", status=status, reason=reason, message=message)
+    except Exception as exc:  # the page itself must not fail: a context processor met the outage
+        if not is_database_outage(exc):
+            logging.getLogger("erhc").error("error_page_failed", extra={"event": {
+                "event": "error_page_failed", "exc_type": type(exc).__name__}})
+        _assume_anonymous()
+        try:
+            return render_template("error.html", status=status, reason=reason, message=message)
+        except Exception:
+            return FALLBACK_PAGE.format(status=status, reason=escape(reason), message=escape(message))
 
 
 def error_response(status: int, reason: str | None = None, message: str | None = None):
@@ -33,7 +81,41 @@ def error_response(status: int, reason: str | None = None, message: str | None =
     reason, message = reason or default_reason, message or default_message
     if wants_json():
         return jsonify(error=reason, message=message), status
-    return render_template("error.html", status=status, reason=reason, message=message), status
+    return _render_page(status, reason, message), status
+
+
+def database_unavailable(exc: BaseException | None = None):
+    """503 with Retry-After: the database cannot be reached; logged and counted, never a trace."""
+    logging.getLogger("erhc").warning("database_unavailable", extra={"event": {
+        "event": "database_unavailable", "exc_type": type(exc).__name__ if exc else "", "endpoint": request.endpoint}})
+    metrics = current_app.extensions.get("erhc_metrics")
+    if metrics is not None:
+        metrics.dependency_failures.labels("database").inc()
+    _assume_anonymous()
+    body, status = error_response(503, *DATABASE_UNAVAILABLE)
+    response = current_app.make_response((body, status))
+    response.headers["Retry-After"] = str(int(current_app.config.get("DATABASE_RETRY_AFTER_SECONDS", 30)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def guard_context_processors(app: Flask) -> None:
+    """Context processors that meet a database outage give way instead of failing the page: the
+    staff user becomes anonymous (Flask-Login loads it in a context processor), others add nothing."""
+    processors = app.template_context_processors[None]
+    for i, processor in enumerate(processors):
+        if getattr(processor, "_erhc_guarded", False):
+            continue
+
+        def guarded(processor=processor):
+            try:
+                return processor()
+            except OUTAGE_ERRORS + (sa_exc.DBAPIError,):
+                _assume_anonymous()
+                return {"current_user": g._login_user} if "_login_user" in g else {}
+
+        guarded._erhc_guarded = True
+        processors[i] = guarded
 
 
 def init_app(app: Flask) -> None:
@@ -48,8 +130,13 @@ def init_app(app: Flask) -> None:
             response[0].headers["Retry-After"] = str(exc.retry_after)
         return response
 
+    for outage in OUTAGE_ERRORS:
+        app.register_error_handler(outage, database_unavailable)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if is_database_outage(exc):
+            return database_unavailable(exc)
         logging.getLogger("erhc").error(
             "unhandled_error", extra={"event": {"event": "unhandled_error", "exc_type": type(exc).__name__, "path": request.path}}
         )

@@ -20,6 +20,9 @@ class RequestMetrics:
         self.latency = Histogram("erhc_http_request_duration_seconds", "HTTP request duration by endpoint",
                                  ("endpoint",), registry=self.registry,
                                  buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        # A dependency found down while serving (database, limiter store): the request degraded, not failed.
+        self.dependency_failures = Counter("erhc_dependency_failures", "Dependency outages met by requests",
+                                           ("dependency",), registry=self.registry)
 
 
 def init_app(app: Flask) -> None:
@@ -88,9 +91,21 @@ class StatusCollector:
         yield filing
 
 
+class DependencyCollector:
+    """Whether rate limits are being counted in process memory because the shared store is down."""
+
+    def collect(self):
+        from erhc_h5.extensions import limiter
+
+        yield GaugeMetricFamily("erhc_ratelimit_fallback_active",
+                                "1 while the limiter store is unreachable and limits are kept per process",
+                                value=1 if limiter.store_state == "fallback" else 0)
+
+
 def render(app: Flask, status: dict) -> bytes:
     registry = CollectorRegistry()
     registry.register(StatusCollector(status))
     metrics: RequestMetrics | None = app.extensions.get("erhc_metrics")
     head = generate_latest(metrics.registry) if metrics else b""
+    head += generate_latest(DependencyCollector())
     return head + generate_latest(registry)

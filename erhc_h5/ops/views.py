@@ -39,7 +39,10 @@ def healthz():
 
 @bp.route("/readyz")
 def readyz():
-    """Readiness: the database answers SELECT 1 and the schema is at the newest migration."""
+    """Readiness of each dependency. The database (reachable, schema at the newest migration) decides:
+    503 without it. A limiter store that is down leaves the app serving with limits kept in process
+    memory: 200 with status ``degraded``, so every instance is not taken out of rotation at once."""
+    from erhc_h5.extensions import limiter_store_state
     from erhc_h5.migrate import at_head
 
     checks = {"database": "ok", "migrations": "ok"}
@@ -52,8 +55,14 @@ def readyz():
             checks["migrations"] = "behind" if checks["database"] == "ok" else "unknown"
     except SQLAlchemyError:
         checks["migrations"] = "unknown"
-    ready = all(v == "ok" for v in checks.values())
-    return jsonify(status="ready" if ready else "not_ready", checks=checks), 200 if ready else 503
+    checks["limiter_store"] = limiter_store_state(current_app)
+    ready = checks["database"] == "ok" and checks["migrations"] == "ok"
+    status = ("degraded" if checks["limiter_store"] == "unavailable" else "ready") if ready else "not_ready"
+    response = jsonify(status=status, checks=checks)
+    response.status_code = 200 if ready else 503
+    if not ready:
+        response.headers["Retry-After"] = str(int(current_app.config.get("DATABASE_RETRY_AFTER_SECONDS", 30)))
+    return response
 
 
 def _bearer_ok() -> bool:

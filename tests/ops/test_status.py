@@ -137,14 +137,16 @@ def test_metrics_token_when_configured(app, client, seeded):
 def test_readyz_ok(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+    assert response.get_json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok",
+                                                                 "limiter_store": "disabled"}}
 
 
 def test_readyz_not_migrated_is_503(tmp_path):
     app = create_app({**BASE_OVERRIDES, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"})
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.get_json() == {"status": "not_ready", "checks": {"database": "ok", "migrations": "behind"}}
+    assert response.get_json() == {"status": "not_ready", "checks": {"database": "ok", "migrations": "behind",
+                                                                     "limiter_store": "disabled"}}
 
 
 def test_readyz_database_down_is_503(tmp_path):
