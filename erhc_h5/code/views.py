@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, jsonify, redirect, render_template, request
+from flask import Blueprint, flash, jsonify, redirect, render_template, request
 
+from erhc_h5.audit import audit
 from erhc_h5.code import service
 from erhc_h5.db import get_session
 from erhc_h5.extensions import limiter
 from erhc_h5.records.codes import method_label
+from erhc_h5.resident.cards import cancel_card
+from erhc_h5.resident.models import CARD_LINK_VERIFIED
 from erhc_h5.resident.session import current_app_user
 from erhc_h5.scan.service import RESULT_LABELS, _fmt
 from erhc_h5.security.masking import mask_idcode, mask_name
@@ -34,7 +37,7 @@ def face():
         "code/face.html", card=card, image=image, expires_in=max(0, image.expires_at - int(time.time())),
         masked_name=mask_name(card.name), masked_idcode=mask_idcode(card.idcode),
         methods=method_label(card.authentication_method) if card.is_authenticated else "",
-        service_path=SERVICE_PATH,
+        service_path=SERVICE_PATH, can_cancel=current_app_user().card_link == CARD_LINK_VERIFIED,
     )
 
 
@@ -62,3 +65,27 @@ def history():
     rows = [{"at": _fmt(e.at), "site": e.site_name or "—", "result": RESULT_LABELS.get(e.result, e.result)}
             for e in events]
     return render_template("code/history.html", rows=rows, days=service.RECEIPT_DAYS)
+
+
+@bp.route("/h5/code/cancel", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def cancel():
+    """The resident cancels their own card, after a confirmation; only a verified holder may."""
+    user = current_app_user()
+    card = service.card_of(user)
+    if card is None or user.card_link != CARD_LINK_VERIFIED:
+        return redirect(SERVICE_PATH)
+    error = None
+    if request.method == "POST":
+        if request.form.get("confirm") != "y":
+            error = "请勾选确认后再注销"
+        else:
+            session = get_session()
+            cancel_card(session, card)
+            audit(session, "card.cancelled", actor_type="resident", actor_id=user.id, target_type="card",
+                  target_id=card.id, detail={"by": "resident"})
+            session.commit()
+            flash("您的电子健康码已注销", "info")
+            return redirect(SERVICE_PATH)
+    return render_template("code/cancel.html", masked_name=mask_name(card.name), masked_idcode=mask_idcode(card.idcode),
+                           error=error), (400 if error else 200)

@@ -71,8 +71,8 @@ def reject(session: Session, vs: VerificationSession, staff_id: int, note: str) 
     log_event("onsite.rejected", session=vs.id[:8])
 
 
-REGISTER_FIELDS = ("name", "id_card_type_code", "idcode", "nation", "county_code", "current_address",
-                   "linkman", "telephone")
+REGISTER_FIELDS = ("name", "id_card_type_code", "idcode", "nationality", "nation", "county_code", "current_address",
+                   "address", "birthplace", "linkman", "telephone")
 
 
 def register_without_phone(session: Session, app: FiledApp, form: dict, staff_id: int, note: str):
