@@ -12,7 +12,7 @@ from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, method_label
 from erhc_h5.records.idnumbers import uses_resident_id_layout
-from erhc_h5.records.standard import Violation, normalize_record, validate_record
+from erhc_h5.records.standard import Violation, normalize_phone, normalize_record, validate_record
 from erhc_h5.resident import limits
 from erhc_h5.resident.cards import issue_or_update_card
 from erhc_h5.resident.models import VerificationSession
@@ -85,7 +85,7 @@ def register_without_phone(session: Session, app: FiledApp, form: dict, staff_id
         fields += ("sex", "birthday")
     else:
         record.pop("sex"), record.pop("birthday")
-    record["phone"] = record["telephone"]
+    record["phone"] = normalize_phone(record["telephone"] or "")
     violations = validate_record(record, fields=fields)
     for key, label in (("linkman", "联系人姓名"), ("telephone", "联系人手机号")):
         if not record.get(key):
