@@ -86,3 +86,33 @@ def test_real_people_reach_the_province_normalised_and_as_two_where_they_are_two
     assert dupont["authentication_method"] == "4"
     imported = held[("阿依·古丽", "CHN")]
     assert imported["phone"] == "13900000003" and imported["county_code"] == "330114000"
+
+
+def test_a_cancelled_card_goes_upward_as_d_and_its_code_scans_revoked(chain):
+    app = chain.app
+    seeded = _seed(app)
+    client = app.test_client()
+    with app.app_context(), session_scope(app) as session:
+        demo_app = session.scalar(select(FiledApp).where(FiledApp.app_filing_no == demo.DEMO_APP_FILING_NO))
+        url = make_launch_url(demo_app, "leaver", demo_app.launch_secret)
+    client.get(url)
+    client.post("/h5/consent", data={"agree": "y"})
+    client.post("/h5/identity", data={"name": "测离开", "id_card_type_code": "01", "idcode": SPECIMEN})
+    client.post("/h5/profile", data={"nation": "01", "phone": "13800138000", "county_code": "330106"})
+    assert client.post("/h5/verify/two-factor").headers["Location"] == "/h5/code"
+    with app.app_context(), session_scope(app) as session:
+        from erhc_h5.code import tokens
+        from erhc_h5.resident.models import EHealthCard
+
+        card_id = session.scalar(select(EHealthCard.id))
+        code = tokens.issue(session, card_id).text  # the code on the resident's screen
+    assert chain.once()["accepted"] == 1
+    assert client.post("/h5/code/cancel", data={}).status_code == 400  # not confirmed: nothing happens
+    assert client.post("/h5/code/cancel", data={"confirm": "y"}).headers["Location"] == "/h5/service"
+    scanned = client.post("/api/v1/scan", json={"code": code},
+                          headers={"Authorization": f"Bearer {seeded['device_token']}"})
+    assert scanned.get_json()["error"] == "revoked" and 400 <= scanned.status_code < 500
+    assert chain.once()["accepted"] == 1
+    operations = sorted(p["cd_operation"] for p in _held(app))
+    assert operations == ["d", "i"]
+    assert client.get("/h5/code/token.json").status_code == 404  # the link ended with the card
