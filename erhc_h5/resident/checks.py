@@ -21,7 +21,7 @@ from erhc_h5.db import utcnow
 from erhc_h5.logs import log_event
 from erhc_h5.resident import limits
 from erhc_h5.resident.models import VerificationSession
-from erhc_h5.resident.providers import providers
+from erhc_h5.identity import get_providers as providers
 from erhc_h5.resident.verification import (
     Outcome, State, complete, data, draft, move, record_failure, register_pending, save,
 )

@@ -11,7 +11,7 @@ from erhc_h5.logs import log_event
 from erhc_h5.resident import session as resident_session
 from erhc_h5.resident.verification import load
 
-CODE_FACE = "/h5/code"  # helper C's code face; a plain path on purpose
+CODE_FACE = "/h5/code"  # the code package's page; a plain path keeps resident/ free of its blueprint
 
 
 def no_session_page():

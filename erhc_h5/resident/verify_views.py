@@ -14,7 +14,7 @@ from erhc_h5.records.service import RecordInvalid
 from erhc_h5.resident import checks
 from erhc_h5.resident.forms import FaceForm, OtpForm
 from erhc_h5.resident.journey import CODE_FACE, journey_required, provider_unavailable
-from erhc_h5.resident.providers import sandbox_code
+from erhc_h5.identity import sandbox_last_code
 from erhc_h5.resident import verification
 from erhc_h5.resident.verification import METHOD_REFUSALS, data, ready_for_check
 from erhc_h5.security.masking import mask_phone
@@ -120,7 +120,7 @@ def sms():
         form.otp.errors = [OTP_ERRORS[result]]
     phone = data(vs)["phone"]
     return render_template("resident/sms.html", form=form, vs=vs, phone=mask_phone(phone), verified=False,
-                           wait=checks.cooldown_left(vs), sandbox=sandbox_code(phone) if vs.otp_hash else None,
+                           wait=checks.cooldown_left(vs), sandbox=sandbox_last_code(phone) if vs.otp_hash else None,
                            step=3)
 
 

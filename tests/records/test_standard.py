@@ -142,7 +142,7 @@ def test_rule_pass_and_fail(field, good, bad, reason):
 
 
 def test_issue_examples():
-    """The exact examples named in the issue's 'Done when'."""
+    """Examples of each hard rule: wrong check character, impossible date, short phone, bad codes, long name."""
     wrong_check = VALID_ID[:-1] + ("0" if VALID_ID[-1] != "0" else "1")
     feb30 = with_check("33010619990230123")
     cases = [
