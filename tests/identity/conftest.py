@@ -9,12 +9,7 @@ from PIL import Image
 
 from erhc_h5.identity import get_providers, set_providers
 from erhc_h5.identity.factory import build_providers
-from tests.factories import check_character
 from tests.identity.fake_upstream import CONFIG, FakeVendor
-
-
-def resident_id(body: str = "11010519491231002") -> str:
-    return body + check_character(body)
 
 
 def png(width: int = 96, height: int = 96) -> bytes:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from erhc_h5.identity.base import CheckResult, ProviderUnavailable, SmsReceipt
-from tests.identity.conftest import png, resident_id
+from tests.identity.conftest import png
 
-ID = resident_id()
+ID = "11010519491231002X"  # GB 11643-1999 specimen
 PHONE = "13800138000"
 FAULTS = [("timeout", "timeout"), ("error", "upstream_error")]
 

@@ -21,10 +21,10 @@ from erhc_h5.identity.http import (
     parse_timeout,
     sign,
 )
-from tests.identity.conftest import png, resident_id
+from tests.identity.conftest import png
 from tests.identity.fake_upstream import APP_KEY, BASE, CONFIG, SECRET, FakeVendor
 
-ID = resident_id()
+ID = "11010519491231002X"  # GB 11643-1999 specimen
 NAME, PHONE, OTP = "欧阳娜娜", "13912345678", "864209"
 
 

@@ -10,10 +10,10 @@ from erhc_h5.identity.sandbox import (
     SandboxIdentityProvider,
     SandboxSmsProvider,
 )
-from tests.identity.conftest import png, resident_id
+from tests.identity.conftest import png
 
 CONFIG = {"SANDBOX": True, "SECRET_KEY": "k1", "SANDBOX_PROVIDER_MODE": "normal"}
-ID = resident_id()
+ID = "11010519491231002X"  # GB 11643-1999 specimen
 
 
 @pytest.mark.parametrize("name,type_code,idcode", [

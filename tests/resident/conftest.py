@@ -8,7 +8,7 @@ from erhc_h5.filing.models import FiledApp
 from erhc_h5.identity import set_providers
 from erhc_h5.resident.launch import make_launch_url
 
-# Obviously fake people; valid check characters (stdnum.cn.ric.calc_check_digit).
+# Obviously fake people; their ID number is checked against GB 11643 in tests/test_factories.py.
 IDENTITY = {"name": "测试甲", "id_card_type_code": "01", "idcode": "330106199003071236"}
 PROFILE = {"nation": "01", "phone": "13800000001", "county_code": "330106", "current_address": "测试路1号",
            "linkman": "", "telephone": ""}

@@ -6,12 +6,7 @@ import json
 from sqlalchemy import inspect, select, text
 
 from erhc_h5.filing.models import FiledApp
-from tests.factories import resident_id as _resident_id
-
-
-def resident_id(division: str, birthday: str, seq: int) -> str:
-    """A GB 11643 resident ID number with a correct check character (synthetic)."""
-    return _resident_id(division, birthday, seq)
+from tests.factories import resident_id
 
 
 def residents(n: int) -> list[dict]:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from erhc_h5.audit import AuditEntry
 from erhc_h5.logs import JsonFormatter
 from tests.resident.conftest import PROFILE, Journey
-from tests.security.helpers import resident_id
+from tests.factories import resident_id
 
 PEOPLE = [
     {"name": "欧阳明月", "idcode": resident_id("330106", "19851224", 457), "phone": "13987654321", "method": "two"},

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from erhc_h5.logs import JsonFormatter, log_event
 from erhc_h5.security.logfilter import PiiRedactingFilter, redact
 from erhc_h5.security.masking import mask_address, mask_idcode, mask_name, mask_phone
-from tests.security.helpers import resident_id
+from tests.factories import resident_id
 
 ID_BODIES = st.from_regex(r"\A[1-8]\d{5}(19[5-9]\d|20[01]\d)(0[1-9]|1[0-2])(0[1-9]|1\d|2[0-8])\d{3}\Z")
 MOBILES = st.from_regex(r"\A1[3-9]\d{9}\Z")
