@@ -36,8 +36,9 @@ MESSAGES = {
     "malformed": "无法识别的二维码,请出示电子健康码",
     "unknown_key": "此码不是本平台签发的电子健康码",
     "bad_signature": "电子健康码校验失败,可能已被篡改",
-    "expired": "电子健康码已过期,请居民刷新后重新出示",
-    "not_yet_valid": "电子健康码时间异常,请核对设备时间后重试",
+    "expired": "电子健康码已过期,请居民在App中刷新码面后重新出示",
+    # The scan request carries no device time: only the issuing and verifying servers' clocks matter.
+    "not_yet_valid": "电子健康码签发时间晚于平台服务器时间,请居民刷新码面后重试;仍出现请联系平台运维核对服务器时钟(与扫码设备时间无关)",
 }
 
 
@@ -111,7 +112,8 @@ def issue(session: Session, card_id: int, now: float | None = None) -> IssuedCod
 
 
 def verify(session: Session, text: object, now: float | None = None) -> VerifiedCode:
-    """Check a scanned text; raise CodeError with the first reason it fails."""
+    """Check a scanned text; raise CodeError with the first reason it fails. Times are this server's
+    clock against the issuing server's, tolerant of CODE_CLOCK_SKEW_SECONDS either way."""
     if not isinstance(text, str) or len(text) > MAX_LENGTH:
         raise CodeError("malformed")
     text = text.strip()
@@ -135,10 +137,12 @@ def verify(session: Session, text: object, now: float | None = None) -> Verified
         raise CodeError("bad_signature")  # a retired key never signs new codes
     if expires_at <= issued_at:
         raise CodeError("malformed")
+    # Issuing and verifying servers may disagree by up to ``skew`` either way: a verifier behind the
+    # issuer sees codes from its future, one ahead sees them expire early; both accept fresh codes.
     now_s = time.time() if now is None else now
     if issued_at > now_s + skew:
         raise CodeError("not_yet_valid", ref)
-    if now_s >= expires_at:
+    if now_s >= expires_at + skew:
         raise CodeError("expired", ref)
     return VerifiedCode(kid, ref, issued_at, expires_at)
 

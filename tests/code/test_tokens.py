@@ -62,9 +62,9 @@ def test_non_string_is_malformed(db_session):
 def test_expiry_and_clock_skew(app, db_session, card):
     ttl, skew = app.config["CODE_TTL_SECONDS"], app.config["CODE_CLOCK_SKEW_SECONDS"]
     text = tokens.issue(db_session, card.id, NOW).text
-    tokens.verify(db_session, text, NOW + ttl - 1)
+    tokens.verify(db_session, text, NOW + ttl + skew - 1)  # verifying server ahead, within tolerance
     with pytest.raises(tokens.CodeError) as exc:
-        tokens.verify(db_session, text, NOW + ttl)
+        tokens.verify(db_session, text, NOW + ttl + skew)
     assert exc.value.reason == "expired" and exc.value.ref
     tokens.verify(db_session, text, NOW - skew)  # scanner clock behind, within tolerance
     with pytest.raises(tokens.CodeError) as exc:
@@ -84,7 +84,7 @@ def test_rotation_old_codes_verify_until_they_expire(app, db_session, card):
     tokens.verify(db_session, old, now + 10)
     tokens.verify(db_session, new, now + 10)
     with pytest.raises(tokens.CodeError) as exc:
-        tokens.verify(db_session, old, now + app.config["CODE_TTL_SECONDS"] + 1)
+        tokens.verify(db_session, old, now + app.config["CODE_TTL_SECONDS"] + app.config["CODE_CLOCK_SKEW_SECONDS"] + 1)
     assert exc.value.reason == "expired"
 
 

@@ -68,7 +68,7 @@ def test_tampered_foreign_malformed_expired_and_future(app, client, db_session, 
     _assert_refused(post(client, dev, {"code": code[:-5] + ("A" if code[-5] != "A" else "B") + code[-4:]}), "bad_signature")
     _assert_refused(post(client, dev, {"code": code.replace(code.split(".")[1], "q9q9", 1)}), "unknown_key")
     _assert_refused(post(client, dev, {"code": "http://weixin.qq.com/r/abc"}), "malformed")
-    old = tokens.issue(db_session, card.id, time.time() - app.config["CODE_TTL_SECONDS"] - 1).text
+    old = tokens.issue(db_session, card.id, time.time() - app.config["CODE_TTL_SECONDS"] - app.config["CODE_CLOCK_SKEW_SECONDS"] - 1).text
     future = tokens.issue(db_session, card.id, time.time() + app.config["CODE_CLOCK_SKEW_SECONDS"] + 30).text
     db_session.commit()
     _assert_refused(post(client, dev, {"code": old}), "expired")
