@@ -26,13 +26,21 @@ SEX_CHOICES = choices([("", "请选择性别")] + [(k, v) for k, v in SEX.items(
 
 
 def county_choices(prefix: str) -> list[SelectChoice]:
-    """Current counties under a 4-digit city prefix (values in the 9-digit form), with a blank first choice."""
+    """Current counties under a 4-digit city prefix (6-digit values, stored in the 9-digit form), blank first."""
     return choices(_counties(prefix))
 
 
 @lru_cache(maxsize=8)
 def _counties(prefix: str) -> tuple[tuple[str, str], ...]:
-    return (("", "请选择居住的区县(可不填)"),) + tuple((code + "000", name) for code, name in counties_of(prefix))
+    return (("", "请选择居住的区县(可不填)"),) + tuple(counties_of(prefix))
+
+
+def shown(values: dict) -> dict:
+    """Stored values as the form's choices show them: a county stored as 330106000 is the option 330106."""
+    county = values.get("county_code") or ""
+    if len(county) == 9 and county.endswith("000"):
+        return {**values, "county_code": county[:6]}
+    return values
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,7 @@ from erhc_h5.resident import launch as launching
 from erhc_h5.resident import limits
 from erhc_h5.resident import session as resident_session
 from erhc_h5.resident import verification
-from erhc_h5.resident.forms import ConsentForm, IdentityForm, ProfileForm, apply_violations, county_choices
+from erhc_h5.resident.forms import ConsentForm, IdentityForm, ProfileForm, apply_violations, county_choices, shown
 from erhc_h5.resident.journey import CODE_FACE, journey_required, resident_required
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.resident.onsite_views import bp as onsite_bp
@@ -133,7 +133,7 @@ def profile():
     vs = g.vs
     if not verification.draft(vs).identity_done:
         return redirect(url_for("resident.identity"))
-    form = ProfileForm(data=verification.data(vs) if request.method == "GET" else None)
+    form = ProfileForm(data=shown(verification.data(vs)) if request.method == "GET" else None)
     form.county_code.choices = county_choices(str(current_app.config["CD_SOURCE"]))
     asks = verification.asks_sex_and_birthday(vs)
     if form.validate_on_submit():
