@@ -4,7 +4,9 @@ in chunks. Bad rows are reported by line, field and reason and imported nowhere.
 New people go through a bulk path that writes exactly the rows ``issue_or_update_card`` writes
 (card, version 1 'i', pending outbox entry) with one multi-row INSERT per table per chunk; a row for
 someone who already has a card (in the database or earlier in the file) goes through
-``issue_or_update_card`` itself.
+``issue_or_update_card`` itself, unless the card already holds exactly what the row would give it:
+then nothing is written. So re-running a file, or the rest of one after a crash, adds no version for
+a person whose data did not change.
 """
 from __future__ import annotations
 
@@ -34,6 +36,13 @@ from erhc_h5.sync.batching import take_write_lock
 from erhc_h5.sync.models import OutboxEntry
 
 REQUIRED_COLUMNS = ("name", "id_card_type_code", "idcode", "phone", "nation")
+# The longest record field is 200 characters; anything far beyond is a broken or hostile file, refused
+# line by line instead of being held in memory (the csv module's own limit is 131,072).
+MAX_FIELD_CHARS = 4096
+# What a re-imported row may change on a card: compared before anything is written.
+_COMPARED_COLUMNS = ("id_card_type_code", "idcode", "idcode_bidx", "phone_bidx", "name", "sex", "nation",
+                     "nationality", "birthday", "address", "phone", "linkman", "telephone", "birthplace",
+                     "county_code", "current_address")
 DEFAULT_METHOD = "4"
 CARD_COLUMNS = (
     "erhc_card_no", "empi", "id_card_type_code", "idcode", "idcode_bidx", "name", "sex", "nation", "nationality",
@@ -58,11 +67,23 @@ class ImportRefused(Exception):
         self.message = message
 
 
+class ImportInterrupted(Exception):
+    """Asked to stop: raised between chunks, so every committed chunk is counted and no other is."""
+
+
 @dataclass
 class ImportResult:
-    imported: int = 0
+    imported: int = 0  # valid rows now registered as the file says (written, or already so)
     rejected: int = 0
+    unchanged: int = 0  # of the imported: people whose card already held the row; nothing written
     lines: list[str] = field(default_factory=list)  # only when no ``report`` callback is given
+
+    def summary(self) -> dict:
+        """The command's last line: {"imported", "rejected"} and, on a re-run, "unchanged"."""
+        out = {"imported": self.imported, "rejected": self.rejected}
+        if self.unchanged:
+            out["unchanged"] = self.unchanged
+        return out
 
 
 def check_utf8(path: str, chunk: int = 1 << 20) -> None:
@@ -122,27 +143,51 @@ def prepare_row(values: dict) -> tuple[dict | None, list[Violation]]:
     return (None if violations else row), violations
 
 
-def _rows(path: str) -> Iterator[tuple[int, list[str] | None, list[str]]]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise ImportRefused("bad_header", "文件为空,缺少表头")
-        yield 1, None, header
-        for values in reader:
-            if not values or all(not v.strip() for v in values):
-                continue
-            yield reader.line_num, values, header
+def _rows(path: str) -> Iterator[tuple[int, list[str] | str | None, list[str]]]:
+    """(line, values, header); values is None for the header and an error text for a line the csv
+    reader cannot parse (oversize field, stray NUL), which is skipped."""
+    previous_limit = csv.field_size_limit(MAX_FIELD_CHARS)  # process-wide: restored on the way out
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            try:
+                header = next(reader, None)
+            except csv.Error:
+                raise ImportRefused("bad_header", "表头无法解析,请检查文件格式") from None
+            if header is None:
+                raise ImportRefused("bad_header", "文件为空,缺少表头")
+            yield 1, None, header
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield reader.line_num, _csv_problem(exc), header
+                    continue
+                if not values or all(not v.strip() for v in values):
+                    continue
+                yield reader.line_num, values, header
+    finally:
+        csv.field_size_limit(previous_limit)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"field_too_large 字段超过{MAX_FIELD_CHARS}个字符"
+    return "bad_csv 此行无法按CSV解析"
 
 
 def import_csv(session: Session, path: str, app_record_no: str, *, chunk_size: int = 1000,
-               report: Callable[[str], None] | None = None) -> ImportResult:
+               report: Callable[[str], None] | None = None, result: ImportResult | None = None,
+               should_stop: Callable[[], bool] = lambda: False) -> ImportResult:
     """Import the file; commits every ``chunk_size`` valid rows. Refusals of the whole file raise
-    ImportRefused before anything is written."""
+    ImportRefused before anything is written. ``result`` (when given) holds the committed counts
+    even if the import stops half-way; ``should_stop`` is asked after each chunk (ImportInterrupted)."""
     check_utf8(path)
     app = find_app(session, app_record_no)
     session.commit()  # end the read; each chunk opens its own write transaction
-    result = ImportResult()
+    result = result if result is not None else ImportResult()
     say = report or result.lines.append
     names: list[str] = []
     chunk: list[tuple[int, dict]] = []
@@ -150,6 +195,10 @@ def import_csv(session: Session, path: str, app_record_no: str, *, chunk_size: i
         for line, values, header in _rows(path):
             if values is None:
                 names = check_header(header)
+                continue
+            if isinstance(values, str):
+                result.rejected += 1
+                say(f"line {line}: -: {values}")
                 continue
             if len(values) != len(names):
                 result.rejected += 1
@@ -163,26 +212,37 @@ def import_csv(session: Session, path: str, app_record_no: str, *, chunk_size: i
                 continue
             chunk.append((line, row))
             if len(chunk) >= chunk_size:
-                result.imported += _write_chunk(session, app, chunk, result, say)
-                session.commit()
+                _commit_chunk(session, app, chunk, result, say)
                 chunk = []
+                if should_stop():
+                    raise ImportInterrupted()
         if chunk:
-            result.imported += _write_chunk(session, app, chunk, result, say)
-            session.commit()
+            _commit_chunk(session, app, chunk, result, say)
     except UnicodeDecodeError:  # changed under us after the check
         session.rollback()
         raise ImportRefused("not_utf8", "文件不是UTF-8编码") from None
     return result
 
 
+def _commit_chunk(session: Session, app: FiledApp, chunk: list[tuple[int, dict]], result: ImportResult,
+                  say: Callable[[str], None]) -> None:
+    """Write and commit one chunk; its counts join the result only once committed."""
+    written, unchanged = _write_chunk(session, app, chunk, result, say)
+    session.commit()
+    result.imported += written + unchanged
+    result.unchanged += unchanged
+
+
 def _write_chunk(session: Session, app: FiledApp, chunk: list[tuple[int, dict]], result: ImportResult,
-                 say: Callable[[str], None]) -> int:
-    """Write one chunk: new people in bulk, people already known one by one.
+                 say: Callable[[str], None]) -> tuple[int, int]:
+    """Write one chunk: new people in bulk, people already known one by one (or not at all when
+    their card already holds the row); returns (rows written, rows unchanged).
 
     The CPU work (records, blind indexes) is done before the write lock is taken, so the sync
     worker is not held up on SQLite while a chunk is being prepared.
     """
     empis = [make_empi(row["id_card_type_code"], normalize_idcode(row["idcode"])) for _, row in chunk]
+    empis_by_line = {line: empi for (line, _), empi in zip(chunk, empis)}
     prepared = _prepare_new(app, chunk, empis, result, say)
     take_write_lock(session)
     known = set(session.scalars(select(EHealthCard.empi).where(EHealthCard.empi.in_(set(empis)))).all())
@@ -196,7 +256,13 @@ def _write_chunk(session: Session, app: FiledApp, chunk: list[tuple[int, dict]],
             known.add(empi)
             fresh.append(prepared[line])
     written = _insert_new(session, fresh) if fresh else 0
+    unchanged = 0
+    cards = _cards_by_empi(session, {empis_by_line[line] for line, _ in later})
     for line, row in later:
+        card = cards.get(empis_by_line[line])
+        if card is not None and _holds_already(card, row, app):
+            unchanged += 1
+            continue
         try:
             with session.begin_nested():
                 issue_or_update_card(session, _identity(row), app, methods=row["authentication_method"])
@@ -205,7 +271,28 @@ def _write_chunk(session: Session, app: FiledApp, chunk: list[tuple[int, dict]],
             result.rejected += 1
             for v in exc.violations:
                 say(f"line {line}: {v.field}: {v.reason} {v.message}")
-    return written
+    return written, unchanged
+
+
+def _cards_by_empi(session: Session, empis: set[str]) -> dict[str, EHealthCard]:
+    """Cards of the chunk's people already in the database (those inserted by this chunk included)."""
+    if not empis:
+        return {}
+    return {card.empi: card for card in session.scalars(select(EHealthCard).where(EHealthCard.empi.in_(empis)))}
+
+
+def _holds_already(card: EHealthCard, row: dict, app: FiledApp) -> bool:
+    """True when passing ``row`` through issue_or_update_card would change nothing a record carries:
+    the card is authenticated and active through this app, already holds the row's methods, and
+    applying the row's identity (the card module's own rules) leaves every compared column as it is."""
+    if not (card.recognize_flag == 1 and card.status == "active" and card.app_id == app.id):
+        return False
+    if canonical_methods(card.authentication_method, row["authentication_method"]) != card.authentication_method:
+        return False
+    before = {c: getattr(card, c) for c in _COMPARED_COLUMNS}
+    after = SimpleNamespace(**before)
+    _apply_identity(after, _identity(row))
+    return all(getattr(after, c) == before[c] for c in _COMPARED_COLUMNS)
 
 
 def _identity(row: dict) -> dict:

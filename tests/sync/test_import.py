@@ -106,3 +106,77 @@ def test_unapproved_app_refused(runner, seeded, db_session, tmp_path):
                                  "--app-record-no", seeded["app_record_no"]])
     assert result.exit_code == 2 and "app_not_approved" in result.output
     assert count(db_session, EHealthCard) == 0
+
+
+def _summary(result) -> dict:
+    return json.loads(result.output.strip().splitlines()[-1])
+
+
+def _import(runner, path, seeded, *more):
+    return runner.invoke(args=["residents", "import", path, "--app-record-no", seeded["app_record_no"], *more])
+
+
+def _audit_details(db_session) -> list[dict]:
+    from erhc_h5.audit import AuditEntry
+
+    db_session.expire_all()
+    return [e.detail for e in db_session.scalars(select(AuditEntry).where(AuditEntry.action == "residents.import")
+                                                 .order_by(AuditEntry.id))]
+
+
+def test_rerun_writes_no_version_for_unchanged_people(runner, seeded, db_session, tmp_path):
+    path = _write(tmp_path / "r.csv", [_row(i) for i in range(50, 60)] + [_row(50)])  # 50 twice, same data
+    first = _import(runner, path, seeded, "--chunk-size", "4")
+    assert first.exit_code == 0 and _summary(first) == {"imported": 11, "rejected": 0, "unchanged": 1}
+    assert count(db_session, AuthRecord) == 10
+    again = _import(runner, path, seeded, "--chunk-size", "4")
+    assert again.exit_code == 0, again.output
+    assert _summary(again) == {"imported": 11, "rejected": 0, "unchanged": 11}
+    assert count(db_session, AuthRecord) == 10 and count(db_session, OutboxEntry) == 10
+
+
+def test_rerun_with_one_change_writes_one_version(runner, seeded, db_session, tmp_path):
+    _import(runner, _write(tmp_path / "a.csv", [_row(i) for i in range(70, 75)]), seeded)
+    changed = [_row(i) for i in range(70, 75)]
+    changed[2] = _row(72, phone="13900000072")
+    changed[3] = _row(73, authentication_method="2")
+    result = _import(runner, _write(tmp_path / "b.csv", changed), seeded)
+    assert _summary(result) == {"imported": 5, "rejected": 0, "unchanged": 3}
+    ops = db_session.execute(select(AuthRecord.card_id, AuthRecord.cd_operation).order_by(AuthRecord.id)).all()
+    assert [op for _, op in ops] == ["i"] * 5 + ["u", "u"]
+    assert find_card(db_session, "01", person(72)["idcode"]).phone == "13900000072"
+    assert find_card(db_session, "01", person(73)["idcode"]).authentication_method == "2^4"
+
+
+def test_oversize_field_is_a_line_error_and_the_rest_is_imported(runner, seeded, db_session, tmp_path):
+    rows = [_row(80), _row(81, name="长" * (10 * 1024 * 1024)), _row(82)]
+    result = _import(runner, _write(tmp_path / "big.csv", rows), seeded)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1
+    assert any(line.startswith("line 3: -: field_too_large") for line in lines), lines[:5]
+    assert _summary(result) == {"imported": 2, "rejected": 1}
+    assert "Traceback" not in result.output and len(result.output) < 10_000
+    assert _audit_details(db_session)[-1]["rejected"] == 1
+    assert find_card(db_session, "01", person(82)["idcode"]) is not None
+
+
+def test_summary_and_audit_are_written_when_the_database_fails(runner, seeded, db_session, tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from erhc_h5.resident import importer
+
+    real, calls = importer._insert_new, []
+
+    def fail_second_chunk(session, fresh):
+        calls.append(len(fresh))
+        if len(calls) == 2:
+            raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+        return real(session, fresh)
+
+    monkeypatch.setattr(importer, "_insert_new", fail_second_chunk)
+    result = _import(runner, _write(tmp_path / "r.csv", [_row(i) for i in range(90, 96)]), seeded,
+                     "--chunk-size", "3")
+    assert result.exit_code == 3 and "Traceback" not in result.output
+    assert _summary(result) == {"imported": 3, "rejected": 0, "error": "import_failed"}
+    assert _audit_details(db_session)[-1]["error"] == "import_failed"
+    assert count(db_session, EHealthCard) == 3
