@@ -2,9 +2,10 @@
 
 Every limit is an atomic counter (``rate_counters``): one conditional UPDATE takes a unit only
 while the count is under the cap, so parallel requests cannot all read "4 of 5" and each take the
-fifth. A check takes its unit *before* the provider is asked (a staged session cannot get a guess
-the lock has already spent) and gives it back when the person passes. Counted by keyed hashes
-only: no document number or phone is stored in clear here.
+fifth. A person has two counters: ``guess`` (checks failed or under way) caps what may reach the
+provider — a check takes its unit *before* the provider is asked and gives it back when the person
+passes — and ``fail`` (checks refuted) is the lock. Counted by keyed hashes only: no document
+number or phone is stored in clear here.
 """
 from __future__ import annotations
 
@@ -40,10 +41,13 @@ def ip_hash(ip: str | None) -> str:
 
 def record_event(session: Session, kind: str, *, session_id: str = "", subject: str | None = None,
                  phone: str | None = None, ip: str = "", reason: str = "", at: dt.datetime | None = None) -> None:
-    """An audit trail of failures and SMS sends (the ops figures read it; limits do not)."""
+    """A failure or an SMS send, for the ops figures; a failure also counts towards the person's lock."""
     session.add(VerificationEvent(kind=kind, session_id=session_id, subject_hash=subject, phone_bidx=phone,
                                   ip_hash=ip, reason=reason, at=at or utcnow()))
     session.flush()
+    if kind == "failure" and subject:
+        _, window = _lockout()
+        take(session, f"fail:{subject}", 2**31 - 1, window, at)
 
 
 # --- atomic counters ---------------------------------------------------------------------------
@@ -109,20 +113,29 @@ def _lockout() -> tuple[int, dt.timedelta]:
 
 
 def identity_lock(session: Session, subject: str, now: dt.datetime | None = None) -> Lock | None:
-    """The lock on a person: LOCKOUT_FAILURES checks failed (or under way) in the window, across all users."""
+    """The lock on a person: LOCKOUT_FAILURES checks refuted in the window, across all users."""
     limit, window = _lockout()
-    count, started = used(session, f"guess:{subject}", window, now)
+    count, started = used(session, f"fail:{subject}", window, now)
     if count < limit or started is None:
         return None
     return Lock(until=started + window)
 
 
-def take_guess(session: Session, subject: str, now: dt.datetime | None = None) -> Lock | None:
-    """Spend one of the person's guesses before the provider is asked; the lock if none is left."""
+PERSON_BUSY = "person_busy"
+
+
+def take_guess(session: Session, subject: str, now: dt.datetime | None = None) -> Lock | str | None:
+    """Spend one of the person's guesses before the provider is asked.
+
+    None: go ahead. A Lock: the person is locked. PERSON_BUSY: the guesses left are all taken by
+    checks under way in other sessions; none may start until they come back."""
+    lock = identity_lock(session, subject, now)
+    if lock is not None:
+        return lock
     limit, window = _lockout()
     if take(session, f"guess:{subject}", limit, window, now):
         return None
-    return identity_lock(session, subject, now) or Lock(until=(now or utcnow()) + window)
+    return identity_lock(session, subject, now) or PERSON_BUSY
 
 
 def refund_guess(session: Session, subject: str) -> None:

@@ -201,6 +201,7 @@ METHOD_REFUSALS = {
     "app_suspended": "该应用的接种疫苗服务备案已暂停或撤销,暂不能进行实名认证,请联系应用运营方",
     "method_not_filed": "该应用未备案此实名认证方式,请选择页面上提供的认证方式",
     "busy": "正在核验您的信息,请勿重复提交,稍候刷新页面查看结果",
+    limits.PERSON_BUSY: "该证件正在其他设备上核验,请稍后再试",
     "attempts_used": "本次认证尝试次数已用完,请重新开始实名认证",
 }
 
@@ -241,10 +242,13 @@ def begin_check(session: Session, vs: VerificationSession, methods: str, *, gues
         return Outcome("busy", "busy")
     session.refresh(vs)
     if guess and vs.subject_hash:
-        lock = limits.take_guess(session, vs.subject_hash, now)
-        if lock is not None:
+        taken = limits.take_guess(session, vs.subject_hash, now)
+        if taken == limits.PERSON_BUSY:
+            vs.check_started_at = None
+            return Outcome(limits.PERSON_BUSY, limits.PERSON_BUSY)
+        if taken is not None:
             move(vs, State.LOCKED)
-            return Outcome("locked", "locked", 0, lock)
+            return Outcome("locked", "locked", 0, taken)
     elif vs.subject_hash and (lock := limits.identity_lock(session, vs.subject_hash, now)) is not None:
         move(vs, State.LOCKED)
         return Outcome("locked", "locked", 0, lock)
