@@ -37,6 +37,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     limiter.init_app(app)  # fails open to process memory when its store is down (extensions.py)
     login_manager.init_app(app)
     errors.init_app(app)
+    from erhc_h5.timefmt import beijing_filter
+
+    app.add_template_filter(beijing_filter, "beijing")
 
     from erhc_h5.apidoc.views import bp as apidoc_bp
     from erhc_h5.code.views import bp as code_bp

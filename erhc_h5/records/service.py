@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from erhc_h5.records.models import AuthRecord
+from erhc_h5.timefmt import BEIJING, SECONDS, beijing_now  # noqa: F401  (the clock the importer and batching read)
 from erhc_h5.records.codes import to_alpha3
 from erhc_h5.records.standard import CHINESE_DOCUMENT_TYPES, FIELD_NAMES, Violation, normalize_county, validate_record
 
-BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-CD_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+CD_TIME_FORMAT = SECONDS
 
 
 class RecordInvalid(ValueError):
@@ -22,10 +22,6 @@ class RecordInvalid(ValueError):
     def __init__(self, violations: list[Violation]) -> None:
         super().__init__("; ".join(f"{v.field}: {v.reason}" for v in violations))
         self.violations = violations
-
-
-def beijing_now() -> dt.datetime:
-    return dt.datetime.now(BEIJING).replace(microsecond=0)
 
 
 def nationality_of(card) -> str | None:

@@ -20,9 +20,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
-from erhc_h5.records.service import BEIJING
 from erhc_h5.resident.models import RateCounter, VerificationEvent
 from erhc_h5.security.pii import blind_index, person_index
+from erhc_h5.timefmt import fmt
 
 
 def subject_hash(id_card_type_code: str, idcode: str, nationality: str | None = None) -> str:
@@ -103,8 +103,7 @@ class Lock:
 
     @property
     def until_beijing(self) -> str:
-        local = self.until.replace(tzinfo=dt.UTC).astimezone(BEIJING)
-        return local.strftime("%Y年%m月%d日 %H:%M")
+        return fmt(self.until, "%Y年%m月%d日 %H:%M")
 
 
 def _lockout() -> tuple[int, dt.timedelta]:

@@ -220,12 +220,3 @@ def check():
 def check_json():
     return jsonify(environment())
 
-
-@bp.app_template_filter("r_beijing")
-def beijing_time(value) -> str:
-    """A naive-UTC timestamp as Beijing time for people."""
-    import datetime as dt
-
-    from erhc_h5.records.service import BEIJING
-
-    return value.replace(tzinfo=dt.UTC).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if value else ""
