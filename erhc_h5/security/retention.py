@@ -1,25 +1,29 @@
-"""Retention: delete verification artefacts, scan audit and replay nonces past their keep-by date.
+"""Retention: delete what grows per request once past its keep-by date: verification sessions and
+events, scan audit, replay nonces, per-launch audit rows, app users that never got a card, journey
+counters and upload attempts.
 
 Kept whatever their age (the standard and the province need them): e-health cards, record
-versions, the outbox and its batches, filings, staff and the audit log.
+versions, the outbox and its batches, filings, staff, and every audit row other than launches.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from erhc_h5.audit import AuditEntry
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import LaunchNonce
 from erhc_h5.resident import models as resident_models
-from erhc_h5.resident.models import VerificationSession
+from erhc_h5.resident.models import AppUser, RateCounter, VerificationSession
 from erhc_h5.scan.models import ScanEvent
-from erhc_h5.sync.models import ProvinceNonce
+from erhc_h5.sync.models import ProvinceNonce, SyncAttempt
 
 FINISHED = ("passed", "failed", "expired", "locked")
-NONCE_DAYS = 1
+NONCE_DAYS = 1  # a launch ticket is valid for minutes (LAUNCH_MAX_SKEW_SECONDS); a day is ample
+LAUNCH_AUDIT_ACTION = "resident.launch"
 BATCH = 1000
 
 
@@ -41,8 +45,13 @@ def rules(cfg, now: dt.datetime | None = None) -> list[Rule]:
     nonce_cutoff = now - dt.timedelta(days=NONCE_DAYS)
     vs = VerificationSession
     last_activity = func.coalesce(vs.completed_at, vs.updated_at, vs.created_at)
+    expired_cutoff = now - dt.timedelta(days=int(cfg.get("RETENTION_EXPIRED_SESSION_DAYS", 7)))
     found = [
-        Rule("verification_sessions", vs, vs.id, vs.state.in_(FINISHED) & (last_activity < verification_cutoff)),
+        # Expired unfinished: the payload is already gone and nothing counts them; they go sooner
+        # (counted with the other verification sessions).
+        Rule("verification_sessions", vs, vs.id, (vs.state == "expired") & (last_activity < expired_cutoff)),
+        Rule("verification_sessions", vs, vs.id, vs.state.in_(FINISHED) & (vs.state != "expired")
+             & (last_activity < verification_cutoff)),
         # Never finished and untouched for the whole retention period: abandoned long ago.
         Rule("abandoned_verification_sessions", vs, vs.id,
              vs.state.not_in(FINISHED) & (last_activity < verification_cutoff)),
@@ -55,7 +64,31 @@ def rules(cfg, now: dt.datetime | None = None) -> list[Rule]:
         Rule("launch_nonces", LaunchNonce, LaunchNonce.nonce, LaunchNonce.seen_at < nonce_cutoff),
         Rule("province_nonces", ProvinceNonce, ProvinceNonce.nonce, ProvinceNonce.seen_at < nonce_cutoff),
     ]
-    return found
+    return found + _per_request_rules(cfg, now)
+
+
+def _per_request_rules(cfg, now: dt.datetime) -> list[Rule]:
+    """Rows every launch or journey step adds: launch audit, cardless app users, counters, attempts."""
+    def days(key: str, default: int) -> dt.timedelta:
+        return dt.timedelta(days=int(cfg.get(key, default)))
+
+    launch_cutoff = now - days("RETENTION_LAUNCH_AUDIT_DAYS", 30)
+    user_cutoff = now - days("RETENTION_APP_USER_DAYS", 30)
+    # A counter past its window counts nothing; never drop one inside the longest window (lockout).
+    counter_cutoff = now - max(days("RETENTION_RATE_COUNTER_DAYS", 2),
+                               dt.timedelta(hours=float(cfg.get("LOCKOUT_WINDOW_HOURS", 24))))
+    attempt_cutoff = now - days("RETENTION_SYNC_ATTEMPT_DAYS", 90)
+    has_session = exists().where(VerificationSession.app_user_id == AppUser.id)
+    return [
+        Rule("launch_audit", AuditEntry, AuditEntry.id,
+             (AuditEntry.action == LAUNCH_AUDIT_ACTION) & (AuditEntry.at < launch_cutoff)),
+        # Never got a card and no verification session left (those go first, above): a launch that
+        # led nowhere. A person who comes back simply gets a new row at the next launch.
+        Rule("app_users_without_card", AppUser, AppUser.id,
+             AppUser.card_id.is_(None) & (AppUser.created_at < user_cutoff) & ~has_session),
+        Rule("rate_counters", RateCounter, RateCounter.key, RateCounter.window_start < counter_cutoff),
+        Rule("sync_attempts", SyncAttempt, SyncAttempt.id, SyncAttempt.at < attempt_cutoff),
+    ]
 
 
 def expire_idle_sessions(session: Session, now: dt.datetime | None = None) -> int:
@@ -76,7 +109,8 @@ def purge(session: Session, cfg, *, dry_run: bool = False, now: dt.datetime | No
     counts: dict[str, int] = {}
     for rule in rules(cfg, now):
         if dry_run:
-            counts[rule.name] = int(session.scalar(select(func.count()).select_from(rule.model).where(rule.due)) or 0)
+            due = int(session.scalar(select(func.count()).select_from(rule.model).where(rule.due)) or 0)
+            counts[rule.name] = counts.get(rule.name, 0) + due
             continue
         removed = 0
         while True:
@@ -89,7 +123,7 @@ def purge(session: Session, cfg, *, dry_run: bool = False, now: dt.datetime | No
                 stmt = delete(rule.model).where(rule.key.in_(keys), rule.due)
             removed += session.execute(stmt.execution_options(synchronize_session=False)).rowcount or 0
             session.commit()
-        counts[rule.name] = removed
+        counts[rule.name] = counts.get(rule.name, 0) + removed
     if not dry_run:  # after deleting the long-abandoned ones, expire what went idle since
         counts["sessions_expired"] = expire_idle_sessions(session, now)
     return counts

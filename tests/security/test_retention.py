@@ -102,3 +102,111 @@ def test_retention_days_come_from_configuration_and_batches_commit(app, db_sessi
     counts = purge(db_session, cfg, batch_size=1)
     assert counts["verification_sessions"] == 0 and counts["abandoned_verification_sessions"] == 0
     assert counts["scan_events"] == 3
+
+
+# Rows every launch or journey step adds, each on both sides of its retention line.
+
+def _launches(client, db_session, seeded, n: int) -> None:
+    """n real launches through /h5/launch (app user, launch audit row, nonce each)."""
+    from erhc_h5.resident.launch import make_launch_url
+
+    app_row = demo_app(db_session, seeded)
+    for i in range(n):
+        reply = client.get(make_launch_url(app_row, f"retention-user-{i}", app_row.launch_secret))
+        assert reply.status_code == 302, reply.get_data(as_text=True)[:200]
+
+
+def test_launches_leave_nothing_once_past_retention(app, client, db_session, seeded):
+    from erhc_h5.resident.models import AppUser
+
+    _launches(client, db_session, seeded, 3)
+    db_session.expire_all()
+    launch_rows = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "resident.launch")
+    assert db_session.scalar(launch_rows) == 3 and _count(db_session, AppUser) >= 3
+    users_before = _count(db_session, AppUser)
+    early = purge(db_session, app.config, now=utcnow() + dt.timedelta(days=29))
+    assert early["launch_nonces"] == 3 and early["launch_audit"] == 0 and early["app_users_without_card"] == 0
+    counts = purge(db_session, app.config, now=utcnow() + dt.timedelta(days=31))
+    assert counts["launch_audit"] == 3
+    assert counts["app_users_without_card"] == users_before  # none of them got a card
+    db_session.expire_all()
+    assert db_session.scalar(launch_rows) == 0 and _count(db_session, AppUser) == 0
+
+
+def test_app_users_with_a_card_or_a_live_session_are_kept(app, db_session, seeded):
+    from erhc_h5.resident.models import AppUser
+
+    app_row = demo_app(db_session, seeded)
+    card = issue_or_update_card(db_session, dict(residents(1)[0]), app_row, methods="2")
+    db_session.flush()
+    old = _ago(40)
+    users = {name: AppUser(app_id=app_row.id, app_user_id=name, created_at=at, card_id=card_id)
+             for name, at, card_id in (("old-cardless", old, None), ("old-with-card", old, card.id),
+                                       ("old-in-journey", old, None), ("new-cardless", _ago(5), None))}
+    db_session.add_all(users.values())
+    db_session.flush()
+    db_session.add(VerificationSession(id="journey".ljust(32, "0"), method="2", state="in_progress",
+                                       app_user_id=users["old-in-journey"].id, created_at=_ago(1), updated_at=_ago(1)))
+    db_session.commit()
+    counts = purge(db_session, app.config)
+    assert counts["app_users_without_card"] == 1
+    db_session.expire_all()
+    assert set(db_session.scalars(select(AppUser.app_user_id))) == {"old-with-card", "old-in-journey", "new-cardless"}
+
+
+def test_only_launch_audit_rows_expire(app, db_session, seeded):
+    for action, days in (("resident.launch", 31), ("resident.launch", 29), ("staff.login", 400),
+                         ("verification.passed", 400)):
+        db_session.add(AuditEntry(actor_type="resident", action=action, at=_ago(days)))
+    db_session.commit()
+    assert purge(db_session, app.config)["launch_audit"] == 1
+    db_session.expire_all()
+    kept = sorted((e.action, round((utcnow() - e.at).days)) for e in db_session.scalars(
+        select(AuditEntry).where(AuditEntry.action != "retention.purge")))
+    assert kept == [("resident.launch", 29), ("staff.login", 400), ("verification.passed", 400)]
+
+
+def test_expired_sessions_go_after_a_week(app, db_session, seeded):
+    for key, state, days in (("exp8", "expired", 8), ("exp6", "expired", 6), ("fail8", "failed", 8)):
+        at = _ago(days)
+        db_session.add(VerificationSession(id=key.ljust(32, "0"), method="2", state=state, created_at=at,
+                                           updated_at=at, completed_at=at))
+    db_session.commit()
+    assert purge(db_session, app.config)["verification_sessions"] == 1
+    db_session.expire_all()
+    assert {s[:5].rstrip("0") for s in db_session.scalars(select(VerificationSession.id))} == {"exp6", "fail8"}
+
+
+def test_rate_counters_go_only_after_their_longest_window(app, db_session, seeded):
+    from erhc_h5.resident.models import RateCounter
+
+    for key, days in (("sms:old", 3), ("fail:recent", 1), ("fail:older", 4.5)):
+        db_session.add(RateCounter(key=key, window_start=_ago(days), count=2))
+    db_session.commit()
+    # A lockout window longer than the configured days keeps counters that still count.
+    cfg = {**app.config, "LOCKOUT_WINDOW_HOURS": 100}
+    assert purge(db_session, cfg)["rate_counters"] == 1
+    assert purge(db_session, app.config)["rate_counters"] == 1
+    db_session.expire_all()
+    assert list(db_session.scalars(select(RateCounter.key))) == ["fail:recent"]
+
+
+def test_upload_attempts_go_batches_stay(app, db_session, seeded):
+    from erhc_h5.sync.models import SyncAttempt
+
+    batch = SyncBatch(cd_batch="3301202001010000002", created_at=_ago(200))
+    db_session.add(batch)
+    db_session.flush()
+    for days in (91, 89):
+        db_session.add(SyncAttempt(batch_id=batch.id, at=_ago(days), outcome="ok"))
+    db_session.commit()
+    assert purge(db_session, app.config)["sync_attempts"] == 1
+    db_session.expire_all()
+    assert _count(db_session, SyncAttempt) == 1 and _count(db_session, SyncBatch) == 1
+
+
+def test_purge_command_reports_every_rule(db_session, seeded, runner):
+    summary = json.loads(runner.invoke(args=["purge", "--dry-run"]).output.strip().splitlines()[-1])
+    for name in ("launch_audit", "app_users_without_card", "verification_sessions", "rate_counters",
+                 "sync_attempts", "launch_nonces", "verification_events"):
+        assert name in summary
