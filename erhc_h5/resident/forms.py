@@ -63,11 +63,7 @@ class IdentityForm(FlaskForm):
     name = StringField("姓名", validators=[Length(max=64, message="姓名过长")])
     id_card_type_code = SelectField("证件类型", choices=ID_TYPE_CHOICES, default="01", validate_choice=False)
     idcode = StringField("证件号码", validators=[Length(max=64, message="证件号码过长")])
-    nationality = SelectField("国籍", default="CHN", validate_choice=False)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.nationality.choices = nationality_choices()
+    nationality = SelectField("国籍", choices=nationality_choices, default="CHN", validate_choice=False)
 
 
 class ProfileForm(FlaskForm):
@@ -101,15 +97,11 @@ class OnsiteConfirmForm(FlaskForm):
 
 
 class OnsiteRegisterForm(FlaskForm):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.nationality.choices = nationality_choices()
-
     app = SelectField("登记所属应用", choices=[], validate_choice=False)
     name = StringField("姓名")
     id_card_type_code = SelectField("证件类型", choices=ID_TYPE_CHOICES, default="01", validate_choice=False)
     idcode = StringField("证件号码")
-    nationality = SelectField("国籍", default="CHN", validate_choice=False)
+    nationality = SelectField("国籍", choices=nationality_choices, default="CHN", validate_choice=False)
     sex = SelectField("性别(非居民身份证号码时填写)", choices=SEX_CHOICES, validate_choice=False)
     birthday = StringField("出生日期(非居民身份证号码时填写,yyyy-MM-dd)")
     nation = SelectField("民族", choices=NATION_CHOICES, validate_choice=False)

@@ -27,11 +27,7 @@ CONSOLE_LINKS.append(("cards.find", "注销电子健康码", ROLES))
 class FindForm(FlaskForm):
     id_card_type_code = SelectField("证件类型", choices=ID_TYPE_CHOICES, default="01", validate_choice=False)
     idcode = StringField("证件号码", validators=[Length(max=64, message="证件号码过长")])
-    nationality = SelectField("国籍(护照等外国证件)", default="CHN", validate_choice=False)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.nationality.choices = nationality_choices()
+    nationality = SelectField("国籍(护照等外国证件)", choices=nationality_choices, default="CHN", validate_choice=False)
 
 
 class CancelForm(FlaskForm):

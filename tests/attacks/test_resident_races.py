@@ -40,10 +40,24 @@ def _clones(s: requests.Session, n: int) -> list[requests.Session]:
     return out
 
 
+def _post_together(server, sessions: list[requests.Session], path: str) -> list[requests.Response]:
+    """Each session posts the methods page's form to ``path``, all released at once."""
+    tokens = [server.csrf(s, "/h5/methods") for s in sessions]
+    return race(len(sessions), lambda i, s: s.post(server.url(path), data={"csrf_token": tokens[i]},
+                                                   allow_redirects=False, timeout=60), sessions=sessions)
+
+
 def _vs_id(server, s: requests.Session) -> str:
     with server.app.test_request_context():
         data = server.app.session_interface.get_signing_serializer(server.app).loads(s.cookies["session"])
     return data["resident"]["vs"]
+
+
+def _cards_of(server, who: dict) -> list[EHealthCard]:
+    with server.db() as session:
+        cards = session.scalars(select(EHealthCard).where(EHealthCard.idcode_bidx == person_index("01", who["idcode"]))).all()
+        session.expunge_all()
+        return cards
 
 
 def test_parallel_wrong_sms_codes_spend_at_most_the_cap(server):
@@ -82,9 +96,7 @@ def test_parallel_sms_to_one_phone_stay_within_the_hourly_cap(server):
 def test_parallel_checks_in_one_session_reach_the_provider_once(server):
     who = person(93001)
     s = _ready(server, "double-submit", who)
-    token = server.csrf(s, "/h5/methods")
-    answers = race(8, lambda i, c: c.post(server.url("/h5/verify/two-factor"), data={"csrf_token": token},
-                                          allow_redirects=False, timeout=60), sessions=_clones(s, 8))
+    answers = _post_together(server, _clones(s, 8), "/h5/verify/two-factor")
     assert all(a.status_code == 302 for a in answers)
     vs_id = _vs_id(server, s)
     with server.db() as session:
@@ -98,12 +110,8 @@ def test_parallel_checks_in_one_session_reach_the_provider_once(server):
 
 def test_staged_sessions_released_together_get_at_most_the_lockout_guesses(server):
     who = person(94001, name="测失败")
-    sessions = [_ready(server, f"stager-{i}", who) for i in range(N)]
-    tokens = [server.csrf(s, "/h5/methods") for s in sessions]
-    answers = race(N, lambda i, s: s.post(server.url("/h5/verify/two-factor"), data={"csrf_token": tokens[i]},
-                                          allow_redirects=False, timeout=60), sessions=sessions)
+    answers = _post_together(server, [_ready(server, f"stager-{i}", who) for i in range(N)], "/h5/verify/two-factor")
     assert all(a.status_code == 302 for a in answers)
-    subject = None
     with server.db() as session:
         subject = person_index("01", who["idcode"])
         failures = session.scalar(select(func.count()).select_from(VerificationEvent).where(
@@ -115,29 +123,18 @@ def test_staged_sessions_released_together_get_at_most_the_lockout_guesses(serve
 
 def test_one_person_passing_in_parallel_sessions_gets_one_card(server):
     who = person(95001)
-    sessions = [_ready(server, f"twin-{i}", who) for i in range(8)]
-    tokens = [server.csrf(s, "/h5/methods") for s in sessions]
-    answers = race(8, lambda i, s: s.post(server.url("/h5/verify/two-factor"), data={"csrf_token": tokens[i]},
-                                          allow_redirects=False, timeout=60), sessions=sessions)
+    answers = _post_together(server, [_ready(server, f"twin-{i}", who) for i in range(8)], "/h5/verify/two-factor")
     assert all(a.status_code == 302 for a in answers)
     # Each passes, or is told the person is being checked elsewhere (at most the lockout's
     # number of checks of one person run at once); nobody is locked for it.
     places = [a.headers["Location"].rsplit("/", 2)[-1] for a in answers]
     assert set(places) <= {"code", "methods"} and places.count("code") >= 1, places
-    with server.db() as session:
-        cards = session.scalar(select(func.count()).select_from(EHealthCard).where(
-            EHealthCard.idcode_bidx == person_index("01", who["idcode"])))
-    assert cards == 1
+    assert len(_cards_of(server, who)) == 1
 
 
 def test_one_new_person_choosing_on_site_in_parallel_gets_one_pending_card(server):
     who = person(96001)
-    sessions = [_ready(server, f"onsite-twin-{i}", who) for i in range(8)]
-    tokens = [server.csrf(s, "/h5/methods") for s in sessions]
-    answers = race(8, lambda i, s: s.post(server.url("/h5/verify/onsite"), data={"csrf_token": tokens[i]},
-                                          allow_redirects=False, timeout=60), sessions=sessions)
+    answers = _post_together(server, [_ready(server, f"onsite-twin-{i}", who) for i in range(8)], "/h5/verify/onsite")
     assert all(a.status_code == 302 for a in answers)
-    with server.db() as session:
-        cards = session.scalars(select(EHealthCard).where(
-            EHealthCard.idcode_bidx == person_index("01", who["idcode"]))).all()
+    cards = _cards_of(server, who)
     assert len(cards) == 1 and cards[0].recognize_flag == 0
