@@ -40,6 +40,7 @@ class FiledApp(Base):
     launch_secret: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     allowed_origins: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -54,6 +55,15 @@ class FiledApp(Base):
     @property
     def status_label(self) -> str:
         return FILING_STATES.get(self.status, self.status)
+
+
+class AccessCodeCounter(Base):
+    """The last access-code number handed out under a prefix (one row, locked while allocating)."""
+
+    __tablename__ = "access_code_counters"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class LaunchNonce(Base):

@@ -39,3 +39,15 @@ class ScanEvent(Base):
     result: Mapped[str] = mapped_column(String(32))  # authenticated | not_authenticated | reason code
     token_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     voucher_no: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+
+
+class ScanTokenClaim(Base):
+    """The first scanner to accept a code; its primary key makes the claim atomic, so one code
+    shown to two scanners at once is accepted by one of them only."""
+
+    __tablename__ = "scan_token_claims"
+
+    token_fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[int | None] = mapped_column(nullable=True)
+    staff_user_id: Mapped[int | None] = mapped_column(nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

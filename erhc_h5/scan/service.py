@@ -2,6 +2,8 @@
 
 ``replayed`` means a token already accepted at one scanner (device, or a nurse without a device)
 is presented at another; the same scanner may scan the same token again (a nurse's second look).
+The first acceptance claims the token by inserting its fingerprint under a primary key, so two
+scanners racing on one code cannot both win: the database lets exactly one insert through.
 ``revoked`` means the card was cancelled; a revoked *device* is refused earlier with 401.
 """
 from __future__ import annotations
@@ -11,7 +13,9 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -19,7 +23,7 @@ from erhc_h5.code import tokens
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.records.service import BEIJING
 from erhc_h5.resident.models import EHealthCard
-from erhc_h5.scan.models import ScanEvent
+from erhc_h5.scan.models import ScanEvent, ScanTokenClaim
 
 NOT_AUTHENTICATED_MESSAGE = "该用户未进行实名认证"
 MESSAGES = {
@@ -70,25 +74,43 @@ def _fmt(moment: dt.datetime | None) -> str | None:
     return moment.replace(tzinfo=dt.UTC).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _seen_elsewhere(by_device: bool):
-    """EXISTS: this token was already accepted by another scanner (statement built once per kind)."""
-    other = (or_(ScanEvent.device_id.is_(None), ScanEvent.device_id != bindparam("device_id")) if by_device
-             else or_(ScanEvent.device_id.is_not(None), ScanEvent.staff_user_id != bindparam("staff_user_id")))
-    return (select(ScanEvent.id).where(ScanEvent.token_fingerprint == bindparam("fp"),
-                                       ScanEvent.result.in_(ACCEPTED), other).exists())
-
-
-def _card_query(by_device: bool):
+def _card_query():
     columns = [EHealthCard.id, EHealthCard.status, EHealthCard.recognize_flag, EHealthCard.authentication_method,
                EHealthCard.authenticated_at] + [getattr(EHealthCard, f) for f in RESIDENT_FIELDS]
-    return (select(*columns, _seen_elsewhere(by_device).label("seen_elsewhere"))
-            .join(CardCodeRef, CardCodeRef.card_id == EHealthCard.id).where(CardCodeRef.ref == bindparam("ref")))
+    return select(*columns).join(CardCodeRef, CardCodeRef.card_id == EHealthCard.id).where(
+        CardCodeRef.ref == bindparam("ref"))
 
 
-# The hot path runs pre-built Core statements: no per-request SQL construction, one round trip.
-CARD_BY_DEVICE, CARD_BY_STAFF = _card_query(True), _card_query(False)
+def _claim_statement(insert_fn):
+    claim = {"token_fingerprint": bindparam("fp"), "device_id": bindparam("device_id"),
+             "staff_user_id": bindparam("staff_user_id"), "at": bindparam("at")}
+    return (insert_fn(ScanTokenClaim).values(**claim)
+            .on_conflict_do_nothing(index_elements=["token_fingerprint"]).returning(ScanTokenClaim.token_fingerprint))
+
+
+# The hot path runs pre-built Core statements: no per-request SQL construction.
+CARD_BY_REF = _card_query()
 CARD_ID_BY_REF = select(CardCodeRef.card_id).where(CardCodeRef.ref == bindparam("ref"))
 INSERT_EVENT = insert(ScanEvent)
+CLAIM = {"postgresql": _claim_statement(pg_insert), "sqlite": _claim_statement(sqlite_insert)}
+CLAIM_OWNER = select(ScanTokenClaim.device_id, ScanTokenClaim.staff_user_id).where(
+    ScanTokenClaim.token_fingerprint == bindparam("fp"))
+
+
+def _claimed_elsewhere(conn: Connection, fp: str, scanner: Scanner, at: dt.datetime) -> bool:
+    """Claim the token for this scanner, or tell whether another scanner holds it.
+
+    On PostgreSQL a racing insert waits for the first claimant's transaction, then does nothing;
+    the owner read afterwards sees the committed claim. SQLite writers are serialised anyway."""
+    params = {"fp": fp, "device_id": scanner.device_id, "staff_user_id": scanner.staff_user_id, "at": at}
+    if conn.execute(CLAIM[conn.dialect.name], params).first() is not None:
+        return False
+    owner = conn.execute(CLAIM_OWNER, {"fp": fp}).first()
+    if owner is None:  # the claimant rolled back in between; the next scan claims it
+        return True
+    if scanner.device_id is not None:
+        return owner.device_id != scanner.device_id
+    return owner.device_id is not None or owner.staff_user_id != scanner.staff_user_id
 
 
 def record(session: Session, outcome: "ScanOutcome") -> None:
@@ -112,7 +134,7 @@ def connection_of(db: Session | Connection) -> Connection:
 
 
 def scan(session: Session | Connection, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
-    """Evaluate and record in the caller's transaction (the caller commits): one SELECT, one INSERT."""
+    """Evaluate and record in the caller's transaction (the caller commits): the card, the claim, the event."""
     conn = connection_of(session)
     outcome = _evaluate(session, conn, text, scanner, now)
     conn.execute(INSERT_EVENT, outcome.event)
@@ -120,7 +142,7 @@ def scan(session: Session | Connection, text: object, scanner: Scanner, now: flo
 
 
 def evaluate(session: Session, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
-    """Verify ``text`` for ``scanner`` and decide the verdict; reads only (``record`` writes the event)."""
+    """Verify ``text`` for ``scanner`` and decide the verdict; claims the token (``record`` writes the event)."""
     return _evaluate(session, session.connection(), text, scanner, now)
 
 
@@ -135,14 +157,12 @@ def _evaluate(session: Session | Connection, conn: Connection, text: object, sca
         if exc.ref is not None:
             card_id = conn.execute(CARD_ID_BY_REF, {"ref": exc.ref}).scalar()
         return _refused(exc.reason, _event(scanner, exc.reason, at, card_id=card_id, fp=fp))
-    by_device = scanner.device_id is not None
-    params = {"ref": code.ref, "fp": fp, "device_id": scanner.device_id, "staff_user_id": scanner.staff_user_id}
-    row = conn.execute(CARD_BY_DEVICE if by_device else CARD_BY_STAFF, params).first()
+    row = conn.execute(CARD_BY_REF, {"ref": code.ref}).first()
     if row is None:
         return _refused("unknown_card", _event(scanner, "unknown_card", at, fp=fp))
     if row.status != "active":
         return _refused("revoked", _event(scanner, "revoked", at, card_id=row.id, fp=fp))
-    if row.seen_elsewhere:
+    if fp is not None and _claimed_elsewhere(conn, fp, scanner, at):
         return _refused("replayed", _event(scanner, "replayed", at, card_id=row.id, fp=fp))
     if row.recognize_flag != 1:
         return ScanOutcome(200, "not_authenticated", {"result": "not_authenticated", "message": NOT_AUTHENTICATED_MESSAGE},

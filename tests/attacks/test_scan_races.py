@@ -1,0 +1,46 @@
+"""One code shown to two scanners at once: exactly one of them may accept it, under real parallelism."""
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+
+from erhc_h5.code import tokens
+from erhc_h5.demo import token_hash
+from erhc_h5.scan.models import ScanDevice
+from tests.attacks.harness import race
+from tests.code.helpers import make_card
+
+ROUNDS, SCANS = 20, 40
+
+
+def _second_device(server) -> str:
+    token = "dev_" + secrets.token_hex(20)
+    with server.db() as session:
+        session.add(ScanDevice(name="第二台扫码枪", site_name="另一接种点", token_hash=token_hash(token),
+                               token_hint=token[:8]))
+    return token
+
+
+def test_one_code_from_two_devices_is_accepted_by_one_device_only(server):
+    with server.db() as session:
+        card, _, _ = make_card(session, server.seed, seq=811, name="扫码竞")
+        card_id = card.id
+    devices = [server.seed["device_token"], _second_device(server)]
+    winners_per_round = []
+    for _ in range(ROUNDS):
+        with server.db() as session:
+            code = tokens.issue(session, card_id).text
+
+        def scan(i, s):
+            return s.post(server.url("/api/v1/scan"), json={"code": code},
+                          headers={"Authorization": f"Bearer {devices[i % 2]}"}, timeout=60)
+
+        answers = race(SCANS, scan)
+        statuses = Counter(a.status_code for a in answers)
+        assert all(code_ < 500 for code_ in statuses), statuses
+        accepted = {i % 2 for i, a in enumerate(answers) if a.status_code == 200
+                    and a.json()["result"] == "authenticated"}
+        refused = [a.json() for a in answers if a.status_code != 200]
+        assert all(r["error"] == "replayed" and r["message"] for r in refused), refused[:3]
+        winners_per_round.append(len(accepted))
+    assert winners_per_round == [1] * ROUNDS
