@@ -18,10 +18,15 @@ login_manager.session_protection = "strong"
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> StaffUser | None:
-    if not user_id.isdigit():
+    """The user of a session cookie ("id:version"), while that version is still the user's current one:
+    logout, password reset, role change and deactivation raise it and end every older session."""
+    key, _, version = user_id.partition(":")
+    if not (key.isdigit() and version.isdigit()) or len(key) > 12 or len(version) > 12:
         return None
-    user = get_session().get(StaffUser, int(user_id))
-    return user if user is not None and user.active else None
+    user = get_session().get(StaffUser, int(key))
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
 
 
 def role_required(*roles: str):
