@@ -41,6 +41,12 @@ def defaults(instance_path: str) -> dict:
         "SYNC_MAX_ATTEMPTS": 12,
         "SYNC_LEASE_SECONDS": 120,
         "SYNC_POLL_SECONDS": 2.0,
+        # Whole-upload deadline and reply cap: a trickling or endless reply ends as a recorded attempt.
+        "SYNC_DEADLINE_SECONDS": 30.0,
+        "SYNC_MAX_REPLY_BYTES": 4 * 1024 * 1024,
+        # `sync run` after a database error or a failed pass: back off (doubling up to the max) and go on.
+        "SYNC_ERROR_BACKOFF_SECONDS": 1.0,
+        "SYNC_ERROR_BACKOFF_MAX_SECONDS": 60.0,
         # Sandbox receiver fault injection (only in sandbox mode).
         "SANDBOX_PROVINCE_FAULTS": {},
         # Providers: "sandbox", "http" or "null" (see erhc_h5/identity/http.py for the wire shapes).
@@ -51,6 +57,8 @@ def defaults(instance_path: str) -> dict:
         "PROVIDER_APP_KEY": "",
         "PROVIDER_APP_SECRET": "",
         "PROVIDER_TIMEOUT": 5.0,  # seconds for connect and read, or "connect,read"
+        "PROVIDER_DEADLINE_SECONDS": 10.0,  # whole call, however slowly the reply trickles
+        "PROVIDER_MAX_REPLY_BYTES": 1024 * 1024,
         "PROVIDER_SMS_TEMPLATE": "ERHC_OTP",
         "PROVIDER_FACE_MIN_SCORE": 80,
         "SANDBOX_PROVIDER_MODE": "normal",  # normal | timeout | error

@@ -19,8 +19,11 @@ suspended → ProviderUnavailable("provider_refused"); any other non-zero code �
        {"code", "status": "done"|"pending"|"expired", "passed": "1"|"0", "liveness": "1"|"0",
         "score": "0".."100", "order_no"}
 The face verdict is always fetched server to server; nothing the browser brings back is trusted.
-Transport: timeouts → "timeout", connection failures → "unreachable", HTTP 5xx → "upstream_error",
-401/403/429 → "provider_refused", unparseable JSON or missing keys → "bad_reply".
+Transport (erhc_h5/outbound.py: a whole-call deadline, a reply-size cap, streamed reads, a JSON
+nesting limit): timeouts and the deadline → "timeout", connection failures → "unreachable",
+HTTP 5xx → "upstream_error", 401/403/429 → "provider_refused", oversize, over-nested or unparseable
+JSON, or missing keys → "bad_reply". The exception's detail and the log line's ``cause`` carry the
+finer transport code (read_timeout, deadline, reply_too_large, nested_json …).
 Personal data never reaches logs or exception text (only operation, status, codes, timings).
 """
 from __future__ import annotations
@@ -37,8 +40,13 @@ import requests
 
 from erhc_h5.identity.base import CheckResult, FaceStart, ProviderUnavailable, SmsReceipt
 from erhc_h5.logs import log_event
+from erhc_h5.outbound import Limits, OutboundFailure, fetch, new_session, parse_json
 
 REFUSAL_CODES = {"1001", "1002", "1003", "1004"}
+# The journey's coarse reason for each transport failure (the fine code travels as the detail).
+TRANSPORT_REASONS = {"connect_timeout": "timeout", "read_timeout": "timeout", "deadline": "timeout",
+                     "stopped": "timeout", "connect_error": "unreachable", "transport_error": "unreachable",
+                     "reply_too_large": "bad_reply", "bad_json": "bad_reply", "nested_json": "bad_reply"}
 CHECK_RESULTS = {"1": (True, ""), "2": (False, "mismatch"), "3": (False, "no_record")}
 
 
@@ -61,17 +69,20 @@ def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: 
 class ProviderHttpClient:
     """One pooled, signed JSON client shared by the HTTP providers."""
 
-    def __init__(self, base_url: str, app_key: str, app_secret: str, timeout, session=None) -> None:
+    def __init__(self, base_url: str, app_key: str, app_secret: str, timeout, session=None, *,
+                 deadline: float = 10.0, max_reply_bytes: int = 1024 * 1024) -> None:
         self.base_url = base_url.rstrip("/")
         self.app_key = app_key
         self.app_secret = app_secret
         self.timeout = parse_timeout(timeout)
-        self.session = session or requests.Session()
+        self.limits = Limits(*self.timeout, deadline=float(deadline), max_bytes=int(max_reply_bytes))
+        self.session = session or new_session()
 
     @classmethod
     def from_config(cls, config: Mapping) -> ProviderHttpClient:
         return cls(config["PROVIDER_BASE_URL"], config["PROVIDER_APP_KEY"], config["PROVIDER_APP_SECRET"],
-                   config.get("PROVIDER_TIMEOUT", 5.0))
+                   config.get("PROVIDER_TIMEOUT", 5.0), deadline=config.get("PROVIDER_DEADLINE_SECONDS", 10.0),
+                   max_reply_bytes=config.get("PROVIDER_MAX_REPLY_BYTES", 1024 * 1024))
 
     def call(self, op: str, method: str, path: str, payload: dict | None = None, params: dict | None = None,
              refusal: str = "upstream_error") -> dict:
@@ -87,35 +98,34 @@ class ProviderHttpClient:
         })
         started = time.monotonic()
         try:
-            reply = self._send(prepared)
-            data = self._decode(reply, refusal)
+            status, body = self._send(prepared)
+            data = self._decode(status, body, refusal, self.limits.max_depth)
         except ProviderUnavailable as exc:
             self._log(op, started, outcome=exc.reason, detail=exc.detail)
             raise
         self._log(op, started, outcome="ok", detail="")
         return data
 
-    def _send(self, prepared) -> requests.Response:
+    def _send(self, prepared) -> tuple[int, bytes]:
         settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
         try:
-            return self.session.send(prepared, timeout=self.timeout, allow_redirects=False, **settings)
-        except requests.Timeout as exc:
-            raise ProviderUnavailable("timeout", type(exc).__name__) from None
-        except requests.RequestException as exc:
-            raise ProviderUnavailable("unreachable", type(exc).__name__) from None
+            fetched = fetch(self.session, prepared, self.limits, **settings)
+        except OutboundFailure as exc:
+            raise ProviderUnavailable(TRANSPORT_REASONS.get(exc.reason, "unreachable"), exc.reason) from None
+        return fetched.status, fetched.body
 
     @staticmethod
-    def _decode(reply: requests.Response, refusal: str) -> dict:
-        if reply.status_code >= 500:
-            raise ProviderUnavailable("upstream_error", f"HTTP {reply.status_code}")
-        if reply.status_code in (401, 403, 429):
-            raise ProviderUnavailable("provider_refused", f"HTTP {reply.status_code}")
-        if reply.status_code != 200:
-            raise ProviderUnavailable("upstream_error", f"HTTP {reply.status_code}")
+    def _decode(status: int, body: bytes, refusal: str, max_depth: int) -> dict:
+        if status >= 500:
+            raise ProviderUnavailable("upstream_error", f"HTTP {status}")
+        if status in (401, 403, 429):
+            raise ProviderUnavailable("provider_refused", f"HTTP {status}")
+        if status != 200:
+            raise ProviderUnavailable("upstream_error", f"HTTP {status}")
         try:
-            data = json.loads(reply.content.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise ProviderUnavailable("bad_reply", "unparseable body") from None
+            data = parse_json(body, max_depth)
+        except OutboundFailure as exc:
+            raise ProviderUnavailable("bad_reply", exc.reason) from None
         if not isinstance(data, dict) or "code" not in data:
             raise ProviderUnavailable("bad_reply", "no code")
         code = str(data["code"])
@@ -132,6 +142,17 @@ class ProviderHttpClient:
     def _log(op: str, started: float, outcome: str, detail: str) -> None:
         log_event("provider_call", op=op, outcome=outcome, detail=detail,
                   elapsed_ms=round((time.monotonic() - started) * 1000))
+        if outcome != "ok":
+            count_provider_failure(op, outcome)
+
+
+def count_provider_failure(op: str, reason: str) -> None:
+    """Count a failed provider call in the current app's metrics (none outside an app context)."""
+    from flask import current_app, has_app_context
+
+    metrics = current_app.extensions.get("erhc_metrics") if has_app_context() else None
+    if metrics is not None and hasattr(metrics, "provider_failures"):
+        metrics.provider_failures.labels(op, reason).inc()
 
 
 def _field(data: dict, key: str) -> str:

@@ -23,6 +23,12 @@ class RequestMetrics:
         # A dependency found down while serving (database, limiter store): the request degraded, not failed.
         self.dependency_failures = Counter("erhc_dependency_failures", "Dependency outages met by requests",
                                            ("dependency",), registry=self.registry)
+        # Identity/SMS/face calls that gave no answer, by operation and reason (timeout, bad_reply …).
+        self.provider_failures = Counter("erhc_provider_call_failures", "Failed identity/SMS/face provider calls",
+                                         ("op", "reason"), registry=self.registry)
+        # `sync run` passes that failed on an error (database, unexpected) and were backed off, not fatal.
+        self.sync_worker_errors = Counter("erhc_sync_worker_errors", "Sync worker passes ended by an error",
+                                          ("kind",), registry=self.registry)
 
 
 def init_app(app: Flask) -> None:

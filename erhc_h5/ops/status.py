@@ -13,6 +13,16 @@ from erhc_h5.resident.models import VerificationSession
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncAttempt, SyncBatch
 
+# What each upload attempt reason means, for the operator (the code itself stays on the page too).
+REASON_LABELS = {
+    "connect_timeout": "连接超时", "connect_error": "无法连接省级平台", "read_timeout": "等待回复超时",
+    "deadline": "超过整次上传时限(回复过慢)", "reply_too_large": "回复超过大小上限",
+    "bad_json": "回复不是有效的 JSON", "nested_json": "回复 JSON 嵌套过深", "transport_error": "传输中断",
+    "http_5xx": "省级平台服务器错误(5xx)", "rate_limited": "被省级平台限流(429)",
+    "inconsistent_reply": "回复与所发批次不符", "unexpected_status": "意外的 HTTP 状态", "refused": "批次被拒收",
+    "worker_error": "上传进程内部错误",
+}
+RECENT_FAILURES = 10
 WINDOW = dt.timedelta(hours=24)
 BEIJING = dt.timedelta(hours=8)
 FUNNEL = ("passed", "failed", "locked")
@@ -82,9 +92,16 @@ def _sync_activity(session: Session, now: dt.datetime, since: dt.datetime) -> di
         else:
             slot["failed"] += 1
             reasons[outcome] += 1
-    last = session.execute(select(SyncAttempt.at, SyncAttempt.outcome, SyncAttempt.status_code)
+    last = session.execute(select(SyncAttempt.at, SyncAttempt.outcome, SyncAttempt.status_code, SyncAttempt.detail)
                            .order_by(SyncAttempt.at.desc(), SyncAttempt.id.desc()).limit(1)).first()
     last_ok = session.scalar(select(func.max(SyncAttempt.at)).where(SyncAttempt.outcome == "ok"))
+    recent = session.execute(
+        select(SyncAttempt.at, SyncAttempt.outcome, SyncAttempt.status_code, SyncAttempt.elapsed_ms,
+               SyncAttempt.detail, SyncBatch.cd_batch)
+        .join(SyncBatch, SyncBatch.id == SyncAttempt.batch_id)
+        .where(SyncAttempt.at >= since, SyncAttempt.outcome != "ok")
+        .order_by(SyncAttempt.at.desc(), SyncAttempt.id.desc()).limit(RECENT_FAILURES)
+    ).all()
     return {
         "hours": hours,
         "attempts": len(attempts),
@@ -92,9 +109,15 @@ def _sync_activity(session: Session, now: dt.datetime, since: dt.datetime) -> di
         "failures_by_reason": dict(reasons.most_common()),
         "records_accepted": accepted,
         "records_rejected": rejected,
-        "last_attempt": {"at": _iso(last.at), "outcome": last.outcome, "status_code": last.status_code}
+        "last_attempt": {"at": _iso(last.at), "outcome": last.outcome, "status_code": last.status_code,
+                         "label": REASON_LABELS.get(last.outcome, ""), "detail": last.detail or ""}
         if last else None,
         "last_success_at": _iso(last_ok),
+        "recent_failures": [
+            {"at": _iso(r.at), "outcome": r.outcome, "label": REASON_LABELS.get(r.outcome, ""),
+             "status_code": r.status_code, "elapsed_ms": r.elapsed_ms, "detail": r.detail or "", "cd_batch": r.cd_batch}
+            for r in recent
+        ],
     }
 
 
@@ -104,7 +127,8 @@ def _province_health(sync: dict) -> dict:
         return {"state": "idle", "label": "尚无上传"}
     if last["outcome"] == "ok":
         return {"state": "ok", "label": "省级平台上传正常"}
-    return {"state": "failing", "label": f"省级平台上传失败({last['outcome']})", "reason": last["outcome"]}
+    label = f"{last['label']},{last['outcome']}" if last.get("label") else last["outcome"]
+    return {"state": "failing", "label": f"省级平台上传失败({label})", "reason": last["outcome"]}
 
 
 def _rejected(session: Session, limit: int) -> list[dict]:

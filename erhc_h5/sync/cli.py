@@ -29,7 +29,8 @@ def sync_once() -> None:
 @sync_cli.command("run")
 @click.option("--poll", type=float, default=None, help="空闲时的轮询间隔(秒)")
 def sync_run(poll: float | None) -> None:
-    """The long-running worker; stops cleanly on SIGTERM or SIGINT after the batch in hand."""
+    """The long-running worker; no error ends it. SIGTERM or SIGINT cuts the upload in hand short,
+    hands its batch back for any worker to take at once, and stops."""
     from erhc_h5.sync.worker import Worker
 
     worker = Worker(current_app._get_current_object())

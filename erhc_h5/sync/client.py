@@ -4,13 +4,15 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import hmac
-import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
+
+from erhc_h5.outbound import Limits, OutboundFailure, fetch, new_session, parse_json
 
 UPLOAD_PATH = "/erhc/v1/auth-records"
 REFUSED_STATUSES = (400, 401, 413)
@@ -24,7 +26,9 @@ def signature(secret: str, path: str, timestamp: str, nonce: str, body: bytes) -
 
 @dataclass
 class Reply:
-    """The meaning of one attempt: ``ok``, ``refused`` or a transient reason code."""
+    """The meaning of one attempt: ``ok``, ``refused``, ``stopped`` (the worker is shutting down, the
+    province's answer is unknown) or a transient reason code (``erhc_h5.outbound.REASONS``,
+    ``http_5xx``, ``rate_limited``, ``inconsistent_reply``, ``unexpected_status``)."""
 
     outcome: str
     status: int | None = None
@@ -56,18 +60,18 @@ def parse_retry_after(value: str | None) -> float | None:
 def interpret(status: int, text: bytes, cd_batch: str, ids: list[str]) -> Reply:
     """Check a 200 reply against the batch sent: same cd_batch, every id answered exactly once."""
     try:
-        data = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return Reply("bad_reply", status, detail="unparseable reply")
+        data = parse_json(text)
+    except OutboundFailure as exc:
+        return Reply(exc.reason, status, detail=exc.detail)
     if not isinstance(data, dict) or data.get("cd_batch") != cd_batch:
-        return Reply("inconsistent_reply", status, detail="cd_batch missing or different")
+        return Reply("inconsistent_reply", status, detail="回复的 cd_batch 缺失或与所发批次不同")
     accepted, rejected = data.get("accepted"), data.get("rejected")
     if not isinstance(accepted, list) or not isinstance(rejected, list):
-        return Reply("inconsistent_reply", status, detail="accepted/rejected not lists")
+        return Reply("inconsistent_reply", status, detail="accepted/rejected 不是列表")
     clean_rejected = []
     for item in rejected:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            return Reply("inconsistent_reply", status, detail="rejected item without id")
+            return Reply("inconsistent_reply", status, detail="rejected 中有条目缺少 id")
         errors = item.get("errors") if isinstance(item.get("errors"), list) else []
         clean_rejected.append({
             "id": item["id"],
@@ -78,7 +82,7 @@ def interpret(status: int, text: bytes, cd_batch: str, ids: list[str]) -> Reply:
         })
     answered = [a for a in accepted if isinstance(a, str)] + [r["id"] for r in clean_rejected]
     if len(answered) != len(accepted) + len(clean_rejected) or sorted(answered) != sorted(ids):
-        return Reply("inconsistent_reply", status, detail="reply does not answer each record once")
+        return Reply("inconsistent_reply", status, detail="回复未对每条记录恰好答复一次")
     return Reply("ok", status, accepted=list(accepted), rejected=clean_rejected)
 
 
@@ -86,18 +90,25 @@ class ProvinceClient:
     """Signs and posts batches; never raises for network trouble, it returns a transient Reply."""
 
     def __init__(self, base_url: str, app_id: str, secret: str, *, connect_timeout: float = 3.0,
-                 read_timeout: float = 15.0, session: requests.Session | None = None) -> None:
+                 read_timeout: float = 15.0, deadline: float = 30.0, max_reply_bytes: int = 4 * 1024 * 1024,
+                 session: requests.Session | None = None) -> None:
         self.url = base_url.rstrip("/") + UPLOAD_PATH
         self.path = urlsplit(self.url).path
         self.app_id = app_id
         self.secret = secret
-        self.timeout = (float(connect_timeout), float(read_timeout))
-        self.http = session or requests.Session()
+        self.limits = Limits(float(connect_timeout), float(read_timeout), float(deadline), int(max_reply_bytes))
+        self.http = session or new_session()
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return self.limits.timeout
 
     @classmethod
     def from_config(cls, cfg) -> "ProvinceClient":
         return cls(cfg["PROVINCE_URL"], str(cfg["PROVINCE_APP_ID"]), str(cfg["PROVINCE_SECRET"]),
-                   connect_timeout=cfg["PROVINCE_CONNECT_TIMEOUT"], read_timeout=cfg["PROVINCE_READ_TIMEOUT"])
+                   connect_timeout=cfg["PROVINCE_CONNECT_TIMEOUT"], read_timeout=cfg["PROVINCE_READ_TIMEOUT"],
+                   deadline=cfg.get("SYNC_DEADLINE_SECONDS", 30.0),
+                   max_reply_bytes=cfg.get("SYNC_MAX_REPLY_BYTES", 4 * 1024 * 1024))
 
     def headers(self, body: bytes) -> dict:
         """Fresh timestamp and nonce, and the signature over them."""
@@ -111,44 +122,39 @@ class ProvinceClient:
             "X-Erhc-Signature": signature(self.secret, self.path, timestamp, nonce, body),
         }
 
-    def send(self, body: bytes, cd_batch: str, ids: list[str]) -> Reply:
-        """POST one batch body and classify the answer."""
+    def send(self, body: bytes, cd_batch: str, ids: list[str], stop: threading.Event | None = None) -> Reply:
+        """POST one batch body and classify the answer; ``stop`` ends the call early (outcome ``stopped``)."""
         started = time.monotonic()
-        reply = self._send(body, cd_batch, ids)
+        reply = self._send(body, cd_batch, ids, stop)
         reply.elapsed_ms = int((time.monotonic() - started) * 1000)
         return reply
 
-    def _send(self, body: bytes, cd_batch: str, ids: list[str]) -> Reply:
+    def _send(self, body: bytes, cd_batch: str, ids: list[str], stop: threading.Event | None) -> Reply:
+        prepared = self.http.prepare_request(requests.Request("POST", self.url, data=body, headers=self.headers(body)))
+        settings = self.http.merge_environment_settings(prepared.url, {}, None, None, None)
         try:
-            response = self.http.post(self.url, data=body, headers=self.headers(body), timeout=self.timeout)
-            content = response.content
-        except requests.exceptions.ConnectTimeout:
-            return Reply("connect_timeout", detail="connect timeout")
-        except requests.exceptions.ReadTimeout:
-            return Reply("read_timeout", detail="read timeout")
-        except requests.exceptions.ConnectionError as exc:
-            return Reply("connection_error", detail=type(exc).__name__)
-        except requests.exceptions.RequestException as exc:
-            return Reply("transport_error", detail=type(exc).__name__)
-        status = response.status_code
+            fetched = fetch(self.http, prepared, self.limits, stop=stop, **settings)
+        except OutboundFailure as exc:
+            return Reply(exc.reason, exc.status, detail=exc.detail)
+        status, content = fetched.status, fetched.body
         if status == 200:
             return interpret(status, content, cd_batch, ids)
         detail = _error_code(content)
         if status in REFUSED_STATUSES:
             return Reply("refused", status, detail=detail)
         if status == 429:
-            return Reply("rate_limited", status, retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            return Reply("rate_limited", status, retry_after=parse_retry_after(fetched.headers.get("Retry-After")),
                          detail=detail)
         if status >= 500:
-            return Reply("server_error", status, detail=detail)
+            return Reply("http_5xx", status, detail=detail)
         return Reply("unexpected_status", status, detail=detail)
 
 
 def _error_code(content: bytes) -> str:
     """The receiver's machine reason code, if the body carries one (never the body itself)."""
     try:
-        data = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        data = parse_json(content)
+    except OutboundFailure:
         return ""
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         return data["error"][:64]

@@ -61,11 +61,13 @@ class SyncAttempt(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("sync_batches.id"), index=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
-    outcome: Mapped[str] = mapped_column(String(32))  # ok | refused | transient reason code
+    outcome: Mapped[str] = mapped_column(String(32))  # ok | refused | worker_error | transient reason code
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     accepted: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     elapsed_ms: Mapped[int] = mapped_column(Integer, default=0)
+    # What went wrong in transport terms (e.g. "declared 419430400 bytes > 4194304"); never reply text.
+    detail: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 class ProvinceRecord(Base):

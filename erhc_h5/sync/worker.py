@@ -4,6 +4,12 @@ A lease (lease_owner, lease_expires_at) is taken in its own committed transactio
 call, with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and a conditional UPDATE everywhere, so two
 workers never hold the same batch. A worker killed mid-batch leaves a ``sending`` batch whose lease
 expires; the next worker resends it unchanged (the receiver is idempotent per version).
+
+``run`` keeps going whatever one pass meets: a database error or any other exception is logged,
+counted and backed off. An answer the province gave while the database was away is kept in memory
+and settled once the database is back, so no answered success is lost; a lease whose batch was never
+sent is handed back. SIGTERM cuts the HTTP call short (the client watches the stop flag) and hands
+the batch back at once, ready for any worker, without spending one of its attempts.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from dataclasses import dataclass, field
 
 from flask import Flask
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
@@ -99,6 +106,9 @@ class Worker:
         self.client = client or ProvinceClient.from_config(app.config)
         self.owner = owner or worker_id()
         self.stop_event = threading.Event()
+        # Answers in hand that the database has not taken yet, and leases to hand back (batch ids).
+        self.unsettled: dict[int, tuple[Reply, int]] = {}
+        self.held: set[int] = set()
 
     def _session(self) -> Session:
         return get_db(self.app).factory()
@@ -108,6 +118,7 @@ class Worker:
         stats = RunStats()
         tried: set[int] = set()
         with self.app.app_context():
+            self.recover(stats)
             make_batches(self._session)
             while not self.stop_event.is_set():
                 if not self.send_one(stats, tried):
@@ -123,17 +134,59 @@ class Worker:
         return out
 
     def run(self, poll_seconds: float | None = None) -> None:
-        """Loop until ``stop_event`` is set (SIGTERM/SIGINT in the CLI)."""
+        """Loop until ``stop_event`` is set (SIGTERM/SIGINT in the CLI); no error ends the loop."""
         poll = float(self.cfg["SYNC_POLL_SECONDS"] if poll_seconds is None else poll_seconds)
         log_event("sync.worker_start", owner=self.owner)
+        failures = 0
         while not self.stop_event.is_set():
-            figures = self.once()
+            try:
+                figures = self.once()
+            except Exception as exc:  # noqa: BLE001 — the worker outlives any one pass
+                failures += 1
+                self._error(exc, failures)
+                continue
+            failures = 0
             if figures["attempts"]:
                 log_event("sync.pass", **{k: figures[k] for k in ("sent", "accepted", "rejected", "retrying",
                                                                     "refused", "dead", "pending")})
             if not figures["attempts"]:
                 self.stop_event.wait(poll)
-        log_event("sync.worker_stop", owner=self.owner)
+        try:
+            with self.app.app_context():
+                self.recover(RunStats())
+        except Exception as exc:  # noqa: BLE001 — the database is away: the leases expire on their own
+            log_event("sync.worker_error", kind=_error_kind(exc), error=type(exc).__name__, stage="stop")
+        log_event("sync.worker_stop", owner=self.owner, unsettled=len(self.unsettled), held=len(self.held))
+
+    def _error(self, exc: Exception, failures: int) -> None:
+        """Log and count a failed pass, then wait (backing off) unless asked to stop."""
+        kind = _error_kind(exc)
+        base = max(0.05, float(self.cfg.get("SYNC_ERROR_BACKOFF_SECONDS", 1.0)))
+        delay = min(float(self.cfg.get("SYNC_ERROR_BACKOFF_MAX_SECONDS", 60.0)), base * 2 ** min(failures - 1, 16))
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+        # The type and SQLSTATE only: a database error's text can quote statement parameters.
+        log_event("sync.worker_error", kind=kind, error=type(exc).__name__, sqlstate=sqlstate, failures=failures,
+                  retry_in=round(delay, 2), unsettled=len(self.unsettled), held=len(self.held))
+        metrics = self.app.extensions.get("erhc_metrics")
+        if metrics is not None and hasattr(metrics, "sync_worker_errors"):
+            metrics.sync_worker_errors.labels(kind).inc()
+        self.stop_event.wait(delay)
+
+    def recover(self, stats: RunStats) -> None:
+        """Settle the answers kept through a database error and hand back leases never used."""
+        for batch_id in list(self.unsettled):
+            self._settle_kept(batch_id, stats)
+        for batch_id in list(self.held):
+            session = self._session()
+            try:
+                self.release(session, batch_id)
+                session.commit()
+                self.held.discard(batch_id)
+            except BaseException:
+                _rollback(session)
+                raise
+            finally:
+                session.close()
 
     def send_one(self, stats: RunStats, tried: set[int]) -> bool:
         """Lease, send and settle one due batch; False when none is due."""
@@ -144,21 +197,69 @@ class Worker:
                 session.rollback()
                 return False
             session.commit()
-            batch_id, cd_batch = batch.id, batch.cd_batch
+            batch_id, cd_batch, size = batch.id, batch.cd_batch, batch.record_count
+            self.held.add(batch_id)
             tried.add(batch_id)
-            members = batch_members(session, batch_id)
-            body = batch_body(batch, members)
-            ids = [record_id for record_id, _ in members]
-            session.rollback()  # no transaction may stay open across the network call (SQLite snapshots)
-            reply = self.client.send(body, cd_batch, ids)
-            self.settle(session, batch_id, reply, len(ids), stats)
-            session.commit()
-            return True
-        except BaseException:
+            try:
+                members = batch_members(session, batch_id)
+                body = batch_body(batch, members)
+            except SQLAlchemyError:
+                raise
+            except Exception as exc:  # noqa: BLE001 — this batch cannot be built: back it off, go on
+                reply = Reply("worker_error", detail=f"building the body: {type(exc).__name__}")
+            else:
+                ids = [record_id for record_id, _ in members]
+                size = len(ids)
+                session.rollback()  # no transaction may stay open across the network call (SQLite snapshots)
+                reply = self.client.send(body, cd_batch, ids, stop=self.stop_event)
             session.rollback()
+        except BaseException:
+            _rollback(session)
             raise
         finally:
             session.close()
+        self.unsettled[batch_id] = (reply, size)
+        self.held.discard(batch_id)
+        self._settle_kept(batch_id, stats)
+        return True
+
+    def _settle_kept(self, batch_id: int, stats: RunStats) -> None:
+        """Apply a kept answer in its own transaction; it stays kept if the database fails."""
+        reply, size = self.unsettled[batch_id]
+        session = self._session()
+        try:
+            if reply.outcome == "stopped":
+                self.release(session, batch_id)
+            else:
+                self.settle(session, batch_id, reply, size, stats)
+            session.commit()
+            del self.unsettled[batch_id]
+        except SQLAlchemyError:
+            _rollback(session)
+            raise
+        except Exception as exc:
+            _rollback(session)
+            if reply.outcome != "worker_error":  # settle the failure itself next time
+                self.unsettled[batch_id] = (Reply("worker_error", detail=f"settling: {type(exc).__name__}"), size)
+            else:
+                del self.unsettled[batch_id]
+                self.held.add(batch_id)
+            raise
+        finally:
+            session.close()
+
+    def release(self, session: Session, batch_id: int) -> None:
+        """Hand a leased batch back, due now; the attempt never reached an answer, so it is not counted."""
+        take_write_lock(session)
+        released = session.execute(
+            update(SyncBatch)
+            .where(SyncBatch.id == batch_id, SyncBatch.lease_owner == self.owner, SyncBatch.state == "sending")
+            .values(state="ready", lease_owner=None, lease_expires_at=None, next_attempt_at=utcnow(),
+                    attempts=SyncBatch.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
+        if released.rowcount:
+            log_event("sync.lease_released", batch_id=batch_id, owner=self.owner)
 
     def settle(self, session: Session, batch_id: int, reply: Reply, size: int, stats: RunStats) -> None:
         """Record the attempt and move the batch and its entries to their next state."""
@@ -168,9 +269,9 @@ class Worker:
         stats.attempts += 1
         stats.sent += size
         stats.outcomes[reply.outcome] = stats.outcomes.get(reply.outcome, 0) + 1
-        session.add(SyncAttempt(batch_id=batch_id, at=now, outcome=reply.outcome, status_code=reply.status,
+        session.add(SyncAttempt(batch_id=batch_id, at=now, outcome=reply.outcome[:32], status_code=reply.status,
                                 accepted=len(reply.accepted), rejected=len(reply.rejected),
-                                elapsed_ms=reply.elapsed_ms))
+                                elapsed_ms=reply.elapsed_ms, detail=reply.detail[:200]))
         if batch.lease_owner != self.owner:  # our lease ran out and another worker took the batch
             log_event("sync.lease_lost", cd_batch=batch.cd_batch, outcome=reply.outcome)
             if reply.outcome == "ok":
@@ -241,3 +342,15 @@ class Worker:
             .values(state="dead", updated_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def _error_kind(exc: BaseException) -> str:
+    return "database" if isinstance(exc, SQLAlchemyError) else "unexpected"
+
+
+def _rollback(session: Session) -> None:
+    """Roll back, even on a connection the database already dropped."""
+    try:
+        session.rollback()
+    except Exception:  # noqa: BLE001 — the original error is the one worth raising
+        pass

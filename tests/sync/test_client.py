@@ -19,7 +19,8 @@ IDS = ["a" * 32, "b" * 32]
 
 @pytest.fixture
 def client():
-    return ProvinceClient("http://province.test/base/", "city-3301", "s3cret", connect_timeout=1, read_timeout=2)
+    return ProvinceClient("http://province.test/base/", "city-3301", "s3cret", connect_timeout=1, read_timeout=2,
+                          max_reply_bytes=64 * 1024)
 
 
 @responses.activate
@@ -46,16 +47,20 @@ def test_signed_headers_fresh_nonce(client):
     ({"json": {"cd_batch": "OTHER", "accepted": IDS, "rejected": []}}, "inconsistent_reply"),
     ({"json": {"cd_batch": "B", "accepted": [IDS[0]], "rejected": []}}, "inconsistent_reply"),
     ({"json": {"cd_batch": "B", "accepted": IDS + [IDS[0]], "rejected": []}}, "inconsistent_reply"),
-    ({"body": "<html>oops"}, "bad_reply"),
+    ({"body": "<html>oops"}, "bad_json"),
+    ({"body": "[" * 60_000}, "nested_json"),
+    ({"body": "{\"a\": " * 65 + "1" + "}" * 65}, "nested_json"),
+    ({"body": json.dumps(["[" * 70 + '\\"' + "{" * 70])}, "inconsistent_reply"),  # brackets in a string
+    ({"body": "x" * (64 * 1024 + 1)}, "reply_too_large"),
     ({"json": {"error": "bad_signature"}, "status": 401}, "refused"),
     ({"json": {"error": "x"}, "status": 400}, "refused"),
     ({"body": "", "status": 413}, "refused"),
-    ({"body": "", "status": 500}, "server_error"),
-    ({"body": "", "status": 503}, "server_error"),
+    ({"body": "", "status": 500}, "http_5xx"),
+    ({"body": "", "status": 503}, "http_5xx"),
     ({"body": "", "status": 404}, "unexpected_status"),
     ({"body": requests.exceptions.ConnectTimeout()}, "connect_timeout"),
     ({"body": requests.exceptions.ReadTimeout()}, "read_timeout"),
-    ({"body": requests.exceptions.ConnectionError("reset")}, "connection_error"),
+    ({"body": requests.exceptions.ConnectionError("reset")}, "connect_error"),
     ({"body": requests.exceptions.ChunkedEncodingError()}, "transport_error"),
 ])
 @responses.activate
@@ -83,16 +88,13 @@ def test_parse_retry_after_forms():
     assert 50 <= parse_retry_after(when) <= 61
 
 
-def test_timeouts_are_passed(client, monkeypatch):
-    seen = {}
-
-    def fake_post(url, data, headers, timeout):
-        seen["timeout"] = timeout
-        raise requests.exceptions.ConnectionError()
-
-    monkeypatch.setattr(client.http, "post", fake_post)
-    client.send(b"{}", "B", IDS)
-    assert seen["timeout"] == (1.0, 2.0)
+@responses.activate
+def test_timeouts_are_passed_and_the_reply_streamed(client):
+    responses.add(responses.POST, URL, json={"cd_batch": "B", "accepted": IDS, "rejected": []})
+    assert client.send(b"{}", "B", IDS).outcome == "ok"
+    call = responses.calls[0]
+    assert call.request.req_kwargs["timeout"] == (1.0, 2.0) and call.request.req_kwargs["stream"] is True
+    assert call.request.headers["Accept-Encoding"] == "identity"
 
 
 def test_backoff_grows_with_jitter_and_cap():

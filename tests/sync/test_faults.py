@@ -27,7 +27,7 @@ def test_province_down_then_up(chain):
     chain.cards(5)
     out = chain.once(PROVINCE_URL="http://127.0.0.1:9/sandbox-province", PROVINCE_CONNECT_TIMEOUT=1)
     assert out["sent"] == 5 and out["accepted"] == 0 and out["retrying"] == 5 and out["pending"] == 5
-    assert _attempts(chain) == ["connection_error"]
+    assert _attempts(chain) == ["connect_error"]
     out = chain.once(PROVINCE_URL=chain.province_url)
     assert out["accepted"] == 5 and out["pending"] == 0
     assert [b[1:] for b in _batches(chain)] == [("done", 2)]
@@ -56,7 +56,7 @@ def test_5xx_retried_same_batch(chain):
     assert chain.once()["retrying"] == 6
     out = chain.once()
     assert out["accepted"] == 6 and out["pending"] == 0
-    assert _attempts(chain) == ["server_error", "server_error", "ok"]
+    assert _attempts(chain) == ["http_5xx", "http_5xx", "ok"]
     assert len(_batches(chain)) == 1 and len(set(chain.bodies)) == 1
     assert chain.books()["held"] == 6
 
@@ -79,7 +79,7 @@ def test_garbled_reply(chain):
     chain.faults(garbled_reply=True, count=1)
     assert chain.once()["retrying"] == 3
     assert chain.once()["accepted"] == 3
-    assert _attempts(chain) == ["bad_reply", "ok"]
+    assert _attempts(chain) == ["bad_json", "ok"]
     assert chain.books()["held"] == 3
 
 
@@ -88,7 +88,7 @@ def test_dropped_connection(chain):
     chain.faults(drop_connection=True, count=1)
     out = chain.once()
     assert out["retrying"] == 3
-    assert _attempts(chain)[0] in ("connection_error", "transport_error")
+    assert _attempts(chain)[0] in ("connect_error", "transport_error")
     assert chain.once()["accepted"] == 3
     assert chain.books()["held"] == 3
 
