@@ -192,7 +192,9 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/h5/a11y")
 def a11y():
     """适老化: large text on or off, kept in a cookie that base.html reads."""
-    response = redirect(_safe_next(request.args.get("next")))
+    from erhc_h5.security.redirects import safe_next
+
+    response = redirect(safe_next(request.args.get("next"), url_for("resident.service")))
     if request.args.get("large") == "1":
         response.set_cookie("erhc_large", "1", max_age=365 * 86400, samesite="Lax", httponly=True)
     else:

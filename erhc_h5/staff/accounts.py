@@ -42,6 +42,7 @@ def change_role(session: Session, user_id: int, role: str, *, actor_id: int) -> 
     if _last_admin(session, user):
         raise StaffError("不能撤销最后一名管理员")
     old, user.role = user.role, role
+    user.end_sessions()
     session.flush()
     audit(session, "staff.role_change", actor_type="staff", actor_id=actor_id, target_type="staff_user",
           target_id=user.id, detail={"from": old, "to": role})
@@ -57,6 +58,7 @@ def set_active(session: Session, user_id: int, active: bool, *, actor_id: int) -
         raise StaffError("不能停用最后一名管理员")
     if user.active != active:
         user.active = active
+        user.end_sessions()
         session.flush()
         audit(session, "staff.activate" if active else "staff.deactivate", actor_type="staff",
               actor_id=actor_id, target_type="staff_user", target_id=user.id)
@@ -68,6 +70,7 @@ def reset_password(session: Session, user_id: int, *, actor_id: int) -> tuple[St
     user = _get(session, user_id)
     password = secrets.token_urlsafe(12)
     user.set_password(password)
+    user.end_sessions()
     session.flush()
     audit(session, "staff.password_reset", actor_type="staff", actor_id=actor_id, target_type="staff_user",
           target_id=user.id)

@@ -1,31 +1,22 @@
 """Staff sign-in, sign-out and the console home."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from erhc_h5.audit import audit
 from erhc_h5.db import get_session, utcnow
 from erhc_h5.extensions import limiter
+from erhc_h5.security.redirects import safe_next
 from erhc_h5.staff import auth  # noqa: F401  (registers the user loader)
 from erhc_h5.staff.forms import LoginForm
+from erhc_h5.staff.models import StaffUser
 from erhc_h5.staff.services import authenticate
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 # What each role finds on the console home: (endpoint, label); filled by the domains.
 CONSOLE_LINKS: list[tuple[str, str, tuple[str, ...]]] = []
-
-
-def _safe_next(target: str | None) -> str | None:
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/"):
-        return None
-    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -44,7 +35,7 @@ def login():
             audit(session, "staff.login", actor_type="staff", actor_id=user.id)
             session.commit()
             login_user(user)
-            return redirect(_safe_next(request.args.get("next")) or url_for("staff.home"))
+            return redirect(safe_next(request.args.get("next"), url_for("staff.home")))
     return render_template("staff/login.html", form=form)
 
 
@@ -52,6 +43,9 @@ def login():
 @login_required
 def logout():
     session = get_session()
+    user = session.get(StaffUser, current_user.id)
+    if user is not None:
+        user.end_sessions()  # a copy of this cookie elsewhere must not outlive the sign-out
     audit(session, "staff.logout", actor_type="staff", actor_id=current_user.id)
     session.commit()
     logout_user()
