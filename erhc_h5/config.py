@@ -97,6 +97,7 @@ def defaults(instance_path: str) -> dict:
         "UPLOAD_DIR": str(Path(instance_path) / "uploads"),
         "LOG_LEVEL": "INFO",
         "OPS_TOKEN": "",  # bearer token for /ops/status.json and /metrics (monitoring systems)
+        "METRICS_ENABLED": True,  # off: /metrics answers 404 (production then needs no OPS_TOKEN)
     }
 
 
@@ -153,5 +154,7 @@ def check_production(cfg) -> None:
         raise ConfigError("ERHC_PROVINCE_SECRET is missing or still the development default")
     if str(cfg.get("DATABASE_URL", "")).startswith("sqlite"):
         raise ConfigError("ERHC_DATABASE_URL must name a server database (PostgreSQL) in production")
+    if cfg.get("METRICS_ENABLED", True) and not str(cfg.get("OPS_TOKEN") or "").strip():
+        raise ConfigError("ERHC_OPS_TOKEN is missing: /metrics would be open (or set ERHC_METRICS_ENABLED=false)")
 
 

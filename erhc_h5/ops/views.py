@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, Response, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import text
@@ -88,6 +88,8 @@ def status_json():
 @bp.route("/metrics")
 def prometheus():
     """Prometheus text; open unless ERHC_OPS_TOKEN is set, then the bearer token (or an ops sign-in)."""
+    if not current_app.config.get("METRICS_ENABLED", True):
+        abort(404)
     if current_app.config.get("OPS_TOKEN") and not (_bearer_ok() or _ops_user()):
         return Response("unauthorized\n", status=401, mimetype="text/plain")
     body = metrics.render(current_app, get_status(get_session()))

@@ -24,6 +24,7 @@ PRODUCTION = {
     "PROVIDER_BASE_URL": "https://idp.example.invalid",
     "PROVIDER_APP_KEY": "city-3301",
     "PROVIDER_APP_SECRET": "x" * 32,
+    "OPS_TOKEN": "o" * 32,
 }
 
 

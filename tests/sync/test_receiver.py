@@ -135,5 +135,6 @@ def test_not_mounted_in_production(app):
                        "PII_ACTIVE_KEY_ID": "k9", "EMPI_KEY": "prod-empi", "BLIND_INDEX_KEY": "prod-bidx",
                        "PROVINCE_URL": "https://province.example/api", "PROVINCE_APP_ID": "city-3301",
                        "PROVINCE_SECRET": "prod-secret", "DATABASE_URL": "postgresql+psycopg://x@127.0.0.1/x",
-                       "IDENTITY_PROVIDER": "null", "SMS_PROVIDER": "null", "FACE_PROVIDER": "null"})
+                       "IDENTITY_PROVIDER": "null", "SMS_PROVIDER": "null", "FACE_PROVIDER": "null",
+                       "METRICS_ENABLED": False})
     assert "province.upload" not in prod.view_functions
