@@ -33,7 +33,7 @@ def _as_staff(client) -> None:
     with client.application.test_request_context(environ_base=client.environ_base):
         identifier = _create_identifier()
     with client.session_transaction() as sess:
-        sess["_user_id"], sess["_fresh"], sess["_id"] = "1", True, identifier
+        sess["_user_id"], sess["_fresh"], sess["_id"] = "1:1", True, identifier  # "id:session version"
 
 
 def _as_resident(client) -> None:
