@@ -30,9 +30,9 @@ from tests.resident.conftest import IDENTITY, PROFILE, Journey
 EXAMPLES = 25
 
 TEXT, BOOL, INT, FLOAT, CHOICE, FILE = "text", "bool", "int", "float", "choice", "file"
-IDENTITY_FIELDS = {"name": TEXT, "id_card_type_code": CHOICE, "idcode": TEXT}
+IDENTITY_FIELDS = {"name": TEXT, "id_card_type_code": CHOICE, "idcode": TEXT, "nationality": CHOICE}
 PROFILE_FIELDS = {"sex": CHOICE, "birthday": TEXT, "nation": CHOICE, "phone": TEXT, "county_code": CHOICE,
-                  "current_address": TEXT, "linkman": TEXT, "telephone": TEXT}
+                  "current_address": TEXT, "address": TEXT, "birthplace": TEXT, "linkman": TEXT, "telephone": TEXT}
 FILING_FIELDS = {"app_name": TEXT, "app_filing_no": TEXT, "org_name": TEXT, "org_filing_no": TEXT,
                  "builder_unit": TEXT, "builder_contact": TEXT, "developer_unit": TEXT, "developer_contact": TEXT,
                  "auth_methods": CHOICE, "allowed_origins": TEXT}
@@ -78,6 +78,9 @@ FORMS: dict[str, tuple[str, dict, dict]] = {
     "resident.verify.three_factor": ("resident", {}, {}),
     "resident.verify.face": ("resident", {"photo": FILE}, {}),
     "resident.verify.onsite_choose": ("resident", {}, {}),
+    "cards.find": ("operator", {"id_card_type_code": CHOICE, "idcode": TEXT, "nationality": CHOICE}, {}),
+    "cards.cancel": ("operator", {"reason": TEXT, "confirmed": BOOL}, {"card_id": "card_id"}),
+    "code.cancel": ("resident", {"confirm": CHOICE}, {}),
 }
 
 # GET endpoints that read query parameters: endpoint → (role, parameter names, URL arguments)
@@ -182,6 +185,7 @@ def world(app, client, db_session, seeded, tmp_path):
         "app_id": app_id, "screen": screen, "onsite_code": pending.vs().onsite_code,
         "user_id": db_session.scalar(select(StaffUser.id).where(StaffUser.username == nurse)),
         "device_id": db_session.scalar(select(ScanDevice.id).order_by(ScanDevice.id).limit(1)),
+        "card_id": pending.vs().card_id,
     }
 
 
