@@ -233,3 +233,65 @@ def test_no_personal_data_in_logs_or_errors(rsps, identity, sms, face, caplog):
     text = caplog.text + json.dumps(events, ensure_ascii=False) + " ".join(errors)
     for secret in (NAME, ID, PHONE, OTP, SECRET):
         assert secret not in text
+
+
+def _call_within(limit: float, call):
+    """Run a provider call on its own thread; fail (rather than hang) after ``limit`` seconds."""
+    import threading
+
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = call()
+        except BaseException as exc:  # reported in the test's thread
+            result["error"] = exc
+
+    started = time.monotonic()
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), f"the provider call was still running after {limit} s"
+    return result, time.monotonic() - started
+
+
+@pytest.mark.parametrize("mode,interval,detail", [("trickle", 0.3, "deadline"), ("endless", 0.01, "deadline"),
+                                                  ("silent", 0, "read_timeout")])
+def test_trickling_or_silent_vendor_ends_within_the_deadline(mode, interval, detail):
+    from tests.sync.faulty_province import FaultyProvince
+
+    vendor = FaultyProvince(mode, interval).start()
+    try:
+        client = ProviderHttpClient(vendor.url, APP_KEY, SECRET, "1,1", deadline=2)
+        result, elapsed = _call_within(15, lambda: HttpIdentityProvider(client, CONFIG).check_two_factor(NAME, "01", ID))
+    finally:
+        vendor.stop()
+    error = result.get("error")
+    assert isinstance(error, ProviderUnavailable) and (error.reason, error.detail) == ("timeout", detail)
+    assert elapsed < (1.8 if detail == "read_timeout" else 3.0)
+
+
+@pytest.mark.parametrize("body,detail", [(b"[" * 100_000, "nested_json"), (b'{"code": "0", "x": ' + b"[" * 65 + b"]" * 65
+                                                                            + b"}", "nested_json"),
+                                         (b" " * (64 * 1024 + 1), "reply_too_large")])
+def test_oversize_or_deeply_nested_replies_are_bad_replies(rsps, body, detail):
+    rsps.add("POST", BASE + "/idcard/verify", body=body)
+    client = ProviderHttpClient(BASE, APP_KEY, SECRET, 3, max_reply_bytes=64 * 1024 * 1024 if detail != "reply_too_large"
+                                else 64 * 1024)
+    with pytest.raises(ProviderUnavailable) as info:
+        HttpIdentityProvider(client, CONFIG).check_two_factor(NAME, "01", ID)
+    assert (info.value.reason, info.value.detail) == ("bad_reply", detail)
+
+
+def test_config_limits_reach_the_client():
+    client = ProviderHttpClient.from_config({**CONFIG, "PROVIDER_DEADLINE_SECONDS": 4,
+                                             "PROVIDER_MAX_REPLY_BYTES": 2048})
+    assert (client.limits.deadline, client.limits.max_bytes) == (4.0, 2048)
+
+
+def test_failed_calls_are_counted(app, rsps, identity):
+    rsps.add("POST", BASE + "/idcard/verify", body=b"[" * 1000)
+    reason_of(lambda: identity.check_two_factor(NAME, "01", ID))
+    registry = app.extensions["erhc_metrics"].registry
+    assert registry.get_sample_value("erhc_provider_call_failures_total",
+                                     {"op": "two_factor", "reason": "bad_reply"}) == 1
