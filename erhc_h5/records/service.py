@@ -8,7 +8,10 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from erhc_h5.db import utcnow
 from erhc_h5.records.models import AuthRecord
+from erhc_h5.sync.models import OutboxEntry
+from erhc_h5.sync.outbox import pending_entry
 from erhc_h5.timefmt import BEIJING, SECONDS, beijing_now  # noqa: F401  (the clock the importer and batching read)
 from erhc_h5.records.codes import to_alpha3
 from erhc_h5.records.standard import CHINESE_DOCUMENT_TYPES, FIELD_NAMES, Violation, normalize_county, validate_record
@@ -72,8 +75,6 @@ def record_card_version(session: Session, card, operation: str | None = None) ->
     ``operation`` defaults to 'i' for a card's first version and 'u' after; pass 'd' on
     cancellation. Raises RecordInvalid (writing nothing) if the record would break the standard.
     """
-    from erhc_h5.sync.models import OutboxEntry
-
     session.flush()  # the card needs its id
     last = session.scalars(
         select(AuthRecord).where(AuthRecord.card_id == card.id).order_by(AuthRecord.version.desc()).limit(1)
@@ -93,18 +94,21 @@ def record_card_version(session: Session, card, operation: str | None = None) ->
     violations = validate_record(payload, fields=tuple(n for n in FIELD_NAMES if n != "cd_batch"))
     if violations:
         raise RecordInvalid(violations)
-    record = AuthRecord(
-        record_id=record_id,
-        version=(last.version + 1) if last else 1,
-        card_id=card.id,
-        cd_operation=operation,
-        cd_time=cd_time,
-        recognize_flag=payload["recognize_flag"],
-        authentication_method=payload["authentication_method"],
-        app_record_no=payload["app_record_no"],
-        payload=payload,
-    )
+    record = AuthRecord(**record_columns(payload, card_id=card.id, version=(last.version + 1) if last else 1))
     session.add(record)
     session.flush()
-    session.add(OutboxEntry(auth_record_id=record.id, state="pending"))
+    session.add(OutboxEntry(**pending_entry(record.id)))
     return record
+
+
+def record_columns(payload: dict, *, card_id: int, version: int, stored_payload=None,
+                   now: dt.datetime | None = None) -> dict:
+    """The ``auth_records`` row of a record version (the ORM path and the bulk import both write it).
+
+    ``stored_payload``: the payload as the column stores it, when the caller sealed it already."""
+    return {
+        "record_id": payload["id"], "version": version, "card_id": card_id, "cd_operation": payload["cd_operation"],
+        "cd_time": payload["cd_time"], "recognize_flag": payload["recognize_flag"],
+        "authentication_method": payload["authentication_method"], "app_record_no": payload["app_record_no"],
+        "payload": payload if stored_payload is None else stored_payload, "created_at": now or utcnow(),
+    }

@@ -181,5 +181,3 @@ def cancel_card(session: Session, card: EHealthCard) -> EHealthCard:
                     .execution_options(synchronize_session="fetch"))
     return card
 
-
-_apply_identity = apply_identity  # the bulk import's name for it

@@ -23,17 +23,19 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
-from erhc_h5.records.idnumbers import IdNumberError, check_idcode, normalize_idcode
+from erhc_h5.records.idnumbers import IdNumberError, check_idcode
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.records.service import CD_TIME_FORMAT, RecordInvalid, beijing_now, build_payload
+from erhc_h5.records.service import CD_TIME_FORMAT, RecordInvalid, build_payload, record_columns
 from erhc_h5.records.standard import (
     FIELD_NAMES, PROFILE_FIELDS, Violation, canonical_methods, normalize_record, validate_record,
 )
-from erhc_h5.resident.cards import _apply_identity, issue_or_update_card, new_card_no
+from erhc_h5.resident.cards import apply_identity, empi_of, issue_or_update_card, new_card_no
 from erhc_h5.resident.models import EHealthCard
-from erhc_h5.security.pii import EncryptedText, make_empi, seal, seal_json
+from erhc_h5.security.pii import EncryptedText, seal, seal_json
 from erhc_h5.sync.batching import take_write_lock
 from erhc_h5.sync.models import OutboxEntry
+from erhc_h5.sync.outbox import pending_entry
+from erhc_h5.timefmt import beijing_now
 
 REQUIRED_COLUMNS = ("name", "id_card_type_code", "idcode", "phone", "nation")
 # The longest record field is 200 characters; anything far beyond is a broken or hostile file, refused
@@ -241,7 +243,7 @@ def _write_chunk(session: Session, app: FiledApp, chunk: list[tuple[int, dict]],
     The CPU work (records, blind indexes) is done before the write lock is taken, so the sync
     worker is not held up on SQLite while a chunk is being prepared.
     """
-    empis = [make_empi(row["id_card_type_code"], normalize_idcode(row["idcode"])) for _, row in chunk]
+    empis = [empi_of(row) for _, row in chunk]
     empis_by_line = {line: empi for (line, _), empi in zip(chunk, empis)}
     prepared = _prepare_new(app, chunk, empis, result, say)
     take_write_lock(session)
@@ -291,7 +293,7 @@ def _holds_already(card: EHealthCard, row: dict, app: FiledApp) -> bool:
         return False
     before = {c: getattr(card, c) for c in _COMPARED_COLUMNS}
     after = SimpleNamespace(**before)
-    _apply_identity(after, _identity(row))
+    apply_identity(after, _identity(row))
     return all(getattr(after, c) == before[c] for c in _COMPARED_COLUMNS)
 
 
@@ -318,7 +320,7 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
         card.__dict__.update(erhc_card_no=new_card_no(), empi=empi, recognize_flag=1, status="active",
                              authentication_method=methods_cache[methods], authenticated_at=now,
                              app_id=app.id, created_at=now, updated_at=now, app=app)
-        _apply_identity(card, _identity(row))
+        apply_identity(card, _identity(row))
         payload = build_payload(card, record_id=uuid.uuid4().hex, operation="i", cd_time=cd_time,
                                 cd_source=cd_source)
         # Profile fields were validated in prepare_row on these very values; check what we made.
@@ -345,16 +347,10 @@ def _insert_new(session: Session, fresh: list[tuple[dict, dict, str]]) -> int:
     now = utcnow()
     cards = [card for card, _, _ in fresh]
     card_ids = _insert_with_ids(session, cards_t, cards)
-    records = [
-        {"record_id": p["id"], "version": 1, "card_id": cid, "cd_operation": "i", "cd_time": p["cd_time"],
-         "recognize_flag": p["recognize_flag"], "authentication_method": p["authentication_method"],
-         "app_record_no": p["app_record_no"], "payload": sealed, "created_at": now}
-        for cid, (_, p, sealed) in zip(card_ids, fresh)
-    ]
+    records = [record_columns(p, card_id=cid, version=1, stored_payload=sealed, now=now)
+               for cid, (_, p, sealed) in zip(card_ids, fresh)]
     record_ids = _insert_with_ids(session, records_t, records)
-    session.execute(OutboxEntry.__table__.insert(), [
-        {"auth_record_id": rid, "state": "pending", "created_at": now, "updated_at": now} for rid in record_ids
-    ])
+    session.execute(OutboxEntry.__table__.insert(), [pending_entry(rid, now) for rid in record_ids])
     return len(fresh)
 
 

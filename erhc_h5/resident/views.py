@@ -154,7 +154,7 @@ def methods():
         return redirect(url_for("resident.profile" if verification.draft(vs).identity_done else "resident.identity"))
     values = verification.data(vs)
     offered = set((g.app_user.app.auth_methods or "").split("^"))
-    if (refusal := verification.app_refusal(get_session(), vs, "4")) == "app_suspended":
+    if verification.app_refusal(get_session(), vs, "4") == "app_suspended":
         offered = set()
     who = {"name": mask_name(values["name"]), "idcode": mask_idcode(values["idcode"]),
            "type": ID_CARD_TYPES.get(values["id_card_type_code"], "")}

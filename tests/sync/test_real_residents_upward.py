@@ -65,13 +65,16 @@ def test_real_people_reach_the_province_normalised_and_as_two_where_they_are_two
     path = tmp_path / "people.csv"
     with open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["name", "id_card_type_code", "idcode", "phone", "nation", "county_code", "nationality"])
-        writer.writerow(["阿依･古丽", "01", "360426199101010071", "139-0000-0003", "05", "330114", "156"])
+        writer.writerow(["name", "id_card_type_code", "idcode", "phone", "nation", "county_code", "nationality",
+                         "sex", "birthday"])
+        writer.writerow(["阿依･古丽", "01", "360426199101010071", "139-0000-0003", "05", "330114", "156", "", ""])
+        writer.writerow(["Anna Berg", "03", "E99887766", "13900000004", "97", "330106", "SWE", "2", "1990-02-03"])
+        writer.writerow(["Anna Berg", "03", "E99887766", "13900000005", "97", "330106", "578", "2", "1991-04-05"])
     result = app.test_cli_runner().invoke(args=["residents", "import", str(path),
                                                 "--app-record-no", seeded["app_record_no"]])
     assert result.exit_code == 0, result.output
 
-    assert chain.once()["accepted"] >= 5
+    assert chain.once()["accepted"] >= 7
     held = {(p["name"], p["nationality"]): p for p in _held(app)}
     uyghur = held[("艾力·买买提", "CHN")]
     assert uyghur["phone"] == "13800138000" and uyghur["county_code"] == "330113000"
@@ -84,6 +87,8 @@ def test_real_people_reach_the_province_normalised_and_as_two_where_they_are_two
     dupont = held[("JEAN-PIERRE DUPONT", "FRA")]
     assert dupont["linkman"] == "O'BRIEN" and dupont["phone"] == "13800138001"
     assert dupont["authentication_method"] == "4"
+    swede, norwegian = held[("Anna Berg", "SWE")], held[("Anna Berg", "NOR")]
+    assert swede["empi"] != norwegian["empi"] and swede["birthday"] == "1990-02-03" and norwegian["phone"] == "13900000005"
     imported = held[("阿依·古丽", "CHN")]
     assert imported["phone"] == "13900000003" and imported["county_code"] == "330114000"
 
