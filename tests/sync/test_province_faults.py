@@ -202,6 +202,7 @@ def test_sync_run_stops_within_5s_of_sigterm_while_a_reply_trickles(chain, provi
     assert proc.returncode == 0, err[-2000:]
     assert out.strip().splitlines()[-1].endswith('"status": "stopped"}')
     assert took < 5.0
+    print(f"sync run stopped {took:.2f} s after SIGTERM in a trickling reply")
     batch = _batch(chain)
     assert (batch.state, batch.lease_owner, batch.attempts) == ("ready", None, 0)  # handed back
     figures, _ = _once_within(chain, 20, PROVINCE_URL=chain.province_url)  # no 300 s lease to wait out
