@@ -6,9 +6,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import MetaData, String, create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -90,8 +91,49 @@ def write_intent() -> Iterator[None]:
         _WRITE_INTENT.reset(token)
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if _WRITE_INTENT.get() else "BEGIN")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _takes_write_lock() else "BEGIN")
+
+
+def _takes_write_lock() -> bool:
+    """SQLite in WAL mode refuses at once (no busy wait) a write from a transaction whose snapshot
+    predates another writer's commit, so a POST that reads, decides and then writes would fail under
+    parallel requests. Requests that change state take the write lock at BEGIN and wait for it
+    (busy_timeout) instead; reads of safe requests stay concurrent."""
+    if _WRITE_INTENT.get():
+        return True
+    return has_request_context() and (request.method not in SAFE_METHODS or g.get("_erhc_write_retry", False))
+
+
+def is_sqlite_lock_conflict(exc: BaseException) -> bool:
+    """SQLite refused a write because another connection holds or has just used the write lock."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return isinstance(exc, OperationalError) and ("database is locked" in text or "database is busy" in text)
+
+
+def _retry_safe_requests_on_lock_conflict(app: Flask) -> None:
+    """A safe request (GET) that happens to write (a launch records its nonce, a code its reference)
+    began with a plain BEGIN; when SQLite refuses its write, it runs once more with the write lock
+    taken at BEGIN. Nothing of the first run was committed, so running it again is safe."""
+    dispatch = app.dispatch_request
+
+    def dispatch_request():
+        try:
+            return dispatch()
+        except OperationalError as exc:
+            if request.method not in SAFE_METHODS or g.get("_erhc_write_retry") or not is_sqlite_lock_conflict(exc):
+                raise
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+        g._erhc_write_retry = True
+        return dispatch()
+
+    app.dispatch_request = dispatch_request
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -107,6 +149,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 def init_app(app: Flask) -> None:
     """Attach the Database (engine creation does not connect) and close sessions on teardown."""
     app.extensions["erhc_db"] = Database(app.config["DATABASE_URL"], bool(app.config["DATABASE_ECHO"]))
+    if app.extensions["erhc_db"].is_sqlite:
+        _retry_safe_requests_on_lock_conflict(app)
 
     @app.teardown_appcontext
     def _close_session(exc: BaseException | None) -> None:
@@ -115,6 +159,15 @@ def init_app(app: Flask) -> None:
             if exc is not None:
                 session.rollback()
             session.close()
+
+
+def lock_row(session: Session, obj: Base) -> None:
+    """Re-read ``obj`` and hold its row until the transaction ends: a racing transaction waits and
+    then reads the winner's commit (PostgreSQL row lock). On SQLite a state-changing request holds
+    the database write lock from BEGIN, so the re-read alone is current. Changes not yet flushed
+    are flushed first (a refresh would drop them)."""
+    session.flush()
+    session.refresh(obj, with_for_update=True)
 
 
 def get_db(app: Flask | None = None) -> Database:

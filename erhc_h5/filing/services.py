@@ -2,18 +2,22 @@
 
 draft → submitted → approved | rejected; approved ↔ suspended; a rejected application is revised
 back into a draft. Every action is audited; a refused transition raises FilingError (Chinese message).
+Four eyes: whoever created or submitted an application neither approves it nor sees its launch
+secret. A transition locks the application's row first, so of reviewers acting at once one wins
+and the others are told the new state.
 """
 from __future__ import annotations
 
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
-from erhc_h5.db import utcnow
-from erhc_h5.filing.models import FILING_STATES, FiledApp
+from erhc_h5.db import lock_row, utcnow
+from erhc_h5.filing.models import FILING_STATES, AccessCodeCounter, FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.records.codes import AUTH_METHODS
 
@@ -122,6 +126,8 @@ def transition(session: Session, app: FiledApp, action: str, *, actor_id: int, o
     if action not in TRANSITIONS:
         raise FilingError("unknown_action", "不支持的操作")
     allowed, target = TRANSITIONS[action]
+    if app.id is not None:
+        lock_row(session, app)
     if app.status not in allowed:
         need = "、".join(FILING_STATES[s] for s in allowed)
         raise FilingError("invalid_transition",
@@ -133,9 +139,11 @@ def transition(session: Session, app: FiledApp, action: str, *, actor_id: int, o
         raise FilingError("opinion_required", "驳回时请填写管理单位意见", "review_opinion")
     if action == "submit" and not app.ui_design_files:
         raise FilingError("screens_required", "请先上传实名认证界面设计截图", "screens")
+    if action == "approve":
+        _check_four_eyes(app, actor_id)
     now, secret = utcnow(), None
     if action == "submit":
-        app.submitted_at = now
+        app.submitted_at, app.submitted_by_id = now, actor_id
     if action in ("approve", "reject"):
         app.review_opinion = opinion or "同意备案"
         app.reviewed_by_id, app.reviewed_at = actor_id, now
@@ -155,23 +163,54 @@ def transition(session: Session, app: FiledApp, action: str, *, actor_id: int, o
 
 def rotate_secret(session: Session, app: FiledApp, *, actor_id: int) -> str:
     """A new launch secret (old one stops working at once); returns it to be shown once."""
+    lock_row(session, app)
     if app.status not in ("approved", "suspended"):
         raise FilingError("invalid_transition", "只有已通过或已暂停的应用可以重置接入密钥")
+    _check_four_eyes(app, actor_id)
     secret = _new_secret(app)
     session.flush()
     _audit(session, app, "filing.rotate_secret", actor_id)
     return secret
 
 
+def _check_four_eyes(app: FiledApp, actor_id: int) -> None:
+    if actor_id in (app.created_by_id, app.submitted_by_id):
+        raise FilingError("four_eyes", "您创建或提交了该备案申请,按“双人审核”要求不能由您本人审核通过或查看接入密钥,"
+                                       "请由另一名审核员办理")
+
+
 def next_access_code(session: Session) -> str:
-    """app_record_no: CD_SOURCE + '00' + a zero-padded sequence (12 characters, within AN20)."""
+    """app_record_no: CD_SOURCE + '00' + a zero-padded sequence (12 characters, within AN20).
+
+    The sequence is one counter row per prefix, advanced by a single UPDATE … RETURNING: approvals
+    running at once queue on that row and each gets its own number."""
     from flask import current_app
 
     prefix = f"{current_app.config['CD_SOURCE']}00"
+    number = _advance(session, prefix)
+    if number is None:
+        first = _highest_issued(session, prefix) + 1
+        try:
+            with session.begin_nested():
+                session.add(AccessCodeCounter(prefix=prefix, last=first))
+            number = first
+        except IntegrityError:  # another approval created the counter first: take the next number
+            number = _advance(session, prefix)
+    return f"{prefix}{number:0{ACCESS_CODE_DIGITS}d}"
+
+
+def _advance(session: Session, prefix: str) -> int | None:
+    return session.scalar(update(AccessCodeCounter).where(AccessCodeCounter.prefix == prefix)
+                          .values(last=AccessCodeCounter.last + 1).returning(AccessCodeCounter.last)
+                          .execution_options(synchronize_session=False))
+
+
+def _highest_issued(session: Session, prefix: str) -> int:
+    """The highest number handed out before the counter existed (codes already in the registry)."""
     codes = session.scalars(select(FiledApp.access_code).where(FiledApp.access_code.like(prefix + "%"))).all()
     numbers = [int(c[len(prefix):]) for c in codes
                if c and len(c) == len(prefix) + ACCESS_CODE_DIGITS and c[len(prefix):].isdigit()]
-    return f"{prefix}{max(numbers, default=0) + 1:0{ACCESS_CODE_DIGITS}d}"
+    return max(numbers, default=0)
 
 
 def list_applications(session: Session, status: str | None = None) -> list[FiledApp]:

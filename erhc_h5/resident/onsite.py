@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
-from erhc_h5.db import utcnow
+from erhc_h5.db import lock_row, utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, method_label
@@ -55,13 +55,31 @@ def summary(vs: VerificationSession) -> dict:
     }
 
 
+class AlreadyHandled(Exception):
+    """Another operator confirmed or rejected this code first (or it expired meanwhile)."""
+
+    message = "该认证码已由其他核验员处理,无需重复操作"
+
+
+def _claim(session: Session, vs: VerificationSession) -> None:
+    """Hold the session's row for this operator; operators acting at once queue here, and the later
+    ones find it no longer pending."""
+    lock_row(session, vs)
+    if vs.state != "pending_onsite" or expire_if_due(vs):
+        raise AlreadyHandled()
+
+
 def confirm(session: Session, vs: VerificationSession, staff_id: int, note: str) -> Outcome:
-    """The operator checked the document: the pass with the session's methods ('4' or '3^4')."""
+    """The operator checked the document: the pass with the session's methods ('4' or '3^4').
+
+    Raises AlreadyHandled when another operator got there first."""
+    _claim(session, vs)
     return complete(session, vs, vs.method or "4", staff_id=staff_id, note=note)
 
 
 def reject(session: Session, vs: VerificationSession, staff_id: int, note: str) -> None:
     """The document does not match the person: the session fails and the failure counts for the identity."""
+    _claim(session, vs)
     limits.record_event(session, "failure", session_id=vs.id, subject=vs.subject_hash, phone=vs.phone_bidx,
                         reason="onsite_rejected")
     vs.confirmed_by_id, vs.confirm_note, vs.failure_reason = staff_id, note, "onsite_rejected"

@@ -54,7 +54,10 @@ def review(code: str):
         if not note:
             form.note.errors.append("请填写核验备注(如核验的证件类型、核验情况)")
         elif action == "reject":
-            onsite.reject(session, vs, current_user.id, note)
+            try:
+                onsite.reject(session, vs, current_user.id, note)
+            except onsite.AlreadyHandled as exc:
+                return _handled_elsewhere(session, exc)
             session.commit()
             flash("已记录:人证不一致,本次认证未通过", "info")
             return redirect(url_for(".home"))
@@ -63,6 +66,8 @@ def review(code: str):
         else:
             try:
                 onsite.confirm(session, vs, current_user.id, note)
+            except onsite.AlreadyHandled as exc:
+                return _handled_elsewhere(session, exc)
             except RecordInvalid as exc:
                 session.rollback()
                 form.form_errors.extend(v.message for v in exc.violations)
@@ -71,6 +76,12 @@ def review(code: str):
                 flash("现场认证已确认,居民已完成实名认证", "info")
                 return redirect(url_for(".home"))
     return render_template("onsite/review.html", form=form, info=onsite.summary(vs), code=vs.onsite_code)
+
+
+def _handled_elsewhere(session, exc: onsite.AlreadyHandled):
+    session.rollback()
+    flash(exc.message, "error")
+    return redirect(url_for(".home"))
 
 
 def _approved_apps(session) -> list[FiledApp]:

@@ -179,3 +179,12 @@ def _evaluate(session: Session | Connection, conn: Connection, text: object, sca
     }
     return ScanOutcome(200, "authenticated", body, voucher, resident, row.authentication_method,
                        _event(scanner, "authenticated", at, card_id=row.id, fp=fp, voucher=voucher))
+
+
+def voucher_visible(event: ScanEvent, scanner: Scanner) -> bool:
+    """A voucher is shown at the site that scanned it: the same scanner, or the same named site."""
+    if scanner.device_id is not None and event.device_id == scanner.device_id:
+        return True
+    if scanner.staff_user_id is not None and event.staff_user_id == scanner.staff_user_id:
+        return True
+    return bool(scanner.site_name) and event.site_name == scanner.site_name

@@ -19,7 +19,7 @@ from erhc_h5.scan import devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent
 from erhc_h5.scan.writelock import sqlite_write_lock
-from erhc_h5.scan.service import RESULT_LABELS, Scanner, _fmt, scan
+from erhc_h5.scan.service import RESULT_LABELS, Scanner, _fmt, scan, voucher_visible
 from erhc_h5.security.masking import mask_idcode
 from erhc_h5.staff.views import CONSOLE_LINKS
 
@@ -199,7 +199,7 @@ def voucher(voucher_no: str):
     event = session.scalar(select(ScanEvent).where(ScanEvent.voucher_no == voucher_no[:32]))
     if event is None or event.result != "authenticated" or event.card_id is None:
         abort(404)
-    if g.scanner.device_id is not None and event.device_id != g.scanner.device_id:
+    if not voucher_visible(event, g.scanner):
         abort(404)
     card = session.get(EHealthCard, event.card_id)
     resident = {"name": card.name, "sex": card.sex, "birthday": card.birthday, "nation": card.nation,

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
+from erhc_h5.db import lock_row
 from erhc_h5.staff.models import ROLES, StaffUser
 from erhc_h5.staff.services import StaffError
 
@@ -22,12 +23,19 @@ def _get(session: Session, user_id: int) -> StaffUser:
     return user
 
 
-def _last_admin(session: Session, user: StaffUser) -> bool:
-    if user.role != "admin" or not user.active:
-        return False
-    admins = session.scalar(select(func.count()).select_from(StaffUser)
-                            .where(StaffUser.role == "admin", StaffUser.active.is_(True)))
-    return admins <= 1
+def _lock_admins(session: Session, actor_id: int) -> list[int]:
+    """Lock every active admin's row (in id order, so two admins acting at once cannot deadlock) and
+    return their ids: a demotion or deactivation racing with another one waits here and then counts
+    the admins that are left. The acting admin must still be one of them."""
+    admins = list(session.scalars(select(StaffUser.id).where(StaffUser.role == "admin", StaffUser.active.is_(True))
+                                  .order_by(StaffUser.id).with_for_update()))
+    if actor_id not in admins:
+        raise StaffError("您已不是管理员,不能修改工作人员账号")
+    return admins
+
+
+def _last_admin(session: Session, user: StaffUser, admins: list[int]) -> bool:
+    return user.role == "admin" and bool(user.active) and admins == [user.id]
 
 
 def change_role(session: Session, user_id: int, role: str, *, actor_id: int) -> StaffUser:
@@ -39,7 +47,11 @@ def change_role(session: Session, user_id: int, role: str, *, actor_id: int) -> 
         return user
     if user.id == actor_id:
         raise StaffError("不能修改自己的角色")
-    if _last_admin(session, user):
+    admins = _lock_admins(session, actor_id)
+    lock_row(session, user)
+    if user.role == role:
+        return user
+    if _last_admin(session, user, admins):
         raise StaffError("不能撤销最后一名管理员")
     old, user.role = user.role, role
     user.end_sessions()
@@ -54,7 +66,9 @@ def set_active(session: Session, user_id: int, active: bool, *, actor_id: int) -
     user = _get(session, user_id)
     if not active and user.id == actor_id:
         raise StaffError("不能停用自己的账号")
-    if not active and _last_admin(session, user):
+    admins = _lock_admins(session, actor_id)
+    lock_row(session, user)
+    if not active and _last_admin(session, user, admins):
         raise StaffError("不能停用最后一名管理员")
     if user.active != active:
         user.active = active

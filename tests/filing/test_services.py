@@ -17,6 +17,12 @@ def reviewer(seeded, db_session):
 
 
 @pytest.fixture
+def checker(seeded, db_session):
+    """A second account: the one that drafted or submitted an application may not approve it."""
+    return db_session.scalar(select(StaffUser).where(StaffUser.username == "demo-admin"))
+
+
+@pytest.fixture
 def upload_dir(app, tmp_path):
     app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
     return tmp_path / "uploads"
@@ -26,7 +32,7 @@ def _draft(db_session, reviewer, **changes):
     return services.create_application(db_session, {**FIELDS, **changes}, actor_id=reviewer.id)
 
 
-def test_full_lifecycle(app, db_session, reviewer, upload_dir):
+def test_full_lifecycle(app, db_session, reviewer, checker, upload_dir):
     filed = _draft(db_session, reviewer)
     assert filed.status == "draft" and filed.auth_methods == "2^3" and not filed.can_launch
     with pytest.raises(services.FilingError) as info:
@@ -35,16 +41,16 @@ def test_full_lifecycle(app, db_session, reviewer, upload_dir):
     uploads.add_screen(db_session, filed, image_bytes(), actor_id=reviewer.id)
     services.transition(db_session, filed, "submit", actor_id=reviewer.id)
     assert filed.status == "submitted" and filed.submitted_at
-    secret = services.transition(db_session, filed, "approve", actor_id=reviewer.id, opinion="同意")
+    secret = services.transition(db_session, filed, "approve", actor_id=checker.id, opinion="同意")
     assert filed.status == "approved" and filed.can_launch
     assert secret and len(secret) == 64 and filed.launch_secret == secret and filed.secret_version == 1
     assert filed.access_code == "3301" + "00" + "000001" and len(filed.access_code) <= 20
-    assert filed.review_opinion == "同意" and filed.reviewed_by_id == reviewer.id
+    assert filed.review_opinion == "同意" and filed.reviewed_by_id == checker.id
     services.transition(db_session, filed, "suspend", actor_id=reviewer.id)
     assert filed.status == "suspended" and not filed.can_launch
     services.transition(db_session, filed, "reinstate", actor_id=reviewer.id)
     assert filed.can_launch and filed.suspended_at is None
-    new = services.rotate_secret(db_session, filed, actor_id=reviewer.id)
+    new = services.rotate_secret(db_session, filed, actor_id=checker.id)
     assert new != secret and filed.secret_version == 2 and filed.access_code == "330100000001"
     actions = db_session.scalars(select(AuditEntry.action).where(
         AuditEntry.target_type == "filed_app", AuditEntry.target_id == str(filed.id)).order_by(AuditEntry.id)).all()
@@ -54,24 +60,24 @@ def test_full_lifecycle(app, db_session, reviewer, upload_dir):
     assert secret not in str(stored.detail) and new not in str(stored.detail)
 
 
-def test_secret_is_encrypted_at_rest(app, db_session, reviewer, upload_dir):
+def test_secret_is_encrypted_at_rest(app, db_session, reviewer, checker, upload_dir):
     from sqlalchemy import text
 
     filed = _draft(db_session, reviewer)
     uploads.add_screen(db_session, filed, image_bytes(), actor_id=reviewer.id)
     services.transition(db_session, filed, "submit", actor_id=reviewer.id)
-    secret = services.transition(db_session, filed, "approve", actor_id=reviewer.id)
+    secret = services.transition(db_session, filed, "approve", actor_id=checker.id)
     raw = db_session.execute(text("SELECT launch_secret FROM filed_apps WHERE id = :i"), {"i": filed.id}).scalar()
     assert raw and secret not in raw
 
 
-def test_access_codes_are_sequential_and_unique(app, db_session, reviewer, upload_dir):
+def test_access_codes_are_sequential_and_unique(app, db_session, reviewer, checker, upload_dir):
     codes = []
     for n in range(3):
         filed = _draft(db_session, reviewer, app_filing_no=f"APPSEQ{n}")
         uploads.add_screen(db_session, filed, image_bytes(), actor_id=reviewer.id)
         services.transition(db_session, filed, "submit", actor_id=reviewer.id)
-        services.transition(db_session, filed, "approve", actor_id=reviewer.id)
+        services.transition(db_session, filed, "approve", actor_id=checker.id)
         codes.append(filed.access_code)
     assert codes == ["330100000001", "330100000002", "330100000003"]  # the demo's 330100DEMO0001 is skipped
 

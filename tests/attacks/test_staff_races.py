@@ -1,0 +1,184 @@
+"""Races on the staff side's one-time steps, against gunicorn (4 workers × 4 threads).
+
+Eight reviewers approving one filing, eight filings approved at once, one on-site code confirmed by
+eight operators, two admins demoting each other, and bursts of writes on SQLite. Each scenario signs
+its staff in first, so that only the contested request races; results are read back from the
+server's database.
+"""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+import requests
+from sqlalchemy import func, select, update
+
+from erhc_h5.audit import AuditEntry
+from erhc_h5.filing import services as filing
+from erhc_h5.filing.models import FiledApp
+from erhc_h5.records.models import AuthRecord
+from erhc_h5.resident.models import VerificationSession
+from erhc_h5.staff.models import StaffUser
+from erhc_h5.staff.services import create_user
+from tests.attacks.harness import race
+from tests.factories import person
+
+N = 8
+SECRET_MARK = 'id="launch-secret"'
+
+
+def _staff(server, role: str, n: int) -> list[tuple[int, requests.Session]]:
+    """n new accounts of ``role``, each signed in in its own browser: (user id, session)."""
+    made = []
+    with server.db() as session:
+        for _ in range(n):
+            creds = {"username": f"race.{role}.{secrets.token_hex(4)}", "password": "pw-" + secrets.token_hex(8)}
+            made.append((create_user(session, creds["username"], creds["password"], role).id, creds))
+    return [(user_id, server.staff_session(**creds)) for user_id, creds in made]
+
+
+def _submitted_filings(server, n: int) -> list[int]:
+    """n filings drafted and submitted by an author who takes no part in the race."""
+    (author_id, _), = _staff(server, "reviewer", 1)
+    ids = []
+    with server.db() as session:
+        for _ in range(n):
+            app = filing.create_application(session, {
+                "app_name": "并发审核App", "app_filing_no": "RACE-" + secrets.token_hex(5).upper(),
+                "org_name": "某卫健委", "org_filing_no": "ORG-R", "builder_unit": "某建设单位",
+                "builder_contact": "张三 0571-1", "developer_unit": "某开发单位", "developer_contact": "李四 0571-2",
+                "auth_methods": "1^2^4"}, actor_id=author_id)
+            app.ui_design_files = ["screen.png"]
+            filing.transition(session, app, "submit", actor_id=author_id)
+            session.flush()
+            ids.append(app.id)
+    return ids
+
+
+def _form_posts(server, sessions, path: str, page: str, data: dict):
+    tokens = [server.csrf(s, page) for s in sessions]
+    return race(len(sessions), lambda i, s: s.post(server.url(path), data={**data, "csrf_token": tokens[i]},
+                                                   timeout=60), sessions=list(sessions))
+
+
+@pytest.fixture(scope="module")
+def reviewers(server):
+    return [s for _, s in _staff(server, "reviewer", N)]
+
+
+def test_eight_reviewers_approving_one_filing_make_one_approval(server, reviewers):
+    app_id, = _submitted_filings(server, 1)
+    path = f"/staff/filing/{app_id}/approve"
+    answers = _form_posts(server, reviewers, path, f"/staff/filing/{app_id}", {"review_opinion": "同意备案"})
+    assert all(a.status_code == 200 for a in answers), [a.status_code for a in answers]
+    shown = [a for a in answers if SECRET_MARK in a.text]
+    assert len(shown) == 1
+    losers = [a for a in answers if SECRET_MARK not in a.text]
+    assert all("不能审核通过" in a.text for a in losers), [a.text[:200] for a in losers]
+    with server.db() as session:
+        approvals = session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "filing.approve", AuditEntry.target_id == str(app_id)))
+        app = session.get(FiledApp, app_id)
+        assert approvals == 1 and app.status == "approved" and app.secret_version == 1
+        assert app.launch_secret in shown[0].text
+
+
+def test_eight_filings_approved_at_once_get_eight_distinct_access_codes(server, reviewers):
+    ids = _submitted_filings(server, N)
+    tokens = [server.csrf(s, f"/staff/filing/{ids[i]}") for i, s in enumerate(reviewers)]
+    answers = race(N, lambda i, s: s.post(server.url(f"/staff/filing/{ids[i]}/approve"),
+                                          data={"review_opinion": "同意", "csrf_token": tokens[i]}, timeout=60),
+                   sessions=list(reviewers))
+    assert [a.status_code for a in answers] == [200] * N
+    assert all(SECRET_MARK in a.text for a in answers)
+    with server.db() as session:
+        codes = [session.get(FiledApp, i).access_code for i in ids]
+    assert all(codes) and len(set(codes)) == N
+
+
+def _pending_onsite_code(server, uid: str, who: dict) -> str:
+    s = server.resident_session(uid)
+    identity = {k: who[k] for k in ("name", "id_card_type_code", "idcode")}
+    assert server.post_form(s, "/h5/identity", identity).headers["Location"].endswith("/h5/profile")
+    profile = {"nation": "01", "phone": who["phone"], "county_code": "330106"}
+    assert server.post_form(s, "/h5/profile", profile).headers["Location"].endswith("/h5/methods")
+    answer = server.post_form(s, "/h5/verify/onsite", {}, page="/h5/methods")
+    assert answer.status_code == 302, answer.status_code
+    with server.app.test_request_context():
+        cookie = server.app.session_interface.get_signing_serializer(server.app).loads(s.cookies["session"])
+    with server.db() as session:
+        vs = session.get(VerificationSession, cookie["resident"]["vs"])
+        assert vs.state == "pending_onsite" and vs.onsite_code
+        return vs.onsite_code
+
+
+def test_one_onsite_code_confirmed_by_eight_operators_passes_once(server):
+    who = person(97001)
+    code = _pending_onsite_code(server, "onsite-race", who)
+    operators = [s for _, s in _staff(server, "operator", N)]
+    path = f"/staff/onsite/{code}"
+    answers = _form_posts(server, operators, path, path,
+                          {"note": "核对居民身份证原件", "document_checked": "y", "action": "confirm"})
+    assert all(a.status_code == 200 for a in answers), [a.status_code for a in answers]
+    confirmed = [a for a in answers if "现场认证已确认" in a.text]
+    assert len(confirmed) == 1
+    assert all("已由其他核验员处理" in a.text or "已失效或已处理" in a.text
+               for a in answers if a not in confirmed), [a.text[:300] for a in answers if a not in confirmed]
+    with server.db() as session:
+        vs_id = session.scalar(select(VerificationSession.id).where(VerificationSession.onsite_code == code))
+        passes = session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "verification.passed", AuditEntry.target_id == vs_id))
+        card_id = session.get(VerificationSession, vs_id).card_id
+        versions = session.scalar(select(func.count()).select_from(AuthRecord).where(
+            AuthRecord.card_id == card_id, AuthRecord.recognize_flag == 1))
+    assert passes == 1 and versions == 1
+
+
+def test_two_admins_demoting_each_other_leave_an_admin(server):
+    for _ in range(6):
+        (a_id, a), (b_id, b) = _staff(server, "admin", 2)
+        with server.db() as session:  # these two are the only active admins during the round
+            others = list(session.scalars(select(StaffUser.id).where(
+                StaffUser.role == "admin", StaffUser.active.is_(True), StaffUser.id.not_in([a_id, b_id]))))
+            session.execute(update(StaffUser).where(StaffUser.id.in_(others)).values(active=False))
+        try:
+            page = "/staff/admin/users"
+            tokens = [server.csrf(a, page), server.csrf(b, page)]
+            targets = [b_id, a_id]
+            answers = race(2, lambda i, s: s.post(server.url(f"/staff/admin/users/{targets[i]}/role"),
+                                                  data={"role": "nurse", "csrf_token": tokens[i]}, timeout=60),
+                           sessions=[a, b])
+            with server.db() as session:
+                admins = session.scalar(select(func.count()).select_from(StaffUser).where(
+                    StaffUser.role == "admin", StaffUser.active.is_(True)))
+        finally:
+            with server.db() as session:
+                session.execute(update(StaffUser).where(StaffUser.id.in_(others)).values(active=True))
+        assert all(x.status_code < 500 for x in answers), [x.status_code for x in answers]
+        assert admins == 1
+        # The loser is refused, or, when the winner committed first, finds its own session ended
+        # (a role change ends every session of that user) and is back on the sign-in page.
+        assert sum("角色已修改" in x.text for x in answers) == 1
+        assert sum(("不能撤销最后一名管理员" in x.text or "您已不是管理员" in x.text or "请先登录" in x.text)
+                   for x in answers) == 1
+
+
+def test_bursts_of_parallel_writes_never_fail(server):
+    """30 sign-ins and 30 new filings at once: on SQLite, writers wait for the lock instead of failing."""
+    creds = {"username": "race.burst." + secrets.token_hex(3), "password": "pw-" + secrets.token_hex(8)}
+    with server.db() as session:
+        create_user(session, creds["username"], creds["password"], "reviewer")
+    browsers = [requests.Session() for _ in range(30)]
+    tokens = [server.csrf(s, "/staff/login") for s in browsers]
+    answers = race(30, lambda i, s: s.post(server.url("/staff/login"), data={**creds, "csrf_token": tokens[i]},
+                                           allow_redirects=False, timeout=60), sessions=browsers)
+    assert [a.status_code for a in answers] == [302] * 30
+    tokens = [server.csrf(s, "/staff/filing/new") for s in browsers]
+    fields = {"app_name": "并发草稿", "org_name": "某卫健委", "org_filing_no": "ORG-B", "builder_unit": "建设单位",
+              "builder_contact": "张三", "developer_unit": "开发单位", "developer_contact": "李四",
+              "auth_methods": "4"}
+    prefix = "BURST-" + secrets.token_hex(3).upper()
+    answers = race(30, lambda i, s: s.post(server.url("/staff/filing/new"), timeout=60, allow_redirects=False,
+                                           data={**fields, "app_filing_no": f"{prefix}-{i}", "csrf_token": tokens[i]}),
+                   sessions=browsers)
+    assert [a.status_code for a in answers] == [302] * 30
