@@ -182,3 +182,24 @@ def test_bursts_of_parallel_writes_never_fail(server):
                                            data={**fields, "app_filing_no": f"{prefix}-{i}", "csrf_token": tokens[i]}),
                    sessions=browsers)
     assert [a.status_code for a in answers] == [302] * 30
+
+
+def test_parallel_launches_while_staff_write_never_fail(server):
+    """Launches are GET requests that write (the ticket's nonce, the app user): on SQLite one whose
+    snapshot went stale meanwhile runs again with the write lock instead of failing."""
+    urls = [server.launch_url(f"burst-launch-{secrets.token_hex(4)}") for _ in range(24)]
+    creds = {"username": "race.launch." + secrets.token_hex(3), "password": "pw-" + secrets.token_hex(8)}
+    with server.db() as session:
+        create_user(session, creds["username"], creds["password"], "reviewer")
+    logins = [requests.Session() for _ in range(8)]
+    tokens = [server.csrf(s, "/staff/login") for s in logins]
+
+    def go(i, s):
+        if i < len(urls):
+            return s.get(urls[i], allow_redirects=False, timeout=60)
+        j = i - len(urls)
+        return logins[j].post(server.url("/staff/login"), data={**creds, "csrf_token": tokens[j]},
+                              allow_redirects=False, timeout=60)
+
+    answers = race(len(urls) + len(logins), go)
+    assert [a.status_code for a in answers] == [302] * (len(urls) + len(logins))
