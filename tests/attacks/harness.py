@@ -169,7 +169,7 @@ class Server:
             from erhc_h5 import create_app
 
             self._app = create_app({"DATABASE_URL": self.database_url, "SECRET_KEY": self.secret_key,
-                                    "RATELIMIT_ENABLED": False})
+                                    "RATELIMIT_ENABLED": False, "UPLOAD_DIR": self.env["ERHC_UPLOAD_DIR"]})
         return self._app
 
     @contextmanager
