@@ -1,14 +1,14 @@
 """sync: recorded attempts of outbound calls carry a transport detail beside their reason code
 
-Revision ID: 0007_sync
-Revises: 0006_ops
+Revision ID: 0006_sync
+Revises: 0005_staff
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0007_sync"
-down_revision = "0006_ops"
+revision = "0006_sync"
+down_revision = "0005_staff"
 branch_labels = None
 depends_on = None
 
