@@ -138,3 +138,31 @@ def test_audit_viewer_bad_dates(admin):
     assert response.status_code == 422 and "日期格式应为" in response.get_data(as_text=True)
     response = admin.get("/staff/admin/audit?date_from=2026-02-02&date_to=2026-02-01")
     assert response.status_code == 422 and "结束日期不能早于开始日期" in response.get_data(as_text=True)
+
+
+def test_session_version_rises_with_each_change_that_ends_sessions(db_session, seeded):
+    from erhc_h5.staff import accounts
+
+    admin_user = _user(db_session, seeded["users"]["admin"]["username"])
+    target = _user(db_session, seeded["users"]["ops"]["username"])
+    start = target.session_version
+    assert target.get_id() == f"{target.id}:{start}"
+    accounts.reset_password(db_session, target.id, actor_id=admin_user.id)
+    accounts.change_role(db_session, target.id, "nurse", actor_id=admin_user.id)
+    accounts.set_active(db_session, target.id, False, actor_id=admin_user.id)
+    assert target.session_version == start + 3
+
+
+def test_a_demoted_admin_can_no_longer_change_accounts(db_session, seeded):
+    from erhc_h5.staff import accounts
+    from erhc_h5.staff.services import StaffError
+
+    first = _user(db_session, seeded["users"]["admin"]["username"])
+    second = StaffUser(username="admin.two", role="admin", display_name="第二管理员")
+    second.set_password("a-long-password-2")
+    db_session.add(second)
+    db_session.flush()
+    accounts.change_role(db_session, second.id, "ops", actor_id=first.id)
+    with pytest.raises(StaffError, match="已不是管理员"):
+        accounts.change_role(db_session, first.id, "ops", actor_id=second.id)
+    assert first.role == "admin"
