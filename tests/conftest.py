@@ -1,68 +1,30 @@
 """Shared fixtures: an app on the Alembic-migrated test database, each test in a rolled-back
-transaction; ``fresh_app`` for tests that need real commits (workers, live servers)."""
+transaction; ``fresh_app`` for tests that need real commits (workers, live servers); the demo app;
+the sync chain (a live sandbox province). What they are built from is in ``tests/support.py``."""
 from __future__ import annotations
 
-import os
-import secrets
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from flask import request
 
-from erhc_h5 import create_app, demo, migrate
-from erhc_h5.db import get_db
-
-TEST_DB_URL = os.environ.get("ERHC_TEST_DATABASE_URL", "")
-ARTIFACTS = Path(os.environ.get("ERHC_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
-
-BASE_OVERRIDES = {
-    "TESTING": True,
-    "SECRET_KEY": "test-secret-key",
-    "SYNC_RETRY_BASE_SECONDS": 0,
-    "RATELIMIT_ENABLED": False,
-    "WTF_CSRF_ENABLED": False,
-    "PROVINCE_URL": "http://province.test",
-}
-
-
-def _new_database_url(tmp_dir: Path) -> str:
-    """A brand-new empty database: a SQLite file, or a new PostgreSQL database on the test server."""
-    if not TEST_DB_URL:
-        return f"sqlite:///{tmp_dir / ('erhc-' + secrets.token_hex(4) + '.sqlite3')}"
-    url = make_url(TEST_DB_URL)
-    name = f"erhc_test_{secrets.token_hex(5)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(url: str) -> None:
-    if url.startswith("sqlite"):
-        return
-    parsed = make_url(url)
-    admin = create_engine(make_url(TEST_DB_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def make_app(database_url: str, **overrides):
-    app = create_app({**BASE_OVERRIDES, "DATABASE_URL": database_url, **overrides})
-    return app
+from erhc_h5 import demo, migrate
+from erhc_h5.db import get_db, get_session
+from erhc_h5.sync.receiver import set_faults
+from tests.support import ARTIFACTS, Chain, LiveServer, drop_database, make_app, new_database_url
+from tests.support import demo_app as find_demo_app
 
 
 @pytest.fixture(scope="session")
 def _session_db(tmp_path_factory):
-    url = _new_database_url(tmp_path_factory.mktemp("db"))
+    url = new_database_url(tmp_path_factory.mktemp("db"))
     app = make_app(url)
     migrate.upgrade(app)
     get_db(app).engine.dispose()
     yield url
-    _drop_database(url)
+    drop_database(url)
 
 
 @pytest.fixture
@@ -84,12 +46,12 @@ def app(_session_db):
 @pytest.fixture
 def fresh_app(tmp_path):
     """An app on its own new, migrated database with real commits (dropped afterwards)."""
-    url = _new_database_url(tmp_path)
+    url = new_database_url(tmp_path)
     app = make_app(url)
     migrate.upgrade(app)
     yield app
     get_db(app).engine.dispose()
-    _drop_database(url)
+    drop_database(url)
 
 
 @pytest.fixture
@@ -104,8 +66,6 @@ def runner(app):
 
 @pytest.fixture
 def db_session(app):
-    from erhc_h5.db import get_session
-
     return get_session()
 
 
@@ -133,6 +93,12 @@ class StaffAuth:
 
 
 @pytest.fixture
+def demo_app(db_session, seeded):
+    """The seeded demo app (approved, all four methods filed)."""
+    return find_demo_app(db_session)
+
+
+@pytest.fixture
 def auth(client, seeded):
     return StaffAuth(client, seeded)
 
@@ -147,3 +113,26 @@ def artifacts_dir():
 def tmpdir_path():
     with tempfile.TemporaryDirectory() as d:
         yield Path(d)
+
+
+@pytest.fixture
+def chain(fresh_app):
+    """Fresh app + sandbox receiver on a live port; PROVINCE_URL points at it; no retry delay."""
+    app = fresh_app
+    chain_ref: list[Chain] = []
+    lock = threading.Lock()
+
+    @app.before_request
+    def _capture():
+        if request.path.endswith("/erhc/v1/auth-records"):
+            with lock:
+                chain_ref[0].bodies.append(request.get_data(cache=True))
+
+    server = LiveServer(app).start()
+    chain = Chain(app, server)
+    chain_ref.append(chain)
+    app.config.update(PROVINCE_URL=chain.province_url, SYNC_RETRY_BASE_SECONDS=0, SYNC_LEASE_SECONDS=30,
+                      PROVINCE_READ_TIMEOUT=10)
+    set_faults(app, {})
+    yield chain
+    server.stop()

@@ -6,6 +6,7 @@ or the library it uses; ``tests/test_factories.py`` checks this factory against 
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 
@@ -74,6 +75,19 @@ def full_person(i: int = 0, **changes) -> dict:
 
 def people(n: int, start: int = 0, **changes) -> list[dict]:
     return [person(start + i, **changes) for i in range(n)]
+
+
+CSV_HEADER = ("name", "id_card_type_code", "idcode", "phone", "nation", "county_code", "authentication_method")
+
+
+def write_csv(path, rows, header=CSV_HEADER, encoding: str = "utf-8") -> str:
+    """A residents CSV: ``rows`` are dicts (missing columns left empty) or lists in ``header`` order."""
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([row.get(h) or "" for h in header] if isinstance(row, dict) else row)
+    return str(path)
 
 
 def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (60, 100), color=(10, 110, 60)) -> bytes:

@@ -83,10 +83,10 @@ class Server:
     """One gunicorn serving the app on its own database (see the module docstring)."""
 
     def __init__(self, tmp_dir: Path, env: dict | None = None) -> None:
-        from tests.conftest import _new_database_url
+        from tests.support import new_database_url
 
         self.tmp_dir = Path(tmp_dir)
-        self.database_url = _new_database_url(self.tmp_dir)
+        self.database_url = new_database_url(self.tmp_dir)
         self.secret_key = "race-" + secrets.token_hex(16)
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -144,9 +144,9 @@ class Server:
 
             get_db(self._app).engine.dispose()
             self._app = None
-        from tests.conftest import _drop_database
+        from tests.support import drop_database
 
-        _drop_database(self.database_url)
+        drop_database(self.database_url)
 
     def _error_tail(self) -> str:
         try:

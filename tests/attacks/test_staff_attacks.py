@@ -14,7 +14,7 @@ from erhc_h5.scan.models import ScanEvent
 from erhc_h5.staff.models import StaffUser
 from erhc_h5.staff.services import create_user
 from tests.code.helpers import make_card
-from tests.security.conftest import PRODUCTION
+from tests.support import PRODUCTION
 
 
 def _user(db_session, seeded, role: str) -> StaffUser:

@@ -4,13 +4,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from erhc_h5 import demo
 from erhc_h5.db import session_scope
+from tests.support import LiveServer
 
 CHROMIUM = os.environ.get("ERHC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,22 +26,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/browser" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.browser)
-
-
-class LiveServer:
-    def __init__(self, app):
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture

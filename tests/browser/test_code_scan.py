@@ -17,7 +17,8 @@ from erhc_h5.resident.cards import issue_or_update_card
 from erhc_h5.resident.models import AppUser
 from erhc_h5.scan.devices import enrol_device
 from tests.browser.conftest import demo_json
-from tests.code.helpers import demo_app, idcode
+from tests.code.helpers import idcode
+from tests.support import demo_app
 
 
 def _launch_and_issue(phone, live_server, *, name, seq, methods):
@@ -31,7 +32,7 @@ def _launch_and_issue(phone, live_server, *, name, seq, methods):
         user = session.get(AppUser, data["resident"]["app_user"])
         identity = {"name": name, "id_card_type_code": "01", "idcode": idcode(seq), "nation": "01",
                     "phone": "13900000000", "county_code": "330106"}
-        card = issue_or_update_card(session, identity, demo_app(session, demo_json(live_server)), methods=methods,
+        card = issue_or_update_card(session, identity, demo_app(session), methods=methods,
                                     app_user=user)
         session.flush()
         user.card_id = card.id

@@ -6,7 +6,8 @@ import pytest
 from erhc_h5.db import session_scope
 from erhc_h5.sync.receiver import current_faults
 from erhc_h5.sync.worker import Worker
-from tests.sync.helpers import demo_app, make_cards, person
+from tests.support import demo_app, make_cards
+from tests.factories import person
 
 pytestmark = pytest.mark.browser
 

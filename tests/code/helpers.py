@@ -1,10 +1,8 @@
 """Test helpers shared by the code and scan tests: cards, residents bound to a browser session."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from erhc_h5.filing.models import FiledApp
 from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
+from tests.support import demo_app
 from tests.factories import resident_id
 
 
@@ -13,13 +11,9 @@ def idcode(seq: int, birth: str = "19900307", county: str = "330106") -> str:
     return resident_id(county, birth, seq)
 
 
-def demo_app(session, seeded) -> FiledApp:
-    return session.scalar(select(FiledApp).where(FiledApp.access_code == seeded["app_record_no"]))
-
-
 def make_card(session, seeded, *, seq: int = 123, name: str = "张三丰", methods: str | None = "1", bind: str | None = None):
     """Issue a card (authenticated by ``methods``, or not when None); optionally tie an app user to it."""
-    app = demo_app(session, seeded)
+    app = demo_app(session)
     identity = {"name": name, "id_card_type_code": "01", "idcode": idcode(seq), "nation": "01",
                 "phone": "13812345678", "county_code": "330106"}
     user = ensure_app_user(session, app, bind) if bind else None

@@ -7,7 +7,7 @@ import socket
 import pytest
 from flask_login.utils import _create_identifier
 
-from tests.conftest import make_app
+from tests.support import make_app
 
 HTML_MESSAGE = "系统数据服务暂时无法连接"
 

@@ -2,7 +2,6 @@
 record version per person, the right summary, and on SIGTERM a summary and an audit row at once."""
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -20,7 +19,7 @@ from erhc_h5.db import get_db
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.sync.models import OutboxEntry
-from tests.factories import person
+from tests.factories import people, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 20_000
@@ -34,14 +33,7 @@ def world(fresh_app, tmp_path):
     with fresh_app.app_context(), get_db(fresh_app).factory() as session:
         seeded = demo.seed(fresh_app, session)
         session.commit()
-    path = tmp_path / "residents.csv"
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(HEADER)
-        for i in range(ROWS):
-            p = person(i)
-            writer.writerow([p[h] for h in HEADER])
-    return fresh_app, seeded["app_record_no"], str(path)
+    return fresh_app, seeded["app_record_no"], write_csv(tmp_path / "residents.csv", people(ROWS), HEADER)
 
 
 def _command(app, path, access_code):

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 import pytest
 
 from erhc_h5.db import get_db
-from tests.conftest import make_app
+from tests.support import make_app
 
 ROUTES = [  # (method, path, kwargs) of every kind of rate-limited route
     ("GET", "/h5/launch?app=unknown&uid=u1&ts=1&nonce=n&sig=x", {}),

@@ -6,7 +6,6 @@ import re
 
 from erhc_h5 import demo
 from erhc_h5.db import session_scope
-from tests.sync.conftest import chain  # noqa: F401  (fixture)
 
 
 def _backlog(html: str) -> int:

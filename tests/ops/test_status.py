@@ -14,7 +14,7 @@ from erhc_h5.resident.cards import issue_or_update_card
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
-from tests.conftest import BASE_OVERRIDES
+from tests.support import BASE_OVERRIDES
 
 IDENTITIES = [
     {"name": "张三丰", "id_card_type_code": "01", "idcode": "330106199003071236", "nation": "01",

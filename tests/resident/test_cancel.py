@@ -6,7 +6,7 @@ from sqlalchemy import select
 from erhc_h5.audit import AuditEntry
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.models import EHealthCard
-from tests.resident.conftest import IDENTITY
+from tests.support import IDENTITY
 
 
 def _passed_card(journey, db_session) -> EHealthCard:

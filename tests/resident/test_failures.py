@@ -21,7 +21,7 @@ def test_failure_then_final_failure_page(journey, client):
     from erhc_h5.resident.cards import find_card
     from erhc_h5.resident.models import EHealthCard
     from tests.factories import count
-    from tests.resident.conftest import IDENTITY
+    from tests.support import IDENTITY
 
     assert find_card(journey.db, "01", IDENTITY["idcode"]) is None
     assert count(journey.db, EHealthCard) == 0 and count(journey.db, AuthRecord) == 0

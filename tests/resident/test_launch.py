@@ -6,7 +6,7 @@ import time
 import pytest
 
 from erhc_h5.resident.launch import make_launch_url, sign
-from tests.resident.conftest import demo_app
+from tests.support import demo_app
 
 
 def test_valid_launch_binds_resident_and_opens_service(client, db_session, seeded):

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.resident.conftest import IDENTITY, PROFILE
+from tests.support import IDENTITY, PROFILE
 
 
 def static(client, asset: str) -> bytes:
@@ -106,7 +106,7 @@ def test_environment_check_page_and_json(journey):
 
 
 def test_methods_page_lists_the_methods_the_app_filed(journey, db_session):
-    from tests.resident.conftest import demo_app
+    from tests.support import demo_app
 
     demo_app(db_session).auth_methods = "1^4"
     db_session.commit()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from erhc_h5.db import get_db
-from tests.conftest import make_app
+from tests.support import make_app
 
 
 def test_verify_posts_are_limited_per_ip_in_chinese(_session_db):

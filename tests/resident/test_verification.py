@@ -14,7 +14,7 @@ from erhc_h5.resident.cards import ensure_app_user
 from erhc_h5.resident.models import EHealthCard, VerificationSession
 from erhc_h5.sync.models import OutboxEntry
 from tests.factories import resident_id, wrong_check
-from tests.resident.conftest import IDENTITY, PROFILE, demo_app
+from tests.support import IDENTITY, PROFILE, demo_app
 
 
 @pytest.fixture

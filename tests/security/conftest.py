@@ -6,26 +6,7 @@ from contextlib import ExitStack
 import pytest
 
 from erhc_h5.db import get_db
-from tests.conftest import make_app
-
-PRODUCTION = {
-    "ENV": "production",
-    "SECRET_KEY": "s" * 40,
-    "PII_KEYS": {"p1": "cHJvZHVjdGlvbi1rZXktb2YtMzItYnl0ZXMtbG9uZyEh"},
-    "PII_ACTIVE_KEY_ID": "p1",
-    "EMPI_KEY": "e" * 40,
-    "BLIND_INDEX_KEY": "b" * 40,
-    "PROVINCE_URL": "https://province.example.invalid",
-    "PROVINCE_APP_ID": "city-3301",
-    "PROVINCE_SECRET": "p" * 40,
-    "IDENTITY_PROVIDER": "http",
-    "SMS_PROVIDER": "http",
-    "FACE_PROVIDER": "http",
-    "PROVIDER_BASE_URL": "https://idp.example.invalid",
-    "PROVIDER_APP_KEY": "city-3301",
-    "PROVIDER_APP_SECRET": "x" * 32,
-    "OPS_TOKEN": "o" * 32,
-}
+from tests.support import make_app
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, text
 
-from erhc_h5.filing.models import FiledApp
 from tests.factories import resident_id
 
 
@@ -27,10 +26,6 @@ def residents(n: int) -> list[dict]:
             "county_code": "330106",
         })
     return out
-
-
-def demo_app(db_session, seeded) -> FiledApp:
-    return db_session.scalar(select(FiledApp).where(FiledApp.access_code == seeded["app_record_no"]))
 
 
 def raw_dump(connection) -> dict[str, str]:

@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 from erhc_h5.scan.models import ScanDevice
 from erhc_h5.staff.models import StaffUser
 from tests.filing.helpers import form_data as filing_form
-from tests.resident.conftest import IDENTITY, PROFILE, Journey
+from tests.support import IDENTITY, Journey, PROFILE
 
 EXAMPLES = 25
 

@@ -13,9 +13,7 @@ from itsdangerous import TimestampSigner
 from erhc_h5 import ROOT, create_app
 from erhc_h5.resident import session as resident_session
 from erhc_h5.resident.cards import ensure_app_user
-from tests.conftest import BASE_OVERRIDES
-from tests.security.conftest import PRODUCTION
-from tests.security.helpers import demo_app
+from tests.support import BASE_OVERRIDES, PRODUCTION, demo_app
 
 TEMPLATES = ROOT / "templates"
 
@@ -141,7 +139,7 @@ def _later(monkeypatch, minutes: int):
 
 
 def test_resident_session_is_permanent_refreshed_and_expires_when_idle(app_with, db_session, seeded, monkeypatch):
-    user = ensure_app_user(db_session, demo_app(db_session, seeded), "idle-test-user")
+    user = ensure_app_user(db_session, demo_app(db_session), "idle-test-user")
     db_session.commit()
 
     def routes(app):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from erhc_h5.audit import AuditEntry
 from erhc_h5.logs import JsonFormatter
-from tests.resident.conftest import PROFILE, Journey
+from tests.support import Journey, PROFILE
 from tests.factories import resident_id
 
 PEOPLE = [

@@ -165,9 +165,10 @@ def test_real_codes_get_replies_inside_the_schema(api_app, api_schema, db_sessio
         pytest.skip("the scan API is not registered yet")
     from erhc_h5.code import tokens
     from erhc_h5.resident.cards import issue_or_update_card
-    from tests.security.helpers import demo_app, residents
+    from tests.security.helpers import residents
+    from tests.support import demo_app
 
-    card = issue_or_update_card(db_session, residents(1)[0], demo_app(db_session, seeded), methods=methods)
+    card = issue_or_update_card(db_session, residents(1)[0], demo_app(db_session), methods=methods)
     issued = tokens.issue(db_session, card.id)
     db_session.commit()
     case = api_schema["/api/v1/scan"]["POST"].Case(body={"code": issued.text}, media_type="application/json")

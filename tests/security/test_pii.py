@@ -10,7 +10,8 @@ from sqlalchemy import select
 from erhc_h5.resident.cards import find_card, issue_or_update_card, update_profile
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.security.pii import Keyring, PIIError
-from tests.security.helpers import clear_forms, demo_app, raw_dump, residents
+from tests.security.helpers import clear_forms, raw_dump, residents
+from tests.support import demo_app
 
 
 def _ring(cipher="sm4-gcm", **keys):
@@ -67,7 +68,7 @@ def test_config_keys_are_parsed_and_checked():
 
 
 def test_raw_database_holds_no_clear_personal_data(db_session, seeded):
-    app_row = demo_app(db_session, seeded)
+    app_row = demo_app(db_session)
     people = residents(6)
     for i, person in enumerate(people):
         card = issue_or_update_card(db_session, dict(person), app_row, methods=None if i == 0 else "2")

@@ -15,7 +15,8 @@ from erhc_h5.resident.models import EHealthCard, VerificationEvent, Verification
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.security.retention import purge
 from erhc_h5.sync.models import OutboxEntry, ProvinceNonce, SyncBatch
-from tests.security.helpers import demo_app, residents
+from tests.security.helpers import residents
+from tests.support import demo_app
 
 KEPT = (EHealthCard, AuthRecord, OutboxEntry, SyncBatch)
 
@@ -26,7 +27,7 @@ def _ago(days: float) -> dt.datetime:
 
 def _world(db_session, seeded) -> dict:
     """Rows on both sides of every retention line; returns the ids expected to survive."""
-    app_row = demo_app(db_session, seeded)
+    app_row = demo_app(db_session)
     for person in residents(3):
         issue_or_update_card(db_session, dict(person), app_row, methods="2")
     db_session.add(SyncBatch(cd_batch="3301202001010000001", created_at=_ago(400)))
@@ -110,7 +111,7 @@ def _launches(client, db_session, seeded, n: int) -> None:
     """n real launches through /h5/launch (app user, launch audit row, nonce each)."""
     from erhc_h5.resident.launch import make_launch_url
 
-    app_row = demo_app(db_session, seeded)
+    app_row = demo_app(db_session)
     for i in range(n):
         reply = client.get(make_launch_url(app_row, f"retention-user-{i}", app_row.launch_secret))
         assert reply.status_code == 302, reply.get_data(as_text=True)[:200]
@@ -136,7 +137,7 @@ def test_launches_leave_nothing_once_past_retention(app, client, db_session, see
 def test_app_users_with_a_card_or_a_live_session_are_kept(app, db_session, seeded):
     from erhc_h5.resident.models import AppUser
 
-    app_row = demo_app(db_session, seeded)
+    app_row = demo_app(db_session)
     card = issue_or_update_card(db_session, dict(residents(1)[0]), app_row, methods="2")
     db_session.flush()
     old = _ago(40)

@@ -14,7 +14,8 @@ from erhc_h5.resident.models import EHealthCard, VerificationSession
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.security.pii import Keyring, keyring, make_empi
 from erhc_h5.security.rotation import encrypted_columns, rotate_pii
-from tests.security.helpers import demo_app, residents
+from tests.security.helpers import residents
+from tests.support import demo_app
 
 NEW_KEY = base64.b64encode(os.urandom(32)).decode()
 
@@ -32,7 +33,7 @@ def _stored_values(session) -> list[tuple[str, str]]:
 
 def _write_under_k1(db_session, seeded, n=5):
     people = residents(n)
-    app_row = demo_app(db_session, seeded)
+    app_row = demo_app(db_session)
     for i, person in enumerate(people):
         issue_or_update_card(db_session, dict(person), app_row, methods="2")
         db_session.add(VerificationSession(id=f"rot{i:029d}", method="2", state="passed", payload=dict(person)))

@@ -70,11 +70,11 @@ def test_memoised_parsing_hands_out_fresh_results_and_same_errors():
 
 def test_sqlite_bulk_ids_follow_existing_rows(runner, seeded, db_session, tmp_path):
     """Pre-allocated ids on SQLite continue after the highest id, so earlier rows keep theirs."""
-    from tests.sync.test_import import _row, _write
+    from tests.factories import people, write_csv
 
-    path = _write(tmp_path / "a.csv", [_row(i) for i in range(3)])
+    path = write_csv(tmp_path / "a.csv", people(3))
     assert runner.invoke(args=["residents", "import", path, "--app-record-no", seeded["app_record_no"]]).exit_code == 0
-    path = _write(tmp_path / "b.csv", [_row(i) for i in range(3, 6)])
+    path = write_csv(tmp_path / "b.csv", people(3, start=3))
     assert runner.invoke(args=["residents", "import", path, "--app-record-no", seeded["app_record_no"]]).exit_code == 0
     ids = [r[0] for r in db_session.execute(text("SELECT id FROM ehealth_cards ORDER BY id")).all()]
     assert len(ids) == len(set(ids)) and len(ids) >= 6

@@ -1,7 +1,6 @@
 """`residents import`: streaming CSV registration, per-row errors, whole-file refusals."""
 from __future__ import annotations
 
-import csv
 import json
 
 from sqlalchemy import func, select
@@ -10,17 +9,14 @@ from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.cards import find_card, issue_or_update_card
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.sync.models import OutboxEntry
-from tests.sync.helpers import count, demo_app, person
+from tests.support import demo_app
+from tests.factories import count, person, write_csv
 
 HEADER = ["name", "id_card_type_code", "idcode", "phone", "nation", "county_code", "authentication_method"]
 
 
 def _write(path, rows, header=HEADER, encoding="utf-8"):
-    with open(path, "w", encoding=encoding, newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
+    return write_csv(path, rows, header, encoding)
 
 
 def _row(i, **changes):
@@ -52,7 +48,7 @@ def test_bulk_path_writes_what_issue_or_update_card_writes(runner, seeded, db_se
     assert runner.invoke(args=["residents", "import", path, "--app-record-no", seeded["app_record_no"]]).exit_code == 0
     bulk = find_card(db_session, "01", person(10)["idcode"])
     bulk_record = db_session.scalar(select(AuthRecord).where(AuthRecord.card_id == bulk.id))
-    ref = issue_or_update_card(db_session, {k: v for k, v in person(11).items()}, demo_app(db_session, seeded),
+    ref = issue_or_update_card(db_session, {k: v for k, v in person(11).items()}, demo_app(db_session),
                                methods="4")
     db_session.flush()
     ref_record = db_session.scalar(select(AuthRecord).where(AuthRecord.card_id == ref.id))
@@ -99,7 +95,7 @@ def test_whole_file_refusals_write_nothing(runner, seeded, db_session, tmp_path)
 
 
 def test_unapproved_app_refused(runner, seeded, db_session, tmp_path):
-    app = demo_app(db_session, seeded)
+    app = demo_app(db_session)
     app.status = "suspended"
     db_session.commit()
     result = runner.invoke(args=["residents", "import", _write(tmp_path / "r.csv", [_row(40)]),

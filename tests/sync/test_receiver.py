@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sync.models import ProvinceRecord
 from erhc_h5.sync.receiver import current_faults, set_faults
-from tests.sync.helpers import demo_app, make_cards
+from tests.support import demo_app, make_cards
 
 PATH = "/sandbox-province/erhc/v1/auth-records"
 CD_BATCH = "3301202611260930001"
@@ -26,7 +26,7 @@ def signer(app):
 def records(db_session, seeded):
     from erhc_h5.records.models import AuthRecord
 
-    make_cards(db_session, demo_app(db_session, seeded), 3)
+    make_cards(db_session, demo_app(db_session), 3)
     out = []
     for version in db_session.scalars(select(AuthRecord).order_by(AuthRecord.id)).all():
         out.append({**version.payload, "cd_batch": CD_BATCH})

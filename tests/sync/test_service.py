@@ -6,11 +6,12 @@ from sqlalchemy import select
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.models import OutboxEntry, SyncBatch
 from erhc_h5.sync.service import outbox_counts, rejected_entries, requeue
-from tests.sync.helpers import count, demo_app, make_cards
+from tests.support import demo_app, make_cards
+from tests.factories import count
 
 
 def test_counts_and_requeue_rejected(db_session, seeded):
-    app = demo_app(db_session, seeded)
+    app = demo_app(db_session)
     make_cards(db_session, app, 3)
     counts = outbox_counts(db_session)
     assert counts["pending"] == 3 and counts["accepted"] == 0
@@ -35,7 +36,7 @@ def test_counts_and_requeue_rejected(db_session, seeded):
 
 
 def test_requeue_dead_batch_keeps_cd_batch(db_session, seeded):
-    app = demo_app(db_session, seeded)
+    app = demo_app(db_session)
     make_cards(db_session, app, 2)
     batch = SyncBatch(cd_batch="3301202601010000001", state="dead", record_count=2, attempts=12)
     db_session.add(batch)

@@ -12,7 +12,7 @@ from erhc_h5.db import session_scope
 from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sync.models import SyncAttempt, SyncBatch
 from erhc_h5.sync.worker import Worker
-from tests.conftest import TEST_DB_URL
+from tests.support import TEST_DB_URL
 
 pytestmark = pytest.mark.skipif(not TEST_DB_URL.startswith("postgresql"),
                                 reason="needs ERHC_TEST_DATABASE_URL on PostgreSQL")

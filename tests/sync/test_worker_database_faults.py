@@ -22,7 +22,7 @@ from erhc_h5.db import get_db, session_scope
 from erhc_h5.sync.models import SyncAttempt, SyncBatch
 from erhc_h5.sync.service import outbox_counts
 from erhc_h5.sync.worker import Worker
-from tests.conftest import TEST_DB_URL, make_app
+from tests.support import TEST_DB_URL, make_app
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from erhc_h5 import create_app
 from erhc_h5.config import ConfigError
 from erhc_h5.db import Base, get_db, import_models
-from tests.security.conftest import PRODUCTION
+from tests.support import PRODUCTION
 
 
 def test_factory_defaults_are_sandbox(tmp_path):

@@ -1,0 +1,225 @@
+"""What the tests share besides fixtures: app building, test databases, a live server, the resident
+walk-through and the sync chain. Fixtures live in the conftest files and use these; tests import from
+here (never from another folder's conftest). Test data comes from ``tests/factories.py``."""
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from pathlib import Path
+
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+from erhc_h5 import create_app, demo
+from erhc_h5.db import session_scope
+from erhc_h5.filing.models import FiledApp
+from erhc_h5.records.models import AuthRecord
+from erhc_h5.resident.cards import issue_or_update_card
+from erhc_h5.resident.launch import make_launch_url
+from erhc_h5.sync.client import ProvinceClient
+from erhc_h5.sync.models import OutboxEntry, ProvinceRecord, SyncBatch
+from erhc_h5.sync.receiver import set_faults
+from erhc_h5.sync.worker import Worker
+from tests.factories import person
+
+TEST_DB_URL = os.environ.get("ERHC_TEST_DATABASE_URL", "")
+ARTIFACTS = Path(os.environ.get("ERHC_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+
+BASE_OVERRIDES = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key",
+    "SYNC_RETRY_BASE_SECONDS": 0,
+    "RATELIMIT_ENABLED": False,
+    "WTF_CSRF_ENABLED": False,
+    "PROVINCE_URL": "http://province.test",
+}
+
+
+def new_database_url(tmp_dir: Path) -> str:
+    """A brand-new empty database: a SQLite file, or a new PostgreSQL database on the test server."""
+    if not TEST_DB_URL:
+        return f"sqlite:///{tmp_dir / ('erhc-' + secrets.token_hex(4) + '.sqlite3')}"
+    url = make_url(TEST_DB_URL)
+    name = f"erhc_test_{secrets.token_hex(5)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    if url.startswith("sqlite"):
+        return
+    parsed = make_url(url)
+    admin = create_engine(make_url(TEST_DB_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def make_app(database_url: str, **overrides):
+    app = create_app({**BASE_OVERRIDES, "DATABASE_URL": database_url, **overrides})
+    return app
+
+
+
+PRODUCTION = {
+    "ENV": "production",
+    "SECRET_KEY": "s" * 40,
+    "PII_KEYS": {"p1": "cHJvZHVjdGlvbi1rZXktb2YtMzItYnl0ZXMtbG9uZyEh"},
+    "PII_ACTIVE_KEY_ID": "p1",
+    "EMPI_KEY": "e" * 40,
+    "BLIND_INDEX_KEY": "b" * 40,
+    "PROVINCE_URL": "https://province.example.invalid",
+    "PROVINCE_APP_ID": "city-3301",
+    "PROVINCE_SECRET": "p" * 40,
+    "IDENTITY_PROVIDER": "http",
+    "SMS_PROVIDER": "http",
+    "FACE_PROVIDER": "http",
+    "PROVIDER_BASE_URL": "https://idp.example.invalid",
+    "PROVIDER_APP_KEY": "city-3301",
+    "PROVIDER_APP_SECRET": "x" * 32,
+    "OPS_TOKEN": "o" * 32,
+}
+
+
+
+def demo_app(session) -> FiledApp:
+    """The seeded demo app (``demo.seed`` has run)."""
+    return session.scalar(select(FiledApp).where(FiledApp.app_filing_no == demo.DEMO_APP_FILING_NO))
+
+
+def make_cards(session, app: FiledApp, n: int, start: int = 0, methods: str = "2"):
+    """Authenticated cards for the factory's people ``start`` .. ``start + n - 1``, committed."""
+    cards = [issue_or_update_card(session, person(start + i), app, methods=methods) for i in range(n)]
+    session.commit()
+    return cards
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+
+# Obviously fake people; their ID number is checked against GB 11643 in tests/test_factories.py.
+IDENTITY = {"name": "测试甲", "id_card_type_code": "01", "idcode": "330106199003071236"}
+PROFILE = {"nation": "01", "phone": "13800000001", "county_code": "330106", "current_address": "测试路1号",
+           "linkman": "", "telephone": ""}
+
+
+
+class Journey:
+    """Walks a resident through the pages with the test client."""
+
+    def __init__(self, client, db_session):
+        self.client = client
+        self.db = db_session
+
+    def launch(self, uid: str = "user-1"):
+        app = demo_app(self.db)
+        return self.client.get(make_launch_url(app, uid, app.launch_secret))
+
+    def consent(self):
+        return self.client.post("/h5/consent", data={"agree": "y"})
+
+    def identity(self, **changes):
+        return self.client.post("/h5/identity", data={**IDENTITY, **changes})
+
+    def profile(self, **changes):
+        return self.client.post("/h5/profile", data={**PROFILE, **changes})
+
+    def ready(self, uid: str = "user-1", identity: dict | None = None, profile: dict | None = None):
+        self.launch(uid)
+        self.consent()
+        assert self.identity(**(identity or {})).status_code == 302
+        response = self.profile(**(profile or {}))
+        assert response.status_code == 302 and response.headers["Location"].endswith("/h5/methods"), \
+            response.get_data(as_text=True)
+        return response
+
+    def vs(self):
+        from erhc_h5.resident.models import VerificationSession
+
+        with self.client.session_transaction() as cookie:
+            vs_id = cookie["resident"]["vs"]
+        self.db.expire_all()
+        return self.db.get(VerificationSession, vs_id)
+
+
+
+class Chain:
+    """The city side and the sandbox province in one fresh app, the receiver on a live port."""
+
+    def __init__(self, app, server):
+        self.app = app
+        self.server = server
+        self.province_url = server.url + "/sandbox-province"
+        self.bodies: list[bytes] = []
+        self.made = 0
+
+    def faults(self, **faults):
+        set_faults(self.app, faults)
+
+    def cards(self, n: int, methods: str = "2"):
+        with self.app.app_context(), session_scope(self.app) as session:
+            demo.seed(self.app, session)
+            make_cards(session, demo_app(session), n, start=self.made, methods=methods)
+        self.made += n
+
+    def once(self, secret: str | None = None, **config) -> dict:
+        """One worker pass; ``secret`` makes the client sign with another secret than the province's."""
+        self.app.config.update(config)
+        client = ProvinceClient.from_config(self.app.config)
+        if secret is not None:
+            client.secret = secret
+        return Worker(self.app, client=client).once()
+
+    def books(self) -> dict:
+        """Check the invariants and return figures: every version held at most once by the receiver,
+        accepted versions exactly once, each version travelled in exactly one cd_batch."""
+        import json
+
+        travelled: dict[tuple, set] = {}
+        for body in self.bodies:
+            envelope = json.loads(body)
+            for r in envelope["records"]:
+                travelled.setdefault((r["id"], r["cd_time"], r["cd_operation"]), set()).add(envelope["cd_batch"])
+        assert all(len(batches) == 1 for batches in travelled.values()), "a version travelled in two batches"
+        with self.app.app_context(), session_scope(self.app) as session:
+            held = session.execute(select(ProvinceRecord.record_id, ProvinceRecord.cd_time,
+                                          ProvinceRecord.cd_operation, ProvinceRecord.cd_batch)).all()
+            keys = [(a, b, c) for a, b, c, _ in held]
+            assert len(keys) == len(set(keys)), "the receiver holds a version twice"
+            rows = session.execute(
+                select(AuthRecord.record_id, AuthRecord.cd_time, AuthRecord.cd_operation, OutboxEntry.state,
+                       SyncBatch.cd_batch)
+                .join(OutboxEntry, OutboxEntry.auth_record_id == AuthRecord.id)
+                .outerjoin(SyncBatch, SyncBatch.id == OutboxEntry.batch_id)
+            ).all()
+            held_batch = {(a, b, c): d for a, b, c, d in held}
+            for record_id, cd_time, op, state, cd_batch in rows:
+                key = (record_id, cd_time, op)
+                if state == "accepted":
+                    assert held_batch.get(key) == cd_batch, "accepted version missing or under another batch"
+                if key in travelled:
+                    assert travelled[key] == {cd_batch}
+            states = {}
+            for *_, state, _ in rows:
+                states[state] = states.get(state, 0) + 1
+        return {"held": len(keys), "versions": len(rows), "states": states}
+
