@@ -92,6 +92,7 @@ def defaults(instance_path: str) -> dict:
         "RETENTION_LAUNCH_AUDIT_DAYS": 30,  # per-launch audit rows (resident.launch)
         "RETENTION_EXPIRED_SESSION_DAYS": 7,  # verification sessions that expired unfinished
         "RETENTION_RATE_COUNTER_DAYS": 2,  # journey counters (never shorter than their longest window)
+        "RETENTION_SCAN_CLAIM_DAYS": 1,  # scan claims: a code can be shown for minutes
         "RETENTION_SYNC_ATTEMPT_DAYS": 90,  # upload attempts (ops figures look back 24 h)
         "UPLOAD_MAX_BYTES": 5 * 1024 * 1024,
         "UPLOAD_DIR": str(Path(instance_path) / "uploads"),

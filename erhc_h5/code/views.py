@@ -13,7 +13,8 @@ from erhc_h5.records.codes import method_label
 from erhc_h5.resident.cards import cancel_card
 from erhc_h5.resident.models import CARD_LINK_VERIFIED
 from erhc_h5.resident.session import current_app_user
-from erhc_h5.scan.service import RESULT_LABELS, _fmt
+from erhc_h5.scan.service import RESULT_LABELS
+from erhc_h5.timefmt import fmt
 from erhc_h5.security.masking import mask_idcode, mask_name
 
 bp = Blueprint("code", __name__)
@@ -62,7 +63,7 @@ def history():
     if card is None:
         return redirect(SERVICE_PATH)
     events = service.receipt(get_session(), card)
-    rows = [{"at": _fmt(e.at), "site": e.site_name or "—", "result": RESULT_LABELS.get(e.result, e.result)}
+    rows = [{"at": fmt(e.at), "site": e.site_name or "—", "result": RESULT_LABELS.get(e.result, e.result)}
             for e in events]
     return render_template("code/history.html", rows=rows, days=service.RECEIPT_DAYS)
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from erhc_h5.audit import AuditEntry
 from erhc_h5.security.masking import mask_address, mask_idcode, mask_name, mask_phone
 from erhc_h5.staff.models import StaffUser
+from erhc_h5.timefmt import fmt, utc_from_beijing_date
 
-BEIJING = dt.timedelta(hours=8)
 MASKERS = {"name": mask_name, "linkman": mask_name, "idcode": mask_idcode, "phone": mask_phone,
            "telephone": mask_phone, "address": mask_address, "current_address": mask_address,
            "birthplace": mask_address}
@@ -65,9 +65,9 @@ def search(session: Session, *, action: str = "", actor: str = "", date_from: st
     if start and end and end < start:
         raise AuditQueryError("结束日期不能早于开始日期")
     if start:
-        query = query.where(AuditEntry.at >= dt.datetime.combine(start, dt.time()) - BEIJING)
+        query = query.where(AuditEntry.at >= utc_from_beijing_date(start))
     if end:
-        query = query.where(AuditEntry.at < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()) - BEIJING)
+        query = query.where(AuditEntry.at < utc_from_beijing_date(end + dt.timedelta(days=1)))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
@@ -77,7 +77,7 @@ def search(session: Session, *, action: str = "", actor: str = "", date_from: st
     names = dict(session.execute(select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(ids))).all()) \
         if ids else {}
     rows = [{
-        "at": (e.at + BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+        "at": fmt(e.at),
         "actor": names.get(e.staff_user_id) or (f"{e.actor_type}:{e.actor_id}" if e.actor_id else e.actor_type),
         "action": e.action,
         "target": f"{e.target_type}:{e.target_id}" if e.target_type else "",

@@ -12,6 +12,7 @@ from erhc_h5.filing.models import FiledApp
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncAttempt, SyncBatch
+from erhc_h5.timefmt import fmt
 
 # What each upload attempt reason means, for the operator (the code itself stays on the page too).
 REASON_LABELS = {
@@ -24,7 +25,6 @@ REASON_LABELS = {
 }
 RECENT_FAILURES = 10
 WINDOW = dt.timedelta(hours=24)
-BEIJING = dt.timedelta(hours=8)
 FUNNEL = ("passed", "failed", "locked")
 SCAN_OK = ("authenticated", "not_authenticated")
 
@@ -35,7 +35,7 @@ def get_status(session: Session, *, now: dt.datetime | None = None, rejected_lim
     since = now - WINDOW
     sync = _sync_activity(session, now, since)
     return {
-        "generated_at": _iso(now),
+        "generated_at": fmt(now),
         "window_hours": int(WINDOW.total_seconds() // 3600),
         "outbox": _outbox(session, now),
         "sync": sync,
@@ -47,13 +47,9 @@ def get_status(session: Session, *, now: dt.datetime | None = None, rejected_lim
     }
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return (value + BEIJING).strftime("%Y-%m-%d %H:%M:%S") if value else None
-
-
 def _outbox(session: Session, now: dt.datetime) -> dict:
     try:
-        from erhc_h5.sync.service import outbox_counts
+        from erhc_h5.sync.repair import outbox_counts
     except ImportError:  # sync service not installed yet: count directly
         outbox_counts = None
     if outbox_counts is not None:
@@ -79,7 +75,7 @@ def _sync_activity(session: Session, now: dt.datetime, since: dt.datetime) -> di
         .where(SyncAttempt.at >= since).order_by(SyncAttempt.at)
     ).all()
     start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=23)
-    hours = [{"hour": (start + dt.timedelta(hours=i) + BEIJING).strftime("%H:00"), "ok": 0, "failed": 0}
+    hours = [{"hour": fmt(start + dt.timedelta(hours=i), "%H:00"), "ok": 0, "failed": 0}
              for i in range(24)]
     reasons: Counter = Counter()
     accepted = rejected = 0
@@ -109,12 +105,12 @@ def _sync_activity(session: Session, now: dt.datetime, since: dt.datetime) -> di
         "failures_by_reason": dict(reasons.most_common()),
         "records_accepted": accepted,
         "records_rejected": rejected,
-        "last_attempt": {"at": _iso(last.at), "outcome": last.outcome, "status_code": last.status_code,
+        "last_attempt": {"at": fmt(last.at), "outcome": last.outcome, "status_code": last.status_code,
                          "label": REASON_LABELS.get(last.outcome, ""), "detail": last.detail or ""}
         if last else None,
-        "last_success_at": _iso(last_ok),
+        "last_success_at": fmt(last_ok),
         "recent_failures": [
-            {"at": _iso(r.at), "outcome": r.outcome, "label": REASON_LABELS.get(r.outcome, ""),
+            {"at": fmt(r.at), "outcome": r.outcome, "label": REASON_LABELS.get(r.outcome, ""),
              "status_code": r.status_code, "elapsed_ms": r.elapsed_ms, "detail": r.detail or "", "cd_batch": r.cd_batch}
             for r in recent
         ],
@@ -133,16 +129,16 @@ def _province_health(sync: dict) -> dict:
 
 def _rejected(session: Session, limit: int) -> list[dict]:
     try:
-        from erhc_h5.sync.service import rejected_entries
+        from erhc_h5.sync.repair import rejected_entries
     except ImportError:
         rows = session.scalars(select(OutboxEntry).where(OutboxEntry.state == "rejected")
                                .order_by(OutboxEntry.id.desc()).limit(limit)).all()
-        return [{"id": e.id, "errors": e.errors or [], "updated_at": _iso(e.updated_at)} for e in rows]
+        return [{"id": e.id, "errors": e.errors or [], "updated_at": fmt(e.updated_at)} for e in rows]
     out = []
     for item in rejected_entries(session, limit):
         item = dict(item)
         if isinstance(item.get("updated_at"), dt.datetime):
-            item["updated_at"] = _iso(item["updated_at"])
+            item["updated_at"] = fmt(item["updated_at"])
         out.append(item)
     return out
 
@@ -178,7 +174,7 @@ def _scans(session: Session, since: dt.datetime) -> list[dict]:
         cell["total"] += int(n)
         cell[result if result in SCAN_OK else "refused"] += int(n)
         cell["last_at"] = max(filter(None, [cell["last_at"], last]), default=None)
-    return [{"site": site, **{**cell, "last_at": _iso(cell["last_at"])}}
+    return [{"site": site, **{**cell, "last_at": fmt(cell["last_at"])}}
             for site, cell in sorted(sites.items(), key=lambda kv: -kv[1]["total"])]
 
 

@@ -114,7 +114,7 @@ def requeue():
         flash("请求无效,请刷新页面后重试", "error")
         return redirect(url_for("ops.dashboard"))
     try:
-        from erhc_h5.sync.service import requeue as requeue_entries
+        from erhc_h5.sync.repair import requeue as requeue_entries
     except ImportError:
         flash("上传模块尚未就绪,无法重新排队", "error")
         return redirect(url_for("ops.dashboard"))

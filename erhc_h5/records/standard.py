@@ -72,7 +72,7 @@ FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 
 # Fields a resident or an import supplies (the rest are made by the platform).
-PROFILE_FIELDS = (
+SUPPLIED_FIELDS = (
     "name", "sex", "nation", "nationality", "birthday", "address", "id_card_type_code", "idcode",
     "phone", "linkman", "telephone", "birthplace", "county_code", "current_address",
     "authentication_method",

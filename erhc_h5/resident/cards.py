@@ -23,7 +23,7 @@ from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.idnumbers import check_idcode, normalize_idcode
-from erhc_h5.records.service import record_card_version
+from erhc_h5.records.versions import record_card_version
 from erhc_h5.records.standard import canonical_methods, normalize_record
 from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, CARD_LINK_VERIFIED, AppUser, EHealthCard
 from erhc_h5.security.pii import blind_index, make_empi, person_index

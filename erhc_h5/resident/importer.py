@@ -25,9 +25,9 @@ from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.idnumbers import IdNumberError, check_idcode
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.records.service import CD_TIME_FORMAT, RecordInvalid, build_payload, record_columns
+from erhc_h5.records.versions import CD_TIME_FORMAT, RecordInvalid, build_payload, record_columns
 from erhc_h5.records.standard import (
-    FIELD_NAMES, PROFILE_FIELDS, Violation, canonical_methods, normalize_record, validate_record,
+    FIELD_NAMES, SUPPLIED_FIELDS, Violation, canonical_methods, normalize_record, validate_record,
 )
 from erhc_h5.resident.cards import apply_identity, empi_of, issue_or_update_card, new_card_no
 from erhc_h5.resident.models import EHealthCard
@@ -52,7 +52,7 @@ CARD_COLUMNS = (
     "current_address", "recognize_flag", "authentication_method", "authenticated_at", "app_id", "status",
     "created_at", "updated_at",
 )
-_PLATFORM_FIELDS = tuple(n for n in FIELD_NAMES if n != "cd_batch" and n not in PROFILE_FIELDS)
+_PLATFORM_FIELDS = tuple(n for n in FIELD_NAMES if n != "cd_batch" and n not in SUPPLIED_FIELDS)
 # Platform fields that differ row by row; the others (app, flag, cd_time, source, operation) are the
 # same for every new person of a chunk, so they are checked once per chunk.
 _ROW_FIELDS = tuple(n for n in _PLATFORM_FIELDS if n in ("id", "erhc_card_no", "empi"))
@@ -116,9 +116,9 @@ def find_app(session: Session, app_record_no: str) -> FiledApp:
 
 def check_header(header: list[str]) -> list[str]:
     names = [h.strip() for h in header]
-    unknown = [n for n in names if n not in PROFILE_FIELDS]
+    unknown = [n for n in names if n not in SUPPLIED_FIELDS]
     if unknown:
-        raise ImportRefused("bad_header", f"表头含有未知列:{', '.join(unknown[:5])};可用列为记录字段名 {', '.join(PROFILE_FIELDS)}")
+        raise ImportRefused("bad_header", f"表头含有未知列:{', '.join(unknown[:5])};可用列为记录字段名 {', '.join(SUPPLIED_FIELDS)}")
     if len(set(names)) != len(names):
         raise ImportRefused("bad_header", "表头中有重复的列")
     missing = [n for n in REQUIRED_COLUMNS if n not in names]
@@ -141,7 +141,7 @@ def prepare_row(values: dict) -> tuple[dict | None, list[Violation]]:
         if not row.get("birthday"):
             row["birthday"] = parsed.birthday.isoformat()
     row = {k: (v if v not in ("",) else None) for k, v in row.items()}
-    violations = validate_record(row, fields=PROFILE_FIELDS)
+    violations = validate_record(row, fields=SUPPLIED_FIELDS)
     return (None if violations else row), violations
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from erhc_h5.db import get_session
 from erhc_h5.extensions import limiter
 from erhc_h5.filing.models import FiledApp
-from erhc_h5.records.service import RecordInvalid
+from erhc_h5.records.versions import RecordInvalid
 from erhc_h5.resident import onsite
 from erhc_h5.resident.forms import (OnsiteConfirmForm, OnsiteFindForm, OnsiteRegisterForm, apply_violations,
                                     choices, county_choices)

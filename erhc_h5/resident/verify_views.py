@@ -10,7 +10,7 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 from erhc_h5.db import get_session
 from erhc_h5.extensions import limiter
 from erhc_h5.identity.base import ProviderUnavailable
-from erhc_h5.records.service import RecordInvalid
+from erhc_h5.records.versions import RecordInvalid
 from erhc_h5.resident import checks
 from erhc_h5.resident.forms import FaceForm, OtpForm
 from erhc_h5.resident.journey import CODE_FACE, journey_required, provider_unavailable

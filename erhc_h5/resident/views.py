@@ -24,6 +24,7 @@ from erhc_h5.resident.models import VerificationSession
 from erhc_h5.resident.onsite_views import bp as onsite_bp
 from erhc_h5.resident.verify_views import bp as verify_bp
 from erhc_h5.security.masking import mask_idcode, mask_name
+from erhc_h5.security.redirects import safe_next
 
 bp = Blueprint("resident", __name__)
 bp.register_blueprint(verify_bp)
@@ -183,17 +184,9 @@ def status_json():
     return jsonify(state=vs.state if vs else None, next=CODE_FACE if vs and vs.state == "passed" else None)
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("resident.service")
-
-
 @bp.route("/h5/a11y")
 def a11y():
     """适老化: large text on or off, kept in a cookie that base.html reads."""
-    from erhc_h5.security.redirects import safe_next
-
     response = redirect(safe_next(request.args.get("next"), url_for("resident.service")))
     if request.args.get("large") == "1":
         response.set_cookie("erhc_large", "1", max_age=365 * 86400, samesite="Lax", httponly=True)

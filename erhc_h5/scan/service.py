@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.code import tokens
 from erhc_h5.code.models import CardCodeRef
-from erhc_h5.records.service import BEIJING
 from erhc_h5.resident.models import EHealthCard
+from erhc_h5.timefmt import fmt, to_beijing
 from erhc_h5.scan.models import ScanEvent, ScanTokenClaim
 
 NOT_AUTHENTICATED_MESSAGE = "该用户未进行实名认证"
@@ -66,12 +66,6 @@ class ScanOutcome:
     resident: dict = field(default_factory=dict)
     authentication_method: str = ""
     event: dict = field(default_factory=dict)
-
-
-def _fmt(moment: dt.datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=dt.UTC).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _card_query():
@@ -167,15 +161,15 @@ def _evaluate(session: Session | Connection, conn: Connection, text: object, sca
     if row.recognize_flag != 1:
         return ScanOutcome(200, "not_authenticated", {"result": "not_authenticated", "message": NOT_AUTHENTICATED_MESSAGE},
                            event=_event(scanner, "not_authenticated", at, card_id=row.id, fp=fp))
-    voucher = "JZ" + at.replace(tzinfo=dt.UTC).astimezone(BEIJING).strftime("%Y%m%d") + secrets.token_hex(5).upper()
+    voucher = "JZ" + to_beijing(at).strftime("%Y%m%d") + secrets.token_hex(5).upper()
     resident = {f: getattr(row, f) for f in RESIDENT_FIELDS}
     body = {
         "result": "authenticated",
         "resident": resident,
         "authentication_method": row.authentication_method,
-        "authenticated_at": _fmt(row.authenticated_at),
+        "authenticated_at": fmt(row.authenticated_at),
         "voucher_no": voucher,
-        "scanned_at": _fmt(at),
+        "scanned_at": fmt(at),
     }
     return ScanOutcome(200, "authenticated", body, voucher, resident, row.authentication_method,
                        _event(scanner, "authenticated", at, card_id=row.id, fp=fp, voucher=voucher))

@@ -19,7 +19,8 @@ from erhc_h5.scan import devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent
 from erhc_h5.scan.writelock import sqlite_write_lock
-from erhc_h5.scan.service import RESULT_LABELS, Scanner, _fmt, scan, voucher_visible
+from erhc_h5.scan.service import RESULT_LABELS, Scanner, scan, voucher_visible
+from erhc_h5.timefmt import fmt
 from erhc_h5.security.masking import mask_idcode
 from erhc_h5.staff.views import CONSOLE_LINKS
 
@@ -205,7 +206,7 @@ def voucher(voucher_no: str):
     resident = {"name": card.name, "sex": card.sex, "birthday": card.birthday, "nation": card.nation,
                 "id_card_type_code": card.id_card_type_code, "idcode_masked": mask_idcode(card.idcode)}
     return render_template("scan/voucher.html", event=event, resident=resident,
-                           extra=labels(resident, card.authentication_method), scanned_at=_fmt(event.at))
+                           extra=labels(resident, card.authentication_method), scanned_at=fmt(event.at))
 
 
 CONSOLE_LINKS.append(("scan.console", "扫码核验", ("nurse",)))

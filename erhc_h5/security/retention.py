@@ -18,7 +18,7 @@ from erhc_h5.db import utcnow
 from erhc_h5.filing.models import LaunchNonce
 from erhc_h5.resident import models as resident_models
 from erhc_h5.resident.models import AppUser, RateCounter, VerificationSession
-from erhc_h5.scan.models import ScanEvent
+from erhc_h5.scan.models import ScanEvent, ScanTokenClaim
 from erhc_h5.sync.models import ProvinceNonce, SyncAttempt
 
 FINISHED = ("passed", "failed", "expired", "locked")
@@ -88,6 +88,9 @@ def _per_request_rules(cfg, now: dt.datetime) -> list[Rule]:
              AppUser.card_id.is_(None) & (AppUser.created_at < user_cutoff) & ~has_session),
         Rule("rate_counters", RateCounter, RateCounter.key, RateCounter.window_start < counter_cutoff),
         Rule("sync_attempts", SyncAttempt, SyncAttempt.id, SyncAttempt.at < attempt_cutoff),
+        # A claim guards a code only while the code can still be shown (minutes); a day is ample.
+        Rule("scan_token_claims", ScanTokenClaim, ScanTokenClaim.token_fingerprint,
+             ScanTokenClaim.at < now - days("RETENTION_SCAN_CLAIM_DAYS", 1)),
     ]
 
 

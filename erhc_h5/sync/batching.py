@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.records.service import beijing_now
 from erhc_h5.records.standard import FIELD_NAMES
 from erhc_h5.sync.models import OutboxEntry, SyncBatch
+from erhc_h5.timefmt import beijing_now
 
 MAX_SERIAL = 999
 

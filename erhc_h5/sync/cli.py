@@ -48,7 +48,7 @@ def sync_run(poll: float | None) -> None:
 @sync_cli.command("status")
 def sync_status() -> None:
     """Outbox counts by state, batches by state; prints JSON last."""
-    from erhc_h5.sync.service import outbox_counts, rejected_entries
+    from erhc_h5.sync.repair import outbox_counts, rejected_entries
 
     with session_scope() as session:
         counts = outbox_counts(session)
@@ -65,7 +65,7 @@ def sync_status() -> None:
               help="要重新排队的状态,默认 rejected 和 dead")
 def sync_requeue(entry_ids: tuple[int, ...], states: tuple[str, ...]) -> None:
     """Resend dead/refused batches unchanged; rewrite rejected versions from the (fixed) card."""
-    from erhc_h5.sync.service import requeue
+    from erhc_h5.sync.repair import requeue
 
     with session_scope() as session:
         n = requeue(session, entry_ids=list(entry_ids) or None, states=states or ("rejected", "dead"))

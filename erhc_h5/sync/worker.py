@@ -32,7 +32,7 @@ from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.batching import batch_body, batch_members, make_batches, take_write_lock
 from erhc_h5.sync.client import ProvinceClient, Reply
 from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
-from erhc_h5.sync.service import outbox_counts
+from erhc_h5.sync.repair import outbox_counts
 
 DUE_STATES = ("ready", "sending")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from erhc_h5.db import utcnow
-from erhc_h5.records.service import beijing_now
+from erhc_h5.timefmt import beijing_now
 
 
 def test_failure_then_final_failure_page(journey, client):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from erhc_h5.db import utcnow
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.records.service import RecordInvalid
+from erhc_h5.records.versions import RecordInvalid
 from erhc_h5.resident import checks, limits, verification
 from erhc_h5.resident.cards import ensure_app_user
 from erhc_h5.resident.models import EHealthCard, VerificationSession

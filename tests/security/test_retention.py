@@ -211,3 +211,14 @@ def test_purge_command_reports_every_rule(db_session, seeded, runner):
     for name in ("launch_audit", "app_users_without_card", "verification_sessions", "rate_counters",
                  "sync_attempts", "launch_nonces", "verification_events"):
         assert name in summary
+
+
+def test_scan_claims_go_after_a_day(app, db_session, seeded):
+    from erhc_h5.scan.models import ScanTokenClaim
+
+    for key, days in (("a" * 64, 2), ("b" * 64, 0.5)):
+        db_session.add(ScanTokenClaim(token_fingerprint=key, at=_ago(days)))
+    db_session.commit()
+    assert purge(db_session, app.config)["scan_token_claims"] == 1
+    db_session.expire_all()
+    assert list(db_session.scalars(select(ScanTokenClaim.token_fingerprint))) == ["b" * 64]

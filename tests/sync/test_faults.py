@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from erhc_h5.db import session_scope
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
-from erhc_h5.sync.service import outbox_counts, rejected_entries, requeue
+from erhc_h5.sync.repair import outbox_counts, rejected_entries, requeue
 
 
 def _attempts(chain) -> list[str]:

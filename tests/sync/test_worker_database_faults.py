@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from erhc_h5.db import get_db, session_scope
 from erhc_h5.sync.models import SyncAttempt, SyncBatch
-from erhc_h5.sync.service import outbox_counts
+from erhc_h5.sync.repair import outbox_counts
 from erhc_h5.sync.worker import Worker
 from tests.support import TEST_DB_URL, make_app
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from erhc_h5.db import session_scope
 from erhc_h5.sync.models import SyncBatch
-from erhc_h5.sync.service import outbox_counts
+from erhc_h5.sync.repair import outbox_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.models import OutboxEntry, SyncBatch
-from erhc_h5.sync.service import outbox_counts, rejected_entries, requeue
+from erhc_h5.sync.repair import outbox_counts, rejected_entries, requeue
 from tests.support import demo_app, make_cards
 from tests.factories import count
 

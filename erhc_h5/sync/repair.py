@@ -1,6 +1,6 @@
 """Outbox figures and repairs for ops: counts by state, rejected versions, and requeue.
 
-Requeue rules (the issue leaves them to us):
+Requeue rules:
 - a *dead* or *refused* batch is put back to ``ready`` with its attempt counter cleared; it keeps
   its cd_batch and its members, so it is resent unchanged (a version never changes batch);
 - a *rejected* version is never resent as it was (the province already judged it). Requeue writes
@@ -17,6 +17,9 @@ from erhc_h5.audit import audit
 from erhc_h5.db import utcnow
 from erhc_h5.logs import log_event
 from erhc_h5.records.models import AuthRecord
+from erhc_h5.records.versions import RecordInvalid, record_card_version
+from erhc_h5.resident.models import EHealthCard
+from erhc_h5.sync.batching import take_write_lock
 from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncBatch
 
 WAITING_STATES = ("pending", "batched")
@@ -63,7 +66,6 @@ def rejected_entries(session: Session, limit: int = 50) -> list[dict]:
 
 def requeue(session: Session, *, entry_ids: list[int] | None = None, states=("rejected", "dead")) -> int:
     """Give rejected and dead versions another chance (see the module docstring); returns how many."""
-    from erhc_h5.sync.batching import take_write_lock
 
     take_write_lock(session)
     query = select(OutboxEntry).where(OutboxEntry.state.in_(tuple(states)))
@@ -107,8 +109,6 @@ def _rewrite_rejected(session: Session, entry: OutboxEntry) -> int:
 
     Returns 0 (entry left rejected) when the card still cannot make a valid record.
     """
-    from erhc_h5.records.service import RecordInvalid, record_card_version
-    from erhc_h5.resident.models import EHealthCard
 
     version = session.get(AuthRecord, entry.auth_record_id)
     newer = session.scalar(

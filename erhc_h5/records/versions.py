@@ -12,7 +12,7 @@ from erhc_h5.db import utcnow
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.models import OutboxEntry
 from erhc_h5.sync.outbox import pending_entry
-from erhc_h5.timefmt import BEIJING, SECONDS, beijing_now  # noqa: F401  (the clock the importer and batching read)
+from erhc_h5.timefmt import BEIJING, SECONDS, beijing_now
 from erhc_h5.records.codes import to_alpha3
 from erhc_h5.records.standard import CHINESE_DOCUMENT_TYPES, FIELD_NAMES, Violation, normalize_county, validate_record
 
