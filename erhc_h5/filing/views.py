@@ -10,10 +10,8 @@ from erhc_h5.filing.forms import ActionForm, FilingForm, ReviewForm, ScreenForm
 from erhc_h5.filing.models import FILING_STATES, FiledApp
 from erhc_h5.records.codes import AUTH_METHODS
 from erhc_h5.staff.auth import role_required
-from erhc_h5.staff.views import CONSOLE_LINKS
 
 bp = Blueprint("filing", __name__)
-CONSOLE_LINKS.append(("filing.index", "应用备案", ("reviewer",)))
 REVIEWER = ("reviewer",)
 
 

@@ -18,10 +18,8 @@ from erhc_h5.ops import charts, metrics
 from erhc_h5.ops.status import get_status
 from erhc_h5.records.codes import method_label
 from erhc_h5.staff.auth import role_required
-from erhc_h5.staff.views import CONSOLE_LINKS
 
 bp = Blueprint("ops", __name__)
-CONSOLE_LINKS.append(("ops.dashboard", "运行监控", ("ops",)))
 bp.record_once(lambda state: metrics.init_app(state.app))
 bp.before_app_request(metrics.before_request)
 bp.after_app_request(metrics.after_request)

@@ -21,14 +21,12 @@ from erhc_h5.resident import verification
 from erhc_h5.resident.forms import ConsentForm, IdentityForm, ProfileForm, apply_violations, county_choices, shown
 from erhc_h5.resident.journey import CODE_FACE, journey_required, resident_required
 from erhc_h5.resident.models import VerificationSession
-from erhc_h5.resident.onsite_views import bp as onsite_bp
 from erhc_h5.resident.verify_views import bp as verify_bp
 from erhc_h5.security.masking import mask_idcode, mask_name
 from erhc_h5.security.redirects import safe_next
 
 bp = Blueprint("resident", __name__)
 bp.register_blueprint(verify_bp)
-bp.register_blueprint(onsite_bp)
 
 POST_LIMIT = "30 per minute; 300 per hour"
 DEMO_UID_COOKIE = "erhc_demo_uid"

@@ -22,7 +22,6 @@ from erhc_h5.scan.writelock import sqlite_write_lock
 from erhc_h5.scan.service import RESULT_LABELS, Scanner, scan, voucher_visible
 from erhc_h5.timefmt import fmt
 from erhc_h5.security.masking import mask_idcode
-from erhc_h5.staff.views import CONSOLE_LINKS
 
 bp = Blueprint("scan", __name__)
 MAX_BODY = 4096
@@ -209,4 +208,3 @@ def voucher(voucher_no: str):
                            extra=labels(resident, card.authentication_method), scanned_at=fmt(event.at))
 
 
-CONSOLE_LINKS.append(("scan.console", "扫码核验", ("nurse",)))

@@ -14,14 +14,8 @@ from erhc_h5.staff import accounts
 from erhc_h5.staff.auth import role_required
 from erhc_h5.staff.models import ROLES
 from erhc_h5.staff.services import StaffError, create_user
-from erhc_h5.staff.views import CONSOLE_LINKS
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
-CONSOLE_LINKS.extend([
-    ("admin.users", "工作人员管理", ("admin",)),
-    ("admin.devices", "扫码设备管理", ("admin",)),
-    ("admin.audit_log", "审计日志", ("admin",)),
-])
 ROLE_CHOICES = [SelectChoice(key, label) for key, label in ROLES.items()]
 
 
@@ -72,7 +66,7 @@ def users():
             return redirect(url_for("admin.users"))
     elif request.method == "POST":
         status = 422
-    return render_template("admin/users.html", form=form, users=accounts.list_users(session),
+    return render_template("staff/admin/users.html", form=form, users=accounts.list_users(session),
                            role_form=RoleForm(), action_form=ActionForm(), roles=ROLES), status
 
 
@@ -109,7 +103,7 @@ def user_password(user_id: int):
         flash(str(exc), "error")
         return redirect(url_for("admin.users"))
     session.commit()
-    return render_template("admin/shown_once.html", title="密码已重置", what=f"{user.username} 的新密码",
+    return render_template("staff/admin/shown_once.html", title="密码已重置", what=f"{user.username} 的新密码",
                            value=password, back=url_for("admin.users"))
 
 
@@ -143,12 +137,12 @@ def devices():
             audit(session, "admin.device_enrol", actor_type="staff", actor_id=current_user.id,
                   target_type="scan_device", target_id=device.id, detail={"token_hint": device.token_hint})
             session.commit()
-            return render_template("admin/shown_once.html", title="扫码设备已登记",
+            return render_template("staff/admin/shown_once.html", title="扫码设备已登记",
                                    what=f"“{device.name}”({device.site_name or '未指定接种点'})的设备令牌",
                                    value=token, back=url_for("admin.devices"))
     elif request.method == "POST":
         status = 422
-    return render_template("admin/devices.html", form=form, devices=list_devices(session),
+    return render_template("staff/admin/devices.html", form=form, devices=list_devices(session),
                            action_form=ActionForm()), status
 
 
@@ -186,5 +180,5 @@ def audit_log():
                         page=int(page) if page.isdigit() else 1)
     except AuditQueryError as exc:
         result, error = search(session, action=filters["action"], actor=filters["actor"]), str(exc)
-    return render_template("admin/audit.html", result=result, filters=filters, error=error,
+    return render_template("staff/admin/audit.html", result=result, filters=filters, error=error,
                            actions=known_actions(session)), 422 if error else 200

@@ -17,11 +17,9 @@ from erhc_h5.resident.forms import ID_TYPE_CHOICES, nationality_choices
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.security.masking import mask_idcode, mask_name, mask_phone
 from erhc_h5.staff.auth import role_required
-from erhc_h5.staff.views import CONSOLE_LINKS
 
 bp = Blueprint("cards", __name__, url_prefix="/staff/cards")
 ROLES = ("operator",)
-CONSOLE_LINKS.append(("cards.find", "注销电子健康码", ROLES))
 
 
 class FindForm(FlaskForm):

@@ -15,8 +15,18 @@ from erhc_h5.staff.services import authenticate
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
-# What each role finds on the console home: (endpoint, label); filled by the domains.
-CONSOLE_LINKS: list[tuple[str, str, tuple[str, ...]]] = []
+# What each role finds on the console home: (endpoint, label, roles); admin sees every link.
+CONSOLE_LINKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("filing.index", "应用备案", ("reviewer",)),
+    ("onsite.home", "现场认证", ("operator",)),
+    ("onsite.register", "无手机居民现场登记", ("operator",)),
+    ("cards.find", "注销电子健康码", ("operator",)),
+    ("scan.console", "扫码核验", ("nurse",)),
+    ("ops.dashboard", "运行监控", ("ops",)),
+    ("admin.users", "工作人员管理", ("admin",)),
+    ("admin.devices", "扫码设备管理", ("admin",)),
+    ("admin.audit_log", "审计日志", ("admin",)),
+)
 
 
 @bp.route("/login", methods=["GET", "POST"])

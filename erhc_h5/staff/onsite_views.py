@@ -14,15 +14,9 @@ from erhc_h5.resident.forms import (OnsiteConfirmForm, OnsiteFindForm, OnsiteReg
                                     choices, county_choices)
 from erhc_h5.security.masking import mask_name
 from erhc_h5.staff.auth import role_required
-from erhc_h5.staff.views import CONSOLE_LINKS
 
 bp = Blueprint("onsite", __name__, url_prefix="/staff/onsite")
 POST_LIMIT = "60 per minute"
-
-for _link in (("resident.onsite.home", "现场认证", ("operator",)),
-              ("resident.onsite.register", "无手机居民现场登记", ("operator",))):
-    if _link not in CONSOLE_LINKS:
-        CONSOLE_LINKS.append(_link)
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -35,7 +29,7 @@ def home():
         if vs is not None:
             return redirect(url_for(".review", code=vs.onsite_code))
         form.code.errors = ["未找到待现场认证的记录:认证码不存在、已使用或已过期(有效期内请核对8位认证码)"]
-    return render_template("onsite/home.html", form=form)
+    return render_template("staff/onsite/home.html", form=form)
 
 
 @bp.route("/<code>", methods=["GET", "POST"])
@@ -75,7 +69,7 @@ def review(code: str):
                 session.commit()
                 flash("现场认证已确认,居民已完成实名认证", "info")
                 return redirect(url_for(".home"))
-    return render_template("onsite/review.html", form=form, info=onsite.summary(vs), code=vs.onsite_code)
+    return render_template("staff/onsite/review.html", form=form, info=onsite.summary(vs), code=vs.onsite_code)
 
 
 def _handled_elsewhere(session, exc: onsite.AlreadyHandled):
@@ -115,4 +109,4 @@ def register():
                 return redirect(url_for(".register"))
             session.rollback()
             apply_violations(form, violations)
-    return render_template("onsite/register.html", form=form, has_apps=bool(apps))
+    return render_template("staff/onsite/register.html", form=form, has_apps=bool(apps))
