@@ -102,13 +102,48 @@ def defaults(instance_path: str) -> dict:
     }
 
 
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
+
+
+def typed(key: str, value, default):
+    """``value`` in the type of ``default``: the environment gives JSON (``3301`` is a number, ``"x"``
+    a string), but every key has one type, taken from its default."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+    elif isinstance(default, (int, float)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value if isinstance(default, float) or value != int(value) else int(value)
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            pass
+        else:
+            return number if isinstance(default, float) or number != int(number) else int(number)
+    elif isinstance(default, str):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif isinstance(value, type(default)):
+        return value
+    raise ConfigError(f"ERHC_{key} must be a {type(default).__name__}, got {value!r}")
+
+
 def load(app, overrides: dict | None = None) -> None:
-    """Fill app.config from defaults, the environment and overrides, then derive and check."""
-    app.config.update(defaults(app.instance_path))
+    """Fill app.config from defaults, the environment and overrides, each key in its default's type;
+    then derive and check."""
+    base = defaults(app.instance_path)
+    app.config.update(base)
     app.config.from_prefixed_env("ERHC")
     if overrides:
         app.config.update(overrides)
     cfg = app.config
+    for key, default in base.items():
+        cfg[key] = typed(key, cfg[key], default)
     cfg["SANDBOX"] = cfg["ENV"] != "production"
     cfg["SQLALCHEMY_URL"] = cfg["DATABASE_URL"]
     cfg["PERMANENT_SESSION_LIFETIME"] = int(cfg["SESSION_IDLE_MINUTES"]) * 60
@@ -118,13 +153,12 @@ def load(app, overrides: dict | None = None) -> None:
     cfg["SESSION_COOKIE_SECURE"] = not cfg["SANDBOX"]
     cfg["MAX_CONTENT_LENGTH"] = int(cfg["UPLOAD_MAX_BYTES"]) + 1024 * 1024
     cfg["WTF_CSRF_TIME_LIMIT"] = None
-    cfg["RATELIMIT_STORAGE_URI"] = cfg["RATELIMIT_STORAGE_URI"]
     if cfg["ENV"] == "production":
         check_production(cfg)
     from erhc_h5.identity.factory import check_config as check_providers
 
     check_providers(cfg)
-    if not re.fullmatch(r"\d{4}", str(cfg["CD_SOURCE"])):
+    if not re.fullmatch(r"\d{4}", cfg["CD_SOURCE"]):
         raise ConfigError(f"ERHC_CD_SOURCE must be 4 digits, got {cfg['CD_SOURCE']!r}")
     if cfg["PII_CIPHER"] not in ("sm4-gcm", "aes-256-gcm"):
         raise ConfigError("ERHC_PII_CIPHER must be sm4-gcm or aes-256-gcm")
@@ -153,9 +187,9 @@ def check_production(cfg) -> None:
         raise ConfigError("ERHC_PROVINCE_APP_ID is missing or still the sandbox default")
     if cfg.get("PROVINCE_SECRET") in (None, "", DEV_PROVINCE_SECRET):
         raise ConfigError("ERHC_PROVINCE_SECRET is missing or still the development default")
-    if str(cfg.get("DATABASE_URL", "")).startswith("sqlite"):
+    if str(cfg["DATABASE_URL"]).startswith("sqlite"):
         raise ConfigError("ERHC_DATABASE_URL must name a server database (PostgreSQL) in production")
-    if cfg.get("METRICS_ENABLED", True) and not str(cfg.get("OPS_TOKEN") or "").strip():
+    if cfg["METRICS_ENABLED"] and not str(cfg.get("OPS_TOKEN") or "").strip():
         raise ConfigError("ERHC_OPS_TOKEN is missing: /metrics would be open (or set ERHC_METRICS_ENABLED=false)")
 
 

@@ -94,7 +94,7 @@ def database_unavailable(exc: BaseException | None = None):
     _assume_anonymous()
     body, status = error_response(503, *DATABASE_UNAVAILABLE)
     response = current_app.make_response((body, status))
-    response.headers["Retry-After"] = str(int(current_app.config.get("DATABASE_RETRY_AFTER_SECONDS", 30)))
+    response.headers["Retry-After"] = str(int(current_app.config["DATABASE_RETRY_AFTER_SECONDS"]))
     response.headers["Cache-Control"] = "no-store"
     return response
 

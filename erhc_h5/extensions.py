@@ -47,7 +47,7 @@ def _report_store(dead: bool) -> None:
 
     from erhc_h5.logs import EVENT_LOGGER, log_event
 
-    uri = str(current_app.config.get("RATELIMIT_STORAGE_URI", ""))
+    uri = str(current_app.config["RATELIMIT_STORAGE_URI"])
     scheme = uri.partition(":")[0]
     if dead:
         logging.getLogger(EVENT_LOGGER).warning("ratelimit_store_unavailable", extra={"event": {
@@ -71,7 +71,7 @@ def configure(app: Flask) -> None:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        timeout = float(cfg.get("RATELIMIT_STORAGE_TIMEOUT_SECONDS", 0.3))
+        timeout = float(cfg["RATELIMIT_STORAGE_TIMEOUT_SECONDS"])
         options = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "retry": Retry(NoBackoff(), 0)}
         options.update(cfg.get("RATELIMIT_STORAGE_OPTIONS") or {})
         cfg["RATELIMIT_STORAGE_OPTIONS"] = options
@@ -79,9 +79,9 @@ def configure(app: Flask) -> None:
 
 def limiter_store_state(app: Flask) -> str:
     """The limiter store for readiness: 'ok', 'unavailable' (limits held in memory), 'memory' or 'disabled'."""
-    if not app.config.get("RATELIMIT_ENABLED", True):
+    if not app.config["RATELIMIT_ENABLED"]:
         return "disabled"
-    if str(app.config.get("RATELIMIT_STORAGE_URI", "memory://")).startswith("memory"):
+    if str(app.config["RATELIMIT_STORAGE_URI"]).startswith("memory"):
         return "memory"
     try:
         up = bool(limiter.storage.check())

@@ -50,7 +50,7 @@ def init_app(app: Flask) -> None:
         root.propagate = True
     install(root, handler)  # masks ID-number and mobile shapes before any handler sees a record
     install(logging.getLogger("werkzeug"))
-    root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    root.setLevel(app.config["LOG_LEVEL"])
 
     @app.before_request
     def _request_id() -> None:

@@ -114,3 +114,18 @@ def test_trusted_proxy_sets_client_address(tmp_path):
     plain = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/y.sqlite3"})
     plain.add_url_rule("/_addr", view_func=_addr)
     assert plain.test_client().get("/_addr", headers={"X-Forwarded-For": "203.0.113.9"}).get_data(as_text=True).startswith("127.0.0.1")
+
+
+def test_each_key_keeps_its_default_type_whatever_the_environment_says(monkeypatch, tmp_path):
+    db = f"sqlite:///{tmp_path / 'typed.sqlite3'}"
+    monkeypatch.setenv("ERHC_DATABASE_URL", db)
+    monkeypatch.setenv("ERHC_CD_SOURCE", "3302")  # JSON would make it the number 3302
+    monkeypatch.setenv("ERHC_METRICS_ENABLED", "false")
+    monkeypatch.setenv("ERHC_SMS_PER_PHONE_HOUR", '"7"')
+    monkeypatch.setenv("ERHC_LOCKOUT_WINDOW_HOURS", "0.5")
+    cfg = create_app().config
+    assert cfg["CD_SOURCE"] == "3302" and cfg["METRICS_ENABLED"] is False
+    assert cfg["SMS_PER_PHONE_HOUR"] == 7 and cfg["LOCKOUT_WINDOW_HOURS"] == 0.5
+    monkeypatch.setenv("ERHC_METRICS_ENABLED", "maybe")
+    with pytest.raises(ConfigError, match="ERHC_METRICS_ENABLED"):
+        create_app()

@@ -59,7 +59,7 @@ def readyz():
     response = jsonify(status=status, checks=checks)
     response.status_code = 200 if ready else 503
     if not ready:
-        response.headers["Retry-After"] = str(int(current_app.config.get("DATABASE_RETRY_AFTER_SECONDS", 30)))
+        response.headers["Retry-After"] = str(int(current_app.config["DATABASE_RETRY_AFTER_SECONDS"]))
     return response
 
 
@@ -86,7 +86,7 @@ def status_json():
 @bp.route("/metrics")
 def prometheus():
     """Prometheus text; open unless ERHC_OPS_TOKEN is set, then the bearer token (or an ops sign-in)."""
-    if not current_app.config.get("METRICS_ENABLED", True):
+    if not current_app.config["METRICS_ENABLED"]:
         abort(404)
     if current_app.config.get("OPS_TOKEN") and not (_bearer_ok() or _ops_user()):
         return Response("unauthorized\n", status=401, mimetype="text/plain")

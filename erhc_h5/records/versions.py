@@ -89,7 +89,7 @@ def record_card_version(session: Session, card, operation: str | None = None) ->
     cd_time = now.strftime(CD_TIME_FORMAT)
     payload = build_payload(
         card, record_id=record_id, operation=operation, cd_time=cd_time,
-        cd_source=str(current_app.config["CD_SOURCE"]),
+        cd_source=current_app.config["CD_SOURCE"],
     )
     violations = validate_record(payload, fields=tuple(n for n in FIELD_NAMES if n != "cd_batch"))
     if violations:

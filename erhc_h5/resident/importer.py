@@ -307,7 +307,7 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
     {line: (card columns, payload, sealed payload)}."""
     now = utcnow()
     cd_time = beijing_now().strftime(CD_TIME_FORMAT)
-    cd_source = str(current_app.config["CD_SOURCE"])
+    cd_source = current_app.config["CD_SOURCE"]
     methods_cache: dict[str, str] = {}
     prepared: dict[int, tuple[dict, dict]] = {}
     chunk_violations: list[Violation] | None = None

@@ -146,7 +146,7 @@ def refund_guess(session: Session, subject: str) -> None:
 
 def take_sms(session: Session, phone: str, now: dt.datetime | None = None) -> bool:
     """One SMS to this phone, if it got fewer than SMS_PER_PHONE_HOUR in the current hour (atomic)."""
-    limit = int(current_app.config.get("SMS_PER_PHONE_HOUR", 5))
+    limit = int(current_app.config["SMS_PER_PHONE_HOUR"])
     return take(session, f"sms:{phone}", limit, dt.timedelta(hours=1), now)
 
 
@@ -156,5 +156,5 @@ def refund_sms(session: Session, phone: str) -> None:
 
 def sms_sends_exceeded(session: Session, phone: str, now: dt.datetime | None = None) -> bool:
     """True when this phone already received SMS_PER_PHONE_HOUR codes in the current hour."""
-    limit = int(current_app.config.get("SMS_PER_PHONE_HOUR", 5))
+    limit = int(current_app.config["SMS_PER_PHONE_HOUR"])
     return used(session, f"sms:{phone}", dt.timedelta(hours=1), now)[0] >= limit

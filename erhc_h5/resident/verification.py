@@ -68,7 +68,7 @@ class Outcome:
 
 
 def max_attempts() -> int:
-    return int(current_app.config.get("VERIFICATION_MAX_ATTEMPTS", 3))
+    return int(current_app.config["VERIFICATION_MAX_ATTEMPTS"])
 
 
 def move(vs: VerificationSession, state: str) -> None:

@@ -133,7 +133,7 @@ def profile():
     if not verification.draft(vs).identity_done:
         return redirect(url_for("resident.identity"))
     form = ProfileForm(data=shown(verification.data(vs)) if request.method == "GET" else None)
-    form.county_code.choices = county_choices(str(current_app.config["CD_SOURCE"]))
+    form.county_code.choices = county_choices(current_app.config["CD_SOURCE"])
     asks = verification.asks_sex_and_birthday(vs)
     if form.validate_on_submit():
         violations = verification.set_profile(vs, request.form)

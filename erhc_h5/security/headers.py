@@ -17,7 +17,7 @@ def frame_origins(value) -> list[str]:
 def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
-        origins = " ".join(frame_origins(current_app.config.get("APP_ORIGINS", "")))
+        origins = " ".join(frame_origins(current_app.config["APP_ORIGINS"]))
         csp = (
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
             "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "

@@ -45,7 +45,7 @@ def rules(cfg, now: dt.datetime | None = None) -> list[Rule]:
     nonce_cutoff = now - dt.timedelta(days=NONCE_DAYS)
     vs = VerificationSession
     last_activity = func.coalesce(vs.completed_at, vs.updated_at, vs.created_at)
-    expired_cutoff = now - dt.timedelta(days=int(cfg.get("RETENTION_EXPIRED_SESSION_DAYS", 7)))
+    expired_cutoff = now - dt.timedelta(days=int(cfg["RETENTION_EXPIRED_SESSION_DAYS"]))
     found = [
         # Expired unfinished: the payload is already gone and nothing counts them; they go sooner
         # (counted with the other verification sessions).
@@ -69,15 +69,15 @@ def rules(cfg, now: dt.datetime | None = None) -> list[Rule]:
 
 def _per_request_rules(cfg, now: dt.datetime) -> list[Rule]:
     """Rows every launch or journey step adds: launch audit, cardless app users, counters, attempts."""
-    def days(key: str, default: int) -> dt.timedelta:
-        return dt.timedelta(days=int(cfg.get(key, default)))
+    def days(key: str) -> dt.timedelta:
+        return dt.timedelta(days=float(cfg[key]))
 
-    launch_cutoff = now - days("RETENTION_LAUNCH_AUDIT_DAYS", 30)
-    user_cutoff = now - days("RETENTION_APP_USER_DAYS", 30)
+    launch_cutoff = now - days("RETENTION_LAUNCH_AUDIT_DAYS")
+    user_cutoff = now - days("RETENTION_APP_USER_DAYS")
     # A counter past its window counts nothing; never drop one inside the longest window (lockout).
-    counter_cutoff = now - max(days("RETENTION_RATE_COUNTER_DAYS", 2),
-                               dt.timedelta(hours=float(cfg.get("LOCKOUT_WINDOW_HOURS", 24))))
-    attempt_cutoff = now - days("RETENTION_SYNC_ATTEMPT_DAYS", 90)
+    counter_cutoff = now - max(days("RETENTION_RATE_COUNTER_DAYS"),
+                               dt.timedelta(hours=float(cfg["LOCKOUT_WINDOW_HOURS"])))
+    attempt_cutoff = now - days("RETENTION_SYNC_ATTEMPT_DAYS")
     has_session = exists().where(VerificationSession.app_user_id == AppUser.id)
     return [
         Rule("launch_audit", AuditEntry, AuditEntry.id,
@@ -90,7 +90,7 @@ def _per_request_rules(cfg, now: dt.datetime) -> list[Rule]:
         Rule("sync_attempts", SyncAttempt, SyncAttempt.id, SyncAttempt.at < attempt_cutoff),
         # A claim guards a code only while the code can still be shown (minutes); a day is ample.
         Rule("scan_token_claims", ScanTokenClaim, ScanTokenClaim.token_fingerprint,
-             ScanTokenClaim.at < now - days("RETENTION_SCAN_CLAIM_DAYS", 1)),
+             ScanTokenClaim.at < now - days("RETENTION_SCAN_CLAIM_DAYS")),
     ]
 
 

@@ -90,7 +90,7 @@ def register():
     apps = [a for a in _approved_apps(session) if a.can_launch]
     form = OnsiteRegisterForm()
     form.app.choices = choices((a.access_code, f"{a.app_name}({a.app_filing_no})") for a in apps)
-    form.county_code.choices = county_choices(str(current_app.config["CD_SOURCE"]))
+    form.county_code.choices = county_choices(current_app.config["CD_SOURCE"])
     if form.validate_on_submit():
         app = next((a for a in apps if a.access_code == form.app.data), None)
         note = (form.note.data or "").strip()

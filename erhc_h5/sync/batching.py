@@ -85,7 +85,7 @@ def make_batch(session: Session, size: int | None = None) -> SyncBatch | None:
             chosen.append(entry_id)
     if not chosen:
         return None
-    batch = _new_batch(session, str(current_app.config["CD_SOURCE"]))
+    batch = _new_batch(session, current_app.config["CD_SOURCE"])
     moved = 0
     for start in range(0, len(chosen), 500):
         part = chosen[start:start + 500]

@@ -161,8 +161,8 @@ class Worker:
     def _error(self, exc: Exception, failures: int) -> None:
         """Log and count a failed pass, then wait (backing off) unless asked to stop."""
         kind = _error_kind(exc)
-        base = max(0.05, float(self.cfg.get("SYNC_ERROR_BACKOFF_SECONDS", 1.0)))
-        delay = min(float(self.cfg.get("SYNC_ERROR_BACKOFF_MAX_SECONDS", 60.0)), base * 2 ** min(failures - 1, 16))
+        base = max(0.05, float(self.cfg["SYNC_ERROR_BACKOFF_SECONDS"]))
+        delay = min(float(self.cfg["SYNC_ERROR_BACKOFF_MAX_SECONDS"]), base * 2 ** min(failures - 1, 16))
         sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
         # The type and SQLSTATE only: a database error's text can quote statement parameters.
         log_event("sync.worker_error", kind=kind, error=type(exc).__name__, sqlstate=sqlstate, failures=failures,
