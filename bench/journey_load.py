@@ -31,34 +31,22 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.scan_load import drop_database, free_port, new_database  # noqa: E402
+from bench.scan_load import drop_database, free_port, new_database, seeded  # noqa: E402
+from tests.factories import person  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
 
 def prepare(env: dict) -> tuple[str, str]:
     """Migrate and seed; returns the demo app's filing number and launch secret."""
-    os.environ.update(env)
-    from erhc_h5 import create_app, demo, migrate
-    from erhc_h5.db import get_db, session_scope
-    from erhc_h5.filing.models import FiledApp
-
-    app = create_app()
-    migrate.upgrade(app)
-    with app.app_context(), session_scope(app) as session:
-        seed = demo.seed(app, session)
-        filed = session.query(FiledApp).filter_by(access_code=seed["app_record_no"]).one()
-        out = filed.app_filing_no, filed.launch_secret
-    get_db(app).engine.dispose()
-    return out
+    with seeded(env) as (_, _, filed):
+        return filed.app_filing_no, filed.launch_secret
 
 
 def identity(n: int) -> dict:
-    from tests.factories import check_character
-
-    body = f"330106{1950 + n % 50}{1 + n // 50 % 12:02d}{1 + n // 600 % 28:02d}{n % 997:03d}"
-    return {"name": "测试" + "甲乙丙丁戊己庚辛壬癸"[n % 10] + "子丑寅卯辰巳午未申酉"[n // 10 % 10],
-            "id_card_type_code": "01", "idcode": body + check_character(body)}
+    """The n-th synthetic resident's name and document (distinct for distinct n)."""
+    who = person(n)
+    return {k: who[k] for k in ("name", "id_card_type_code", "idcode")}
 
 
 class Failed(Exception):

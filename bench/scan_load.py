@@ -29,10 +29,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.factories import person  # noqa: E402
+from tests.support import drop_database, new_database_url  # noqa: E402  (re-exported for journey_load)
 RESIDENTS = 200
 
 LUA = """
@@ -55,60 +58,39 @@ def free_port() -> int:
 
 
 def new_database(tmp: Path, postgres: bool) -> str:
-    if not postgres:
-        return f"sqlite:///{tmp / 'bench.sqlite3'}"
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(os.environ.get("ERHC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
-    name = f"erhc_bench_{secrets.token_hex(4)}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    server = os.environ.get("ERHC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    return new_database_url(tmp, server if postgres else "", prefix="erhc_bench")
 
 
-def drop_database(db_url: str) -> None:
-    if db_url.startswith("sqlite"):
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    url = make_url(db_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def prepare(env: dict) -> tuple[str, list[str]]:
-    """Migrate, seed, create residents and issue one code each; returns (device token, codes)."""
+@contextmanager
+def seeded(env: dict):
+    """Migrate and seed the database ``env`` names; yields (seed JSON, session, the demo FiledApp)."""
     os.environ.update(env)
-    from tests.factories import check_character
-
     from erhc_h5 import create_app, demo, migrate
-    from erhc_h5.code import tokens
     from erhc_h5.db import get_db, session_scope
     from erhc_h5.filing.models import FiledApp
-    from erhc_h5.resident.cards import issue_or_update_card
 
     app = create_app()
     migrate.upgrade(app)
     with app.app_context(), session_scope(app) as session:
         seed = demo.seed(app, session)
-        filed = session.query(FiledApp).filter_by(access_code=seed["app_record_no"]).one()
+        yield seed, session, session.query(FiledApp).filter_by(access_code=seed["app_record_no"]).one()
+    get_db(app).engine.dispose()
+
+
+def prepare(env: dict) -> tuple[str, list[str]]:
+    """Migrate, seed, create residents and issue one code each; returns (device token, codes)."""
+    from erhc_h5.code import tokens
+    from erhc_h5.resident.cards import issue_or_update_card
+
+    with seeded(env) as (seed, session, filed):
         card_ids = []
         for i in range(RESIDENTS):
-            body = f"330106{1950 + i % 50}0{1 + i % 9}1{i % 9}{i:03d}"
-            card = issue_or_update_card(session, {
-                "name": "测试" + "甲乙丙丁戊己庚辛壬癸"[i % 10] + "子丑寅卯辰巳午未申酉"[i // 10 % 10], "id_card_type_code": "01", "idcode": body + check_character(body),
-                "nation": "01", "phone": f"138{i:08d}", "county_code": "330106"}, filed, methods="2")
+            card = issue_or_update_card(session, person(i), filed, methods="2")
             session.flush()
             card_ids.append(card.id)
         session.commit()
         codes = [tokens.issue(session, cid).text for cid in card_ids]
-    get_db(app).engine.dispose()
     return seed["device_token"], codes
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, select, text
@@ -37,12 +38,14 @@ BASE_OVERRIDES = {
 }
 
 
-def new_database_url(tmp_dir: Path) -> str:
-    """A brand-new empty database: a SQLite file, or a new PostgreSQL database on the test server."""
-    if not TEST_DB_URL:
-        return f"sqlite:///{tmp_dir / ('erhc-' + secrets.token_hex(4) + '.sqlite3')}"
-    url = make_url(TEST_DB_URL)
-    name = f"erhc_test_{secrets.token_hex(5)}"
+def new_database_url(tmp_dir: Path, server: str | None = None, prefix: str = "erhc_test") -> str:
+    """A brand-new empty database: a SQLite file in ``tmp_dir``, or a new PostgreSQL database on
+    ``server`` (default: the test server, when ``ERHC_TEST_DATABASE_URL`` names one)."""
+    server = TEST_DB_URL if server is None else server
+    if not server:
+        return f"sqlite:///{tmp_dir / (prefix + '-' + secrets.token_hex(4) + '.sqlite3')}"
+    url = make_url(server)
+    name = f"{prefix}_{secrets.token_hex(5)}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -54,7 +57,7 @@ def drop_database(url: str) -> None:
     if url.startswith("sqlite"):
         return
     parsed = make_url(url)
-    admin = create_engine(make_url(TEST_DB_URL), isolation_level="AUTOCOMMIT")
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
     admin.dispose()
@@ -85,6 +88,16 @@ PRODUCTION = {
     "OPS_TOKEN": "o" * 32,
 }
 
+
+
+def wait_until(predicate, timeout: float = 30.0, every: float = 0.1) -> bool:
+    """Poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
 
 
 def demo_app(session) -> FiledApp:

@@ -20,6 +20,7 @@ from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sync.models import SyncAttempt, SyncBatch
 from erhc_h5.sync.worker import Worker
 from tests.sync.faulty_province import FaultyProvince
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
@@ -167,15 +168,6 @@ def _peak_rss_mb(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _stop(proc: subprocess.Popen) -> tuple[str, str]:
     if proc.poll() is None:
         proc.kill()
@@ -228,7 +220,7 @@ def test_sync_run_outlives_nested_huge_and_endless_replies_under_150_mb(chain):
     proc = _sync_run(chain, faulty.url, ERHC_SYNC_RETRY_BASE_SECONDS="0.2", ERHC_SYNC_DEADLINE_SECONDS="20")
     try:
         expected = ["nested_json", "reply_too_large", "reply_too_large", "reply_too_large"]
-        assert _wait(lambda: len(_attempts(chain)) >= 4, 90), [a[0] for a in _attempts(chain)]
+        assert wait_until(lambda: len(_attempts(chain)) >= 4, 90), [a[0] for a in _attempts(chain)]
         assert proc.poll() is None, "sync run exited"
         peak = _peak_rss_mb(proc.pid)
         assert [a[0] for a in _attempts(chain)[:4]] == expected

@@ -22,7 +22,7 @@ from erhc_h5.db import get_db, session_scope
 from erhc_h5.sync.models import SyncAttempt, SyncBatch
 from erhc_h5.sync.repair import outbox_counts
 from erhc_h5.sync.worker import Worker
-from tests.support import TEST_DB_URL, make_app
+from tests.support import TEST_DB_URL, make_app, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,15 +71,6 @@ def running(worker: Worker):
         thread.join(10)
 
 
-def _wait(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _accepted(chain) -> int:
     with chain.app.app_context(), session_scope(chain.app) as session:
         return outbox_counts(session)["accepted"]
@@ -95,11 +86,11 @@ def test_idle_outage_is_logged_counted_and_outlived(chain, worker_app, caplog):
     worker = Worker(worker_app)
     with running(worker) as thread:
         outage.down = True
-        assert _wait(lambda: _errors(worker_app) >= 3)
+        assert wait_until(lambda: _errors(worker_app) >= 3)
         assert thread.is_alive()
         outage.down = False
         chain.cards(3)
-        assert _wait(lambda: _accepted(chain) == 3), "the worker did not resume after the outage"
+        assert wait_until(lambda: _accepted(chain) == 3), "the worker did not resume after the outage"
         assert thread.is_alive()
     assert not thread.is_alive()
     events = [r.event for r in caplog.records if getattr(r, "event", {}).get("event") == "sync.worker_error"]
@@ -114,7 +105,7 @@ def test_outage_after_the_lease_hands_the_batch_back(chain, worker_app):
     worker = Worker(worker_app)
     with running(worker) as thread:
         # The 300 s lease is never waited out: the batch is handed back as soon as the database answers.
-        assert _wait(lambda: _accepted(chain) == 3)
+        assert wait_until(lambda: _accepted(chain) == 3)
         assert thread.is_alive()
     assert outage.failed == 3
     with chain.app.app_context(), session_scope(chain.app) as session:
@@ -129,7 +120,7 @@ def test_outage_after_the_answer_keeps_the_answer(chain, worker_app):
     outage.fail_next("INSERT INTO sync_attempts", times=4)  # the province said yes; recording it fails
     worker = Worker(worker_app)
     with running(worker) as thread:
-        assert _wait(lambda: _accepted(chain) == 3)
+        assert wait_until(lambda: _accepted(chain) == 3)
         assert thread.is_alive()
     assert outage.failed == 4
     assert len(chain.bodies) == 1  # settled from the answer kept in memory, not sent again
@@ -154,7 +145,7 @@ def test_unexpected_error_in_one_batch_backs_that_batch_off(chain, worker_app, m
     monkeypatch.setattr(worker_module, "batch_body", flaky)
     worker = Worker(worker_app)
     with running(worker) as thread:
-        assert _wait(lambda: _accepted(chain) == 2)
+        assert wait_until(lambda: _accepted(chain) == 2)
         assert thread.is_alive()
     with chain.app.app_context(), session_scope(chain.app) as session:
         attempts = session.execute(select(SyncAttempt.outcome, SyncAttempt.detail).order_by(SyncAttempt.id)).all()
@@ -189,12 +180,12 @@ def test_sync_run_lives_through_postgresql_refusing_connections_mid_batch(chain)
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     admin = _postgres_admin()
     try:
-        assert _wait(lambda: len(chain.bodies) >= 1, 60), "the worker never reached the province"
+        assert wait_until(lambda: len(chain.bodies) >= 1, 60), "the worker never reached the province"
         _cut(admin, url.database, allow=False)
         time.sleep(4)
         assert proc.poll() is None, "sync run exited during the database outage"
         _cut(admin, url.database, allow=True)
-        assert _wait(lambda: _accepted(chain) == 3, 60), "the batch did not go through after the outage"
+        assert wait_until(lambda: _accepted(chain) == 3, 60), "the batch did not go through after the outage"
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from erhc_h5.db import session_scope
 from erhc_h5.sync.models import SyncBatch
 from erhc_h5.sync.repair import outbox_counts
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,15 +27,6 @@ def _worker(chain, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _counts(chain) -> dict:
     with chain.app.app_context(), session_scope(chain.app) as session:
         return outbox_counts(session)
@@ -45,7 +37,7 @@ def test_sigkill_mid_batch_then_next_worker_resends_unchanged(chain):
     chain.faults(latency_ms=2500, count=1)  # the first request hangs at the province
     first = _worker(chain, "run")
     try:
-        assert _wait(lambda: len(chain.bodies) >= 1), "the worker never reached the province"
+        assert wait_until(lambda: len(chain.bodies) >= 1), "the worker never reached the province"
         first.send_signal(signal.SIGKILL)
     finally:
         if first.poll() is None:
@@ -57,7 +49,7 @@ def test_sigkill_mid_batch_then_next_worker_resends_unchanged(chain):
         assert batch.state == "sending" and batch.lease_owner  # caught mid-batch
     second = _worker(chain, "run")
     try:
-        assert _wait(lambda: _counts(chain)["accepted"] == 6), "the next worker did not finish the batch"
+        assert wait_until(lambda: _counts(chain)["accepted"] == 6), "the next worker did not finish the batch"
         second.send_signal(signal.SIGTERM)
         out, err = second.communicate(timeout=20)
     finally:
