@@ -17,8 +17,6 @@ import json
 import os
 import re
 import secrets
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,7 +29,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.scan_load import drop_database, free_port, new_database, seeded  # noqa: E402
+from bench.scan_load import clean_up, free_port, new_database, seeded  # noqa: E402
 from tests.factories import person  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
@@ -154,11 +152,7 @@ def main() -> int:
         run(base, filing_no, secret, 5, 1, offset=100_000)  # warm-up, with residents of its own
         result = run(base, filing_no, secret, args.residents, args.journeys)
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-        drop_database(db_url)
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(server, db_url, tmp)
     db = "sqlite" if args.sqlite else "postgresql"
     print(f"database {db}, gunicorn {args.workers} gthread workers x {args.threads} threads, "
           f"{args.residents} concurrent residents x {args.journeys} journeys")

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.factories import person  # noqa: E402
-from tests.support import drop_database, new_database_url  # noqa: E402  (re-exported for journey_load)
+from tests.support import drop_database, new_database_url  # noqa: E402
 RESIDENTS = 200
 
 LUA = """
@@ -92,6 +92,15 @@ def prepare(env: dict) -> tuple[str, list[str]]:
         session.commit()
         codes = [tokens.issue(session, cid).text for cid in card_ids]
     return seed["device_token"], codes
+
+
+def clean_up(server: subprocess.Popen | None, db_url: str, tmp: Path) -> None:
+    """Stop the bench's gunicorn, drop its database and remove its files."""
+    if server is not None:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    drop_database(db_url)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def wrk(url: str, duration: int, connections: int, threads: int, script: Path | None) -> dict:
@@ -151,11 +160,7 @@ def main() -> int:
         wrk(base + "/bench/bare", 2, args.connections, args.wrk_threads, None)
         bare = wrk(base + "/bench/bare", args.duration, args.connections, args.wrk_threads, None)
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-        drop_database(db_url)
-        shutil.rmtree(tmp, ignore_errors=True)
+        clean_up(server, db_url, tmp)
     db = "postgresql" if args.postgres else "sqlite"
     ratio = scan["rps"] / bare["rps"]
     print(f"database {db}, gunicorn {args.workers} {args.worker_class} workers x {args.threads} threads, wrk {args.connections} connections, "

@@ -55,6 +55,12 @@ def nationality_choices() -> list[SelectChoice]:
     return choices([("", "请选择国籍")] + pairs)
 
 
+def _residence_fields():
+    """Where the resident lives and comes from (the H5 profile and the on-site console ask the same)."""
+    return (SelectField("居住地所在区县", choices=[], validate_choice=False), StringField("居住地详细地址(可不填)"),
+            StringField("户籍地址(可不填)"), StringField("出生地(可不填)"))
+
+
 class ConsentForm(FlaskForm):
     agree = BooleanField("我已阅读并同意上述个人信息处理说明")
 
@@ -71,10 +77,7 @@ class ProfileForm(FlaskForm):
     birthday = StringField("出生日期")
     nation = SelectField("民族", choices=NATION_CHOICES, validate_choice=False)
     phone = StringField("手机号")
-    county_code = SelectField("居住地所在区县", choices=[], validate_choice=False)
-    current_address = StringField("居住地详细地址(可不填)")
-    address = StringField("户籍地址(可不填)")
-    birthplace = StringField("出生地(可不填)")
+    county_code, current_address, address, birthplace = _residence_fields()
     linkman = StringField("联系人姓名(可不填)")
     telephone = StringField("联系人电话(可不填)")
 
@@ -105,10 +108,7 @@ class OnsiteRegisterForm(FlaskForm):
     sex = SelectField("性别(非居民身份证号码时填写)", choices=SEX_CHOICES, validate_choice=False)
     birthday = StringField("出生日期(非居民身份证号码时填写,yyyy-MM-dd)")
     nation = SelectField("民族", choices=NATION_CHOICES, validate_choice=False)
-    county_code = SelectField("居住地所在区县", choices=[], validate_choice=False)
-    current_address = StringField("居住地详细地址(可不填)")
-    address = StringField("户籍地址(可不填)")
-    birthplace = StringField("出生地(可不填)")
+    county_code, current_address, address, birthplace = _residence_fields()
     linkman = StringField("联系人姓名")
     telephone = StringField("联系人手机号")
     note = TextAreaField("核验备注(请勿填写证件号码等个人信息)", validators=[Length(max=500, message="备注不能超过500字")])
