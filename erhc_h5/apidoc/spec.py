@@ -154,10 +154,11 @@ SCHEMAS = {
         "type": "object",
         "required": ["status", "checks"],
         "properties": {
-            "status": {"type": "string", "enum": ["ready", "not_ready"]},
+            "status": {"type": "string", "enum": ["ready", "degraded", "not_ready"]},
             "checks": {"type": "object", "properties": {
                 "database": {"type": "string", "enum": ["ok", "unavailable"]},
                 "migrations": {"type": "string", "enum": ["ok", "behind", "unknown"]},
+                "limiter_store": {"type": "string", "enum": ["ok", "unavailable", "disabled", "memory"]},
             }},
         },
     },
@@ -227,7 +228,7 @@ PATHS = {
                 "responses": {"200": _json(_ref("Health"), "进程可用"), **COMMON_ERRORS}},
     },
     "/readyz": {
-        "get": {"operationId": "readyz", "summary": "就绪检查(数据库与迁移)", "tags": ["ops"],
+        "get": {"operationId": "readyz", "summary": "就绪检查(数据库、迁移与限流存储;限流存储不可用时为 degraded 且仍为200)", "tags": ["ops"],
                 "responses": {"200": _json(_ref("Ready"), "就绪"), "503": _json(_ref("Ready"), "未就绪"),
                               **COMMON_ERRORS}},
     },

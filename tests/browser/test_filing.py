@@ -60,7 +60,17 @@ def test_reviewer_approves_prints_and_suspends(desk, browser, live_server, artif
     assert desk.get_by_alt_text("实名认证界面截图1").first.is_visible()
     desk.get_by_role("button", name="提交审核").click()
     assert "待审核" in desk.content()
+    filing_url = desk.url
 
+    # Four eyes: the reviewer who prepared and submitted the filing cannot approve it; another account does.
+    assert "另一名审核员" in desk.content()
+    desk.get_by_role("button", name="退出").click()
+    admin = demo_json(live_server)["users"]["admin"]
+    desk.goto(base + "/staff/login")
+    desk.get_by_label("用户名").fill(admin["username"])
+    desk.get_by_label("密码").fill(admin["password"])
+    desk.get_by_role("button", name="登录").click()
+    desk.goto(filing_url)
     desk.get_by_label("管理单位意见").fill("材料齐全,同意备案")
     desk.get_by_role("button", name="审核通过").click()
     secret = desk.locator("#launch-secret").inner_text().strip()

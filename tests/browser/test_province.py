@@ -16,7 +16,7 @@ def test_province_page_shows_masked_records_and_sets_faults(phone, live_server, 
     app = live_server.app
     app.config.update(PROVINCE_URL=live_server.url + "/sandbox-province", SYNC_RETRY_BASE_SECONDS=0)
     with app.app_context(), session_scope(app) as session:
-        make_cards(session, demo_app(session, app.config["DEMO"]), 3)
+        make_cards(session, demo_app(session), 3)
     assert Worker(app).once()["accepted"] == 3
     errors: list[str] = []
     phone.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
