@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
-from erhc_h5.records.idnumbers import IdNumberError, check_idcode
+from erhc_h5.records.idnumbers import IdNumberError, check_idcode, uses_resident_id_layout
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.versions import CD_TIME_FORMAT, RecordInvalid, build_payload, record_columns
 from erhc_h5.records.standard import (
@@ -142,6 +142,9 @@ def prepare_row(values: dict) -> tuple[dict | None, list[Violation]]:
             row["birthday"] = parsed.birthday.isoformat()
     row = {k: (v if v not in ("",) else None) for k, v in row.items()}
     violations = validate_record(row, fields=SUPPLIED_FIELDS)
+    if uses_resident_id_layout(row.get("id_card_type_code") or "", row.get("idcode") or ""):
+        # Sex and birthday come from the number: when it is wrong, that is the one thing to say.
+        violations = [v for v in violations if not (v.field in ("sex", "birthday") and v.reason == "required")]
     return (None if violations else row), violations
 
 

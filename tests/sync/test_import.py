@@ -176,3 +176,11 @@ def test_summary_and_audit_are_written_when_the_database_fails(runner, seeded, d
     assert _summary(result) == {"imported": 3, "rejected": 0, "error": "import_failed"}
     assert _audit_details(db_session)[-1]["error"] == "import_failed"
     assert count(db_session, EHealthCard) == 3
+
+
+def test_a_wrong_resident_id_is_the_one_error_of_its_line(runner, seeded, tmp_path):
+    """Sex and birthday come from a resident ID: a wrong number is not also 'sex/birthday missing'."""
+    path = write_csv(tmp_path / "r.csv", [person(5, idcode="110105194912310021")])
+    result = runner.invoke(args=["residents", "import", path, "--app-record-no", seeded["app_record_no"]])
+    errors = [line for line in result.output.splitlines() if line.startswith("line ")]
+    assert errors == ["line 2: idcode: bad_checksum 身份证号码校验位不正确,请核对后重新输入"]
