@@ -172,7 +172,8 @@ def test_lockout_after_five_failures_shows_unlock_time(phone, live_server, artif
 def test_tap_targets_and_text_size(phone, live_server, artifacts_dir, large):
     phone.goto(live_server.url + "/")
     if large:
-        phone.get_by_role("link", name="大字模式").click()
+        with phone.expect_navigation():  # the cookie is set by a redirect back to this page
+            phone.get_by_role("link", name="大字模式").click()
     size = phone.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
     assert size == (20 if large else 18)
     heights = phone.eval_on_selector_all("a.btn, button, .r-tools a", "els => els.map(e => e.getBoundingClientRect().height)")
