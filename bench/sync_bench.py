@@ -168,7 +168,10 @@ def run_size(n: int, pg: str | None, tmp: Path) -> dict:
         drop_db(province, pg)
 
 
-def main() -> None:
+TARGET_RECORDS_PER_S = 2000
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", nargs="?", const=os.environ.get("ERHC_BENCH_PG", PG_DEFAULT), default=None,
                         help="run on PostgreSQL (optional URL of a server database to create bench databases from)")
@@ -184,8 +187,11 @@ def main() -> None:
                   f"({result['seconds']} s, import {result['import_seconds']} s), peak RSS importer "
                   f"{result['import_peak_rss_mb']} MB, worker {result['worker_peak_rss_mb']} MB; CPU s {result['cpu_seconds']}, "
                   f"load {result['load_average']}", flush=True)
+    missed = [r for r in results if r["records_per_second"] < TARGET_RECORDS_PER_S]
+    print(f"target >= {TARGET_RECORDS_PER_S} records/s: {'MISSED' if missed else 'met'}")
     print(json.dumps(results, ensure_ascii=False))
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
