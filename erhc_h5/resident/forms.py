@@ -4,13 +4,31 @@ from __future__ import annotations
 from functools import lru_cache
 
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
+from wtforms.widgets import Select, html_params
 
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, counties_of
 
+
+
+class CachedOptionsSelect(Select):
+    """A select whose options are rendered once per distinct list: the nationality list has ~250
+    options, and rendering them was the largest single cost of a resident's journey (bench/README.md)."""
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", field.id)
+        options = tuple((value, label, selected) for value, label, selected, _ in field.iter_choices())
+        return Markup(f"<select {html_params(name=field.name, **kwargs)}>{_options_html(options)}</select>")
+
+
+@lru_cache(maxsize=1024)
+def _options_html(options: tuple) -> str:
+    return "".join(f"<option {html_params(value=value, selected=selected)}>{escape(label or value)}</option>"
+                   for value, label, selected in options)
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -69,13 +87,14 @@ class IdentityForm(FlaskForm):
     name = StringField("姓名", validators=[Length(max=64, message="姓名过长")])
     id_card_type_code = SelectField("证件类型", choices=ID_TYPE_CHOICES, default="01", validate_choice=False)
     idcode = StringField("证件号码", validators=[Length(max=64, message="证件号码过长")])
-    nationality = SelectField("国籍", choices=nationality_choices, default="CHN", validate_choice=False)
+    nationality = SelectField("国籍", choices=nationality_choices, default="CHN", validate_choice=False,
+                              widget=CachedOptionsSelect())
 
 
 class ProfileForm(FlaskForm):
     sex = SelectField("性别", choices=SEX_CHOICES, validate_choice=False)
     birthday = StringField("出生日期")
-    nation = SelectField("民族", choices=NATION_CHOICES, validate_choice=False)
+    nation = SelectField("民族", choices=NATION_CHOICES, validate_choice=False, widget=CachedOptionsSelect())
     phone = StringField("手机号")
     county_code, current_address, address, birthplace = _residence_fields()
     linkman = StringField("联系人姓名(可不填)")
@@ -104,10 +123,11 @@ class OnsiteRegisterForm(FlaskForm):
     name = StringField("姓名")
     id_card_type_code = SelectField("证件类型", choices=ID_TYPE_CHOICES, default="01", validate_choice=False)
     idcode = StringField("证件号码")
-    nationality = SelectField("国籍", choices=nationality_choices, default="CHN", validate_choice=False)
+    nationality = SelectField("国籍", choices=nationality_choices, default="CHN", validate_choice=False,
+                              widget=CachedOptionsSelect())
     sex = SelectField("性别(非居民身份证号码时填写)", choices=SEX_CHOICES, validate_choice=False)
     birthday = StringField("出生日期(非居民身份证号码时填写,yyyy-MM-dd)")
-    nation = SelectField("民族", choices=NATION_CHOICES, validate_choice=False)
+    nation = SelectField("民族", choices=NATION_CHOICES, validate_choice=False, widget=CachedOptionsSelect())
     county_code, current_address, address, birthplace = _residence_fields()
     linkman = StringField("联系人姓名")
     telephone = StringField("联系人手机号")

@@ -13,7 +13,7 @@ from erhc_h5.extensions import limiter
 from erhc_h5.records.codes import ID_CARD_TYPES, method_label
 from erhc_h5.records.standard import normalize_record
 from erhc_h5.resident.cards import cancel_card, find_card
-from erhc_h5.resident.forms import ID_TYPE_CHOICES, nationality_choices
+from erhc_h5.resident.forms import ID_TYPE_CHOICES, CachedOptionsSelect, nationality_choices
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.security.masking import mask_idcode, mask_name, mask_phone
 from erhc_h5.staff.auth import role_required
@@ -25,7 +25,8 @@ ROLES = ("operator",)
 class FindForm(FlaskForm):
     id_card_type_code = SelectField("证件类型", choices=ID_TYPE_CHOICES, default="01", validate_choice=False)
     idcode = StringField("证件号码", validators=[Length(max=64, message="证件号码过长")])
-    nationality = SelectField("国籍(护照等外国证件)", choices=nationality_choices, default="CHN", validate_choice=False)
+    nationality = SelectField("国籍(护照等外国证件)", choices=nationality_choices, default="CHN",
+                              validate_choice=False, widget=CachedOptionsSelect())
 
 
 class CancelForm(FlaskForm):
