@@ -82,9 +82,9 @@ def cancel():
             error = "请勾选确认后再注销"
         else:
             session = get_session()
-            cancel_card(session, card)
-            audit(session, "card.cancelled", actor_type="resident", actor_id=user.id, target_type="card",
-                  target_id=card.id, detail={"by": "resident"})
+            if cancel_card(session, card):  # a parallel request may have cancelled it already
+                audit(session, "card.cancelled", actor_type="resident", actor_id=user.id, target_type="card",
+                      target_id=card.id, detail={"by": "resident"})
             session.commit()
             flash("您的电子健康码已注销", "info")
             return redirect(SERVICE_PATH)

@@ -170,14 +170,21 @@ def update_profile(session: Session, card: EHealthCard, changes: dict) -> EHealt
     return card
 
 
-def cancel_card(session: Session, card: EHealthCard) -> EHealthCard:
-    """Cancel a card: its codes scan 'revoked', a 'd' version goes upward, every link to it ends."""
-    if card.status == "cancelled":
-        return card
-    card.status = "cancelled"
-    card.cancelled_at = utcnow()
+def cancel_card(session: Session, card: EHealthCard) -> bool:
+    """Cancel a card: its codes scan 'revoked', a 'd' version goes upward, every link to it ends.
+
+    One conditional UPDATE decides: of parallel cancellations exactly one writes the 'd' version.
+    False when the card was already cancelled (nothing written)."""
+    now = utcnow()
+    won = session.execute(
+        update(EHealthCard).where(EHealthCard.id == card.id, EHealthCard.status != "cancelled")
+        .values(status="cancelled", cancelled_at=now).execution_options(synchronize_session=False)
+    ).rowcount == 1
+    session.refresh(card)
+    if not won:
+        return False
     record_card_version(session, card, "d")
     session.execute(update(AppUser).where(AppUser.card_id == card.id).values(card_id=None, card_link=None)
                     .execution_options(synchronize_session="fetch"))
-    return card
+    return True
 

@@ -15,6 +15,7 @@ from erhc_h5.records.standard import normalize_record
 from erhc_h5.resident.cards import cancel_card, find_card
 from erhc_h5.resident.forms import ID_TYPE_CHOICES, CachedOptionsSelect, nationality_choices
 from erhc_h5.resident.models import EHealthCard
+from erhc_h5.security.logfilter import redact
 from erhc_h5.security.masking import mask_idcode, mask_name, mask_phone
 from erhc_h5.staff.auth import role_required
 
@@ -72,12 +73,13 @@ def cancel(card_id: int):
         if not form.confirmed.data:
             form.confirmed.errors = ["请核对证件原件后勾选"]
         return render_template("staff/card_cancel.html", card=card, who=summary(card), form=form), 400
-    if card.status == "cancelled":
+    if not cancel_card(session, card):
+        session.commit()
         flash("该电子健康码已注销", "info")
         return redirect(url_for(".find"))
-    cancel_card(session, card)
+    # Free text typed by staff: ID numbers and phones in it are masked before it is kept.
     audit(session, "card.cancelled", actor_type="staff", actor_id=current_user.id, target_type="card",
-          target_id=card.id, detail={"by": "staff", "reason": form.reason.data.strip()})
+          target_id=card.id, detail={"by": "staff", "reason": redact(form.reason.data.strip())})
     session.commit()
     flash("已注销该电子健康码,注销记录将上报省级平台", "info")
     return redirect(url_for(".find"))

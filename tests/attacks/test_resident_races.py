@@ -138,3 +138,20 @@ def test_one_new_person_choosing_on_site_in_parallel_gets_one_pending_card(serve
     assert all(a.status_code == 302 for a in answers)
     cards = _cards_of(server, who)
     assert len(cards) == 1 and cards[0].recognize_flag == 0
+
+
+def test_parallel_cancellations_send_one_d_version(server):
+    who = person(97001)
+    s = _ready(server, "canceller", who)
+    assert server.post_form(s, "/h5/verify/two-factor", {}, page="/h5/methods").headers["Location"].endswith("/h5/code")
+    token = server.csrf(s, "/h5/code/cancel")
+    answers = race(N, lambda i, c: c.post(server.url("/h5/code/cancel"), data={"confirm": "y", "csrf_token": token},
+                                          allow_redirects=False, timeout=60), sessions=_clones(s, N))
+    assert all(a.status_code in (200, 302) for a in answers)
+    [card] = _cards_of(server, who)
+    with server.db() as session:
+        ops = session.scalars(select(AuthRecord.cd_operation).where(AuthRecord.card_id == card.id)
+                              .order_by(AuthRecord.version)).all()
+        audits = session.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "card.cancelled", AuditEntry.target_id == str(card.id)))
+    assert card.status == "cancelled" and ops == ["i", "d"] and audits == 1

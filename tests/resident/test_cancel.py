@@ -49,12 +49,18 @@ def test_operator_cancels_on_request_with_an_audited_reason(journey, client, db_
     assert "确认注销" in page and IDENTITY["idcode"] not in page  # found under another type: one person
     refused = staff.post(f"/staff/cards/{card.id}/cancel", data={"reason": "本人申请", "confirmed": ""})
     assert refused.status_code == 400
-    done = staff.post(f"/staff/cards/{card.id}/cancel", data={"reason": "居民本人申请注销", "confirmed": "y"})
+    reason = f"居民本人申请注销,证件{IDENTITY['idcode']},电话13812345678"  # staff type what they see
+    done = staff.post(f"/staff/cards/{card.id}/cancel", data={"reason": reason, "confirmed": "y"})
     assert done.status_code == 302
     db_session.expire_all()
     assert db_session.get(EHealthCard, card.id).status == "cancelled"
     entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "card.cancelled"))
-    assert entry.detail["reason"] == "居民本人申请注销" and entry.actor_type == "staff"
+    assert entry.detail["reason"] == "居民本人申请注销,证件3301**********1236,电话138****5678"
+    assert entry.actor_type == "staff"
+    again = staff.post(f"/staff/cards/{card.id}/cancel", data={"reason": "再次申请注销", "confirmed": "y"})
+    assert again.status_code == 302
+    ops = db_session.scalars(select(AuthRecord.cd_operation).order_by(AuthRecord.version)).all()
+    assert ops == ["i", "d"]  # a second cancellation writes nothing
 
 
 def test_nurse_cannot_cancel(journey, client, db_session, auth):
