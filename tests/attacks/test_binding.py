@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import io
+import re
 
 import pytest
 import zxingcpp
@@ -216,3 +217,18 @@ def test_a_session_inside_a_suspended_app_cannot_complete(phone, db_session, dem
     assert provider_calls.calls == 0 and count(db_session, EHealthCard) == 0
     assert device.client.post("/h5/verify/onsite").headers["Location"].endswith("/h5/methods")
     assert count(db_session, EHealthCard) == 0
+
+
+def test_sms_code_sent_for_one_person_does_not_prove_another(phone, db_session, provider_calls):
+    device = phone("sms-swapper")
+    device.start(person(7003, name="李自己", phone="13700000777"))
+    assert device.client.post("/h5/verify/sms/send").status_code == 302
+    page = device.client.get("/h5/verify/sms").get_data(as_text=True)
+    sent = re.search(r'id="sandbox-otp">[^<]*<strong>(\d{6})</strong>', page).group(1)  # what the phone received
+    # Same phone, another person: the code in hand must not prove the phone for the victim.
+    device.client.post("/h5/identity", data={k: VICTIM[k] for k in ("name", "id_card_type_code", "idcode")})
+    device.client.post("/h5/profile", data={"nation": "01", "phone": "13700000777", "county_code": "330106"})
+    answer = device.client.post("/h5/verify/sms", data={"otp": sent})
+    assert answer.status_code == 200 and "请先获取短信验证码" in answer.get_data(as_text=True)
+    assert device.client.post("/h5/verify/three-factor").headers["Location"].endswith("/h5/verify/sms")
+    assert provider_calls.calls == 0 and count(db_session, EHealthCard) == 0

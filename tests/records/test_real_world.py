@@ -139,15 +139,19 @@ def test_chinese_documents_default_to_chn_and_passports_need_a_nationality():
     assert reasons == [("nationality", "required")]
 
 
-def test_one_passport_number_in_two_countries_is_two_people():
-    assert person_key("03", "123456789", "USA") != person_key("03", "123456789", "DEU")
-    assert person_key("03", "123456789", "840") == person_key("03", "123456789", "USA")
+@pytest.mark.parametrize("nationality, key", [("USA", "03:USA:123456789"), ("840", "03:USA:123456789"),
+                                              ("DEU", "03:DEU:123456789"), ("276", "03:DEU:123456789")])
+def test_one_passport_number_in_two_countries_is_two_people(nationality, key):
+    assert person_key("03", "123456789", nationality) == key
 
 
-@pytest.mark.parametrize("alias", ["02", "05", "06", "99"])
+@pytest.mark.parametrize("alias", ["01", "02", "05", "06", "99"])
 def test_one_resident_id_number_is_one_person_under_every_type(alias):
-    number = "11010519491231002X"
-    assert person_key(alias, number, None) == person_key("01", number, "CHN")
+    assert person_key(alias, "11010519491231002x", None) == "01:11010519491231002X"
+
+
+def test_other_chinese_documents_key_on_type_and_number():
+    assert person_key("04", "军字第12345", None) == "04:军字第12345"
 
 
 def test_residence_permit_numbers_follow_the_resident_id_layout():
