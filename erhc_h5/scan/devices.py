@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from flask import current_app, has_app_context
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -75,13 +75,6 @@ def device_for_token(session: Session, token: str | None) -> ScanDevice | None:
     return device if device is not None and device.active else None
 
 
-def touch(device: ScanDevice) -> None:
-    """Note that the device was seen (at most once a minute, to spare the hot path a write)."""
-    now = utcnow()
-    if device.last_seen_at is None or (now - device.last_seen_at).total_seconds() > 60:
-        device.last_seen_at = now
-
-
 def list_devices(session: Session) -> list[ScanDevice]:
     """All devices, newest first."""
     return list(session.scalars(select(ScanDevice).order_by(ScanDevice.id.desc())))
@@ -100,7 +93,6 @@ CACHE_SECONDS = 5.0  # a revocation reaches other worker processes within this t
 _TOUCH_SECONDS = 60.0
 _DEVICE_ROW = select(ScanDevice.id, ScanDevice.site_name, ScanDevice.active).where(
     ScanDevice.token_hash == bindparam("h"))
-_TOUCH = update(ScanDevice).where(ScanDevice.id == bindparam("device_id")).values(last_seen_at=bindparam("at"))
 
 
 def _device_cache() -> dict:
@@ -129,17 +121,17 @@ def lookup(session: Session | Connection, token: str | None) -> DeviceInfo | Non
     return info
 
 
-def touch_cached(session: Session | Connection, token: str) -> None:
-    """Record last_seen_at at most once a minute per device and process (spares the hot path a write)."""
+def touch_due(token: str) -> bool:
+    """Whether this process should record the device's last_seen_at now (at most once a minute per
+    device and process, sparing the hot path a write); answering yes counts as recorded."""
     digest = token_hash(token)
     cache = _device_cache()
     hit = cache.get(digest)
     now = time.monotonic()
     if hit is None or now - hit[2] < _TOUCH_SECONDS:
-        return
-    conn = session if isinstance(session, Connection) else session.connection()
-    conn.execute(_TOUCH, {"device_id": hit[0].id, "at": utcnow()})
+        return False
     cache[digest] = (hit[0], hit[1], now)
+    return True
 
 
 def forget_cached() -> None:

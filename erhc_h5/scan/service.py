@@ -13,17 +13,13 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from erhc_h5.code import tokens
-from erhc_h5.code.models import CardCodeRef
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.scan.models import ScanEvent
+from erhc_h5.scan.sql import CardRow, ScanStatements, session_cursor, statements_for
 from erhc_h5.timefmt import fmt, to_beijing
-from erhc_h5.scan.models import ScanEvent, ScanTokenClaim
 
 NOT_AUTHENTICATED_MESSAGE = "该用户未进行实名认证"
 MESSAGES = {
@@ -45,7 +41,6 @@ RESULT_LABELS = {
     "revoked": "已注销",
     "replayed": "重复使用",
 }
-RESIDENT_FIELDS = ("name", "sex", "birthday", "id_card_type_code", "idcode", "nation")
 
 
 @dataclass(frozen=True)
@@ -68,48 +63,49 @@ class ScanOutcome:
     event: dict = field(default_factory=dict)
 
 
-def _card_query():
-    columns = [EHealthCard.id, EHealthCard.status, EHealthCard.recognize_flag, EHealthCard.authentication_method,
-               EHealthCard.authenticated_at] + [getattr(EHealthCard, f) for f in RESIDENT_FIELDS]
-    return select(*columns).join(CardCodeRef, CardCodeRef.card_id == EHealthCard.id).where(
-        CardCodeRef.ref == bindparam("ref"))
+@dataclass(frozen=True)
+class CheckedCode:
+    """What the code text alone says, before the database is asked: its fingerprint, and either
+    the card reference of a good code or the reason it was refused (with the reference when the
+    signature held, so the refusal can still be tied to a card)."""
+
+    at: dt.datetime
+    fp: str | None
+    ref: str | None
+    reason: str | None = None
 
 
-def _claim_statement(insert_fn):
-    claim = {"token_fingerprint": bindparam("fp"), "device_id": bindparam("device_id"),
-             "staff_user_id": bindparam("staff_user_id"), "at": bindparam("at")}
-    return (insert_fn(ScanTokenClaim).values(**claim)
-            .on_conflict_do_nothing(index_elements=["token_fingerprint"]).returning(ScanTokenClaim.token_fingerprint))
+def check(db, text: object, now: float | None = None) -> CheckedCode:
+    """Verify the signature, key and validity window of ``text``; no transaction is needed (``db``
+    is read only when the per-process key cache reloads)."""
+    now_s = time.time() if now is None else now
+    at = dt.datetime.fromtimestamp(now_s, dt.UTC).replace(tzinfo=None)
+    fp = tokens.fingerprint(text.strip()) if isinstance(text, str) and tokens.TOKEN_RE.fullmatch(text.strip()) else None
+    try:
+        code = tokens.verify(db, text, now_s)
+    except tokens.CodeError as exc:
+        return CheckedCode(at, fp, exc.ref, exc.reason)
+    return CheckedCode(at, fp, code.ref)
 
 
-# The hot path runs pre-built Core statements: no per-request SQL construction.
-CARD_BY_REF = _card_query()
-CARD_ID_BY_REF = select(CardCodeRef.card_id).where(CardCodeRef.ref == bindparam("ref"))
-INSERT_EVENT = insert(ScanEvent)
-CLAIM = {"postgresql": _claim_statement(pg_insert), "sqlite": _claim_statement(sqlite_insert)}
-CLAIM_OWNER = select(ScanTokenClaim.device_id, ScanTokenClaim.staff_user_id).where(
-    ScanTokenClaim.token_fingerprint == bindparam("fp"))
+def _claimed_elsewhere(sql: ScanStatements, cursor, card: CardRow, checked: CheckedCode, scanner: Scanner) -> bool:
+    """Claim the code for this scanner, or tell whether another scanner holds it.
 
-
-def _claimed_elsewhere(conn: Connection, fp: str, scanner: Scanner, at: dt.datetime) -> bool:
-    """Claim the token for this scanner, or tell whether another scanner holds it.
-
-    On PostgreSQL a racing insert waits for the first claimant's transaction, then does nothing;
-    the owner read afterwards sees the committed claim. SQLite writers are serialised anyway."""
-    params = {"fp": fp, "device_id": scanner.device_id, "staff_user_id": scanner.staff_user_id, "at": at}
-    if conn.execute(CLAIM[conn.dialect.name], params).first() is not None:
+    The card query already read the claim; a code seen for the first time is claimed by an insert
+    under its primary key. On PostgreSQL a racing insert waits for the first claimant's
+    transaction, then does nothing, and the owner read afterwards sees the committed claim; SQLite
+    writers are serialised anyway."""
+    if card.claimed:
+        owner = (card.owner_device_id, card.owner_staff_user_id)
+    elif sql.try_claim(cursor, checked.fp, scanner.device_id, scanner.staff_user_id, checked.at):
         return False
-    owner = conn.execute(CLAIM_OWNER, {"fp": fp}).first()
-    if owner is None:  # the claimant rolled back in between; the next scan claims it
-        return True
+    else:
+        owner = sql.owner(cursor, checked.fp)
+        if owner is None:  # the claimant rolled back in between; the next scan claims it
+            return True
     if scanner.device_id is not None:
-        return owner.device_id != scanner.device_id
-    return owner.device_id is not None or owner.staff_user_id != scanner.staff_user_id
-
-
-def record(session: Session, outcome: "ScanOutcome") -> None:
-    """Write the outcome's ScanEvent (the audit of the scan; never the code text)."""
-    session.connection().execute(INSERT_EVENT, outcome.event)
+        return owner[0] != scanner.device_id
+    return owner[0] is not None or owner[1] != scanner.staff_user_id
 
 
 def _event(scanner: Scanner, result: str, at: dt.datetime, *, card_id=None, fp=None, voucher=None) -> dict:
@@ -122,57 +118,47 @@ def _refused(result: str, event: dict) -> ScanOutcome:
     return ScanOutcome(422, result, {"error": result, "message": MESSAGES[result]}, event=event)
 
 
-def connection_of(db: Session | Connection) -> Connection:
-    """The Core connection of a Session (its transaction's), or the Connection itself."""
-    return db if isinstance(db, Connection) else db.connection()
-
-
-def scan(session: Session | Connection, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
-    """Evaluate and record in the caller's transaction (the caller commits): the card, the claim, the event."""
-    conn = connection_of(session)
-    outcome = _evaluate(session, conn, text, scanner, now)
-    conn.execute(INSERT_EVENT, outcome.event)
+def record(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner) -> ScanOutcome:
+    """Decide the verdict and write the scan's event in the caller's transaction (the caller
+    commits): the card, the claim, the event; never the code text."""
+    outcome = _decide(sql, cursor, checked, scanner)
+    sql.record(cursor, outcome.event)
     return outcome
 
 
-def evaluate(session: Session, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
-    """Verify ``text`` for ``scanner`` and decide the verdict; claims the token (``record`` writes the event)."""
-    return _evaluate(session, session.connection(), text, scanner, now)
+def scan(session: Session | Connection, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
+    """Check and record one scan in the caller's transaction on ``session`` (console, tests)."""
+    checked = check(session, text, now)
+    conn = session if isinstance(session, Connection) else session.connection()
+    return record(statements_for(conn.dialect), session_cursor(conn), checked, scanner)
 
 
-def _evaluate(session: Session | Connection, conn: Connection, text: object, scanner: Scanner, now: float | None) -> ScanOutcome:
-    now_s = time.time() if now is None else now
-    at = dt.datetime.fromtimestamp(now_s, dt.UTC).replace(tzinfo=None)
-    fp = tokens.fingerprint(text.strip()) if isinstance(text, str) and tokens.TOKEN_RE.fullmatch(text.strip()) else None
-    try:
-        code = tokens.verify(session, text, now_s)
-    except tokens.CodeError as exc:
-        card_id = None
-        if exc.ref is not None:
-            card_id = conn.execute(CARD_ID_BY_REF, {"ref": exc.ref}).scalar()
-        return _refused(exc.reason, _event(scanner, exc.reason, at, card_id=card_id, fp=fp))
-    row = conn.execute(CARD_BY_REF, {"ref": code.ref}).first()
-    if row is None:
+def _decide(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner) -> ScanOutcome:
+    at, fp = checked.at, checked.fp
+    if checked.reason is not None:
+        card_id = sql.card_id(cursor, checked.ref) if checked.ref is not None else None
+        return _refused(checked.reason, _event(scanner, checked.reason, at, card_id=card_id, fp=fp))
+    card = sql.card(cursor, checked.ref, fp)
+    if card is None:
         return _refused("unknown_card", _event(scanner, "unknown_card", at, fp=fp))
-    if row.status != "active":
-        return _refused("revoked", _event(scanner, "revoked", at, card_id=row.id, fp=fp))
-    if fp is not None and _claimed_elsewhere(conn, fp, scanner, at):
-        return _refused("replayed", _event(scanner, "replayed", at, card_id=row.id, fp=fp))
-    if row.recognize_flag != 1:
+    if card.status != "active":
+        return _refused("revoked", _event(scanner, "revoked", at, card_id=card.id, fp=fp))
+    if fp is not None and _claimed_elsewhere(sql, cursor, card, checked, scanner):
+        return _refused("replayed", _event(scanner, "replayed", at, card_id=card.id, fp=fp))
+    if card.recognize_flag != 1:
         return ScanOutcome(200, "not_authenticated", {"result": "not_authenticated", "message": NOT_AUTHENTICATED_MESSAGE},
-                           event=_event(scanner, "not_authenticated", at, card_id=row.id, fp=fp))
+                           event=_event(scanner, "not_authenticated", at, card_id=card.id, fp=fp))
     voucher = "JZ" + to_beijing(at).strftime("%Y%m%d") + secrets.token_hex(5).upper()
-    resident = {f: getattr(row, f) for f in RESIDENT_FIELDS}
     body = {
         "result": "authenticated",
-        "resident": resident,
-        "authentication_method": row.authentication_method,
-        "authenticated_at": fmt(row.authenticated_at),
+        "resident": card.resident,
+        "authentication_method": card.authentication_method,
+        "authenticated_at": fmt(card.authenticated_at),
         "voucher_no": voucher,
         "scanned_at": fmt(at),
     }
-    return ScanOutcome(200, "authenticated", body, voucher, resident, row.authentication_method,
-                       _event(scanner, "authenticated", at, card_id=row.id, fp=fp, voucher=voucher))
+    return ScanOutcome(200, "authenticated", body, voucher, card.resident, card.authentication_method,
+                       _event(scanner, "authenticated", at, card_id=card.id, fp=fp, voucher=voucher))
 
 
 def voucher_visible(event: ScanEvent, scanner: Scanner) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import wraps
 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session as cookie, url_for
@@ -19,7 +19,8 @@ from erhc_h5.scan import devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent
 from erhc_h5.scan.writelock import sqlite_write_lock
-from erhc_h5.scan.service import RESULT_LABELS, Scanner, scan, voucher_visible
+from erhc_h5.scan.service import RESULT_LABELS, Scanner, check, record, scan, voucher_visible
+from erhc_h5.scan.sql import driver_transaction, session_cursor, statements_for
 from erhc_h5.timefmt import fmt
 from erhc_h5.security.masking import mask_idcode
 
@@ -45,21 +46,33 @@ def _end_read_snapshot(session) -> None:
 
 @contextmanager
 def scan_transaction(session):
-    """The scan's single short transaction: on SQLite the cross-process writer lock, then BEGIN
-    IMMEDIATE (reads see the newest commit, the insert never waits on a stale snapshot); plain
-    BEGIN on PostgreSQL with an asynchronous commit for this transaction only (the scan's event is
-    written and WAL-logged, the answer just doesn't wait for the WAL flush: an OS crash may lose the
-    last fraction of a second of scan events, as SQLite's synchronous=NORMAL may; nothing corrupts).
-    The caller commits; the request teardown rolls back otherwise."""
+    """The console's scan transaction on the request session: on SQLite the cross-process writer
+    lock, then BEGIN IMMEDIATE (reads see the newest commit, the insert never waits on a stale
+    snapshot); plain BEGIN on PostgreSQL. The caller commits; the request teardown rolls back
+    otherwise."""
     with sqlite_write_lock(), write_intent():
         yield
 
 
-def _api_db():
-    """The API's database handle: a plain Core connection when sessions bind to the engine (no ORM
-    session on the hot path), else the request's session (tests bind it to an outer transaction)."""
+@contextmanager
+def _api_transaction(session):
+    """The scan API's transaction and a driver cursor in it, committed when the block ends.
+
+    In production sessions bind to the engine, and the scan takes a pooled driver connection of its
+    own (``scan.sql``); tests bind sessions to an outer transaction, and the scan then runs in the
+    request session's. On SQLite both hold the cross-process writer lock for the transaction only:
+    the device, the key and the signature were checked before it."""
+    _end_read_snapshot(session)
     bind = get_db().factory.kw.get("bind")
-    return bind.connect() if isinstance(bind, Engine) else nullcontext(get_session())
+    with sqlite_write_lock():
+        if isinstance(bind, Engine):
+            with driver_transaction(bind) as cursor:
+                yield statements_for(bind.dialect), cursor
+            return
+        with write_intent():
+            conn = session.connection()
+            yield statements_for(conn.dialect), session_cursor(conn)
+            session.commit()
 
 
 def _parse_code(raw: bytes) -> str | None:
@@ -99,19 +112,22 @@ def api_scan():
     raw = b"" if too_large else request.stream.read(MAX_BODY + 1)
     too_large = too_large or len(raw) > MAX_BODY
     code = None if too_large else _parse_code(raw)
-    with _api_db() as session, scan_transaction(session):
-        device = devices.lookup(session, token)
-        if device is None:
-            return _api_error(401, "unauthorized", "设备令牌无效")
-        if not device.active:
-            return _api_error(401, "device_revoked", "该扫码设备已停用")
-        if too_large:
-            return _api_error(413, "too_large", "请求内容过大")
-        if code is None:
-            return _api_error(400, "bad_request", '请求体应为 JSON:{"code": "二维码内容"}')
-        outcome = scan(session, code, Scanner(device_id=device.id, site_name=device.site_name))
-        devices.touch_cached(session, token)
-        session.commit()
+    session = get_session()  # connects only when the device or key cache has to be refilled
+    device = devices.lookup(session, token)
+    if device is None:
+        return _api_error(401, "unauthorized", "设备令牌无效")
+    if not device.active:
+        return _api_error(401, "device_revoked", "该扫码设备已停用")
+    if too_large:
+        return _api_error(413, "too_large", "请求内容过大")
+    if code is None:
+        return _api_error(400, "bad_request", '请求体应为 JSON:{"code": "二维码内容"}')
+    checked = check(session, code)
+    scanner = Scanner(device_id=device.id, site_name=device.site_name)
+    with _api_transaction(session) as (statements, cursor):
+        outcome = record(statements, cursor, checked, scanner)
+        if devices.touch_due(token):
+            statements.touch_device(cursor, device.id, checked.at)
     return jsonify(outcome.body), outcome.status
 
 

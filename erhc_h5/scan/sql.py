@@ -1,0 +1,174 @@
+"""The scan's statements, compiled once per dialect and run on the driver's own cursor.
+
+A scan is the busiest write of a vaccination day. Its three statements are built with SQLAlchemy
+Core (one definition of tables and columns, checked by the migrations) but compiled once and run
+on the DBAPI cursor, so a scan pays neither SQLAlchemy's per-execute bookkeeping nor its result
+processing; the few conversions it needs (SQLite's stored datetimes, the encrypted name and ID
+number) are applied here. The cursor is the transaction's: the request's own pooled connection
+(``driver_transaction``) or, in the console and in tests, the session's connection.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Dialect, Engine
+
+from erhc_h5.code.models import CardCodeRef
+from erhc_h5.resident.models import EHealthCard
+from erhc_h5.scan.models import ScanDevice, ScanEvent, ScanTokenClaim
+from erhc_h5.security.pii import keyring
+
+RESIDENT_FIELDS = ("name", "sex", "birthday", "id_card_type_code", "idcode", "nation")
+ENCRYPTED_FIELDS = ("name", "idcode")
+EVENT_FIELDS = ("at", "device_id", "staff_user_id", "site_name", "card_id", "result", "token_fingerprint", "voucher_no")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One compiled statement: its SQL in the driver's parameter style and, for positional styles,
+    the order of its named parameters."""
+
+    sql: str
+    order: tuple[str, ...] | None
+
+    def run(self, cursor, params: dict):
+        cursor.execute(self.sql, params if self.order is None else [params[name] for name in self.order])
+        return cursor
+
+
+@dataclass(frozen=True)
+class CardRow:
+    """The card a code refers to, and who (if anyone) already claimed this code."""
+
+    id: int
+    status: str
+    recognize_flag: int
+    authentication_method: str
+    authenticated_at: dt.datetime | None
+    resident: dict
+    claimed: bool
+    owner_device_id: int | None
+    owner_staff_user_id: int | None
+
+
+def _compile(statement, dialect: Dialect) -> Statement:
+    compiled = statement.compile(dialect=dialect)
+    return Statement(compiled.string, tuple(compiled.positiontup) if compiled.positional else None)
+
+
+def _processor(column, dialect: Dialect, kind: str) -> Callable[[Any], Any]:
+    impl = column.type.dialect_impl(dialect)
+    process = impl.bind_processor(dialect) if kind == "bind" else impl.result_processor(dialect, None)
+    return process or (lambda value: value)
+
+
+class ScanStatements:
+    """The scan's statements and conversions for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect_name = dialect.name
+        claim = ScanTokenClaim.__table__.c
+        card = EHealthCard.__table__.c
+        fp = bindparam("fp")
+        # The code's card with the claim on this code folded in: a rescan needs no second statement.
+        self.card_by_ref = _compile(
+            select(card.id, card.status, card.recognize_flag, card.authentication_method, card.authenticated_at,
+                   *[card[f] for f in RESIDENT_FIELDS], claim.token_fingerprint, claim.device_id, claim.staff_user_id)
+            .select_from(EHealthCard.__table__.join(CardCodeRef.__table__, CardCodeRef.card_id == card.id)
+                         .outerjoin(ScanTokenClaim.__table__, claim.token_fingerprint == fp))
+            .where(CardCodeRef.ref == bindparam("ref")), dialect)
+        self.card_id_by_ref = _compile(select(CardCodeRef.card_id).where(CardCodeRef.ref == bindparam("ref")), dialect)
+        insert_fn = pg_insert if dialect.name == "postgresql" else sqlite_insert
+        self.claim = _compile(
+            insert_fn(ScanTokenClaim).values(token_fingerprint=fp, device_id=bindparam("device_id"),
+                                             staff_user_id=bindparam("staff_user_id"), at=bindparam("at"))
+            .on_conflict_do_nothing(index_elements=["token_fingerprint"]).returning(claim.token_fingerprint), dialect)
+        self.claim_owner = _compile(select(claim.device_id, claim.staff_user_id).where(claim.token_fingerprint == fp),
+                                    dialect)
+        self.insert_event = _compile(
+            insert(ScanEvent).values({name: bindparam(name) for name in EVENT_FIELDS}), dialect)
+        device = ScanDevice.__table__.c
+        self.touch = _compile(update(ScanDevice).where(device.id == bindparam("device_id"))
+                              .values(last_seen_at=bindparam("at")), dialect)
+        self._bind_datetime = _processor(ScanEvent.__table__.c.at, dialect, "bind")
+        self._result_datetime = _processor(card.authenticated_at, dialect, "result")
+
+    def card(self, cursor, ref: str, fp: str | None) -> CardRow | None:
+        row = self.card_by_ref.run(cursor, {"ref": ref, "fp": fp}).fetchone()
+        if row is None:
+            return None
+        ring = keyring()
+        resident = dict(zip(RESIDENT_FIELDS, row[5:11]))
+        for field in ENCRYPTED_FIELDS:
+            if resident[field] is not None:
+                resident[field] = ring.decrypt(resident[field])
+        return CardRow(row[0], row[1], row[2], row[3], self._result_datetime(row[4]), resident,
+                       row[11] is not None, row[12], row[13])
+
+    def card_id(self, cursor, ref: str) -> int | None:
+        row = self.card_id_by_ref.run(cursor, {"ref": ref}).fetchone()
+        return None if row is None else row[0]
+
+    def try_claim(self, cursor, fp: str, device_id: int | None, staff_user_id: int | None, at: dt.datetime) -> bool:
+        params = {"fp": fp, "device_id": device_id, "staff_user_id": staff_user_id, "at": self._bind_datetime(at)}
+        return self.claim.run(cursor, params).fetchone() is not None
+
+    def owner(self, cursor, fp: str) -> tuple[int | None, int | None] | None:
+        row = self.claim_owner.run(cursor, {"fp": fp}).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def touch_device(self, cursor, device_id: int, at: dt.datetime) -> None:
+        self.touch.run(cursor, {"device_id": device_id, "at": self._bind_datetime(at)})
+
+    def record(self, cursor, event: dict) -> None:
+        self.insert_event.run(cursor, {**event, "at": self._bind_datetime(event["at"])})
+
+
+def statements_for(dialect: Dialect) -> ScanStatements:
+    """The compiled statements of this dialect (built once per dialect and process)."""
+    found = _BY_DIALECT.get(dialect.name)
+    if found is None:
+        found = _BY_DIALECT[dialect.name] = ScanStatements(dialect)
+    return found
+
+
+_BY_DIALECT: dict[str, ScanStatements] = {}
+
+
+def session_cursor(conn: Connection):
+    """A driver cursor inside a Core connection's current transaction (console, tests)."""
+    return conn.connection.dbapi_connection.cursor()
+
+
+@contextmanager
+def driver_transaction(engine: Engine) -> Iterator[Any]:
+    """A transaction on a pooled driver connection of its own, committed when the block ends
+    without an exception and rolled back otherwise (the pool resets a returned connection).
+
+    On SQLite it begins IMMEDIATE (the caller holds the cross-process writer lock): its reads see
+    the newest commit and its write cannot fail on a stale snapshot. Driver errors are raised as
+    SQLAlchemy's (an unreachable database is a 503 like everywhere else), and a connection the
+    driver reports lost is discarded, not pooled again."""
+    dialect = engine.dialect
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if dialect.name == "sqlite":
+            cursor.execute("BEGIN IMMEDIATE")
+        yield cursor
+        raw.commit()
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, raw.dbapi_connection, None)
+        if lost:
+            raw.invalidate(exc)
+        raise sa_exc.DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
+                                         connection_invalidated=lost, dialect=dialect) from exc
+    finally:
+        raw.close()
