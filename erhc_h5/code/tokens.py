@@ -8,6 +8,7 @@ the reference is a random per-card value looked up in ``code_card_refs``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -76,8 +77,21 @@ def _b36(n: int) -> str:
             return out
 
 
+class _CodeSigner(Signer):
+    """itsdangerous' HMAC-SHA256 signer with the key derived from the secret once, not on every
+    sign and verify (the scan verifies a code per request)."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__(secret, salt=SALT, sep=".", key_derivation="hmac", digest_method=hashlib.sha256)
+        self._derived = super().derive_key()
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        return self._derived if secret_key is None or secret_key == self.secret_keys[-1] else super().derive_key(secret_key)
+
+
+@functools.lru_cache(maxsize=64)  # a handful of signing keys live at once
 def _signer(secret: str) -> Signer:
-    return Signer(secret, salt=SALT, sep=".", key_derivation="hmac", digest_method=hashlib.sha256)
+    return _CodeSigner(secret)
 
 
 def fingerprint(text: str) -> str:

@@ -88,21 +88,8 @@ def check(db, text: object, now: float | None = None) -> CheckedCode:
     return CheckedCode(at, fp, code.ref)
 
 
-def _claimed_elsewhere(sql: ScanStatements, cursor, card: CardRow, checked: CheckedCode, scanner: Scanner) -> bool:
-    """Claim the code for this scanner, or tell whether another scanner holds it.
-
-    The card query already read the claim; a code seen for the first time is claimed by an insert
-    under its primary key. On PostgreSQL a racing insert waits for the first claimant's
-    transaction, then does nothing, and the owner read afterwards sees the committed claim; SQLite
-    writers are serialised anyway."""
-    if card.claimed:
-        owner = (card.owner_device_id, card.owner_staff_user_id)
-    elif sql.try_claim(cursor, checked.fp, scanner.device_id, scanner.staff_user_id, checked.at):
-        return False
-    else:
-        owner = sql.owner(cursor, checked.fp)
-        if owner is None:  # the claimant rolled back in between; the next scan claims it
-            return True
+def _elsewhere(owner: tuple[int | None, int | None], scanner: Scanner) -> bool:
+    """Whether a claim's owner (device, staff user) is another scanner than this one."""
     if scanner.device_id is not None:
         return owner[0] != scanner.device_id
     return owner[0] is not None or owner[1] != scanner.staff_user_id
@@ -119,11 +106,26 @@ def _refused(result: str, event: dict) -> ScanOutcome:
 
 
 def record(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner) -> ScanOutcome:
-    """Decide the verdict and write the scan's event in the caller's transaction (the caller
-    commits): the card, the claim, the event; never the code text."""
-    outcome = _decide(sql, cursor, checked, scanner)
-    sql.record(cursor, outcome.event)
-    return outcome
+    """Decide the verdict and write the scan's event (never the code text) on ``cursor``.
+
+    The first acceptance of a code claims it for its scanner under the claim's primary key, in
+    the same statement or transaction as its event, so two scanners racing on one code cannot
+    both win: the loser writes a ``replayed`` event instead. On PostgreSQL a racing claim waits for
+    the first claimant's commit, then does nothing, and the owner read afterwards sees it."""
+    outcome, card = _decide(sql, cursor, checked, scanner)
+    if card is None or card.claimed or checked.fp is None:
+        sql.record(cursor, outcome.event)
+        return outcome
+    if sql.claim_and_record(cursor, outcome.event):
+        return outcome
+    owner = sql.owner(cursor, checked.fp)
+    if owner is not None and not _elsewhere(owner, scanner):  # our own earlier claim, committed meanwhile
+        sql.record(cursor, outcome.event)
+        return outcome
+    # claimed elsewhere (or the claimant rolled back in between: the next scan claims it)
+    replayed = _refused("replayed", _event(scanner, "replayed", checked.at, card_id=card.id, fp=checked.fp))
+    sql.record(cursor, replayed.event)
+    return replayed
 
 
 def scan(session: Session | Connection, text: object, scanner: Scanner, now: float | None = None) -> ScanOutcome:
@@ -133,21 +135,23 @@ def scan(session: Session | Connection, text: object, scanner: Scanner, now: flo
     return record(statements_for(conn.dialect), session_cursor(conn), checked, scanner)
 
 
-def _decide(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner) -> ScanOutcome:
+def _decide(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner) -> tuple[ScanOutcome, CardRow | None]:
+    """The verdict from the code and its card; the card is returned when the code is to be
+    accepted (the caller still has to claim it when ``card.claimed`` is false)."""
     at, fp = checked.at, checked.fp
     if checked.reason is not None:
         card_id = sql.card_id(cursor, checked.ref) if checked.ref is not None else None
-        return _refused(checked.reason, _event(scanner, checked.reason, at, card_id=card_id, fp=fp))
+        return _refused(checked.reason, _event(scanner, checked.reason, at, card_id=card_id, fp=fp)), None
     card = sql.card(cursor, checked.ref, fp)
     if card is None:
-        return _refused("unknown_card", _event(scanner, "unknown_card", at, fp=fp))
+        return _refused("unknown_card", _event(scanner, "unknown_card", at, fp=fp)), None
     if card.status != "active":
-        return _refused("revoked", _event(scanner, "revoked", at, card_id=card.id, fp=fp))
-    if fp is not None and _claimed_elsewhere(sql, cursor, card, checked, scanner):
-        return _refused("replayed", _event(scanner, "replayed", at, card_id=card.id, fp=fp))
+        return _refused("revoked", _event(scanner, "revoked", at, card_id=card.id, fp=fp)), None
+    if card.claimed and _elsewhere((card.owner_device_id, card.owner_staff_user_id), scanner):
+        return _refused("replayed", _event(scanner, "replayed", at, card_id=card.id, fp=fp)), None
     if card.recognize_flag != 1:
         return ScanOutcome(200, "not_authenticated", {"result": "not_authenticated", "message": NOT_AUTHENTICATED_MESSAGE},
-                           event=_event(scanner, "not_authenticated", at, card_id=card.id, fp=fp))
+                           event=_event(scanner, "not_authenticated", at, card_id=card.id, fp=fp)), card
     voucher = "JZ" + to_beijing(at).strftime("%Y%m%d") + secrets.token_hex(5).upper()
     body = {
         "result": "authenticated",
@@ -158,7 +162,7 @@ def _decide(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner)
         "scanned_at": fmt(at),
     }
     return ScanOutcome(200, "authenticated", body, voucher, card.resident, card.authentication_method,
-                       _event(scanner, "authenticated", at, card_id=card.id, fp=fp, voucher=voucher))
+                       _event(scanner, "authenticated", at, card_id=card.id, fp=fp, voucher=voucher)), card
 
 
 def voucher_visible(event: ScanEvent, scanner: Scanner) -> bool:

@@ -86,10 +86,19 @@ class ScanStatements:
             .where(CardCodeRef.ref == bindparam("ref")), dialect)
         self.card_id_by_ref = _compile(select(CardCodeRef.card_id).where(CardCodeRef.ref == bindparam("ref")), dialect)
         insert_fn = pg_insert if dialect.name == "postgresql" else sqlite_insert
-        self.claim = _compile(
-            insert_fn(ScanTokenClaim).values(token_fingerprint=fp, device_id=bindparam("device_id"),
-                                             staff_user_id=bindparam("staff_user_id"), at=bindparam("at"))
-            .on_conflict_do_nothing(index_elements=["token_fingerprint"]).returning(claim.token_fingerprint), dialect)
+        claim_row = insert_fn(ScanTokenClaim).values(
+            token_fingerprint=fp, device_id=bindparam("device_id"), staff_user_id=bindparam("staff_user_id"),
+            at=bindparam("at")).on_conflict_do_nothing(index_elements=["token_fingerprint"])
+        self.claim = _compile(claim_row.returning(claim.token_fingerprint), dialect)
+        if dialect.name == "postgresql":
+            # The claim and its event in one statement: whole by itself, so no transaction (and no
+            # BEGIN and COMMIT round trips) is needed; a lost claim inserts no event.
+            claimed = claim_row.returning(claim.token_fingerprint).cte("claimed")
+            self.claim_and_event = _compile(
+                insert(ScanEvent).from_select(
+                    list(EVENT_FIELDS),
+                    select(*[bindparam(name, type_=ScanEvent.__table__.c[name].type) for name in EVENT_FIELDS])
+                    .select_from(claimed)).returning(ScanEvent.id), dialect)
         self.claim_owner = _compile(select(claim.device_id, claim.staff_user_id).where(claim.token_fingerprint == fp),
                                     dialect)
         self.insert_event = _compile(
@@ -116,9 +125,16 @@ class ScanStatements:
         row = self.card_id_by_ref.run(cursor, {"ref": ref}).fetchone()
         return None if row is None else row[0]
 
-    def try_claim(self, cursor, fp: str, device_id: int | None, staff_user_id: int | None, at: dt.datetime) -> bool:
-        params = {"fp": fp, "device_id": device_id, "staff_user_id": staff_user_id, "at": self._bind_datetime(at)}
-        return self.claim.run(cursor, params).fetchone() is not None
+    def claim_and_record(self, cursor, event: dict) -> bool:
+        """Claim the event's code for its scanner and record the event, both or neither; False
+        when another scanner's claim was there first."""
+        params = {**event, "fp": event["token_fingerprint"], "at": self._bind_datetime(event["at"])}
+        if self.dialect_name == "postgresql":
+            return self.claim_and_event.run(cursor, params).fetchone() is not None
+        if self.claim.run(cursor, params).fetchone() is None:
+            return False
+        self.insert_event.run(cursor, params)
+        return True
 
     def owner(self, cursor, fp: str) -> tuple[int | None, int | None] | None:
         row = self.claim_owner.run(cursor, {"fp": fp}).fetchone()
@@ -149,21 +165,29 @@ def session_cursor(conn: Connection):
 
 @contextmanager
 def driver_transaction(engine: Engine) -> Iterator[Any]:
-    """A transaction on a pooled driver connection of its own, committed when the block ends
-    without an exception and rolled back otherwise (the pool resets a returned connection).
+    """A cursor on a pooled driver connection of the scan's own; what it wrote is committed when
+    the block ends without an exception.
 
-    On SQLite it begins IMMEDIATE (the caller holds the cross-process writer lock): its reads see
-    the newest commit and its write cannot fail on a stale snapshot. Driver errors are raised as
-    SQLAlchemy's (an unreachable database is a 503 like everywhere else), and a connection the
-    driver reports lost is discarded, not pooled again."""
+    On SQLite the block is one transaction begun IMMEDIATE (the caller holds the cross-process
+    writer lock): its reads see the newest commit, its write cannot fail on a stale snapshot, and
+    an exception rolls it back (the pool resets a returned connection). On PostgreSQL each
+    statement commits by itself, durably: the scan's statements are written to be whole alone
+    (``ScanStatements.claim_and_record``), and a read followed by a write is no weaker than the
+    same two under READ COMMITTED, while the BEGIN and COMMIT round trips are saved. Driver errors
+    are raised as SQLAlchemy's (an unreachable database is a 503 like everywhere else), and a
+    connection the driver reports lost is discarded, not pooled again."""
     dialect = engine.dialect
     raw = engine.raw_connection()
+    autocommit = dialect.name == "postgresql"
     try:
+        if autocommit:
+            raw.driver_connection.autocommit = True
         cursor = raw.cursor()
         if dialect.name == "sqlite":
             cursor.execute("BEGIN IMMEDIATE")
         yield cursor
-        raw.commit()
+        if not autocommit:
+            raw.commit()
     except dialect.loaded_dbapi.Error as exc:
         lost = dialect.is_disconnect(exc, raw.dbapi_connection, None)
         if lost:
@@ -171,4 +195,6 @@ def driver_transaction(engine: Engine) -> Iterator[Any]:
         raise sa_exc.DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
                                          connection_invalidated=lost, dialect=dialect) from exc
     finally:
+        if autocommit and raw.is_valid:
+            raw.driver_connection.autocommit = False
         raw.close()

@@ -54,15 +54,27 @@ def scan_transaction(session):
         yield
 
 
+class _OnDemandSession:
+    """The request session, made only when the device or signing-key cache has to be refilled
+    (most scans need neither)."""
+
+    def execute(self, *args, **kwargs):
+        return get_session().execute(*args, **kwargs)
+
+    def connection(self):
+        return get_session().connection()
+
+
 @contextmanager
-def _api_transaction(session):
+def _api_transaction():
     """The scan API's transaction and a driver cursor in it, committed when the block ends.
 
     In production sessions bind to the engine, and the scan takes a pooled driver connection of its
     own (``scan.sql``); tests bind sessions to an outer transaction, and the scan then runs in the
     request session's. On SQLite both hold the cross-process writer lock for the transaction only:
     the device, the key and the signature were checked before it."""
-    _end_read_snapshot(session)
+    if "db_session" in g:
+        _end_read_snapshot(g.db_session)
     bind = get_db().factory.kw.get("bind")
     with sqlite_write_lock():
         if isinstance(bind, Engine):
@@ -70,6 +82,7 @@ def _api_transaction(session):
                 yield statements_for(bind.dialect), cursor
             return
         with write_intent():
+            session = get_session()
             conn = session.connection()
             yield statements_for(conn.dialect), session_cursor(conn)
             session.commit()
@@ -112,7 +125,7 @@ def api_scan():
     raw = b"" if too_large else request.stream.read(MAX_BODY + 1)
     too_large = too_large or len(raw) > MAX_BODY
     code = None if too_large else _parse_code(raw)
-    session = get_session()  # connects only when the device or key cache has to be refilled
+    session = _OnDemandSession()
     device = devices.lookup(session, token)
     if device is None:
         return _api_error(401, "unauthorized", "设备令牌无效")
@@ -124,7 +137,7 @@ def api_scan():
         return _api_error(400, "bad_request", '请求体应为 JSON:{"code": "二维码内容"}')
     checked = check(session, code)
     scanner = Scanner(device_id=device.id, site_name=device.site_name)
-    with _api_transaction(session) as (statements, cursor):
+    with _api_transaction() as (statements, cursor):
         outcome = record(statements, cursor, checked, scanner)
         if devices.touch_due(token):
             statements.touch_device(cursor, device.id, checked.at)
