@@ -207,7 +207,10 @@ def main() -> int:
         script.write_text(LUA % (",".join(json.dumps(c) for c in codes), token))
         server = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", args.worker_class, "--threads", str(args.threads),
-             "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "bench.scan_wsgi:app"],
+             "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048",
+             # gunicorn.conf.py (read from the working directory) recycles a worker every ~20,000
+             # requests; in a bench that would restart workers mid-round and lose their CPU figures.
+             "--max-requests", "0", "bench.scan_wsgi:app"],
             cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
