@@ -88,6 +88,18 @@ def flask(env: dict, *args: str, **kw) -> subprocess.Popen:
 
 
 CPU_SECONDS: dict[int, float] = {}
+PROFILE_DIR: Path | None = None
+
+
+def profile_processes(n: int, procs: dict[str, subprocess.Popen]) -> list[subprocess.Popen]:
+    """With --profile DIR: attach py-spy to each process (collapsed stacks, DIR/<name>-<n>.txt);
+    summarise with bench/sync_profile_top.py. Profiling costs CPU: its figures are not the bench's."""
+    if PROFILE_DIR is None:
+        return []
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    return [subprocess.Popen([spy, "record", "--pid", str(p.pid), "--rate", "250", "--format", "raw",
+                              "--output", str(PROFILE_DIR / f"{name}-{n}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, p in procs.items()]
 
 
 def reap(proc: subprocess.Popen) -> tuple[int, float]:
@@ -138,6 +150,7 @@ def run_size(n: int, pg: str | None, tmp: Path) -> dict:
         importer = flask(city_env, "residents", "import", str(csv_path), "--app-record-no", app_record_no,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         worker = flask(city_env, "sync", "run", **quiet)
+        spies = profile_processes(n, {"importer": importer, "worker": worker, "receiver": receiver})
         last = importer.stdout.read().strip().splitlines()[-1]
         import_rc, import_rss = reap(importer)
         imported_at = time.monotonic()
@@ -152,6 +165,8 @@ def run_size(n: int, pg: str | None, tmp: Path) -> dict:
         worker_rc, worker_rss = reap(worker)
         receiver.send_signal(signal.SIGTERM)
         reap(receiver)
+        for spy in spies:
+            spy.wait(timeout=60)
         elapsed = finished - started
         return {
             "rows": n, "import": json.loads(last), "import_exit": import_rc, "worker_exit": worker_rc,
@@ -176,7 +191,13 @@ def main() -> int:
     parser.add_argument("--postgres", nargs="?", const=os.environ.get("ERHC_BENCH_PG", PG_DEFAULT), default=None,
                         help="run on PostgreSQL (optional URL of a server database to create bench databases from)")
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated row counts")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="directory for py-spy profiles of the three processes (figures then include its cost)")
     args = parser.parse_args()
+    global PROFILE_DIR
+    if args.profile:
+        PROFILE_DIR = args.profile
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="erhc-sync-bench-") as tmp:
         for n in (int(s) for s in args.sizes.split(",")):

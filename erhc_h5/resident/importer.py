@@ -296,7 +296,7 @@ def _holds_already(card: EHealthCard, row: dict, app: FiledApp) -> bool:
         return False
     before = {c: getattr(card, c) for c in _COMPARED_COLUMNS}
     after = SimpleNamespace(**before)
-    apply_identity(after, _identity(row))
+    apply_identity(after, _identity(row), normalized=True)
     return all(getattr(after, c) == before[c] for c in _COMPARED_COLUMNS)
 
 
@@ -323,7 +323,7 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
         card.__dict__.update(erhc_card_no=new_card_no(), empi=empi, recognize_flag=1, status="active",
                              authentication_method=methods_cache[methods], authenticated_at=now,
                              app_id=app.id, created_at=now, updated_at=now, app=app)
-        apply_identity(card, _identity(row))
+        apply_identity(card, _identity(row), normalized=True)  # prepare_row normalised it
         payload = build_payload(card, record_id=uuid.uuid4().hex, operation="i", cd_time=cd_time,
                                 cd_source=cd_source)
         # Profile fields were validated in prepare_row on these very values; check what we made.
