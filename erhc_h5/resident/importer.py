@@ -31,8 +31,9 @@ from erhc_h5.records.standard import (
 )
 from erhc_h5.resident.cards import apply_identity, empi_of, issue_or_update_card, new_card_no
 from erhc_h5.resident.models import EHealthCard
-from erhc_h5.security.pii import EncryptedJSON, EncryptedText, Sealed, keyring, seal, seal_json
+from erhc_h5.security.pii import EncryptedText, keyring, seal, seal_json
 from erhc_h5.sync.batching import take_write_lock
+from erhc_h5.sync.bulkwrite import executemany
 from erhc_h5.sync.models import OutboxEntry
 from erhc_h5.sync.outbox import pending_entry
 from erhc_h5.timefmt import beijing_now
@@ -377,59 +378,5 @@ def _insert_with_ids(session: Session, table, rows: list[dict]) -> list[int]:
             {"t": table.name, "n": len(rows)})]
     else:
         return list(session.scalars(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows))
-    _executemany(session, table, rows, ids)
+    executemany(session, table, rows, ids)
     return ids
-
-
-def _executemany(session: Session, table, rows: list[dict], ids: list[int]) -> None:
-    """One DBAPI executemany of ``rows`` (all with the same keys) and their ids.
-
-    The values go to the driver as SQLAlchemy's own bind processors would hand them over, but each
-    distinct plain value is processed once (the chunk's timestamps are one value) instead of once
-    per row and column; personal columns must arrive sealed already (``pii.seal``)."""
-    conn = session.connection()
-    dialect = conn.dialect
-    names = list(rows[0])
-    processors = []
-    for name in names:
-        column_type = table.c[name].type
-        if isinstance(column_type, (EncryptedText, EncryptedJSON)):
-            processors.append(_sealed_only)
-            continue
-        process = column_type._cached_bind_processor(dialect)
-        processors.append(None if process is None else _memoised(process))
-    processed = [(i, p) for i, p in enumerate(processors) if p is not None]
-    params = []
-    for row, row_id in zip(rows, ids):
-        values = [row[name] for name in names]
-        for i, process in processed:
-            values[i] = process(values[i])
-        values.append(row_id)
-        params.append(tuple(values))
-    marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * (len(names) + 1))
-    preparer = dialect.identifier_preparer
-    sql = (f"INSERT INTO {preparer.format_table(table)} ({', '.join(preparer.quote(n) for n in names)}, "
-           f"{preparer.quote('id')}) VALUES ({marks})")
-    conn.exec_driver_sql(sql, params)
-
-
-def _sealed_only(value):
-    if value is None:
-        return None
-    if type(value) is not Sealed:  # never a clear personal value into the database
-        raise TypeError("personal columns must be sealed before a bulk insert")
-    return str(value)
-
-
-def _memoised(process):
-    seen: dict = {}
-
-    def run(value):
-        try:
-            return seen[value]
-        except KeyError:
-            out = seen[value] = process(value)
-            return out
-        except TypeError:  # unhashable
-            return process(value)
-    return run
