@@ -121,6 +121,7 @@ def is_resident_id_number(number: str) -> bool:
     return bool(_RIC.match(number)) and ric.calc_check_digit(number) == number[17]
 
 
+@lru_cache(maxsize=8192)  # pure; a row asks twice (empi, card index)
 def person_key(id_card_type_code: str, number: str, nationality: str | None = None) -> str:
     """What names one person, whatever document type the number was typed under.
 

@@ -189,6 +189,10 @@ def keyring() -> Keyring:
     return ring
 
 
+# json.dumps(value, ensure_ascii=False, sort_keys=True), without building an encoder per call.
+_json_text = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 class Sealed(str):
     """A value already encrypted by ``seal`` / ``seal_json``: the column stores it as it is.
 
@@ -204,7 +208,7 @@ def seal(value, ring: Keyring | None = None) -> Sealed | None:
 
 def seal_json(value, ring: Keyring | None = None) -> Sealed | None:
     """What an EncryptedJSON column would store for ``value``, computed now."""
-    return None if value is None else seal(json.dumps(value, ensure_ascii=False, sort_keys=True), ring)
+    return None if value is None else seal(_json_text(value), ring)
 
 
 class EncryptedText(TypeDecorator):
@@ -235,7 +239,7 @@ class EncryptedJSON(EncryptedText):
 
     def process_bind_param(self, value, dialect):
         if value is not None and type(value) is not Sealed:
-            value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+            value = _json_text(value)
         return super().process_bind_param(value, dialect)
 
     def process_result_value(self, value, dialect):
