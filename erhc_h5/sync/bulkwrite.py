@@ -1,6 +1,7 @@
 """Bulk inserts through one DBAPI executemany: the import's chunks and the sandbox receiver's batches."""
 from __future__ import annotations
 
+from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
 from erhc_h5.security.pii import EncryptedJSON, EncryptedText, Sealed
@@ -39,10 +40,15 @@ def executemany(session: Session, table, rows: list[dict], ids: list[int] | None
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         # COPY: one stream in the same transaction instead of a thousand INSERTs for the server
         # to parse and plan; psycopg dumps each Python value as it would for an INSERT parameter.
-        with conn.connection.driver_connection.cursor() as cursor:
-            with cursor.copy(f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN") as copy:
-                for values in params:
-                    copy.write_row(values)
+        statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
+        dbapi_error = dialect.loaded_dbapi.Error
+        try:
+            with conn.connection.driver_connection.cursor() as cursor:
+                with cursor.copy(statement) as copy:
+                    for values in params:
+                        copy.write_row(values)
+        except dbapi_error as error:  # as SQLAlchemy would raise it (IntegrityError, OperationalError, …)
+            raise exc.DBAPIError.instance(statement, None, error, dbapi_error) from error
         return
     marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(names))
     sql = f"INSERT INTO {preparer.format_table(table)} ({columns}) VALUES ({marks})"

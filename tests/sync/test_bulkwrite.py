@@ -36,3 +36,15 @@ def test_a_clear_personal_value_is_refused(app, db_session):
         executemany(db_session, ProvinceRecord.__table__, [row])
     db_session.rollback()
     assert db_session.scalar(select(ProvinceRecord).where(ProvinceRecord.cd_batch == "3301202611281200002")) is None
+
+
+def test_a_duplicate_version_is_an_integrity_error_as_sqlalchemy_raises_it(app, db_session):
+    """The receiver answers 503 'conflict' on sqlalchemy's IntegrityError; COPY must raise the same."""
+    from sqlalchemy.exc import IntegrityError
+
+    row = {"record_id": "e" * 32, "cd_time": "2026-11-28 12:00:00", "cd_operation": "i", "cd_batch": "3301202611281200003",
+           "cd_source": "3301", "payload": seal_json({"id": "e" * 32}), "received_at": dt.datetime(2026, 11, 28)}
+    with pytest.raises(IntegrityError):
+        executemany(db_session, ProvinceRecord.__table__, [row, dict(row)])
+    db_session.rollback()
+    assert db_session.scalar(select(ProvinceRecord).where(ProvinceRecord.cd_batch == "3301202611281200003")) is None
