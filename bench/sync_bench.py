@@ -88,6 +88,19 @@ def flask(env: dict, *args: str, **kw) -> subprocess.Popen:
 
 
 CPU_SECONDS: dict[int, float] = {}
+PROFILE_DIR: Path | None = None
+WORKERS = 1
+
+
+def profile_processes(n: int, procs: dict[str, subprocess.Popen]) -> list[subprocess.Popen]:
+    """With --profile DIR: attach py-spy to each process (collapsed stacks, DIR/<name>-<n>.txt);
+    summarise with bench/sync_profile_top.py. Profiling costs CPU: its figures are not the bench's."""
+    if PROFILE_DIR is None:
+        return []
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    return [subprocess.Popen([spy, "record", "--pid", str(p.pid), "--rate", "250", "--format", "raw",
+                              "--output", str(PROFILE_DIR / f"{name}-{n}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for name, p in procs.items()]
 
 
 def reap(proc: subprocess.Popen) -> tuple[int, float]:
@@ -137,7 +150,9 @@ def run_size(n: int, pg: str | None, tmp: Path) -> dict:
         started = time.monotonic()
         importer = flask(city_env, "residents", "import", str(csv_path), "--app-record-no", app_record_no,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        worker = flask(city_env, "sync", "run", **quiet)
+        workers = [flask(city_env, "sync", "run", **quiet) for _ in range(WORKERS)]
+        worker = workers[0]
+        spies = profile_processes(n, {"importer": importer, "worker": worker, "receiver": receiver})
         last = importer.stdout.read().strip().splitlines()[-1]
         import_rc, import_rss = reap(importer)
         imported_at = time.monotonic()
@@ -148,10 +163,15 @@ def run_size(n: int, pg: str | None, tmp: Path) -> dict:
                 break
             time.sleep(0.25)
         finished = time.monotonic()
-        worker.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
         worker_rc, worker_rss = reap(worker)
+        for w in workers[1:]:
+            worker_rc = worker_rc or reap(w)[0]
         receiver.send_signal(signal.SIGTERM)
         reap(receiver)
+        for spy in spies:
+            spy.wait(timeout=60)
         elapsed = finished - started
         return {
             "rows": n, "import": json.loads(last), "import_exit": import_rc, "worker_exit": worker_rc,
@@ -160,7 +180,9 @@ def run_size(n: int, pg: str | None, tmp: Path) -> dict:
             "records_per_second": round(counts.get("accepted", 0) / elapsed, 0),
             "import_peak_rss_mb": round(import_rss, 1), "worker_peak_rss_mb": round(worker_rss, 1),
             "cpu_seconds": {name: round(CPU_SECONDS.get(proc.pid, 0.0), 1)
-                            for name, proc in (("importer", importer), ("worker", worker), ("receiver", receiver))},
+                            for name, proc in (("importer", importer), *((f"worker{i + 1}" if i else "worker", w)
+                                                                          for i, w in enumerate(workers)),
+                                               ("receiver", receiver))},
             "load_average": round(os.getloadavg()[0], 1),
         }
     finally:
@@ -176,7 +198,15 @@ def main() -> int:
     parser.add_argument("--postgres", nargs="?", const=os.environ.get("ERHC_BENCH_PG", PG_DEFAULT), default=None,
                         help="run on PostgreSQL (optional URL of a server database to create bench databases from)")
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated row counts")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="directory for py-spy profiles of the three processes (figures then include its cost)")
+    parser.add_argument("--workers", type=int, default=1, help="sync worker processes (scaling runs)")
     args = parser.parse_args()
+    global PROFILE_DIR, WORKERS
+    WORKERS = max(1, args.workers)
+    if args.profile:
+        PROFILE_DIR = args.profile
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="erhc-sync-bench-") as tmp:
         for n in (int(s) for s in args.sizes.split(",")):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -63,10 +64,21 @@ def parse_resident_id(number: str, today: dt.date | None = None) -> ResidentId:
     number = normalize_idcode(number)
     # One row is checked several times (import, validation, card); the outcome depends only on
     # the number and the day, so it is memoised and a fresh ResidentId is handed out each time.
-    ok, outcome = _parse_cached(number, today or dt.date.today())
+    ok, outcome = _parse_cached(number, today or _today())
     if not ok:
         raise IdNumberError(*outcome)
     return ResidentId(*outcome[:-1], list(outcome[-1]))
+
+
+_TODAY: list = [0.0, None]  # [local midnight ending the day, that day]
+
+
+def _today() -> dt.date:
+    """``date.today()``, asked of the clock once per local day instead of once per number."""
+    if time.time() >= _TODAY[0]:
+        today = dt.date.today()
+        _TODAY[:] = [dt.datetime.combine(today + dt.timedelta(days=1), dt.time()).timestamp(), today]
+    return _TODAY[1]
 
 
 @lru_cache(maxsize=2048)
@@ -109,6 +121,7 @@ def is_resident_id_number(number: str) -> bool:
     return bool(_RIC.match(number)) and ric.calc_check_digit(number) == number[17]
 
 
+@lru_cache(maxsize=8192)  # pure; a row asks twice (empi, card index)
 def person_key(id_card_type_code: str, number: str, nationality: str | None = None) -> str:
     """What names one person, whatever document type the number was typed under.
 

@@ -83,6 +83,8 @@ SUPPLIED_FIELDS = (
 _CJK = ("\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ee5f"
         "\U0002f800-\U0002fa1f\U00030000-\U000323af")
 _CJK_CHAR = re.compile(f"[{_CJK}]")
+_CJK_ONLY = re.compile(f"[{_CJK}]+")  # fullmatch: a name of Chinese characters alone
+_CJK_OR_DOT = re.compile(f"[{_CJK}·]+")
 # Middle-dot look-alikes people type in minority and foreign names (after NFKC).
 _DOTS = str.maketrans({c: "·" for c in "\u0387\u16eb\u2022\u2027\u2219\u22c5\u2e31\u30fb\uff65"})
 _SEPARATORS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2019": "'", "\u02bc": "'"})
@@ -166,28 +168,37 @@ def normalize_county(value: str) -> str:
     return value
 
 
+def _nfkc_strip(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def _nationality(value: str) -> str:
+    return codes.to_alpha3(unicodedata.normalize("NFKC", value))
+
+
+def _address(value: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", value))
+
+
+# How each typed field is normalised after trimming (fields not named here are only trimmed).
+_NORMALIZERS: dict[str, Callable[[str], str]] = {
+    "idcode": normalize_idcode, "phone": normalize_phone, "telephone": normalize_telephone,
+    "county_code": normalize_county, "name": normalize_name, "linkman": normalize_name,
+    "nationality": _nationality, "address": _address, "current_address": _address, "birthplace": _address,
+    **dict.fromkeys(("sex", "nation", "id_card_type_code", "authentication_method", "birthday"), _nfkc_strip),
+}
+
+
 def normalize_record(data: dict) -> dict:
     """Normalize what people type (forms, CSV) before validation; the stored value is this one."""
     out: dict = {}
+    normalizers = _NORMALIZERS
     for key, value in data.items():
         if isinstance(value, str):
             value = value.strip()
-            if key == "idcode":
-                value = normalize_idcode(value)
-            elif key == "phone":
-                value = normalize_phone(value)
-            elif key == "telephone":
-                value = normalize_telephone(value)
-            elif key == "county_code":
-                value = normalize_county(value)
-            elif key in ("sex", "nation", "id_card_type_code", "authentication_method", "birthday"):
-                value = unicodedata.normalize("NFKC", value).strip()
-            elif key in ("name", "linkman"):
-                value = normalize_name(value)
-            elif key == "nationality":
-                value = codes.to_alpha3(unicodedata.normalize("NFKC", value))
-            elif key in ("address", "current_address", "birthplace"):
-                value = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", value))
+            normalize = normalizers.get(key)
+            if normalize is not None:
+                value = normalize(value)
         out[key] = value
     type_code = out.get("id_card_type_code")
     if "nationality" in out and not out["nationality"] and type_code in CHINESE_DOCUMENT_TYPES:
@@ -207,6 +218,8 @@ def _is_name_letter(char: str) -> bool:
 
 
 def _check_name(field: str, value: str) -> list[Violation]:
+    if _CJK_ONLY.fullmatch(value):  # the common case: every rule below holds for it
+        return []
     label = FIELD_BY_NAME[field].label
     if _CONTROL.search(value):
         return [_v(field, "bad_characters", f"{label}含有不可见或控制字符")]
@@ -224,7 +237,7 @@ def _check_name(field: str, value: str) -> list[Violation]:
 def _check_chinese_document_name(value: str) -> list[Violation]:
     """A name on a Chinese resident document: Chinese characters and '·', or Latin letters and spaces."""
     if _CJK_CHAR.search(value):
-        if not all(_CJK_CHAR.match(c) or c == "·" for c in value):
+        if not _CJK_OR_DOT.fullmatch(value):
             return [_v("name", "bad_characters", "姓名应与证件一致:汉字之间只能使用间隔号“·”")]
     elif not re.fullmatch(r"[A-Za-z]+( [A-Za-z]+)*", value):
         return [_v("name", "bad_characters", "姓名应与证件一致,只能包含汉字、间隔号“·”或英文字母和空格")]
@@ -245,6 +258,10 @@ def _check_nationality(field: str, value: str) -> list[Violation]:
     return []
 
 
+# A day before this one is never in the future, so ``date.today()`` is only asked about later days.
+_TODAY_AT_IMPORT = dt.date.today()
+
+
 def _check_date(field: str, value: str) -> list[Violation]:
     if not _DATE.match(value):
         return [_v(field, "bad_format", "出生日期格式应为yyyy-MM-dd,例如1990-01-31")]
@@ -252,7 +269,7 @@ def _check_date(field: str, value: str) -> list[Violation]:
         day = dt.date.fromisoformat(value)
     except ValueError:
         return [_v(field, "bad_date", f"出生日期{value}不存在")]
-    if day > dt.date.today() or day.year < 1880:
+    if day.year < 1880 or (day >= _TODAY_AT_IMPORT and day > dt.date.today()):
         return [_v(field, "out_of_range", "出生日期不在合理范围内")]
     return []
 
@@ -309,10 +326,12 @@ def _check_county(field: str, value: str) -> list[Violation]:
 
 
 def _check_datetime(field: str, value: str) -> list[Violation]:
-    if not _DATETIME.match(value):
+    # ASCII digits only (the regex's \d alone would let other scripts' digits through).
+    if not (value.isascii() and _DATETIME.match(value)):
         return [_v(field, "bad_format", "插入时间格式应为yyyy-MM-dd HH:mm:ss")]
-    try:
-        dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    try:  # fixed positions, checked by the datetime constructor (no strptime: a tenth of the cost)
+        dt.datetime(int(value[0:4]), int(value[5:7]), int(value[8:10]),
+                    int(value[11:13]), int(value[14:16]), int(value[17:19]))
     except ValueError:
         return [_v(field, "bad_date", f"插入时间{value}不存在")]
     return []
@@ -325,11 +344,12 @@ def _check_cd_source(field: str, value: str) -> list[Violation]:
 
 
 def _check_cd_batch(field: str, value: str) -> list[Violation]:
-    match = _CD_BATCH.match(value)
+    match = _CD_BATCH.match(value) if value.isascii() else None
     if not match:
         return [_v(field, "bad_format", "批次号应为4位区划代码+12位时间(yyyyMMddHHmm)+3位流水号")]
+    stamp = match.group(2)
     try:
-        dt.datetime.strptime(match.group(2), "%Y%m%d%H%M")
+        dt.datetime(int(stamp[0:4]), int(stamp[4:6]), int(stamp[6:8]), int(stamp[8:10]), int(stamp[10:12]))
     except ValueError:
         return [_v(field, "bad_date", "批次号中的时间不存在")]
     return []
@@ -361,10 +381,25 @@ def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
+# Fields whose rule depends on the value alone (code tables, formats; not on today's date) and
+# which take few distinct values: a batch repeats the same cd_batch, cd_time, app and codes in
+# every record. Their outcome is remembered per value (bounded), so each distinct value is still
+# checked in full once.
+_MEMO_FIELDS = frozenset((
+    "sex", "nation", "nationality", "id_card_type_code", "authentication_method", "county_code",
+    "app_record_no", "app_record_no_recognize", "cd_time", "cd_source", "cd_batch", "cd_operation",
+))
+_MEMO_MAX = 4096
+# name -> (spec, rule, memo or None); built once, read on every check.
+_PLAN: dict[str, tuple[Field, Callable[[str, str], list[Violation]], dict | None]] = {
+    f.name: (f, FIELD_RULES.get(f.name, _check_text), {} if f.name in _MEMO_FIELDS else None) for f in FIELDS
+}
+
+
 def validate_field(name: str, value: Any) -> list[Violation]:
     """Check one field on its own: presence, type, length in characters, format and code table."""
-    spec = FIELD_BY_NAME[name]
-    if is_blank(value):
+    spec, rule, memo = _PLAN[name]
+    if value is None or (isinstance(value, str) and (not value or value.isspace())):  # is_blank
         if spec.required and name != "authentication_method":
             return [_v(name, "required", f"{spec.label}不能为空")]
         return []
@@ -374,10 +409,19 @@ def validate_field(name: str, value: Any) -> list[Violation]:
         return []
     if not isinstance(value, str):
         return [_v(name, "bad_type", f"{spec.label}应为文本")]
+    if memo is not None and type(value) is str:
+        known = memo.get(value)
+        if known is not None:
+            return list(known)
     if len(value) > spec.max_len and name != "phone":  # a phone's own rule says what is wrong with it
-        return [_v(name, "too_long", f"{spec.label}不能超过{spec.max_len}个字符")]
-    rule = FIELD_RULES.get(name, _check_text)
-    return rule(name, value)
+        found = [_v(name, "too_long", f"{spec.label}不能超过{spec.max_len}个字符")]
+    else:
+        found = rule(name, value)
+    if memo is not None and type(value) is str:
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[value] = tuple(found)
+    return found
 
 
 def validate_record(record: dict, *, fields: tuple[str, ...] | None = None) -> list[Violation]:
@@ -385,14 +429,20 @@ def validate_record(record: dict, *, fields: tuple[str, ...] | None = None) -> l
     and across fields. ``fields`` limits the check to a subset (forms, imports)."""
     names = fields or FIELD_NAMES
     violations: list[Violation] = []
+    get = record.get
     for name in names:
-        violations.extend(validate_field(name, record.get(name)))
-    if fields is None:
-        unknown = sorted(set(record) - set(FIELD_NAMES))
+        found = validate_field(name, get(name))
+        if found:
+            violations.extend(found)
+    if fields is None and not _FIELD_SET.issuperset(record):
+        unknown = sorted(set(record) - _FIELD_SET)
         violations.extend(_v(k, "unknown_field", f"未知字段{k}") for k in unknown[:5])
     bad = {v.field for v in violations}
     violations.extend(_cross_checks(record, names, bad))
     return violations
+
+
+_FIELD_SET = frozenset(FIELD_NAMES)
 
 
 def _cross_checks(record: dict, names: tuple[str, ...], bad: set[str]) -> list[Violation]:

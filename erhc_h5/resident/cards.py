@@ -63,12 +63,14 @@ def find_card(session: Session, id_card_type_code: str, idcode: str, nationality
     return session.scalar(select(EHealthCard).where(EHealthCard.empi == empi))
 
 
-def apply_identity(card, identity: dict, *, replace: bool = False) -> None:
+def apply_identity(card, identity: dict, *, replace: bool = False, normalized: bool = False) -> None:
     """Copy identity and profile values onto the card; sex and birthday come from a resident ID.
 
     ``replace``: the values are a verified person's and replace unverified ones, blanks included.
-    Values are normalised here too (idempotent), so every path stores the same form."""
-    identity = normalize_record(identity)
+    Values are normalised here too (idempotent), so every path stores the same form;
+    ``normalized``: the caller passes ``normalize_record``'s output already (the bulk import)."""
+    if not normalized:
+        identity = normalize_record(identity)
     type_code = identity["id_card_type_code"]
     idcode = normalize_idcode(identity["idcode"])
     card.id_card_type_code = type_code

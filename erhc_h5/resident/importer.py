@@ -31,8 +31,9 @@ from erhc_h5.records.standard import (
 )
 from erhc_h5.resident.cards import apply_identity, empi_of, issue_or_update_card, new_card_no
 from erhc_h5.resident.models import EHealthCard
-from erhc_h5.security.pii import EncryptedText, seal, seal_json
+from erhc_h5.security.pii import EncryptedText, keyring, seal, seal_json
 from erhc_h5.sync.batching import take_write_lock
+from erhc_h5.sync.bulkwrite import executemany
 from erhc_h5.sync.models import OutboxEntry
 from erhc_h5.sync.outbox import pending_entry
 from erhc_h5.timefmt import beijing_now
@@ -296,7 +297,7 @@ def _holds_already(card: EHealthCard, row: dict, app: FiledApp) -> bool:
         return False
     before = {c: getattr(card, c) for c in _COMPARED_COLUMNS}
     after = SimpleNamespace(**before)
-    apply_identity(after, _identity(row))
+    apply_identity(after, _identity(row), normalized=True)
     return all(getattr(after, c) == before[c] for c in _COMPARED_COLUMNS)
 
 
@@ -312,6 +313,7 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
     cd_time = beijing_now().strftime(CD_TIME_FORMAT)
     cd_source = current_app.config["CD_SOURCE"]
     methods_cache: dict[str, str] = {}
+    ring = keyring()
     prepared: dict[int, tuple[dict, dict]] = {}
     chunk_violations: list[Violation] | None = None
     for (line, row), empi in zip(chunk, empis):
@@ -323,7 +325,7 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
         card.__dict__.update(erhc_card_no=new_card_no(), empi=empi, recognize_flag=1, status="active",
                              authentication_method=methods_cache[methods], authenticated_at=now,
                              app_id=app.id, created_at=now, updated_at=now, app=app)
-        apply_identity(card, _identity(row))
+        apply_identity(card, _identity(row), normalized=True)  # prepare_row normalised it
         payload = build_payload(card, record_id=uuid.uuid4().hex, operation="i", cd_time=cd_time,
                                 cd_source=cd_source)
         # Profile fields were validated in prepare_row on these very values; check what we made.
@@ -339,8 +341,8 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
         # types would write (pii.seal); the payload keeps its clear form for the outbox row.
         columns = {c: getattr(card, c) for c in CARD_COLUMNS}
         for c in _SEALED_CARD_COLUMNS:
-            columns[c] = seal(columns[c])
-        prepared[line] = (columns, payload, seal_json(payload))
+            columns[c] = seal(columns[c], ring)
+        prepared[line] = (columns, payload, seal_json(payload, ring))
     return prepared
 
 
@@ -376,5 +378,5 @@ def _insert_with_ids(session: Session, table, rows: list[dict]) -> list[int]:
             {"t": table.name, "n": len(rows)})]
     else:
         return list(session.scalars(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows))
-    session.execute(table.insert(), [{**row, "id": i} for row, i in zip(rows, ids)])
+    executemany(session, table, rows, ids)
     return ids

@@ -17,6 +17,13 @@ from sqlalchemy.types import TypeDecorator
 
 from erhc_h5.records.idnumbers import person_key
 
+try:  # the contexts Cipher(...).encryptor() builds, without its per-call Python checks (~40 % of the call)
+    from cryptography.hazmat.bindings._rust import openssl as _rust_openssl
+
+    _DIRECT_CONTEXTS = (_rust_openssl.ciphers.create_encryption_ctx, _rust_openssl.ciphers.create_decryption_ctx)
+except (ImportError, AttributeError):  # another cryptography layout: the public API only
+    _DIRECT_CONTEXTS = None
+
 
 class PIIError(RuntimeError):
     """A stored value cannot be decrypted (unknown key id or tampered ciphertext)."""
@@ -49,6 +56,9 @@ class Keyring:
     cipher: str = "sm4-gcm"
     # Algorithm objects by (key id, cipher), built once: they only hold the key.
     _algorithms: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # (encryption, decryption) context factories: cryptography's own, reached directly once a
+    # self-test shows they give the public API's exact bytes; else the public Cipher API.
+    _contexts: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.cipher not in CIPHER_TAGS:
@@ -101,10 +111,21 @@ class Keyring:
             algo = self._algorithms[(kid, cipher)] = self._algorithm(self.keys[kid], cipher)
         return algo
 
+    def _context_factories(self) -> tuple:
+        if self._contexts is None:
+            self._contexts = _public_contexts
+            if _DIRECT_CONTEXTS is not None:
+                try:
+                    if _same_bytes(self._cached_algorithm(self.active, self.cipher), _DIRECT_CONTEXTS):
+                        self._contexts = _DIRECT_CONTEXTS
+                except Exception:  # noqa: BLE001 — any surprise: keep the public API
+                    pass
+        return self._contexts
+
     def encrypt(self, plaintext: str) -> str:
         kid = self.active
         iv = os.urandom(NONCE_BYTES)
-        enc = Cipher(self._cached_algorithm(kid, self.cipher), modes.GCM(iv)).encryptor()
+        enc = self._context_factories()[0](self._cached_algorithm(kid, self.cipher), modes.GCM(iv))
         enc.authenticate_additional_data(kid.encode())
         ct = enc.update(plaintext.encode("utf-8")) + enc.finalize()
         blob = base64.urlsafe_b64encode(iv + ct + enc.tag).decode("ascii").rstrip("=")
@@ -125,7 +146,7 @@ class Keyring:
         if len(raw) < NONCE_BYTES + TAG_BYTES:
             raise PIIError("malformed ciphertext")
         iv, ct, tag = raw[:NONCE_BYTES], raw[NONCE_BYTES:-TAG_BYTES], raw[-TAG_BYTES:]
-        dec = Cipher(self._cached_algorithm(kid, cipher), modes.GCM(iv, tag)).decryptor()
+        dec = self._context_factories()[1](self._cached_algorithm(kid, cipher), modes.GCM(iv, tag))
         dec.authenticate_additional_data(kid.encode())
         try:
             return (dec.update(ct) + dec.finalize()).decode("utf-8")
@@ -141,6 +162,24 @@ class Keyring:
         return not stored.startswith(self.active_prefix)
 
 
+_public_contexts = (lambda algo, mode: Cipher(algo, mode).encryptor(), lambda algo, mode: Cipher(algo, mode).decryptor())
+
+
+def _same_bytes(algo, contexts) -> bool:
+    """The direct contexts encrypt and decrypt exactly as the public API does (fixed nonce, AAD)."""
+    iv, aad, text = bytes(range(NONCE_BYTES)), b"self-test", "自检 self-test".encode("utf-8")
+    out = []
+    for make in (_public_contexts[0], contexts[0]):
+        enc = make(algo, modes.GCM(iv))
+        enc.authenticate_additional_data(aad)
+        out.append(enc.update(text) + enc.finalize() + enc.tag)
+    if out[0] != out[1]:
+        return False
+    dec = contexts[1](algo, modes.GCM(iv, out[0][-TAG_BYTES:]))
+    dec.authenticate_additional_data(aad)
+    return dec.update(out[0][:-TAG_BYTES]) + dec.finalize() == text
+
+
 def keyring() -> Keyring:
     """The keyring of the current app (built once per app)."""
     app = current_app
@@ -150,6 +189,10 @@ def keyring() -> Keyring:
     return ring
 
 
+# json.dumps(value, ensure_ascii=False, sort_keys=True), without building an encoder per call.
+_json_text = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 class Sealed(str):
     """A value already encrypted by ``seal`` / ``seal_json``: the column stores it as it is.
 
@@ -157,14 +200,15 @@ class Sealed(str):
     column type would have produced."""
 
 
-def seal(value) -> Sealed | None:
-    """What an EncryptedText column would store for ``value``, computed now."""
-    return None if value is None else Sealed(keyring().encrypt(str(value)))
+def seal(value, ring: Keyring | None = None) -> Sealed | None:
+    """What an EncryptedText column would store for ``value``, computed now (``ring``: the app's
+    keyring, when the caller holds it already)."""
+    return None if value is None else Sealed((ring or keyring()).encrypt(str(value)))
 
 
-def seal_json(value) -> Sealed | None:
+def seal_json(value, ring: Keyring | None = None) -> Sealed | None:
     """What an EncryptedJSON column would store for ``value``, computed now."""
-    return None if value is None else seal(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return None if value is None else seal(_json_text(value), ring)
 
 
 class EncryptedText(TypeDecorator):
@@ -195,7 +239,7 @@ class EncryptedJSON(EncryptedText):
 
     def process_bind_param(self, value, dialect):
         if value is not None and type(value) is not Sealed:
-            value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+            value = _json_text(value)
         return super().process_bind_param(value, dialect)
 
     def process_result_value(self, value, dialect):

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
 from erhc_h5.records.standard import validate_field, validate_record
+from erhc_h5.security.pii import keyring, seal_json
+from erhc_h5.sync.bulkwrite import executemany
 from erhc_h5.sync.client import signature
 from erhc_h5.sync.models import ProvinceNonce, ProvinceRecord
 
@@ -109,6 +111,7 @@ def receive(session: Session, envelope: dict, nonce: str, reject_field: str = ""
         ).all())
     accepted, rejected, new = [], [], []
     now = utcnow()
+    ring = keyring()
     for position, (record, key) in enumerate(zip(records, keys)):
         if key in held:
             accepted.append(record["id"])
@@ -121,7 +124,7 @@ def receive(session: Session, envelope: dict, nonce: str, reject_field: str = ""
             continue
         accepted.append(record["id"])
         new.append({"record_id": key[0], "cd_time": key[1], "cd_operation": key[2], "cd_batch": envelope["cd_batch"],
-                    "cd_source": envelope["cd_source"], "payload": record, "received_at": now})
-    if new:  # one multi-row INSERT (executemany), not one ORM object per version
-        session.execute(ProvinceRecord.__table__.insert(), new)
+                    "cd_source": envelope["cd_source"], "payload": seal_json(record, ring), "received_at": now})
+    if new:  # one DBAPI executemany, not one ORM object per version (payloads sealed as the column would)
+        executemany(session, ProvinceRecord.__table__, new)
     return {"cd_batch": envelope["cd_batch"], "accepted": accepted, "rejected": rejected}
