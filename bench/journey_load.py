@@ -136,6 +136,7 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--server-log", help="append gunicorn's stderr (tracebacks) to this file")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="erhc-journey-"))
     db_url = new_database(tmp, not args.sqlite)
@@ -148,7 +149,8 @@ def main() -> int:
         server = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
              "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "app:app"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+            stderr=open(args.server_log, "a") if args.server_log else subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):

@@ -1,7 +1,7 @@
 """The resident's browser session: which app user this is, bound at launch."""
 from __future__ import annotations
 
-from flask import g
+from flask import g, request
 from flask import session as cookie
 from sqlalchemy import and_, select
 from sqlalchemy.orm import joinedload
@@ -32,9 +32,14 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
     data = cookie.get(KEY)
     if not isinstance(data, dict) or not isinstance(data.get("app_user"), int):
         return None
+    session = get_session()
+    key = (request._get_current_object(), session)
     cached = g.get("_erhc_app_user")
-    if cached is not None and cached.id == data["app_user"] and not with_verification and not with_card:
-        return cached
+    # Reused only within the request and database session that read it (SQLite's retry of a GET
+    # starts a new session; tests may keep one app context, and g, across requests).
+    if (cached is not None and cached[0] == key and cached[1].id == data["app_user"]
+            and not with_verification and not with_card):
+        return cached[1]
     query = select(AppUser).options(joinedload(AppUser.app)).where(AppUser.id == data["app_user"])
     vs_id = verification_id()
     if with_verification and vs_id:
@@ -43,15 +48,14 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
     if with_card:
         query = query.options(joinedload(AppUser.card)).add_columns(CardCodeRef.ref).outerjoin(
             CardCodeRef, CardCodeRef.card_id == AppUser.card_id)
-    row = get_session().execute(query).first()
+    row = session.execute(query).first()
     if row is None or row[0].app_id != data.get("app"):
         return None
     user = row[0]
     # The identity map holds objects weakly: keep this request's user (and session) alive.
-    g._erhc_app_user = user
+    g._erhc_app_user = (key, user)
     g._erhc_loaded = tuple(row[1:])
-    if with_card:
-        g._erhc_card_ref = (user.card_id, row[-1])
+    g._erhc_card_ref = (key, user.card_id, row[-1]) if with_card else None
     return user
 
 
@@ -59,7 +63,9 @@ def loaded_card_ref(card_id: int) -> str | None:
     """The code reference of ``card_id`` if this request read it with the user (``with_card``): the
     reference, or "" when the card had none; None when it was not read."""
     loaded = g.get("_erhc_card_ref")
-    return (loaded[1] or "") if loaded is not None and loaded[0] == card_id else None
+    if loaded is None or loaded[0] != (request._get_current_object(), get_session()) or loaded[1] != card_id:
+        return None
+    return loaded[2] or ""
 
 
 def set_consent(version: str) -> None:
