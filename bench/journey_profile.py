@@ -34,6 +34,8 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--filter", default="", help="regex on file:function for the cumulative list")
     parser.add_argument("--sql", action="store_true", help="print the statements of one journey")
+    parser.add_argument("--no-pre-ping", action="store_true",
+                        help="measure without the pool's ping on checkout (erhc_h5/db.py sets pool_pre_ping)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="erhc-jprof-"))
     db_url = new_database(tmp, not args.sqlite)
@@ -59,6 +61,8 @@ def main() -> int:
             statements.append(f"{step['name']}: {' '.join(statement.split())[:160]}")
 
         event.listen(get_db(app).engine, "before_cursor_execute", count)
+        if args.no_pre_ping:
+            get_db(app).engine.pool._pre_ping = False
 
         def token(page) -> str:
             match = CSRF.search(page.get_data(as_text=True))
@@ -93,10 +97,12 @@ def main() -> int:
         for n in range(5):  # warm-up
             journey(10_000 + n)
         took.clear()
+        cpu_began = time.process_time()
         began = time.perf_counter()
         for n in range(args.journeys):  # unprofiled: wall time per step
             journey(20_000 + n)
         plain = time.perf_counter() - began
+        plain_cpu = time.process_time() - cpu_began
         plain_steps = dict(took)
         counts.clear()
         statements.clear()
@@ -111,7 +117,8 @@ def main() -> int:
         db = "sqlite" if args.sqlite else "postgresql"
         print(f"database {db}: {args.journeys} journeys, {plain / args.journeys * 1000:.1f} ms a journey in process "
               f"({wall / args.journeys * 1000:.1f} under cProfile), {sum(counts.values()) / args.journeys:.1f} "
-              f"statements a journey (BEGIN, COMMIT and pool pings not counted)")
+              f"statements a journey (BEGIN, COMMIT and pool pings not counted); "
+              f"{plain_cpu / args.journeys * 1000:.1f} ms of it this process's CPU")
         print("  statements  ms (unprofiled)  step")
         for name, n in counts.items():
             print(f"  {n / args.journeys:10.1f}  {plain_steps[name] / args.journeys * 1000:15.1f}  {name}")
@@ -119,6 +126,17 @@ def main() -> int:
             per = len(statements) // args.journeys
             print("\n".join(statements[:per]))
         stats = pstats.Stats(profiler)
+        by_package: collections.Counter = collections.Counter()
+        for (filename, _, _), (_, _, own, _, _) in stats.stats.items():
+            part = filename.split("site-packages/")[-1] if "site-packages/" in filename else filename
+            key = part.split("/")[0] if "site-packages/" in filename else (
+                "erhc_h5/" + part.split("erhc_h5/")[1].split("/")[0] if "erhc_h5/" in part else
+                "stdlib" if "python3.11" in part else part if part.startswith("<") else part.split("/")[-1] if part != "~" else "builtins")
+            by_package[key] += own
+        total = sum(by_package.values())
+        print("own time by package (cProfile):")
+        for key, own in by_package.most_common(18):
+            print(f"  {own / args.journeys * 1000:7.1f} ms a journey  {own / total:5.1%}  {key}")
         stats.sort_stats("cumulative").print_stats(args.filter or "", args.top)
         stats.sort_stats("tottime").print_stats(args.top)
     finally:

@@ -1,9 +1,11 @@
 """The resident's browser session: which app user this is, bound at launch."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import g, request
 from flask import session as cookie
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import joinedload
 
 from erhc_h5.code.models import CardCodeRef
@@ -40,15 +42,9 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
     if (cached is not None and cached[0] == key and cached[1].id == data["app_user"]
             and not with_verification and not with_card):
         return cached[1]
-    query = select(AppUser).options(joinedload(AppUser.app)).where(AppUser.id == data["app_user"])
-    vs_id = verification_id()
-    if with_verification and vs_id:
-        query = query.add_columns(VerificationSession).outerjoin(
-            VerificationSession, and_(VerificationSession.id == vs_id, VerificationSession.app_user_id == AppUser.id))
-    if with_card:
-        query = query.options(joinedload(AppUser.card)).add_columns(CardCodeRef.ref).outerjoin(
-            CardCodeRef, CardCodeRef.card_id == AppUser.card_id)
-    row = session.execute(query).first()
+    vs_id = verification_id() if with_verification else None
+    params = {"user_id": data["app_user"], "vs_id": vs_id}
+    row = session.execute(_user_query(bool(vs_id), with_card), params).first()
     if row is None or row[0].app_id != data.get("app"):
         return None
     user = row[0]
@@ -57,6 +53,20 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
     g._erhc_loaded = tuple(row[1:])
     g._erhc_card_ref = (key, user.card_id, row[-1]) if with_card else None
     return user
+
+
+@lru_cache(maxsize=4)
+def _user_query(with_verification: bool, with_card: bool):
+    """The statement reading the user (built once; it runs on every resident request)."""
+    query = select(AppUser).options(joinedload(AppUser.app)).where(AppUser.id == bindparam("user_id"))
+    if with_verification:
+        query = query.add_columns(VerificationSession).outerjoin(
+            VerificationSession,
+            and_(VerificationSession.id == bindparam("vs_id"), VerificationSession.app_user_id == AppUser.id))
+    if with_card:
+        query = query.options(joinedload(AppUser.card)).add_columns(CardCodeRef.ref).outerjoin(
+            CardCodeRef, CardCodeRef.card_id == AppUser.card_id)
+    return query
 
 
 def loaded_card_ref(card_id: int) -> str | None:
