@@ -90,6 +90,31 @@ def journey(base: str, filing_no: str, secret: str, n: int) -> None:
 TARGET_JOURNEYS_PER_S, TARGET_P95_S = 15.0, 3.0
 
 
+def bare(base: str, residents: int, seconds: float = 8.0) -> dict:
+    """The generator's own ceiling: the same threads, each with its own requests.Session, GET the
+    trivial /healthz as fast as the server answers. Journeys need REQUESTS_PER_JOURNEY times their rate."""
+    count, stop = [0] * residents, time.perf_counter() + seconds
+
+    def client(r: int) -> None:
+        http = requests.Session()
+        while time.perf_counter() < stop:
+            if http.get(base + "/healthz", timeout=30).status_code == 200:
+                count[r] += 1
+
+    cpu_before, began = time.process_time(), time.perf_counter()
+    threads = [threading.Thread(target=client, args=(r,)) for r in range(residents)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    return {"bare_requests_per_s": round(sum(count) / wall, 1),
+            "bare_client_core_share": round((time.process_time() - cpu_before) / wall, 2)}
+
+
+REQUESTS_PER_JOURNEY = 11  # launch (+ its redirect), 3 forms x (GET + POST), methods, two-factor, code face
+
+
 def run(base: str, filing_no: str, secret: str, residents: int, per_resident: int, offset: int = 0) -> dict:
     durations: list[float] = []
     errors: list[str] = []
@@ -136,6 +161,9 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--bare", action="store_true",
+                        help="also measure the generator against the trivial /healthz first (its ceiling)")
+    parser.add_argument("--server-log", help="append gunicorn's stderr (tracebacks) to this file")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="erhc-journey-"))
     db_url = new_database(tmp, not args.sqlite)
@@ -148,7 +176,8 @@ def main() -> int:
         server = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
              "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048", "app:app"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+            stderr=open(args.server_log, "a") if args.server_log else subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):
@@ -157,6 +186,7 @@ def main() -> int:
                     break
             except requests.RequestException:
                 time.sleep(0.1)
+        ceiling = bare(base, args.residents) if args.bare else {}
         run(base, filing_no, secret, 5, 1, offset=100_000)  # warm-up, with residents of its own
         result = run(base, filing_no, secret, args.residents, args.journeys)
     finally:
@@ -166,6 +196,12 @@ def main() -> int:
           f"{args.residents} concurrent residents x {args.journeys} journeys")
     print(f"journeys/s {result['journeys_per_s']}  p50 {result['p50_s']} s  p95 {result['p95_s']} s  "
           f"max {result['max_s']} s  errors {result['errors']}")
+    if ceiling:
+        print(f"bare /healthz: {ceiling['bare_requests_per_s']} requests/s from the same generator "
+              f"({ceiling['bare_client_core_share']:.0%} of one core); the journeys drove "
+              f"{result['journeys_per_s'] * REQUESTS_PER_JOURNEY:.0f} requests/s, the target needs "
+              f"{TARGET_JOURNEYS_PER_S * REQUESTS_PER_JOURNEY:.0f}")
+        result.update(ceiling)
     for sample in result["error_samples"]:
         print("  error:", sample)
     print(f"load generator CPU {result['client_cpu_s']} s ({result['client_core_share']:.0%} of one core); "

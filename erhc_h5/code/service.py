@@ -38,9 +38,11 @@ def card_of(app_user: AppUser | None) -> EHealthCard | None:
     return card
 
 
-def fresh_code(session: Session, card: EHealthCard, fmt: str = "png", now: float | None = None) -> CodeImage:
-    """Issue a new code for the card and render it (PNG or SVG data URI)."""
-    issued = tokens.issue(session, card.id, now)
+def fresh_code(session: Session, card: EHealthCard, fmt: str = "png", now: float | None = None,
+               ref: str | None = None) -> CodeImage:
+    """Issue a new code for the card and render it (PNG or SVG data URI); ``ref``: the card's code
+    reference if the caller read it in this transaction."""
+    issued = tokens.issue(session, card.id, now, ref=ref)
     modules = render.matrix(issued.text)
     if fmt == "svg":
         src = "data:image/svg+xml;base64," + base64.b64encode(render.svg(modules).encode()).decode("ascii")

@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from flask import current_app
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from erhc_h5.code import keys
 from erhc_h5.code.models import CardCodeRef
+from erhc_h5.db import utcnow
 
 PREFIX = "EHC1"
 MAX_LENGTH = 100
@@ -99,11 +102,26 @@ def fingerprint(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
 
 
-def card_ref(session: Session, card_id: int) -> str:
-    """The opaque reference of a card, created on first use."""
-    ref = session.scalar(select(CardCodeRef.ref).where(CardCodeRef.card_id == card_id))
+def card_ref(session: Session, card_id: int, known: str | None = None) -> str:
+    """The opaque reference of a card, created on first use (``known``: what the caller read in this
+    transaction already, "" when the card had none)."""
+    if known:
+        return known
+    ref = None if known == "" else session.scalar(select(CardCodeRef.ref).where(CardCodeRef.card_id == card_id))
     if ref is not None:
         return ref
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        # One statement instead of SAVEPOINT, INSERT, RELEASE. A parallel request's ref wins; a new
+        # ref that happens to be taken already (62^10 values) is drawn again.
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        while True:
+            ref = "".join(secrets.choice(REF_ALPHABET) for _ in range(10))
+            made = session.scalar(insert_(CardCodeRef).values(card_id=card_id, ref=ref, created_at=utcnow())
+                                  .on_conflict_do_nothing().returning(CardCodeRef.ref))
+            made = made or session.scalar(select(CardCodeRef.ref).where(CardCodeRef.card_id == card_id))
+            if made is not None:
+                return made
     ref = "".join(secrets.choice(REF_ALPHABET) for _ in range(10))
     try:
         with session.begin_nested():
@@ -113,13 +131,14 @@ def card_ref(session: Session, card_id: int) -> str:
     return ref
 
 
-def issue(session: Session, card_id: int, now: float | None = None) -> IssuedCode:
-    """A new code for this card, signed with the newest key, valid for CODE_TTL_SECONDS."""
+def issue(session: Session, card_id: int, now: float | None = None, *, ref: str | None = None) -> IssuedCode:
+    """A new code for this card, signed with the newest key, valid for CODE_TTL_SECONDS (``ref``:
+    the card's reference, when the caller read it in this transaction)."""
     now_s = int(time.time() if now is None else now)
     ttl = int(current_app.config["CODE_TTL_SECONDS"])
     key = keys.signing_key(session)
     nonce = "".join(secrets.choice(REF_ALPHABET) for _ in range(8))
-    body = f"{PREFIX}.{key.kid}.{card_ref(session, card_id)}.{_b36(now_s)}.{_b36(now_s + ttl)}.{nonce}"
+    body = f"{PREFIX}.{key.kid}.{card_ref(session, card_id, ref)}.{_b36(now_s)}.{_b36(now_s + ttl)}.{nonce}"
     text = _signer(key.secret).sign(body).decode("ascii")
     assert len(text) <= MAX_LENGTH
     return IssuedCode(text, now_s, now_s + ttl)

@@ -12,7 +12,7 @@ from erhc_h5.extensions import limiter
 from erhc_h5.records.codes import method_label
 from erhc_h5.resident.cards import cancel_card
 from erhc_h5.resident.models import CARD_LINK_VERIFIED
-from erhc_h5.resident.session import current_app_user
+from erhc_h5.resident.session import current_app_user, loaded_card_ref
 from erhc_h5.scan.service import RESULT_LABELS
 from erhc_h5.timefmt import fmt
 from erhc_h5.security.masking import mask_idcode, mask_name
@@ -22,7 +22,7 @@ SERVICE_PATH = "/h5/service"
 
 
 def _card():
-    return service.card_of(current_app_user())
+    return service.card_of(current_app_user(with_card=True))
 
 
 @bp.route("/h5/code")
@@ -32,13 +32,13 @@ def face():
     if card is None:
         return redirect(SERVICE_PATH)
     session = get_session()
-    image = service.fresh_code(session, card)
+    image = service.fresh_code(session, card, ref=loaded_card_ref(card.id))
     session.commit()
     return render_template(
         "code/face.html", card=card, image=image, expires_in=max(0, image.expires_at - int(time.time())),
         masked_name=mask_name(card.name), masked_idcode=mask_idcode(card.idcode),
         methods=method_label(card.authentication_method) if card.is_authenticated else "",
-        service_path=SERVICE_PATH, can_cancel=current_app_user().card_link == CARD_LINK_VERIFIED,
+        service_path=SERVICE_PATH, can_cancel=current_app_user().card_link == CARD_LINK_VERIFIED,  # this request's user, not read again
     )
 
 
@@ -50,7 +50,8 @@ def token_json():
     if card is None:
         return jsonify(error="no_card", message="请先完成实名认证并领取电子健康码"), 404
     session = get_session()
-    image = service.fresh_code(session, card, "svg" if request.args.get("format") == "svg" else "png")
+    image = service.fresh_code(session, card, "svg" if request.args.get("format") == "svg" else "png",
+                               ref=loaded_card_ref(card.id))
     session.commit()
     response = jsonify(src=image.src, expires_in=max(0, image.expires_at - int(time.time())), ttl=image.ttl)
     response.headers["Cache-Control"] = "no-store"
@@ -72,7 +73,7 @@ def history():
 @limiter.limit("10 per minute", methods=["POST"])
 def cancel():
     """The resident cancels their own card, after a confirmation; only a verified holder may."""
-    user = current_app_user()
+    user = current_app_user(with_card=True)
     card = service.card_of(user)
     if card is None or user.card_link != CARD_LINK_VERIFIED:
         return redirect(SERVICE_PATH)

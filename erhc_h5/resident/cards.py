@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, inspect, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import utcnow
@@ -89,11 +92,34 @@ def apply_identity(card, identity: dict, *, replace: bool = False, normalized: b
     card.phone_bidx = blind_index("phone", card.phone) if card.phone else None
 
 
-def _claim_new_card(session: Session, identity: dict, app: FiledApp) -> EHealthCard | None:
-    """Insert the person's first card; None when a parallel request inserted it first (one card per person)."""
+def _claim_new_card(session: Session, identity: dict, app: FiledApp, methods: str | None = None) -> EHealthCard | None:
+    """Insert the person's first card; None when a parallel request inserted it first (one card per person).
+
+    ``methods``: the person passed by them; the card is inserted authenticated, as
+    ``issue_or_update_card`` would leave it, so no UPDATE follows the INSERT."""
     card = EHealthCard(erhc_card_no=new_card_no(), empi=empi_of(identity), recognize_flag=0,
-                       authentication_method="", status="active", app=app, app_id=app.id)
-    apply_identity(card, identity)
+                       authentication_method="", status="active", app_id=app.id)
+    apply_identity(card, identity, replace=bool(methods))
+    if methods:
+        card.recognize_flag = 1
+        card.authentication_method = canonical_methods("", methods)
+        card.authenticated_at = utcnow()
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        # One statement instead of SAVEPOINT, INSERT, RELEASE: a conflict on the person (empi)
+        # inserts nothing and returns no row; the returned card joins the session.
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        values = {attr.key: getattr(card, attr.key) for attr in inspect(EHealthCard).column_attrs
+                  if attr.key in card.__dict__}
+        claimed = session.scalars(
+            insert_(EHealthCard).values(**values).on_conflict_do_nothing(index_elements=["empi"])
+            .returning(EHealthCard)
+        ).first()
+        if claimed is None:
+            return None
+        set_committed_value(claimed, "app", app)  # the row's app_id is app.id: no read, no change
+        return claimed
+    card.app = app  # pragma: no cover - other databases
     try:
         with session.begin_nested():
             session.add(card)
@@ -134,8 +160,13 @@ def issue_or_update_card(
     card = find_card(session, *find)
     created = False
     if card is None:
-        card = _claim_new_card(session, identity, app)
+        card = _claim_new_card(session, identity, app, methods)
         created = card is not None
+        if created and methods:  # inserted as the pass leaves it (the update path below, written at once)
+            record_card_version(session, card, "i")
+            if app_user is not None:
+                link(session, app_user, card, verified=True)
+            return card
         card = card or find_card(session, *find)
     if not methods:
         if created:

@@ -21,17 +21,21 @@ def no_session_page():
     return render_template("resident/enter_from_app.html", reason="no_session"), 401
 
 
-def resident_required(view):
-    """Require a launched resident (``g.app_user``)."""
+def resident_required(view=None, *, with_verification: bool = False):
+    """Require a launched resident (``g.app_user``); ``with_verification``: read the browser's
+    verification session in the same statement (``journey_required``)."""
 
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        g.app_user = resident_session.current_app_user()
-        if g.app_user is None:
-            return no_session_page()
-        return view(*args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            g.app_user = resident_session.current_app_user(with_verification=with_verification)
+            if g.app_user is None:
+                return no_session_page()
+            return view(*args, **kwargs)
 
-    return wrapped
+        return wrapped
+
+    return decorator(view) if view is not None else decorator
 
 
 def state_page(vs):
@@ -52,7 +56,7 @@ def journey_required(*states: str):
 
     def decorator(view):
         @wraps(view)
-        @resident_required
+        @resident_required(with_verification=True)
         def wrapped(*args, **kwargs):
             vs = load(get_session(), resident_session.verification_id(), g.app_user)
             if vs is None or vs.consent_version != current_app.config["CONSENT_VERSION"]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -94,7 +96,19 @@ def verify_launch(session: Session, args, *, max_skew: int, now=None) -> Launch:
         raise LaunchError("bad_signature")
     if abs(_unix(now) - int(values["ts"])) > max_skew:
         raise LaunchError("expired")
-    if session.get(LaunchNonce, (app.id, values["nonce"])) is not None:
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        # One statement records the nonce or finds it seen (no row comes back): a replay, even one
+        # racing the first use, is refused.
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        recorded = session.execute(
+            insert_(LaunchNonce).values(app_id=app.id, nonce=values["nonce"], seen_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["app_id", "nonce"]).returning(LaunchNonce.nonce)
+        ).first()
+        if recorded is None:
+            raise LaunchError("replayed")
+        return Launch(app=app, app_user=ensure_app_user(session, app, values["uid"]))
+    if session.get(LaunchNonce, (app.id, values["nonce"])) is not None:  # pragma: no cover - other databases
         raise LaunchError("replayed")
     try:
         with session.begin_nested():

@@ -66,8 +66,22 @@ def _ensure_counter(session: Session, key: str, now: dt.datetime) -> None:
 def take(session: Session, key: str, limit: int, window: dt.timedelta, now: dt.datetime | None = None) -> bool:
     """Take one unit of ``key`` if fewer than ``limit`` were taken in the current window (atomic)."""
     now = now or utcnow()
-    _ensure_counter(session, key, now)
     expired = RateCounter.window_start <= now - window
+    dialect = session.get_bind().dialect.name
+    if limit >= 1 and dialect in ("postgresql", "sqlite"):
+        # One statement: insert the key's first unit, or take one from the existing row under the
+        # same condition as below. INSERT ... ON CONFLICT DO UPDATE is atomic (PostgreSQL locks the
+        # row and evaluates the WHERE on its newest version; SQLite holds the write lock); a row
+        # comes back only when a unit was taken.
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        upsert = insert_(RateCounter).values(key=key, window_start=now, count=1).on_conflict_do_update(
+            index_elements=["key"],
+            set_={"count": case((expired, 1), else_=RateCounter.count + 1),
+                  "window_start": case((expired, now), else_=RateCounter.window_start)},
+            where=expired | (RateCounter.count < limit),
+        ).returning(RateCounter.count)
+        return session.execute(upsert).first() is not None
+    _ensure_counter(session, key, now)
     result = session.execute(
         update(RateCounter)
         .where(RateCounter.key == key, (expired | (RateCounter.count < limit)))

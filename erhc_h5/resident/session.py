@@ -1,10 +1,16 @@
 """The resident's browser session: which app user this is, bound at launch."""
 from __future__ import annotations
 
-from flask import session as cookie
+from functools import lru_cache
 
+from flask import g, request
+from flask import session as cookie
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import joinedload
+
+from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import get_session
-from erhc_h5.resident.models import AppUser
+from erhc_h5.resident.models import AppUser, VerificationSession
 
 KEY = "resident"
 
@@ -12,19 +18,64 @@ KEY = "resident"
 def bind(app_user: AppUser, consent_version: str | None = None) -> None:
     """Start a resident session for this app user (after a verified launch)."""
     cookie.clear()
+    g.pop("_erhc_app_user", None)
     cookie[KEY] = {"app_user": app_user.id, "app": app_user.app_id, "consent": consent_version}
     cookie.permanent = True
 
 
-def current_app_user() -> AppUser | None:
-    """The launched app user of this browser, or None."""
+def current_app_user(*, with_verification: bool = False, with_card: bool = False) -> AppUser | None:
+    """The launched app user of this browser, or None; read once per request, with its filed app.
+
+    The row is read from the database on every request (a changed binding or a suspended app takes
+    effect on the next request). One statement reads, in the same round trip, what the caller is
+    about to use: ``with_verification`` the browser's current verification session (only the
+    user's own; ``verification.load`` then finds it without another read), ``with_card`` the card
+    the user is linked to."""
     data = cookie.get(KEY)
     if not isinstance(data, dict) or not isinstance(data.get("app_user"), int):
         return None
-    user = get_session().get(AppUser, data["app_user"])
-    if user is None or user.app_id != data.get("app"):
+    session = get_session()
+    key = (request._get_current_object(), session)
+    cached = g.get("_erhc_app_user")
+    # Reused only within the request and database session that read it (SQLite's retry of a GET
+    # starts a new session; tests may keep one app context, and g, across requests).
+    if (cached is not None and cached[0] == key and cached[1].id == data["app_user"]
+            and not with_verification and not with_card):
+        return cached[1]
+    vs_id = verification_id() if with_verification else None
+    params = {"user_id": data["app_user"], "vs_id": vs_id}
+    row = session.execute(_user_query(bool(vs_id), with_card), params).first()
+    if row is None or row[0].app_id != data.get("app"):
         return None
+    user = row[0]
+    # The identity map holds objects weakly: keep this request's user (and session) alive.
+    g._erhc_app_user = (key, user)
+    g._erhc_loaded = tuple(row[1:])
+    g._erhc_card_ref = (key, user.card_id, row[-1]) if with_card else None
     return user
+
+
+@lru_cache(maxsize=4)
+def _user_query(with_verification: bool, with_card: bool):
+    """The statement reading the user (built once; it runs on every resident request)."""
+    query = select(AppUser).options(joinedload(AppUser.app)).where(AppUser.id == bindparam("user_id"))
+    if with_verification:
+        query = query.add_columns(VerificationSession).outerjoin(
+            VerificationSession,
+            and_(VerificationSession.id == bindparam("vs_id"), VerificationSession.app_user_id == AppUser.id))
+    if with_card:
+        query = query.options(joinedload(AppUser.card)).add_columns(CardCodeRef.ref).outerjoin(
+            CardCodeRef, CardCodeRef.card_id == AppUser.card_id)
+    return query
+
+
+def loaded_card_ref(card_id: int) -> str | None:
+    """The code reference of ``card_id`` if this request read it with the user (``with_card``): the
+    reference, or "" when the card had none; None when it was not read."""
+    loaded = g.get("_erhc_card_ref")
+    if loaded is None or loaded[0] != (request._get_current_object(), get_session()) or loaded[1] != card_id:
+        return None
+    return loaded[2] or ""
 
 
 def set_consent(version: str) -> None:

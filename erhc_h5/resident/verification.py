@@ -228,7 +228,8 @@ def begin_check(session: Session, vs: VerificationSession, methods: str, *, gues
     if vs.attempts >= max_attempts():
         return Outcome("attempts_used", "attempts_used")
     now = utcnow()
-    claimed = session.execute(
+    # The claim and the re-read of the session in one statement: RETURNING refreshes ``vs``.
+    claimed = session.scalars(
         update(VerificationSession)
         .where(VerificationSession.id == vs.id,
                VerificationSession.state.in_([State.IN_PROGRESS, State.PENDING_PROVIDER]),
@@ -236,11 +237,12 @@ def begin_check(session: Session, vs: VerificationSession, methods: str, *, gues
                or_(VerificationSession.check_started_at.is_(None),
                    VerificationSession.check_started_at < now - CHECK_STALE_AFTER))
         .values(check_started_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
+        .returning(VerificationSession)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).all()
+    if len(claimed) != 1:
         return Outcome("busy", "busy")
-    session.refresh(vs)
+    assert claimed[0] is vs
     if guess and vs.subject_hash:
         taken = limits.take_guess(session, vs.subject_hash, now)
         if taken == limits.PERSON_BUSY:
