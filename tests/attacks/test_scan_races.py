@@ -4,9 +4,11 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 
+from sqlalchemy import func, select
+
 from erhc_h5.code import tokens
 from erhc_h5.demo import token_hash
-from erhc_h5.scan.models import ScanDevice
+from erhc_h5.scan.models import ScanDevice, ScanEvent, ScanTokenClaim
 from tests.attacks.harness import race
 from tests.code.helpers import make_card
 
@@ -43,4 +45,13 @@ def test_one_code_from_two_devices_is_accepted_by_one_device_only(server):
         refused = [a.json() for a in answers if a.status_code != 200]
         assert all(r["error"] == "replayed" and r["message"] for r in refused), refused[:3]
         winners_per_round.append(len(accepted))
+        with server.db() as session:  # every scan audited once; the losers wrote no acceptance
+            fp = tokens.fingerprint(code)
+            events = session.execute(select(ScanEvent.device_id, ScanEvent.result)
+                                     .where(ScanEvent.token_fingerprint == fp)).all()
+            claims = session.scalar(select(func.count()).select_from(ScanTokenClaim)
+                                    .where(ScanTokenClaim.token_fingerprint == fp))
+        assert len(events) == SCANS and claims == 1
+        assert len({device for device, result in events if result == "authenticated"}) == 1
+        assert Counter(result for _, result in events) == {"authenticated": statuses[200], "replayed": SCANS - statuses[200]}
     assert winners_per_round == [1] * ROUNDS
