@@ -30,9 +30,8 @@ from tests.support import drop_database  # noqa: E402
 SPENT: dict[str, float] = defaultdict(float)
 
 
-def timed(owner, name: str, label: str) -> None:
-    """Replace owner.name with a wrapper adding its thread CPU time to SPENT[label]."""
-    original = getattr(owner, name)
+def timing(original, label: str):
+    """``original`` wrapped so that its thread CPU time adds to SPENT[label]."""
 
     @functools.wraps(original)
     def wrapper(*args, **kwargs):
@@ -42,7 +41,12 @@ def timed(owner, name: str, label: str) -> None:
         finally:
             SPENT[label] += time.thread_time() - started
 
-    setattr(owner, name, wrapper)
+    return wrapper
+
+
+def timed(owner, name: str, label: str) -> None:
+    """Replace owner.name by its timed wrapper."""
+    setattr(owner, name, timing(getattr(owner, name), label))
 
 
 def main() -> int:
@@ -75,17 +79,8 @@ def main() -> int:
                                    (Engine, "raw_connection", "pool checkout"),
                                    (_ConnectionFairy, "close", "pool checkin")]:
             timed(owner, name, label)
-        view = app.view_functions["scan.api_scan"]
-
-        @functools.wraps(view)
-        def timed_view(*a, **k):
-            started = time.thread_time()
-            try:
-                return view(*a, **k)
-            finally:
-                SPENT["view (limiter decorator included)"] += time.thread_time() - started
-
-        app.view_functions["scan.api_scan"] = timed_view
+        views_by_endpoint = app.view_functions
+        views_by_endpoint["scan.api_scan"] = timing(views_by_endpoint["scan.api_scan"], "view (limiter decorator included)")
         client = app.test_client()
         headers = {"Authorization": "Bearer " + token}
 

@@ -1,6 +1,8 @@
 """Test helpers shared by the code and scan tests: cards, residents bound to a browser session."""
 from __future__ import annotations
 
+import json
+
 from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
 from tests.support import demo_app
 from tests.factories import resident_id
@@ -29,3 +31,23 @@ def login_resident(client, user) -> None:
     """Bind the test client's cookie session to this app user (what a verified launch does)."""
     with client.session_transaction() as sess:
         sess["resident"] = {"app_user": user.id, "app": user.app_id, "consent": None}
+
+
+def post_scan(client, token: str, code: str):
+    """POST a code to the scan API as a device would (bearer token, JSON body)."""
+    return client.post("/api/v1/scan", data=json.dumps({"code": code}),
+                       headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+
+def seed_with_card(app, codes: int = 1):
+    """On a database with real commits: the demo seed, one authenticated card and ``codes`` fresh
+    codes for it; returns (seed JSON, card, the card's identity, codes)."""
+    from erhc_h5 import demo
+    from erhc_h5.code import tokens
+    from erhc_h5.db import session_scope
+
+    with app.app_context(), session_scope() as session:
+        seeded = demo.seed(app, session)
+        session.commit()
+        card, _, identity = make_card(session, seeded, methods="2")
+        return seeded, card, identity, [tokens.issue(session, card.id).text for _ in range(codes)]

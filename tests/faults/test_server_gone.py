@@ -3,35 +3,26 @@ a while is pinged and replaced before use; one used moments ago fails once with 
 scans after it work. Never a 500, never a scan half-written."""
 from __future__ import annotations
 
-import json
-
 import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from erhc_h5 import db as db_module
-from erhc_h5 import demo
-from erhc_h5.code import tokens
 from erhc_h5.db import get_db, session_scope
 from erhc_h5.scan.models import ScanEvent
-from tests.code.helpers import make_card
+from tests.code.helpers import post_scan, seed_with_card
 
 
 @pytest.fixture
 def pg_app(fresh_app):
     if get_db(fresh_app).engine.dialect.name != "postgresql":
         pytest.skip("needs ERHC_TEST_DATABASE_URL on PostgreSQL")
-    with fresh_app.app_context(), session_scope() as s:
-        seeded = demo.seed(fresh_app, s)
-        s.commit()
-        card, _, _ = make_card(s, seeded, methods="2")
-        codes = [tokens.issue(s, card.id).text for _ in range(4)]
+    seeded, _, _, codes = seed_with_card(fresh_app, codes=4)
     return fresh_app, seeded["device_token"], codes
 
 
 def _scan(app, token, code):
-    return app.test_client().post("/api/v1/scan", data=json.dumps({"code": code}), headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    return post_scan(app.test_client(), token, code)
 
 
 def _terminate_backends(app) -> int:

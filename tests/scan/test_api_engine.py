@@ -1,20 +1,16 @@
 """The scan API's production path (a plain Core connection on the engine, real commits)."""
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import func, select
 
 from erhc_h5 import demo
 from erhc_h5.code import tokens
 from erhc_h5.db import session_scope
 from erhc_h5.scan.models import ScanEvent
-from tests.code.helpers import make_card
+from tests.code.helpers import make_card, post_scan
 
 
-def _post(client, token, code):
-    return client.post("/api/v1/scan", data=json.dumps({"code": code}),
-                       headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+_post = post_scan
 
 
 def test_scan_commits_one_event_per_request_and_replay_is_seen_across_requests(fresh_app):

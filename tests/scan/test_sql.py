@@ -3,19 +3,16 @@ what SQLAlchemy would write (on a fresh migrated database, real commits)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, text
 
-from erhc_h5 import demo
-from erhc_h5.code import tokens
 from erhc_h5.db import get_db, session_scope
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.scan.sql import driver_transaction, statements_for
-from tests.code.helpers import make_card
+from tests.code.helpers import post_scan, seed_with_card
 
 
 def _events(app) -> int:
@@ -77,14 +74,9 @@ def test_driver_errors_surface_as_sqlalchemy_errors(fresh_app):
 
 
 def test_a_scan_event_reads_back_as_the_orm_writes_it(fresh_app):
-    with fresh_app.app_context(), session_scope() as s:
-        seeded = demo.seed(fresh_app, s)
-        s.commit()
-        card, _, _ = make_card(s, seeded, methods="2")
-        code = tokens.issue(s, card.id).text
+    seeded, card, _, (code,) = seed_with_card(fresh_app)
     before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    answer = fresh_app.test_client().post("/api/v1/scan", data=json.dumps({"code": code}), headers={
-        "Authorization": f"Bearer {seeded['device_token']}", "Content-Type": "application/json"})
+    answer = post_scan(fresh_app.test_client(), seeded["device_token"], code)
     after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assert answer.status_code == 200
     with fresh_app.app_context(), session_scope() as s:
