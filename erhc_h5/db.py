@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -9,7 +13,7 @@ from typing import Iterator
 
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import MetaData, String, create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -52,8 +56,13 @@ class Database:
     def __init__(self, url: str, echo: bool = False) -> None:
         self.url = url
         kwargs: dict = {"echo": echo, "future": True}
+        self.writer_lock: WriterLock | None = None
         if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS}
+            path = make_url(url).database
+            if path not in (None, "", ":memory:") and not path.startswith("file:"):
+                self.writer_lock = writer_lock_for(path)
+                kwargs["connect_args"]["factory"] = _locking_connection_class(self.writer_lock)
         else:
             kwargs.update(pool_size=5, max_overflow=10)
         self.engine: Engine = create_engine(url, **kwargs)
@@ -80,6 +89,115 @@ class Database:
 
 
 _WRITE_INTENT: ContextVar[bool] = ContextVar("erhc_write_intent", default=False)
+SQLITE_BUSY_SECONDS = 30
+
+
+class WriterLock:
+    """One SQLite file's writers, serialised across the threads of this process and across
+    processes (a ``flock`` on ``<database>.writelock``).
+
+    SQLite's busy handler polls a held write lock with sleeps of up to 100 ms, so under many
+    writers a request can lose the lock over and over and wait seconds while the database is idle
+    most of that time. Writers that queue here are woken as soon as the holder commits. Reentrant
+    within a thread. A thread that cannot have it within ``timeout`` goes on without it and falls
+    back to SQLite's own busy wait (never worse than without this lock)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path + ".writelock"
+        self._mutex = threading.Lock()
+        self._fd: int | None = None
+        self._owner: int | None = None
+        self._depth = 0
+
+    def acquire(self, timeout: float = SQLITE_BUSY_SECONDS) -> bool:
+        me = threading.get_ident()
+        if self._owner == me:
+            self._depth += 1
+            return True
+        if not self._mutex.acquire(timeout=timeout):
+            return False
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._mutex.release()
+            raise
+        self._owner, self._depth = me, 1
+        return True
+
+    def release(self) -> None:
+        """Release one hold (the holder's; a connection finalised elsewhere releases its own)."""
+        self._depth -= 1
+        if self._depth > 0:
+            return
+        self._owner, self._depth = None, 0
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        acquired = self.acquire()
+        try:
+            yield
+        finally:
+            if acquired:
+                self.release()
+
+
+_WRITER_LOCKS: dict[str, WriterLock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def writer_lock_for(path: str) -> WriterLock:
+    """The process's one writer lock for a database file (every engine on it shares it)."""
+    key = os.path.realpath(path)
+    with _WRITER_LOCKS_GUARD:
+        found = _WRITER_LOCKS.get(key)
+        if found is None:
+            found = _WRITER_LOCKS[key] = WriterLock(key)
+        return found
+
+
+def _locking_connection_class(lock: WriterLock) -> type[sqlite3.Connection]:
+    """A sqlite3 connection that gives the writer lock back when its transaction ends: after the
+    driver's COMMIT or ROLLBACK (so the next writer never meets SQLite's own lock still held), also
+    when the pool resets or closes it."""
+
+    class LockingConnection(sqlite3.Connection):
+        writer_lock = lock
+        holds_writer_lock = False
+
+        def take_writer_lock(self) -> None:
+            if not self.holds_writer_lock and self.writer_lock.acquire():
+                self.holds_writer_lock = True
+
+        def give_writer_lock_back(self) -> None:
+            if self.holds_writer_lock:
+                self.holds_writer_lock = False
+                self.writer_lock.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self.give_writer_lock_back()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self.give_writer_lock_back()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self.give_writer_lock_back()
+
+    return LockingConnection
 
 
 @contextmanager
@@ -98,7 +216,19 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if _takes_write_lock() else "BEGIN")
+    if not _takes_write_lock():
+        conn.exec_driver_sql("BEGIN")
+        return
+    dbapi = conn.connection.dbapi_connection
+    take = getattr(dbapi, "take_writer_lock", None)
+    if take is not None:
+        take()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if take is not None:
+            dbapi.give_writer_lock_back()
+        raise
 
 
 def _takes_write_lock() -> bool:
@@ -108,7 +238,19 @@ def _takes_write_lock() -> bool:
     (busy_timeout) instead; reads of safe requests stay concurrent."""
     if _WRITE_INTENT.get():
         return True
-    return has_request_context() and (request.method not in SAFE_METHODS or g.get("_erhc_write_retry", False))
+    return has_request_context() and (request.method not in SAFE_METHODS or g.get("_erhc_write_retry", False)
+                                      or getattr(current_app.view_functions.get(request.endpoint), WRITES_MARK, False))
+
+
+WRITES_MARK = "_erhc_writes_on_get"
+
+
+def writes_on_get(view):
+    """Mark a GET view that always writes (a launch records its nonce): on SQLite its transaction
+    takes the write lock at BEGIN, instead of beginning as a read, losing its write to a parallel
+    writer and running again (``_retry_safe_requests_on_lock_conflict``)."""
+    setattr(view, WRITES_MARK, True)
+    return view
 
 
 def is_sqlite_lock_conflict(exc: BaseException) -> bool:

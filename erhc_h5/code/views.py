@@ -7,7 +7,8 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request
 
 from erhc_h5.audit import audit
 from erhc_h5.code import service
-from erhc_h5.db import get_session
+from erhc_h5.code import tokens
+from erhc_h5.db import get_session, write_intent
 from erhc_h5.extensions import limiter
 from erhc_h5.records.codes import method_label
 from erhc_h5.resident.cards import cancel_card
@@ -25,6 +26,21 @@ def _card():
     return service.card_of(current_app_user(with_card=True))
 
 
+def _card_ref(session, card) -> str | None:
+    """The card's code reference for this request's codes. A card's first code creates it: the
+    read transaction ends and the reference is written in a transaction of its own that takes the
+    write lock at BEGIN (on SQLite a write from a read transaction would lose to any parallel
+    writer and the whole page would run again); the code is then signed and drawn outside it."""
+    ref = loaded_card_ref(card.id)
+    if ref != "":
+        return ref
+    session.commit()
+    with write_intent():
+        ref = tokens.card_ref(session, card.id)
+        session.commit()
+    return ref
+
+
 @bp.route("/h5/code")
 @limiter.limit("60 per minute")
 def face():
@@ -32,7 +48,7 @@ def face():
     if card is None:
         return redirect(SERVICE_PATH)
     session = get_session()
-    image = service.fresh_code(session, card, ref=loaded_card_ref(card.id))
+    image = service.fresh_code(session, card, ref=_card_ref(session, card))
     session.commit()
     return render_template(
         "code/face.html", card=card, image=image, expires_in=max(0, image.expires_at - int(time.time())),
@@ -51,7 +67,7 @@ def token_json():
         return jsonify(error="no_card", message="请先完成实名认证并领取电子健康码"), 404
     session = get_session()
     image = service.fresh_code(session, card, "svg" if request.args.get("format") == "svg" else "png",
-                               ref=loaded_card_ref(card.id))
+                               ref=_card_ref(session, card))
     session.commit()
     response = jsonify(src=image.src, expires_in=max(0, image.expires_at - int(time.time())), ttl=image.ttl)
     response.headers["Cache-Control"] = "no-store"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from erhc_h5 import demo
 from erhc_h5.audit import audit
 from erhc_h5.code.service import card_of
-from erhc_h5.db import get_session
+from erhc_h5.db import get_session, writes_on_get
 from erhc_h5.extensions import limiter
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.codes import ID_CARD_TYPES, method_label
@@ -57,6 +57,7 @@ def index():
 
 
 @bp.route("/h5/launch")
+@writes_on_get
 @limiter.limit("60 per minute")
 def launch():
     session = get_session()
