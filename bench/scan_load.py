@@ -188,6 +188,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default=None, help="default: sync on SQLite, gthread on PostgreSQL")
     parser.add_argument("--threads", type=int, default=None, help="threads per gthread worker (default 4)")
+    parser.add_argument("--worker-connections", type=int, default=None,
+                        help="gthread: connections a worker holds at once (default: gunicorn.conf.py's)")
     args = parser.parse_args()
     if args.worker_class is None:
         args.worker_class = "gthread" if args.postgres else "sync"
@@ -210,7 +212,9 @@ def main() -> int:
              "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048",
              # gunicorn.conf.py (read from the working directory) recycles a worker every ~20,000
              # requests; in a bench that would restart workers mid-round and lose their CPU figures.
-             "--max-requests", "0", "bench.scan_wsgi:app"],
+             "--max-requests", "0",
+             *(["--worker-connections", str(args.worker_connections)] if args.worker_connections else []),
+             "bench.scan_wsgi:app"],
             cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"

@@ -36,7 +36,7 @@ def _card_ref(session, card) -> str | None:
         return ref
     session.commit()
     with write_intent():
-        ref = tokens.card_ref(session, card.id)
+        ref = tokens.card_ref(session, card.id, "")  # none was read: insert it, or read a parallel request's
         session.commit()
     return ref
 

@@ -69,14 +69,16 @@ def build_payload(card, *, record_id: str, operation: str, cd_time: str, cd_sour
     return payload
 
 
-def record_card_version(session: Session, card, operation: str | None = None) -> AuthRecord:
+def record_card_version(session: Session, card, operation: str | None = None, *, new_card: bool = False) -> AuthRecord:
     """Write the card's next record version and its outbox entry into the caller's transaction.
 
     ``operation`` defaults to 'i' for a card's first version and 'u' after; pass 'd' on
-    cancellation. Raises RecordInvalid (writing nothing) if the record would break the standard.
+    cancellation. ``new_card``: the caller inserted the card in this transaction, so it has no
+    version yet and none is looked for. Raises RecordInvalid (writing nothing) if the record would
+    break the standard.
     """
     session.flush()  # the card needs its id
-    last = session.scalars(
+    last = None if new_card else session.scalars(
         select(AuthRecord).where(AuthRecord.card_id == card.id).order_by(AuthRecord.version.desc()).limit(1)
     ).first()
     record_id = last.record_id if last else uuid.uuid4().hex

@@ -163,14 +163,14 @@ def issue_or_update_card(
         card = _claim_new_card(session, identity, app, methods)
         created = card is not None
         if created and methods:  # inserted as the pass leaves it (the update path below, written at once)
-            record_card_version(session, card, "i")
+            record_card_version(session, card, "i", new_card=True)
             if app_user is not None:
                 link(session, app_user, card, verified=True)
             return card
         card = card or find_card(session, *find)
     if not methods:
         if created:
-            record_card_version(session, card, "i")
+            record_card_version(session, card, "i", new_card=True)
         if app_user is not None and not card.is_authenticated:
             link(session, app_user, card, verified=False)
         return card

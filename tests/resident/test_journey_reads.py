@@ -168,3 +168,32 @@ def test_the_code_face_survives_sqlites_retry_of_a_get(journey, db_session, monk
     face = journey.client.get("/h5/code")
     assert len(calls) == 2
     assert face.status_code == 200 and 'alt="电子健康码"' in face.get_data(as_text=True)
+
+
+def test_a_new_cards_first_version_is_written_without_looking_for_earlier_ones(journey, db_session):
+    """A pass that creates the card writes version 1 ('i') straight away; the next pass of the same
+    person finds it and writes version 2 ('u')."""
+    from erhc_h5.records.models import AuthRecord
+
+    journey.ready("first-version")
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *_):
+        seen.append(" ".join(statement.split()))
+
+    engine = get_db(journey.client.application).engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert journey.client.post("/h5/verify/two-factor").headers["Location"].endswith("/h5/code")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert any(s.startswith("INSERT INTO auth_records") for s in seen)
+    assert not any(s.startswith("SELECT") and "FROM auth_records" in s for s in seen), seen
+    versions = db_session.execute(select(AuthRecord.version, AuthRecord.cd_operation)).all()
+    assert [tuple(v) for v in versions] == [(1, "i")]
+    journey.ready("first-version")
+    assert journey.client.post("/h5/verify/two-factor").status_code == 302
+    versions = db_session.execute(select(AuthRecord.version, AuthRecord.cd_operation, AuthRecord.record_id)
+                                  .order_by(AuthRecord.version)).all()
+    assert [(v.version, v.cd_operation) for v in versions] == [(1, "i"), (2, "u")]
+    assert versions[0].record_id == versions[1].record_id
