@@ -2,8 +2,10 @@
 
     flock /tmp/bench.lock .venv/bin/python bench/scan_load.py [--postgres] [--duration 8] [--rounds 3] [--workers 2]
 
-Workers: 2 sync workers on SQLite (writers serialise on a per-process flock), 2 gthread workers x 4
-threads on PostgreSQL; --worker-class/--threads override.
+Workers: 2 sync workers on SQLite (writers serialise on the database's writer lock), 2 gthread
+workers x 4 threads on PostgreSQL, each holding at most its even share of wrk's connections (else
+one worker may keep them all for a whole round); --worker-class/--threads/--worker-connections
+override. Each round prints every worker's share of the workers' CPU.
 
 One run: migrate a new database (SQLite file, or a new PostgreSQL database with --postgres; server
 from ERHC_BENCH_PG_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres), seed the
@@ -148,12 +150,16 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
 
 
 def measured(run, server_pid: int) -> dict:
-    """Run one wrk phase and add the CPU milliseconds per request each party spent on it."""
-    before = cpu_snapshot(server_pid)
+    """Run one wrk phase and add the CPU milliseconds per request each party spent on it, and each
+    worker's share of the workers' CPU (``worker_shares``: an even split means both served)."""
+    workers = _children(server_pid)
+    before, per_worker = cpu_snapshot(server_pid), [_proc_cpu(p) for p in workers]
     result = run()
     after = cpu_snapshot(server_pid)
+    spent = [_proc_cpu(p) - b for p, b in zip(workers, per_worker)]
     requests_done = max(1.0, result["rps"] * result["duration"])
     result["cpu_ms_per_request"] = {k: round((after[k] - before[k]) * 1000 / requests_done, 3) for k in before}
+    result["worker_shares"] = [round(x / max(sum(spent), 1e-9), 2) for x in spent]
     return result
 
 
@@ -195,6 +201,12 @@ def main() -> int:
         args.worker_class = "gthread" if args.postgres else "sync"
     if args.threads is None:
         args.threads = 4 if args.worker_class == "gthread" else 1
+    if args.worker_connections is None and args.worker_class == "gthread" and args.workers > 1:
+        # A gthread worker keeps the keep-alive connections it accepted; wrk opens all of them at
+        # once, and one worker often accepts most (measured: one worker at a full core, the other
+        # idle, for whole rounds), so a round measured gunicorn's accept lottery, not the
+        # endpoint. Capping each worker at its even share makes every round use both workers.
+        args.worker_connections = -(-args.connections // args.workers)
     if not shutil.which("wrk"):
         sys.exit("wrk not found (apt-get install wrk)")
     tmp = Path(tempfile.mkdtemp(prefix="erhc-bench-"))
@@ -235,20 +247,23 @@ def main() -> int:
             rounds.append((scan, bare))
             print(f"round {len(rounds)}: scan {scan['rps']:.0f} req/s, bare {bare['rps']:.0f} req/s, "
                   f"ratio {scan['rps'] / bare['rps']:.0%}, load average {os.getloadavg()[0]:.1f}; CPU ms per request "
-                  f"scan {scan['cpu_ms_per_request']}, bare {bare['cpu_ms_per_request']}", flush=True)
+                  f"scan {scan['cpu_ms_per_request']}, bare {bare['cpu_ms_per_request']}; workers' CPU shares "
+                  f"scan {scan['worker_shares']}, bare {bare['worker_shares']}", flush=True)
     finally:
         clean_up(server, db_url, tmp)
     db = "postgresql" if args.postgres else "sqlite"
     scan, bare = median_round(rounds)
     ratio = scan["rps"] / bare["rps"]
-    print(f"database {db}, gunicorn {args.workers} {args.worker_class} workers x {args.threads} threads, wrk {args.connections} connections, "
+    print(f"database {db}, gunicorn {args.workers} {args.worker_class} workers x {args.threads} threads"
+          f"{f' (at most {args.worker_connections} connections each)' if args.worker_connections else ''}, wrk {args.connections} connections, "
           f"{args.duration}s each")
     print(f"median of {args.rounds} alternating rounds (by ratio):")
     print(f"scan API  : {scan['rps']:8.0f} req/s  p99 {scan['p99_ms']:6.1f} ms  non-2xx {scan['non_2xx']} {scan['socket_errors']}")
     print(f"bare Flask: {bare['rps']:8.0f} req/s  p99 {bare['p99_ms']:6.1f} ms  non-2xx {bare['non_2xx']} {bare['socket_errors']}")
     print(f"ratio scan/bare: {ratio:.0%} (target >= {TARGET_RATIO:.0%}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}), "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(json.dumps({"database": db, "workers": args.workers, "rounds": args.rounds,
+    print(json.dumps({"database": db, "workers": args.workers, "worker_connections": args.worker_connections,
+                      "rounds": args.rounds, "worker_shares": {"scan": scan["worker_shares"], "bare": bare["worker_shares"]},
                       "scan_cpu_ms_per_request": scan["cpu_ms_per_request"], "bare_cpu_ms_per_request": bare["cpu_ms_per_request"], "scan_rps": round(scan["rps"]), "scan_p99_ms": scan["p99_ms"],
                       "bare_rps": round(bare["rps"]), "bare_p99_ms": bare["p99_ms"], "ratio": round(ratio, 3),
                       "scan_non_2xx": scan["non_2xx"], "target_met": ratio >= TARGET_RATIO}))
