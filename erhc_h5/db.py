@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
@@ -104,8 +105,18 @@ class WriterLock:
 
     def __init__(self, path: str) -> None:
         self.path = path + ".writelock"
-        self._mutex = threading.Lock()
         self._fd: int | None = None
+        self._reset()
+        _ALL_WRITER_LOCKS.add(self)
+
+    def _reset(self) -> None:
+        """Unheld, with a file descriptor of this process's own. After a fork (gunicorn's
+        ``preload_app``) the child must not share the parent's descriptor: flock belongs to the
+        open file description, so parent and child would both "hold" it at once."""
+        if self._fd is not None:
+            os.close(self._fd)  # the child's reference only; the parent's lock is untouched
+        self._fd = None
+        self._mutex = threading.Lock()
         self._owner: int | None = None
         self._depth = 0
 
@@ -148,6 +159,17 @@ class WriterLock:
 
 
 _WRITER_LOCKS: dict[str, WriterLock] = {}
+_ALL_WRITER_LOCKS: "weakref.WeakSet[WriterLock]" = weakref.WeakSet()
+
+
+def _writer_locks_after_fork() -> None:
+    global _WRITER_LOCKS_GUARD
+    _WRITER_LOCKS_GUARD = threading.Lock()
+    for lock in list(_ALL_WRITER_LOCKS):
+        lock._reset()
+
+
+os.register_at_fork(after_in_child=_writer_locks_after_fork)
 _WRITER_LOCKS_GUARD = threading.Lock()
 
 

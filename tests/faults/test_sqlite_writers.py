@@ -187,3 +187,43 @@ def test_writing_gets_take_the_lock_at_begin_and_draw_the_code_outside_it(sqlite
         seen.clear()
         assert client.get("/h5/code").status_code == 200
         assert not any(s.startswith(("INSERT", "UPDATE", "BEGIN IMMEDIATE")) for s in seen), seen
+
+
+def test_a_forked_worker_does_not_share_its_parents_lock(tmp_path):
+    """gunicorn's preload_app forks workers from a process that may have used the lock: flock
+    belongs to the open file description, so a child using the inherited descriptor would "hold"
+    the lock together with its parent. The child opens its own and waits for the parent."""
+    import os
+
+    lock = WriterLock(str(tmp_path / "db.sqlite3"))
+    assert lock.acquire(timeout=0)  # used before the fork: its descriptor is open
+    lock.release()
+    to_parent_r, to_parent_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: try to take it while the parent holds it
+        code = 1
+        try:
+            os.read(go_r, 1)  # the parent holds it now
+            got = threading.Event()
+            threading.Thread(target=lambda: lock.acquire(timeout=10) and got.set(), daemon=True).start()
+            os.write(to_parent_w, b"held-by-parent" if not got.wait(0.5) else b"shared")
+            os.read(go_r, 1)  # the parent released it
+            os.write(to_parent_w, b"|acquired" if got.wait(10) else b"|stuck")
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        assert lock.acquire(timeout=0)
+        os.write(go_w, b"x")
+        first = os.read(to_parent_r, 64)
+        lock.release()
+        os.write(go_w, b"x")
+        second = os.read(to_parent_r, 64)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        for fd in (to_parent_r, to_parent_w, go_r, go_w):
+            os.close(fd)
+    assert first == b"held-by-parent", first
+    assert second == b"|acquired", second
+    assert os.waitstatus_to_exitcode(status) == 0
