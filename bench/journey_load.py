@@ -30,7 +30,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.scan_load import clean_up, free_port, new_database, seeded  # noqa: E402
+from bench.scan_load import _children, _proc_cpu, clean_up, cpu_snapshot, free_port, new_database, seeded  # noqa: E402
 from tests.factories import person  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
@@ -188,7 +188,16 @@ def main() -> int:
                 time.sleep(0.1)
         ceiling = bare(base, args.residents) if args.bare else {}
         run(base, filing_no, secret, 5, 1, offset=100_000)  # warm-up, with residents of its own
+        workers = _children(server.pid)
+        before, machine_before = [_proc_cpu(w) for w in workers], cpu_snapshot(server.pid)
         result = run(base, filing_no, secret, args.residents, args.journeys)
+        spent = [_proc_cpu(w) - b for w, b in zip(workers, before)]
+        machine_after = cpu_snapshot(server.pid)
+        result["worker_shares"] = [round(x / max(sum(spent), 1e-9), 2) for x in spent]
+        # Where the two cores went during the run: cores used by the workers and PostgreSQL
+        # (CPU seconds over the run's wall time); the generator's own share is printed beside it.
+        result["cores_used"] = {k: round((machine_after[k] - machine_before[k]) / result["seconds"], 2)
+                                for k in ("workers", "postgres")}
     finally:
         clean_up(server, db_url, tmp)
     db = "sqlite" if args.sqlite else "postgresql"
@@ -205,6 +214,7 @@ def main() -> int:
     for sample in result["error_samples"]:
         print("  error:", sample)
     print(f"load generator CPU {result['client_cpu_s']} s ({result['client_core_share']:.0%} of one core); "
+          f"server cores used {result['cores_used']}; workers' CPU shares {result['worker_shares']}; "
           f"load average {os.getloadavg()[0]:.1f}")
     missed = result["journeys_per_s"] < TARGET_JOURNEYS_PER_S or (result["p95_s"] or 0) > TARGET_P95_S
     print(f"target >= {TARGET_JOURNEYS_PER_S} journeys/s with p95 <= {TARGET_P95_S} s: {'MISSED' if missed else 'met'}")
