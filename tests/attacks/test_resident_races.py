@@ -129,7 +129,58 @@ def test_one_person_passing_in_parallel_sessions_gets_one_card(server):
     # number of checks of one person run at once); nobody is locked for it.
     places = [a.headers["Location"].rsplit("/", 2)[-1] for a in answers]
     assert set(places) <= {"code", "methods"} and places.count("code") >= 1, places
-    assert len(_cards_of(server, who)) == 1
+    [card] = _cards_of(server, who)
+    # One record: version 1 is the card's 'i' (only the pass that inserted the card may skip looking
+    # for earlier versions), every later pass a 'u' numbered after it, none lost, none twice.
+    with server.db() as session:
+        versions = session.execute(select(AuthRecord.version, AuthRecord.cd_operation, AuthRecord.record_id)
+                                   .where(AuthRecord.card_id == card.id).order_by(AuthRecord.version)).all()
+    assert [v.version for v in versions] == list(range(1, len(versions) + 1)), versions
+    assert [v.cd_operation for v in versions] == ["i"] + ["u"] * (len(versions) - 1), versions
+    assert len({v.record_id for v in versions}) == 1
+    assert len(versions) == places.count("code")
+
+
+def test_one_launch_ticket_sent_30_times_at_once_opens_one_session(server):
+    """The launch nonce is a one-time step: of 30 copies of one signed launch URL released
+    together, one is let in and 29 are refused as used; one app user exists for the uid."""
+    from erhc_h5.filing.models import LaunchNonce
+    from erhc_h5.resident.models import AppUser
+
+    url = server.launch_url("ticket-racer")
+    answers = race(N, lambda i, s: s.get(url, allow_redirects=False, timeout=60))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [302] + [400] * (N - 1), codes
+    assert all("已使用过" in a.text for a in answers if a.status_code == 400)
+    with server.db() as session:
+        users = session.scalar(select(func.count()).select_from(AppUser).where(AppUser.app_user_id == "ticket-racer"))
+        nonce = url.split("nonce=", 1)[1].split("&", 1)[0]
+        nonces = session.scalar(select(func.count()).select_from(LaunchNonce).where(LaunchNonce.nonce == nonce))
+    assert users == 1 and nonces == 1
+
+
+def test_a_cards_first_code_face_opened_30_times_at_once_makes_one_reference(server):
+    """A card's first code face creates its code reference: 30 tabs opened together all show a
+    code, one reference is written, and every code carries it."""
+    import re
+
+    from erhc_h5.code.models import CardCodeRef
+
+    who = person(97801)
+    s = _ready(server, "first-face", who)
+    answers = server.post_form(s, "/h5/verify/two-factor", {}, page="/h5/methods")
+    assert answers.headers["Location"].endswith("/h5/code")
+    [card] = _cards_of(server, who)
+    with server.db() as session:
+        session.execute(CardCodeRef.__table__.delete().where(CardCodeRef.card_id == card.id))
+        session.commit()  # the pass's redirect was not followed: no face yet, no reference
+    faces = race(N, lambda i, c: c.get(server.url("/h5/code/token.json"), timeout=60), sessions=_clones(s, N))
+    assert all(f.status_code == 200 for f in faces), [f.status_code for f in faces]
+    with server.db() as session:
+        refs = session.scalars(select(CardCodeRef.ref).where(CardCodeRef.card_id == card.id)).all()
+    assert len(refs) == 1, refs
+    texts = [_decoded(f.json()["src"]) for f in faces]
+    assert all(re.fullmatch(r"EHC1\.[^.]+\.%s\..+" % re.escape(refs[0]), t) for t in texts), texts[:3]
 
 
 def test_one_new_person_choosing_on_site_in_parallel_gets_one_pending_card(server):
@@ -155,3 +206,16 @@ def test_parallel_cancellations_send_one_d_version(server):
         audits = session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "card.cancelled", AuditEntry.target_id == str(card.id)))
     assert card.status == "cancelled" and ops == ["i", "d"] and audits == 1
+
+
+def _decoded(src: str) -> str:
+    """The text of a PNG code face (data URI), read by zxing-cpp, the real decoder."""
+    import base64
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+    [found] = zxingcpp.read_barcodes(image)
+    return found.text
