@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from erhc_h5.code.models import CodeSigningKey
@@ -84,11 +84,29 @@ def signing_key(session: Session) -> Key:
             _load(session, cache)
     active = [k for k in cache.keys.values() if k.retired_at is None]
     if not active:
-        # Not cached until committed: the next call reloads (a rollback just means another key later).
-        row = _new_key(session)
-        cache.loaded_at = 0.0
-        return Key(row.kid, row.secret, row.created_at, None)
+        # The cache may predate a key another process created: look in the database before making
+        # the first key, with creators of a first key queued (one first key, however many requests
+        # of a new deployment need it at once). Not cached until committed: the next call reloads.
+        with cache.lock:
+            _queue_first_key_creators(session)
+            _load(session, cache)
+            active = [k for k in cache.keys.values() if k.retired_at is None]
+            if not active:
+                row = _new_key(session)
+                cache.loaded_at = 0.0
+                return Key(row.kid, row.secret, row.created_at, None)
     return max(active, key=lambda k: (k.created_at, k.kid))
+
+
+FIRST_KEY_LOCK = 0x45484331  # "EHC1": the advisory lock id of the first key's creation
+
+
+def _queue_first_key_creators(session: Session) -> None:
+    """PostgreSQL: hold a transaction-scoped advisory lock, so a second creator reads the first
+    one's key after it commits instead of creating another. SQLite needs none: writers are
+    serialised, and a transaction whose snapshot predates the other's key cannot write its own."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(FIRST_KEY_LOCK)))
 
 
 def rotate(session: Session) -> CodeSigningKey:

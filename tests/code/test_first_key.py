@@ -1,0 +1,48 @@
+"""A new deployment's first signing key is made once, however many requests need it at once.
+
+Two keys made side by side would each sign codes that the other workers do not know yet (their
+caches learn a new key id at most once a second): valid codes refused as unknown_key at the gate.
+"""
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from erhc_h5.code import keys
+from erhc_h5.code.models import CodeSigningKey
+from erhc_h5.db import is_sqlite_lock_conflict, session_scope
+
+N = 8
+
+
+def test_requests_needing_the_first_key_at_once_make_one(fresh_app):
+    with fresh_app.app_context(), session_scope() as s:
+        keys._load(s, keys._cache(fresh_app))  # every request's cache: loaded, and empty
+    barrier = threading.Barrier(N)
+    kids: list[str] = []
+    refused: list[BaseException] = []
+
+    def need_a_key() -> None:
+        with fresh_app.app_context():
+            try:
+                with session_scope() as s:
+                    s.execute(select(CodeSigningKey.kid)).all()  # the request's snapshot begins
+                    barrier.wait(10)
+                    kid = keys.signing_key(s).kid
+                kids.append(kid)
+            except Exception as exc:  # noqa: BLE001 - judged below
+                refused.append(exc)
+
+    threads = [threading.Thread(target=need_a_key) for _ in range(N)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    with fresh_app.app_context(), session_scope() as s:
+        made = s.scalar(select(func.count()).select_from(CodeSigningKey))
+    assert made == 1
+    # On SQLite a request whose snapshot predates the key cannot write another: it is refused as a
+    # lock conflict (a GET runs again, a POST took the write lock at BEGIN and never gets here).
+    assert all(is_sqlite_lock_conflict(exc) for exc in refused), refused
+    assert kids and len(set(kids)) == 1, kids
