@@ -138,7 +138,10 @@ class WriterLock:
         return True
 
     def release(self) -> None:
-        """Release one hold (the holder's; a connection finalised elsewhere releases its own)."""
+        """Release one hold (the holder's; a connection finalised elsewhere releases its own). Not
+        held, nothing happens: a connection inherited across a fork still believes it holds it."""
+        if self._depth <= 0:
+            return
         self._depth -= 1
         if self._depth > 0:
             return
@@ -220,6 +223,18 @@ def _locking_connection_class(lock: WriterLock) -> type[sqlite3.Connection]:
                 self.give_writer_lock_back()
 
     return LockingConnection
+
+
+@contextmanager
+def sqlite_writer() -> Iterator[None]:
+    """Hold the current app's SQLite writer lock for the block (the scan's transactions); nothing
+    on PostgreSQL or an in-memory database."""
+    lock = get_db().writer_lock
+    if lock is None:
+        yield
+        return
+    with lock.held():
+        yield
 
 
 @contextmanager

@@ -242,7 +242,8 @@ def begin_check(session: Session, vs: VerificationSession, methods: str, *, gues
     ).all()
     if len(claimed) != 1:
         return Outcome("busy", "busy")
-    assert claimed[0] is vs
+    if claimed[0] is not vs:  # ``vs`` belongs to another session: read what the claim left
+        session.refresh(vs)
     if guess and vs.subject_hash:
         taken = limits.take_guess(session, vs.subject_hash, now)
         if taken == limits.PERSON_BUSY:

@@ -11,14 +11,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from erhc_h5.db import get_db, get_session, write_intent
+from erhc_h5.db import get_db, get_session, sqlite_writer, write_intent
 from erhc_h5.extensions import csrf, limiter
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.scan import devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent
-from erhc_h5.scan.writelock import sqlite_write_lock
 from erhc_h5.scan.service import RESULT_LABELS, Scanner, check, record, scan, voucher_visible
 from erhc_h5.scan.sql import driver_transaction, session_cursor, statements_for
 from erhc_h5.timefmt import fmt
@@ -50,7 +49,7 @@ def scan_transaction(session):
     lock, then BEGIN IMMEDIATE (reads see the newest commit, the insert never waits on a stale
     snapshot); plain BEGIN on PostgreSQL. The caller commits; the request teardown rolls back
     otherwise."""
-    with sqlite_write_lock(), write_intent():
+    with sqlite_writer(), write_intent():
         yield
 
 
@@ -76,7 +75,7 @@ def _api_transaction():
     if "db_session" in g:
         _end_read_snapshot(g.db_session)
     bind = get_db().factory.kw.get("bind")
-    with sqlite_write_lock():
+    with sqlite_writer():
         if isinstance(bind, Engine):
             with driver_transaction(bind) as cursor:
                 yield statements_for(bind.dialect), cursor

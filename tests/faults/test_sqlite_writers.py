@@ -18,8 +18,7 @@ import pytest
 from sqlalchemy import event, select, text
 
 from erhc_h5 import demo
-from erhc_h5.db import WriterLock, get_db, get_session, session_scope, write_intent
-from erhc_h5.scan.writelock import sqlite_write_lock
+from erhc_h5.db import WriterLock, get_db, get_session, session_scope, sqlite_writer, write_intent
 from tests.support import Journey, demo_app, make_launch_url
 
 
@@ -90,6 +89,20 @@ def test_the_lock_is_reentrant_in_its_thread_and_exclusive_across_threads(tmp_pa
     assert _free_elsewhere(lock)
 
 
+def test_releasing_a_lock_not_held_changes_nothing(tmp_path):
+    """A pooled connection inherited across a fork believes it holds the lock and gives it back:
+    that must not raise (a 500 at the next checkin) nor break the lock for its next holder."""
+    lock = WriterLock(str(tmp_path / "db.sqlite3"))
+    lock.release()
+    assert lock.acquire(timeout=0)
+    lock.release()
+    lock.release()
+    assert lock.acquire(timeout=0)
+    assert not _free_elsewhere(lock), "still exclusive after the stray releases"
+    lock.release()
+    assert _free_elsewhere(lock)
+
+
 def test_a_holder_in_another_process_makes_a_write_wait(sqlite_app):
     """A worker process holding the lock (flock) stops this process's writers until it lets go."""
     path = get_db(sqlite_app).writer_lock.path
@@ -128,7 +141,7 @@ def test_the_console_scan_nests_its_transaction_inside_the_lock(sqlite_app):
     def console_like() -> None:
         with sqlite_app.test_request_context("/scan", method="POST"):
             session = get_session()
-            with sqlite_write_lock(), write_intent():
+            with sqlite_writer(), write_intent():
                 session.execute(text("UPDATE scan_devices SET site_name = site_name WHERE id = -1"))
                 session.commit()
         finished.set()
