@@ -46,3 +46,16 @@ def test_requests_needing_the_first_key_at_once_make_one(fresh_app):
     # lock conflict (a GET runs again, a POST took the write lock at BEGIN and never gets here).
     assert all(is_sqlite_lock_conflict(exc) for exc in refused), refused
     assert kids and len(set(kids)) == 1, kids
+
+
+def test_a_cache_loaded_before_another_workers_first_key_uses_that_key(fresh_app):
+    """This worker's cache was loaded empty moments ago; another worker has since made the first
+    key. Signing must use that key, not make a second one."""
+    with fresh_app.app_context(), session_scope() as s:
+        keys._load(s, keys._cache(fresh_app))
+    with fresh_app.app_context(), session_scope() as s:
+        other = keys._new_key(s).kid  # another worker's first key, committed
+    with fresh_app.app_context(), session_scope() as s:
+        assert keys.signing_key(s).kid == other
+    with fresh_app.app_context(), session_scope() as s:
+        assert s.scalars(select(CodeSigningKey.kid)).all() == [other]
