@@ -90,6 +90,25 @@ PRODUCTION = {
 
 
 
+def qr_texts(png_or_image) -> list[str]:
+    """The texts of the QR codes in a picture (PNG bytes, a data URI or a PIL image), read by
+    zxing-cpp, the real decoder, as a nurse's QR scanner reads: QR codes only. Unfiltered, zxing-cpp
+    also tries linear formats and about one code face in 3,000 yields a second, false ITF reading
+    among the QR modules."""
+    import base64
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    image = png_or_image
+    if isinstance(image, str):
+        image = base64.b64decode(image.split(",", 1)[1])
+    if isinstance(image, bytes):
+        image = Image.open(io.BytesIO(image))
+    return [found.text for found in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)]
+
+
 def wait_until(predicate, timeout: float = 30.0, every: float = 0.1) -> bool:
     """Poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
     deadline = time.monotonic() + timeout

@@ -14,6 +14,7 @@ from erhc_h5.resident.models import EHealthCard, RateCounter, VerificationEvent,
 from erhc_h5.security.pii import blind_index, person_index
 from tests.attacks.harness import race
 from tests.factories import person
+from tests.support import qr_texts
 
 N = 30
 
@@ -209,13 +210,5 @@ def test_parallel_cancellations_send_one_d_version(server):
 
 
 def _decoded(src: str) -> str:
-    """The text of a PNG code face (data URI), read by zxing-cpp, the real decoder."""
-    import base64
-    import io
-
-    import zxingcpp
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
-    [found] = zxingcpp.read_barcodes(image)
-    return found.text
+    [text] = qr_texts(src)
+    return text

@@ -8,13 +8,11 @@ import json
 import logging
 import re
 
-import zxingcpp
-from PIL import Image
 from sqlalchemy import select
 
 from erhc_h5.audit import AuditEntry
 from erhc_h5.logs import JsonFormatter
-from tests.support import Journey, PROFILE
+from tests.support import Journey, PROFILE, qr_texts
 from tests.factories import resident_id
 
 PEOPLE = [
@@ -28,9 +26,8 @@ def _code_text(page: str) -> str:
     src = re.search(r'<img[^>]*alt="电子健康码"[^>]*src="data:image/png;base64,([^"]+)"', page) or \
         re.search(r'<img[^>]*src="data:image/png;base64,([^"]+)"[^>]*alt="电子健康码"', page)
     assert src, "the code face shows the code as an <img alt=电子健康码>"
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(src.group(1)))))
-    assert found
-    return found[0].text
+    [found] = qr_texts(base64.b64decode(src.group(1)))
+    return found
 
 
 def _walk(journey: Journey, person: dict, uid: str, device_token: str) -> None:
