@@ -5,14 +5,16 @@
 One run: create and migrate a fresh database (a new PostgreSQL database on ERHC_BENCH_PG_URL, default
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres; or a SQLite file with --sqlite), seed the demo
 app, start gunicorn on app:app (CSRF on, rate limits off: every virtual resident shares 127.0.0.1),
-then N threads each with its own requests.Session walk whole journeys as distinct synthetic residents,
-reading every CSRF token from the forms. A journey counts only if every step answers as a browser
+then N threads each with its own phone (``Phone``: one keep-alive connection and a cookie jar, on
+http.client; ``--client requests`` uses a requests.Session instead) walk whole journeys as distinct
+synthetic residents, reading every CSRF token from the forms. A journey counts only if every step answers as a browser
 expects and the code face shows <img alt="电子健康码">. Prints journeys/s, p50/p95/max and errors; the
 last line is JSON; exit status 1 on any error.
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
 import os
@@ -25,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
@@ -52,7 +55,73 @@ class Failed(Exception):
     pass
 
 
-def _token(page: requests.Response) -> str:
+class Reply:
+    __slots__ = ("status_code", "headers", "text", "url", "method")
+
+    def __init__(self, status_code: int, headers: dict, text: str, url: str, method: str):
+        self.status_code, self.headers, self.text, self.url, self.method = status_code, headers, text, url, method
+
+    @property
+    def request(self):  # what _token reports, as requests.Response.request does
+        return self
+
+
+class Phone:
+    """One resident's phone as a load generator can afford it: one keep-alive HTTP/1.1 connection
+    (http.client), a cookie jar of name -> value (every cookie here is host-wide, path /), forms
+    urlencoded, GET redirects followed as a browser follows them. The subset of requests.Session
+    that ``journey`` uses, at a fraction of its CPU (the generator shares the server's two cores)."""
+
+    REDIRECTS = (301, 302, 303, 307, 308)
+
+    def __init__(self, base: str):
+        self.base = base
+        parts = urlsplit(base)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        self.cookies: dict[str, str] = {}
+
+    def _send(self, method: str, url: str, body: bytes | None) -> Reply:
+        parts = urlsplit(url)
+        target = parts.path + ("?" + parts.query if parts.query else "")
+        headers = {"Accept-Encoding": "identity"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.conn.request(method, target, body=body, headers=headers)
+        answer = self.conn.getresponse()
+        payload = answer.read()
+        for cookie in answer.headers.get_all("Set-Cookie") or ():
+            pair, _, attributes = cookie.partition(";")
+            name, _, value = pair.strip().partition("=")
+            if "max-age=0" in attributes.lower().replace(" ", "") or "1970" in attributes:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        headers = {"Location": answer.headers.get("Location", "")}
+        return Reply(answer.status, headers, payload.decode("utf-8", "replace"), url, method)
+
+    def get(self, url: str, timeout: float = 30, allow_redirects: bool = True) -> Reply:
+        reply = self._send("GET", url, None)
+        for _ in range(5):
+            if not (allow_redirects and reply.status_code in self.REDIRECTS):
+                break
+            reply = self._send("GET", urljoin(url, reply.headers["Location"]), None)
+        return reply
+
+    def post(self, url: str, data: dict, timeout: float = 30, allow_redirects: bool = False) -> Reply:
+        assert not allow_redirects, "journeys read the POST's own redirect"
+        return self._send("POST", url, urlencode(data).encode())
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+CLIENTS = {"phone": Phone, "requests": lambda base: requests.Session()}
+CLIENT_ERRORS = (Failed, OSError, http.client.HTTPException, requests.RequestException)
+
+
+def _token(page) -> str:
     match = CSRF.search(page.text)
     if page.status_code != 200 or not match:
         raise Failed(f"{page.request.method} {page.url.split('?')[0]} → {page.status_code}, no form")
@@ -67,10 +136,17 @@ def _post(http, base, path, data, expect_path):
         raise Failed(f"POST {path} → {reply.status_code} {where}")
 
 
-def journey(base: str, filing_no: str, secret: str, n: int) -> None:
+def journey(base: str, filing_no: str, secret: str, n: int, client: str = "phone") -> None:
     from erhc_h5.resident.launch import make_launch_url
 
-    http = requests.Session()
+    http = CLIENTS[client](base)
+    try:
+        _walk(http, base, filing_no, secret, n, make_launch_url)
+    finally:
+        http.close()
+
+
+def _walk(http, base: str, filing_no: str, secret: str, n: int, make_launch_url) -> None:
     launched = http.get(make_launch_url(filing_no, f"bench-{n}", secret, base=base), timeout=30)
     if launched.status_code != 200:
         raise Failed(f"launch → {launched.status_code}")
@@ -90,19 +166,20 @@ def journey(base: str, filing_no: str, secret: str, n: int) -> None:
 TARGET_JOURNEYS_PER_S, TARGET_P95_S = 15.0, 3.0
 
 
-def bare(base: str, residents: int, seconds: float = 8.0) -> dict:
-    """The generator's own ceiling: the same threads, each with its own requests.Session, GET the
-    trivial /healthz as fast as the server answers. Journeys need REQUESTS_PER_JOURNEY times their rate."""
+def bare(base: str, residents: int, seconds: float = 8.0, client: str = "phone") -> dict:
+    """The generator's own ceiling: the same threads, each with its own client, GET the trivial
+    /healthz as fast as the server answers. Journeys need REQUESTS_PER_JOURNEY times their rate."""
     count, stop = [0] * residents, time.perf_counter() + seconds
 
-    def client(r: int) -> None:
-        http = requests.Session()
+    def client_loop(r: int) -> None:
+        http = CLIENTS[client](base)
         while time.perf_counter() < stop:
             if http.get(base + "/healthz", timeout=30).status_code == 200:
                 count[r] += 1
+        http.close()
 
     cpu_before, began = time.process_time(), time.perf_counter()
-    threads = [threading.Thread(target=client, args=(r,)) for r in range(residents)]
+    threads = [threading.Thread(target=client_loop, args=(r,)) for r in range(residents)]
     for t in threads:
         t.start()
     for t in threads:
@@ -115,7 +192,8 @@ def bare(base: str, residents: int, seconds: float = 8.0) -> dict:
 REQUESTS_PER_JOURNEY = 11  # launch (+ its redirect), 3 forms x (GET + POST), methods, two-factor, code face
 
 
-def run(base: str, filing_no: str, secret: str, residents: int, per_resident: int, offset: int = 0) -> dict:
+def run(base: str, filing_no: str, secret: str, residents: int, per_resident: int, offset: int = 0,
+        client: str = "phone") -> dict:
     durations: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -127,8 +205,8 @@ def run(base: str, filing_no: str, secret: str, residents: int, per_resident: in
             n = offset + r * per_resident + j
             began = time.perf_counter()
             try:
-                journey(base, filing_no, secret, n)
-            except (Failed, requests.RequestException) as exc:
+                journey(base, filing_no, secret, n, client)
+            except CLIENT_ERRORS as exc:
                 with lock:
                     errors.append(str(exc)[:160])
                 continue
@@ -163,6 +241,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--bare", action="store_true",
                         help="also measure the generator against the trivial /healthz first (its ceiling)")
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="phone",
+                        help="the virtual residents' HTTP client: phone (http.client, default) or requests")
     parser.add_argument("--server-log", help="append gunicorn's stderr (tracebacks) to this file")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="erhc-journey-"))
@@ -186,11 +266,11 @@ def main() -> int:
                     break
             except requests.RequestException:
                 time.sleep(0.1)
-        ceiling = bare(base, args.residents) if args.bare else {}
-        run(base, filing_no, secret, 5, 1, offset=100_000)  # warm-up, with residents of its own
+        ceiling = bare(base, args.residents, client=args.client) if args.bare else {}
+        run(base, filing_no, secret, 5, 1, offset=100_000, client=args.client)  # warm-up, with residents of its own
         workers = _children(server.pid)
         before, machine_before = [_proc_cpu(w) for w in workers], cpu_snapshot(server.pid)
-        result = run(base, filing_no, secret, args.residents, args.journeys)
+        result = run(base, filing_no, secret, args.residents, args.journeys, client=args.client)
         spent = [_proc_cpu(w) - b for w, b in zip(workers, before)]
         machine_after = cpu_snapshot(server.pid)
         result["worker_shares"] = [round(x / max(sum(spent), 1e-9), 2) for x in spent]
@@ -202,7 +282,7 @@ def main() -> int:
         clean_up(server, db_url, tmp)
     db = "sqlite" if args.sqlite else "postgresql"
     print(f"database {db}, gunicorn {args.workers} gthread workers x {args.threads} threads, "
-          f"{args.residents} concurrent residents x {args.journeys} journeys")
+          f"{args.residents} concurrent residents x {args.journeys} journeys, client {args.client}")
     print(f"journeys/s {result['journeys_per_s']}  p50 {result['p50_s']} s  p95 {result['p95_s']} s  "
           f"max {result['max_s']} s  errors {result['errors']}")
     if ceiling:
@@ -218,7 +298,7 @@ def main() -> int:
           f"load average {os.getloadavg()[0]:.1f}")
     missed = result["journeys_per_s"] < TARGET_JOURNEYS_PER_S or (result["p95_s"] or 0) > TARGET_P95_S
     print(f"target >= {TARGET_JOURNEYS_PER_S} journeys/s with p95 <= {TARGET_P95_S} s: {'MISSED' if missed else 'met'}")
-    print(json.dumps({"database": db, "residents": args.residents, **result, "target_met": not missed},
+    print(json.dumps({"database": db, "residents": args.residents, "client": args.client, **result, "target_met": not missed},
                      ensure_ascii=False))
     return 1 if result["errors"] or missed else 0
 

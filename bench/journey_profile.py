@@ -54,6 +54,7 @@ def main() -> int:
         step = {"name": "?"}
         counts: collections.Counter = collections.Counter()
         took: collections.Counter = collections.Counter()
+        cpu: collections.Counter = collections.Counter()
         statements: list[str] = []
 
         def count(conn, cursor, statement, *_):
@@ -71,9 +72,10 @@ def main() -> int:
 
         def call(name, method, path, **kw):
             step["name"] = name
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), time.thread_time()
             reply = getattr(client, method)(path, **kw)
             took[name] += time.perf_counter() - began
+            cpu[name] += time.thread_time() - cpu_began
             assert reply.status_code in (200, 302, 303), (name, reply.status_code)
             return reply
 
@@ -97,13 +99,19 @@ def main() -> int:
         for n in range(5):  # warm-up
             journey(10_000 + n)
         took.clear()
+        cpu.clear()
         cpu_began = time.process_time()
         began = time.perf_counter()
         for n in range(args.journeys):  # unprofiled: wall time per step
             journey(20_000 + n)
         plain = time.perf_counter() - began
         plain_cpu = time.process_time() - cpu_began
-        plain_steps = dict(took)
+        plain_steps, plain_cpu_steps = dict(took), dict(cpu)
+        bare_client = app.test_client()
+        cpu_began = time.thread_time()
+        for _ in range(500):
+            bare_client.get("/healthz")
+        bare_cpu = (time.thread_time() - cpu_began) / 500
         counts.clear()
         statements.clear()
         profiler = cProfile.Profile()
@@ -119,9 +127,11 @@ def main() -> int:
               f"({wall / args.journeys * 1000:.1f} under cProfile), {sum(counts.values()) / args.journeys:.1f} "
               f"statements a journey (BEGIN, COMMIT and pool pings not counted); "
               f"{plain_cpu / args.journeys * 1000:.1f} ms of it this process's CPU")
-        print("  statements  ms (unprofiled)  step")
+        print("  statements  ms (unprofiled)  CPU ms  step")
         for name, n in counts.items():
-            print(f"  {n / args.journeys:10.1f}  {plain_steps[name] / args.journeys * 1000:15.1f}  {name}")
+            print(f"  {n / args.journeys:10.1f}  {plain_steps[name] / args.journeys * 1000:15.1f}  "
+                  f"{plain_cpu_steps[name] / args.journeys * 1000:6.2f}  {name}")
+        print(f"  {0:10.1f}  {'':15}  {bare_cpu * 1000:6.2f}  GET /healthz (bare, for comparison)")
         if args.sql:
             per = len(statements) // args.journeys
             print("\n".join(statements[:per]))
