@@ -107,12 +107,16 @@ def nginx_config(tmp: Path, listen: int, upstream: int) -> Path:
     site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
     site = site.replace("/srv/erhc-h5/static/", f"{ROOT / 'static'}/")
     (tmp / "site.conf").write_text(site, encoding="utf-8")
+    # As a distribution's nginx.conf does: without the types, CSS is served as
+    # application/octet-stream and a browser refuses to apply it.
+    mime_types = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
     main = f"""
 worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
+    {mime_types}
     access_log off;
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
