@@ -10,8 +10,9 @@ then N threads each with its own phone (``Phone``: a cookie jar on http.client; 
 uses a requests.Session instead) walk whole journeys as distinct synthetic residents, reading every
 CSRF token from the forms. The phones' requests reach gunicorn as deploy/nginx.conf's upstream
 keepalive cache would pass them (``Upstream``), or through a real nginx with ``--connections nginx``.
-A journey counts only if every step answers as a browser expects and the code face shows <img alt="电子健康码">. Prints journeys/s, p50/p95/max and errors; the
-last line is JSON; exit status 1 on any error.
+A journey counts only if every step answers as a browser expects and the code face shows
+<img alt="电子健康码">. Prints journeys/s, p50/p95/max and errors; the last line is JSON; exit status 1
+on any error or a missed target.
 """
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ class Upstream:
     def __init__(self, base: str, mode: str = "pool"):
         parts = urlsplit(base)
         self.host, self.port, self.mode = parts.hostname, parts.port, mode
-        self.CACHED, self.REQUESTS = upstream_keepalive()
+        self.cached, self.requests_per_connection = upstream_keepalive()
         self.cache: list[http.client.HTTPConnection] = []
         self.lock = threading.Lock()
 
@@ -110,9 +111,9 @@ class Upstream:
 
     def give_back(self, conn: http.client.HTTPConnection, reusable: bool) -> None:
         conn.served = getattr(conn, "served", 0) + 1
-        if self.mode == "pool" and reusable and conn.served < self.REQUESTS:
+        if self.mode == "pool" and reusable and conn.served < self.requests_per_connection:
             with self.lock:
-                if len(self.cache) < self.CACHED:
+                if len(self.cache) < self.cached:
                     self.cache.append(conn)
                     return
         conn.close()
@@ -231,11 +232,11 @@ TARGET_JOURNEYS_PER_S, TARGET_P95_S = 15.0, 3.0
 def bare(base: str, residents: int, upstream: Upstream, seconds: float = 8.0, client: str = "phone") -> dict:
     """The generator's own ceiling: the same threads, each with its own client, GET the trivial
     /healthz as fast as the server answers. Journeys need REQUESTS_PER_JOURNEY times their rate."""
-    count, stop = [0] * residents, time.perf_counter() + seconds
+    count, until = [0] * residents, time.perf_counter() + seconds
 
     def client_loop(r: int) -> None:
         http = CLIENTS[client](upstream)
-        while time.perf_counter() < stop:
+        while time.perf_counter() < until:
             if http.get(base + "/healthz", timeout=30).status_code == 200:
                 count[r] += 1
         http.close()
