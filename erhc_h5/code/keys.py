@@ -86,15 +86,17 @@ def signing_key(session: Session) -> Key:
     if not active:
         # The cache may predate a key another process created: look in the database before making
         # the first key, with creators of a first key queued (one first key, however many requests
-        # of a new deployment need it at once). Not cached until committed: the next call reloads.
+        # of a new deployment need it at once). The queue is the database's, never this process's
+        # cache lock: a thread waiting for another transaction must not stop the process's scans
+        # from reloading keys. Not cached until committed: the next call reloads.
+        _queue_first_key_creators(session)
         with cache.lock:
-            _queue_first_key_creators(session)
             _load(session, cache)
-            active = [k for k in cache.keys.values() if k.retired_at is None]
-            if not active:
-                row = _new_key(session)
-                cache.loaded_at = 0.0
-                return Key(row.kid, row.secret, row.created_at, None)
+        active = [k for k in cache.keys.values() if k.retired_at is None]
+        if not active:
+            row = _new_key(session)
+            cache.loaded_at = 0.0
+            return Key(row.kid, row.secret, row.created_at, None)
     return max(active, key=lambda k: (k.created_at, k.kid))
 
 

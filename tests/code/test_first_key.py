@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from erhc_h5.code import keys
 from erhc_h5.code.models import CodeSigningKey
-from erhc_h5.db import is_sqlite_lock_conflict, session_scope
+from erhc_h5.db import get_db, is_sqlite_lock_conflict, session_scope
 
 N = 8
 
@@ -59,3 +59,43 @@ def test_a_cache_loaded_before_another_workers_first_key_uses_that_key(fresh_app
         assert keys.signing_key(s).kid == other
     with fresh_app.app_context(), session_scope() as s:
         assert s.scalars(select(CodeSigningKey.kid)).all() == [other]
+
+
+def test_a_request_queued_for_the_first_key_does_not_stop_other_requests_reading_keys(fresh_app):
+    """While one request's first key is uncommitted, a second request of the same process queues
+    for it in the database; meanwhile a scan in that process must still reload the key list (with
+    the queue on the process's cache lock, it waited for the first request's commit)."""
+    import pytest
+
+    if get_db(fresh_app).is_sqlite:
+        pytest.skip("the creators' queue is PostgreSQL's advisory lock; SQLite serialises writers itself")
+    with fresh_app.app_context():
+        first = get_db(fresh_app).factory()
+        kid = keys.signing_key(first).kid  # made, not committed: the queue is held
+        queued_kid: list[str] = []
+
+        def second_request() -> None:
+            with fresh_app.app_context(), session_scope() as s:
+                queued_kid.append(keys.signing_key(s).kid)
+
+        waiting = threading.Thread(target=second_request)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()  # queued behind the first request's transaction
+        scanned: list[object] = []
+
+        def scan() -> None:
+            with fresh_app.app_context(), session_scope() as s:
+                keys.invalidate(fresh_app)
+                scanned.append(keys.get_key(s, "none"))
+
+        scanner = threading.Thread(target=scan)
+        scanner.start()
+        scanner.join(5)
+        alive = scanner.is_alive()
+        first.commit()
+        first.close()
+        waiting.join(10)
+        scanner.join(10)
+    assert not alive, "a key reload waited for another request's transaction"
+    assert scanned == [None] and queued_kid == [kid]
