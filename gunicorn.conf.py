@@ -26,7 +26,7 @@ threads = _env("threads", 4)
 # Connections a worker holds at once (keep-alive included); past it the kernel backlog queues them.
 # A worker serves every request of a connection it accepted, so the proxy's kept-alive connections
 # decide how load splits between workers: deploy/nginx.conf closes each after 20 requests
-# (keepalive_requests), and the reconnect lands on the worker that is free to accept.
+# (keepalive_requests), so the workers draw for connections again (an even split is not assured).
 worker_connections = _env("worker_connections", 200)
 backlog = _env("backlog", 2048)
 

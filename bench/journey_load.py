@@ -38,7 +38,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.scan_load import _children, _proc_cpu, clean_up, cpu_snapshot, free_port, new_database, seeded  # noqa: E402
-from bench.slow_clients import nginx_config, stop  # noqa: E402
+from bench.slow_clients import stop  # noqa: E402
+from tests.support import nginx_config  # noqa: E402
 from tests.factories import person  # noqa: E402
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')

@@ -27,6 +27,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.support import nginx_config  # noqa: E402
 PY = sys.executable
 
 
@@ -99,36 +101,6 @@ def start_gunicorn(tmp: Path, port: int, env: dict) -> subprocess.Popen:
     genv = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_ACCESSLOG": ""}
     log = open(tmp / "gunicorn.log", "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(args, cwd=ROOT, env=genv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def nginx_config(tmp: Path, listen: int, upstream: int) -> Path:
-    site = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
-    site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
-    site = site.replace("/srv/erhc-h5/static/", f"{ROOT / 'static'}/")
-    (tmp / "site.conf").write_text(site, encoding="utf-8")
-    # As a distribution's nginx.conf does: without the types, CSS is served as
-    # application/octet-stream and a browser refuses to apply it.
-    mime_types = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
-    main = f"""
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    {mime_types}
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    include {tmp}/site.conf;
-}}
-"""
-    path = tmp / "nginx.conf"
-    path.write_text(main, encoding="utf-8")
-    return path
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -90,6 +90,51 @@ PRODUCTION = {
 
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def nginx_config(tmp: Path, listen: int, upstream: int) -> Path:
+    """A main nginx.conf in ``tmp`` that serves deploy/nginx.conf on 127.0.0.1:``listen`` in front
+    of 127.0.0.1:``upstream`` (only those addresses and the static path are rewritten); run it with
+    ``nginx -p tmp -c <returned path> -g 'daemon off;'``."""
+    site = (REPO / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+    site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
+    site = site.replace("/srv/erhc-h5/static/", f"{REPO / 'static'}/")
+    (tmp / "site.conf").write_text(site, encoding="utf-8")
+    # As a distribution's nginx.conf does: without the types, CSS is served as
+    # application/octet-stream and a browser refuses to apply it.
+    mime_types = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
+    main = f"""
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    {mime_types}
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    include {tmp}/site.conf;
+}}
+"""
+    path = tmp / "nginx.conf"
+    path.write_text(main, encoding="utf-8")
+    return path
+
+
 def qr_texts(png_or_image) -> list[str]:
     """The texts of the QR codes in a picture (PNG bytes, a data URI or a PIL image), read by
     zxing-cpp, the real decoder, as a nurse's QR scanner reads: QR codes only. Unfiltered, zxing-cpp

@@ -5,7 +5,9 @@ nginx's default of 1,000, one of two workers did 89-93 % of the work in 2 of 3 r
 from __future__ import annotations
 
 import http.client
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -16,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.scan_load import free_port
-from bench.slow_clients import nginx_config, stop
+from tests.support import free_port, nginx_config
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
@@ -69,7 +70,8 @@ def proxied():
                 probe.close()
         yield listen
     finally:
-        stop(proxy)
+        os.killpg(proxy.pid, signal.SIGTERM)
+        proxy.wait(timeout=15)
         upstream.shutdown()
         upstream.server_close()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -48,7 +48,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -59,16 +58,12 @@ from typing import Any, Callable, Iterator
 
 import requests
 
+from tests.support import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKERS, THREADS = 4, 4
 _CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"|value="([^"]+)"[^>]*?name="csrf_token"')
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run_cli(env: dict, *args: str) -> str:
@@ -88,7 +83,7 @@ class Server:
         self.tmp_dir = Path(tmp_dir)
         self.database_url = new_database_url(self.tmp_dir)
         self.secret_key = "race-" + secrets.token_hex(16)
-        self.port = _free_port()
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.access_log = self.tmp_dir / "gunicorn-access.log"
         self.error_log = self.tmp_dir / "gunicorn-error.log"
