@@ -60,6 +60,7 @@ def defaults(instance_path: str) -> dict:
         "PROVIDER_DEADLINE_SECONDS": 10.0,  # whole call, however slowly the reply trickles
         "PROVIDER_MAX_REPLY_BYTES": 1024 * 1024,
         "PROVIDER_SMS_TEMPLATE": "ERHC_OTP",
+        "PROVIDER_SMS_NOTICE_TEMPLATE": "ERHC_LINK_NOTICE",  # "your ID was linked to an app account"
         "PROVIDER_FACE_MIN_SCORE": 80,
         "SANDBOX_PROVIDER_MODE": "normal",  # normal | timeout | error
         # Dynamic health code.
@@ -72,6 +73,13 @@ def defaults(instance_path: str) -> dict:
         "ONSITE_CODE_HOURS": 24,
         "LOCKOUT_FAILURES": 5,
         "LOCKOUT_WINDOW_HOURS": 24,
+        # A person's failures from anyone only slow the knowledge check (two-factor): this wait, doubling.
+        "KNOWLEDGE_BACKOFF_SECONDS": 60,
+        "KNOWLEDGE_BACKOFF_MAX_SECONDS": 3600,
+        # Where residents get help: the city's hotline and its on-site verification points
+        # ([{"name", "address", "hours"}, …]); empty in sandbox mode shows a sample.
+        "HOTLINE": "",
+        "ONSITE_POINTS": [],
         "VERIFICATION_MAX_ATTEMPTS": 3,  # failed checks that end one verification session
         "SMS_PER_PHONE_HOUR": 5,
         "APP_ORIGINS": "",

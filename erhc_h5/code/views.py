@@ -11,7 +11,8 @@ from erhc_h5.code import tokens
 from erhc_h5.db import get_session, write_intent
 from erhc_h5.extensions import limiter
 from erhc_h5.records.codes import method_label
-from erhc_h5.resident.cards import cancel_card
+from erhc_h5.resident.assurance import step_up_message
+from erhc_h5.resident.cards import authority, cancel_card
 from erhc_h5.resident.models import CARD_LINK_VERIFIED
 from erhc_h5.resident.session import current_app_user, loaded_card_ref
 from erhc_h5.scan.service import RESULT_LABELS
@@ -88,11 +89,16 @@ def history():
 @bp.route("/h5/code/cancel", methods=["GET", "POST"])
 @limiter.limit("10 per minute", methods=["POST"])
 def cancel():
-    """The resident cancels their own card, after a confirmation; only a verified holder may."""
+    """The resident cancels their own card, after a confirmation; only a holder linked at the card's
+    level may (a weaker link is told which stronger method to pass first)."""
     user = current_app_user(with_card=True)
     card = service.card_of(user)
     if card is None or user.card_link != CARD_LINK_VERIFIED:
         return redirect(SERVICE_PATH)
+    if authority(card, user, 0) < card.assurance_level:
+        message = step_up_message(card.assurance_level, user.app.auth_methods if user.app else "")
+        return render_template("code/cancel.html", masked_name=mask_name(card.name),
+                               masked_idcode=mask_idcode(card.idcode), step_up=message), 403
     error = None
     if request.method == "POST":
         if request.form.get("confirm") != "y":

@@ -53,6 +53,10 @@ class IdentityProvider(Protocol):
 class SmsProvider(Protocol):
     def send_code(self, phone: str, code: str) -> SmsReceipt: ...
 
+    def send_notice(self, phone: str, params: dict[str, str]) -> SmsReceipt:
+        """The link notice (``PROVIDER_SMS_NOTICE_TEMPLATE``): params ``time``, ``app``, ``account``."""
+        ...
+
 
 class FaceProvider(Protocol):
     def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str) -> FaceStart: ...

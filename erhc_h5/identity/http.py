@@ -197,6 +197,13 @@ class HttpSmsProvider(_HttpBase):
                                  refusal="sms_rejected")
         return SmsReceipt(_field(data, "message_id"))
 
+    def send_notice(self, phone: str, params: dict[str, str]) -> SmsReceipt:
+        template = self._config.get("PROVIDER_SMS_NOTICE_TEMPLATE", "ERHC_LINK_NOTICE")
+        data = self._client.call("sms_send", "POST", "/sms/send",
+                                 {"mobile": phone, "template_id": template, "params": dict(params)},
+                                 refusal="sms_rejected")
+        return SmsReceipt(_field(data, "message_id"))
+
 
 class HttpFaceProvider(_HttpBase):
     """H5 face verification: token + redirect to the vendor page, then a server-side result fetch."""

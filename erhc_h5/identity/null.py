@@ -20,6 +20,9 @@ class NullSmsProvider:
     def send_code(self, phone: str, code: str) -> SmsReceipt:
         _unavailable()
 
+    def send_notice(self, phone: str, params: dict[str, str]) -> SmsReceipt:
+        _unavailable()
+
 
 class NullFaceProvider:
     def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str) -> FaceStart:

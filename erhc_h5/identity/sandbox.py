@@ -96,12 +96,20 @@ class SandboxIdentityProvider(_SandboxBase):
         return CheckResult(True, "", self._ref())
 
 
+def notice_text(params: dict[str, str]) -> str:
+    """The link notice as the sandbox shows it (a real gateway fills its registered template)."""
+    return (f"【电子健康码】您的证件于{params['time']}在“{params['app']}”的账号{params['account']}上完成实名认证"
+            "并关联了您的电子健康码。如非本人操作,请立即拨打{hotline}或携带身份证件到现场核验点处理。"
+            ).replace("{hotline}", params.get("hotline") or "城市服务热线")
+
+
 class SandboxSmsProvider(_SandboxBase):
     """Sends nothing; keeps the last code per phone (bounded) for the sandbox page hint."""
 
     def __init__(self, config: Mapping) -> None:
         super().__init__(config)
         self._last = _BoundedMap()
+        self._notices = _BoundedMap()
 
     def send_code(self, phone: str, code: str) -> SmsReceipt:
         self._simulate_faults()
@@ -111,6 +119,15 @@ class SandboxSmsProvider(_SandboxBase):
     def sandbox_last_code(self, phone: str) -> str | None:
         """The last code 'sent' to this phone, or None."""
         return self._last.get(phone)
+
+    def send_notice(self, phone: str, params: dict[str, str]) -> SmsReceipt:
+        self._simulate_faults()
+        self._notices.put(phone, (self._notices.get(phone) or ()) + (notice_text(params),))
+        return SmsReceipt(self._ref())
+
+    def sandbox_notices(self, phone: str) -> tuple[str, ...]:
+        """The link notices 'sent' to this phone, oldest first."""
+        return self._notices.get(phone) or ()
 
 
 class SandboxFaceProvider(_SandboxBase):

@@ -3,10 +3,14 @@
 The binding rule (README, "Binding a person to a card"):
 - a check the provider refuted creates and changes no card and sends nothing upward;
 - a registration that awaits its check (on-site) holds a card with recognize_flag 0, linked
-  *provisionally* to the app user who made it; it never shows an authenticated code;
-- a passed check makes the lasting (verified) link; when the person passes, the verified details
-  replace unverified ones, every other provisional link to the card ends, and codes shown before
-  stop scanning (the card's code reference is renewed).
+  *provisionally* to the app user who made it; it never shows an authenticated code and nothing of
+  it goes upward until a check passes;
+- a passed check makes the lasting (verified) link at its level; when the person passes, the verified
+  details replace unverified ones, every other provisional link and every link made by a weaker
+  check ends, and codes shown before stop scanning (the card's code reference is renewed);
+- assurance only climbs (``resident/assurance.py``): a check below the card's level changes
+  nothing and links nobody (StepUpRequired); a new link to a card whose phone was proven queues an
+  SMS to that phone (``resident/notices.py``).
 
 Each function works inside the caller's transaction and writes the card change, its 5.2.2 record
 version and that version's outbox entry together; the caller commits once.
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import delete, inspect, select, update
+from sqlalchemy import delete, inspect, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +32,8 @@ from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.idnumbers import check_idcode, normalize_idcode
 from erhc_h5.records.versions import record_card_version
 from erhc_h5.records.standard import canonical_methods, normalize_record
+from erhc_h5.resident import notices
+from erhc_h5.resident.assurance import PHONE_PROVEN_LEVEL, level_of, proves_phone
 from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, CARD_LINK_VERIFIED, AppUser, EHealthCard
 from erhc_h5.security.pii import blind_index, make_empi, person_index
 
@@ -104,6 +110,8 @@ def _claim_new_card(session: Session, identity: dict, app: FiledApp, methods: st
         card.recognize_flag = 1
         card.authentication_method = canonical_methods("", methods)
         card.authenticated_at = utcnow()
+        card.assurance_level = card.profile_level = level_of(methods)
+        card.phone_level = PHONE_PROVEN_LEVEL if proves_phone(methods) else 0
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         # One statement instead of SAVEPOINT, INSERT, RELEASE: a conflict on the person (empi)
@@ -129,21 +137,55 @@ def _claim_new_card(session: Session, identity: dict, app: FiledApp, methods: st
     return card
 
 
-def link(session: Session, app_user: AppUser, card: EHealthCard, *, verified: bool) -> None:
-    """Tie an app user to a card: lasting after a pass, provisional while a registration awaits its check."""
+class StepUpRequired(Exception):
+    """A check below the card's level passed: nothing changes; a method of ``required`` level will do."""
+
+    def __init__(self, card: EHealthCard, required: int) -> None:
+        super().__init__(f"level {required} required")
+        self.card, self.required = card, required
+
+
+def link(session: Session, app_user: AppUser, card: EHealthCard, *, verified: bool, level: int = 0) -> None:
+    """Tie an app user to a card: lasting after a pass (at the check's level), provisional while a
+    registration awaits its check."""
     if not verified and app_user.card_link == CARD_LINK_VERIFIED and app_user.card_id is not None:
         return  # a pending registration never displaces the person this account already proved to be
+    same = app_user.card_id == card.id and app_user.card_link == CARD_LINK_VERIFIED
     app_user.card_id = card.id
     app_user.card_link = CARD_LINK_VERIFIED if verified else CARD_LINK_PROVISIONAL
+    app_user.link_level = max(level, app_user.link_level or 0) if same and verified else (level if verified else 0)
 
 
-def _end_provisional_links(session: Session, card: EHealthCard, keep: AppUser | None) -> None:
-    """The person passed: nobody else keeps an unverified hold on their card, nor a code shown before."""
-    query = update(AppUser).where(AppUser.card_id == card.id, AppUser.card_link == CARD_LINK_PROVISIONAL)
+def authority(card: EHealthCard, app_user: AppUser | None, level: int) -> int:
+    """What a request may do to ``card``: its fresh check's level, or its account's link to this card."""
+    linked = (app_user.link_level or 0) if (app_user is not None and app_user.card_id == card.id
+                                            and app_user.card_link == CARD_LINK_VERIFIED) else 0
+    return max(level, linked)
+
+
+def _end_weaker_links(session: Session, card: EHealthCard, keep: AppUser | None, level: int) -> int:
+    """The person passed at ``level``: nobody else keeps an unverified hold on their card, nor a link made
+    by a weaker check, nor a code shown before (the card's code reference is renewed). Returns links ended."""
+    weaker = or_(AppUser.card_link == CARD_LINK_PROVISIONAL, AppUser.link_level < level)
+    query = update(AppUser).where(AppUser.card_id == card.id, weaker)
     if keep is not None and keep.id is not None:
         query = query.where(AppUser.id != keep.id)
-    session.execute(query.values(card_id=None, card_link=None).execution_options(synchronize_session="fetch"))
+    ended = session.execute(query.values(card_id=None, card_link=None, link_level=0)
+                            .execution_options(synchronize_session="fetch")).rowcount or 0
     session.execute(delete(CardCodeRef).where(CardCodeRef.card_id == card.id))
+    return ended
+
+
+def _apply_pass(card: EHealthCard, identity: dict, level: int, methods: str, was_verified: bool) -> None:
+    """A pass whose authority reaches the card's level: its details replace unverified ones (a verified
+    card keeps what the pass leaves blank); the phone stays proven only if unchanged or proven now."""
+    old_phone = card.phone
+    apply_identity(card, identity, replace=not was_verified)
+    if proves_phone(methods):
+        card.phone_level = PHONE_PROVEN_LEVEL
+    elif not (was_verified and card.phone == old_phone):
+        card.phone_level = 0
+    card.profile_level = level
 
 
 def issue_or_update_card(
@@ -151,12 +193,16 @@ def issue_or_update_card(
 ) -> EHealthCard:
     """Create or update the person's card.
 
-    ``methods`` set (e.g. '2' or '3^4'): the person passed by them; the card becomes authenticated,
-    its methods are joined with those it held, and ``app_user`` is linked for good.
+    ``methods`` set (e.g. '2' or '3^4'): the person passed by them. A check whose level, or whose
+    account's link to this card, reaches the card's level makes the card authenticated, joins its
+    methods, replaces its unproven details and links ``app_user`` for good; a weaker one raises
+    StepUpRequired and writes nothing (assurance only climbs).
     ``methods`` None: a registration awaiting its check; a new card gets recognize_flag 0 and a
-    provisional link, an existing card is left untouched (only a pass changes someone's card).
+    provisional link, and nothing goes upward until a check passes; an existing card is left
+    untouched (only a pass changes someone's card).
     """
     find = (identity["id_card_type_code"], identity["idcode"], identity.get("nationality"))
+    level = level_of(methods)
     card = find_card(session, *find)
     created = False
     if card is None:
@@ -165,28 +211,32 @@ def issue_or_update_card(
         if created and methods:  # inserted as the pass leaves it (the update path below, written at once)
             record_card_version(session, card, "i", new_card=True)
             if app_user is not None:
-                link(session, app_user, card, verified=True)
+                link(session, app_user, card, verified=True, level=level)
             return card
         card = card or find_card(session, *find)
     if not methods:
-        if created:
-            record_card_version(session, card, "i", new_card=True)
         if app_user is not None and not card.is_authenticated:
             link(session, app_user, card, verified=False)
         return card
     was_verified = card.recognize_flag == 1 and card.status == "active"
+    if was_verified and authority(card, app_user, level) < card.assurance_level:
+        raise StepUpRequired(card, card.assurance_level)
     reopened = card.status == "cancelled"
-    apply_identity(card, identity, replace=not was_verified)
-    if not created and not was_verified:
-        _end_provisional_links(session, card, app_user)
+    linked_before = app_user is not None and app_user.card_id == card.id and app_user.card_link == CARD_LINK_VERIFIED
+    if not created and (not was_verified or level > card.assurance_level):
+        _end_weaker_links(session, card, app_user, max(level, card.assurance_level))
+    _apply_pass(card, identity, level, methods, was_verified)
     card.recognize_flag = 1
+    card.assurance_level = max(level, card.assurance_level if was_verified else 0)
     card.authentication_method = canonical_methods(card.authentication_method if was_verified else "", methods)
     card.authenticated_at = utcnow()
     card.status, card.cancelled_at = "active", None
     card.app, card.app_id = app, app.id
-    record_card_version(session, card, "i" if created or reopened else "u")
+    record_card_version(session, card, "i" if reopened else None)  # 'i' for a card never sent upward
     if app_user is not None:
-        link(session, app_user, card, verified=True)
+        link(session, app_user, card, verified=True, level=level)
+        if was_verified and not linked_before:
+            notices.queue_link_notice(session, card, app_user, app)
     return card
 
 
@@ -217,7 +267,7 @@ def cancel_card(session: Session, card: EHealthCard) -> bool:
     if not won:
         return False
     record_card_version(session, card, "d")
-    session.execute(update(AppUser).where(AppUser.card_id == card.id).values(card_id=None, card_link=None)
+    session.execute(update(AppUser).where(AppUser.card_id == card.id).values(card_id=None, card_link=None, link_level=0)
                     .execution_options(synchronize_session="fetch"))
     return True
 

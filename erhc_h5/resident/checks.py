@@ -1,8 +1,9 @@
 """The method checks: two-factor (1), three-factor with an SMS code (2), face (3) and on-site (4).
 
-A view runs ``verification.begin_check`` and commits before calling a check here, so every gate
-holds under parallel requests. Provider calls may raise ProviderUnavailable: that is not the
-resident's fault, so it propagates to the view (a retry page), which gives the guess back.
+Each check runs inside ``verification.run_check``, which passes every gate and commits before the
+check is called here, so every gate holds under parallel requests, and which settles the guess
+afterwards. Provider calls may raise ProviderUnavailable: that is not the resident's fault, so it
+propagates to ``run_check`` (a retry page), which gives the guess back.
 """
 from __future__ import annotations
 
@@ -203,13 +204,9 @@ def image_problem(image: bytes) -> str | None:
 
 def _face_outcome(session: Session, vs: VerificationSession, result) -> Outcome:
     if result.passed:
-        if vs.subject_hash:
-            limits.refund_guess(session, vs.subject_hash)
         return to_onsite(session, vs, "3^4")
-    if result.reason == "bad_image":  # an unusable photo is not a failed identity check
+    if result.reason == "bad_image":  # an unusable photo is not a failed identity check (the guess comes back)
         vs.check_started_at = None
-        if vs.subject_hash:
-            limits.refund_guess(session, vs.subject_hash)
         if vs.state == State.PENDING_PROVIDER:
             move(vs, State.IN_PROGRESS)
         return Outcome("bad_image", "bad_image")
@@ -244,9 +241,11 @@ def to_onsite(session: Session, vs: VerificationSession, methods: str) -> Outcom
     The registration awaits its check: a new person gets a recognize_flag 0 card, provisionally linked."""
     vs.method = methods
     vs.check_started_at = None
+    refused = register_pending(session, vs)
+    if refused is not None:
+        return refused
     vs.onsite_code = new_onsite_code(session)
     vs.onsite_expires_at = utcnow() + dt.timedelta(hours=float(current_app.config["ONSITE_CODE_HOURS"]))
-    register_pending(session, vs)
     move(vs, State.PENDING_ONSITE)
     log_event("verification.pending_onsite", session=vs.id[:8], methods=methods)
     return Outcome("pending_onsite")

@@ -1,11 +1,21 @@
-"""Limits of the journey across sessions: identity lockout and SMS per phone, counted per person.
+"""Limits of the journey across sessions: guesses and failures per person, and SMS per phone.
 
-Every limit is an atomic counter (``rate_counters``): one conditional UPDATE takes a unit only
-while the count is under the cap, so parallel requests cannot all read "4 of 5" and each take the
-fifth. A person has two counters: ``guess`` (checks failed or under way) caps what may reach the
-provider — a check takes its unit *before* the provider is asked and gives it back when the person
-passes — and ``fail`` (checks refuted) is the lock. Counted by keyed hashes only: no document
-number or phone is stored in clear here.
+A name and an ID number are known to strangers, so a stranger's failures must never stop the real
+person from passing by a stronger method. Failures are therefore counted three ways:
+
+- per (person, app account) and per (person, source address): the hard caps. LOCKOUT_FAILURES
+  refuted checks in the window lock that account, or that source, for that person — every online
+  method, since that account or source has shown it does not hold the person's details;
+- per person, from anyone: only *slows* the knowledge check (two-factor) with a growing wait
+  (KNOWLEDGE_BACKOFF_SECONDS doubling to KNOWLEDGE_BACKOFF_MAX_SECONDS); it never closes
+  three-factor, face or on-site, and it is the attack signal the ops page shows.
+
+Every limit is an atomic counter (``rate_counters``): one conditional UPDATE takes a unit only while
+the count is under the cap, so parallel requests cannot all read "4 of 5" and each take the fifth.
+A check takes its guesses *before* the provider is asked (``take_guess``) and ``give_back_guess`` gives
+them back whenever the check ends without a refutation (a pass, a provider outage, a step-up, an
+unusable photo). On-site staff lift a person's counters after checking the document (``lift``).
+Counted by keyed hashes only: no document number or phone is stored in clear here.
 """
 from __future__ import annotations
 
@@ -14,7 +24,7 @@ import hashlib
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -41,13 +51,10 @@ def ip_hash(ip: str | None) -> str:
 
 def record_event(session: Session, kind: str, *, session_id: str = "", subject: str | None = None,
                  phone: str | None = None, ip: str = "", reason: str = "", at: dt.datetime | None = None) -> None:
-    """A failure or an SMS send, for the ops figures; a failure also counts towards the person's lock."""
+    """A failure or an SMS send, for the ops figures (the counters are ``count_failure``'s)."""
     session.add(VerificationEvent(kind=kind, session_id=session_id, subject_hash=subject, phone_bidx=phone,
                                   ip_hash=ip, reason=reason, at=at or utcnow()))
     session.flush()
-    if kind == "failure" and subject:
-        _, window = _lockout()
-        take(session, f"fail:{subject}", 2**31 - 1, window, at)
 
 
 # --- atomic counters ---------------------------------------------------------------------------
@@ -109,9 +116,32 @@ def used(session: Session, key: str, window: dt.timedelta, now: dt.datetime | No
 
 # --- identity lockout --------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Who:
+    """Whom a check is counted against: the person, the app account asking and the source address."""
+
+    subject: str
+    account: int | None = None
+    source: str = ""
+
+    @classmethod
+    def of(cls, vs) -> "Who":
+        """The parties of a verification session (its person, app user and the address it began from)."""
+        return cls(vs.subject_hash or "", vs.app_user_id, (vs.ip_hash or "")[:16])
+
+    def scoped(self, kind: str) -> tuple[str, ...]:
+        """The per-account and per-source counter keys of ``kind`` (guess or fail)."""
+        keys = []
+        if self.account is not None:
+            keys.append(f"{kind}:{self.subject}:a{self.account}")
+        if self.source:
+            keys.append(f"{kind}:{self.subject}:s{self.source}")
+        return tuple(keys)
+
+
 @dataclass
 class Lock:
-    """An identity is locked until ``until`` (naive UTC)."""
+    """An identity is locked for one account or source until ``until`` (naive UTC)."""
 
     until: dt.datetime
 
@@ -120,40 +150,107 @@ class Lock:
         return fmt(self.until, "%Y年%m月%d日 %H:%M")
 
 
+@dataclass
+class Slowed:
+    """The knowledge check of a person who collected failures waits until ``until`` (naive UTC)."""
+
+    until: dt.datetime
+
+    @property
+    def wait_seconds(self) -> int:
+        return max(1, int((self.until - utcnow()).total_seconds() + 0.999))
+
+
+ACCOUNT_BUSY = "person_busy"
+
+
 def _lockout() -> tuple[int, dt.timedelta]:
     cfg = current_app.config
     return int(cfg["LOCKOUT_FAILURES"]), dt.timedelta(hours=float(cfg["LOCKOUT_WINDOW_HOURS"]))
 
 
-def identity_lock(session: Session, subject: str, now: dt.datetime | None = None) -> Lock | None:
-    """The lock on a person: LOCKOUT_FAILURES checks refuted in the window, across all users."""
+def identity_lock(session: Session, who: Who, now: dt.datetime | None = None) -> Lock | None:
+    """The lock on this account or source for this person: LOCKOUT_FAILURES refuted in the window."""
     limit, window = _lockout()
-    count, started = used(session, f"fail:{subject}", window, now)
-    if count < limit or started is None:
+    for key in who.scoped("fail"):
+        count, started = used(session, key, window, now)
+        if count >= limit and started is not None:
+            return Lock(until=started + window)
+    return None
+
+
+def tries_left(session: Session, who: Who, now: dt.datetime | None = None) -> int:
+    """Refuted checks this account and source may still make for this person before the lock."""
+    limit, window = _lockout()
+    now = now or utcnow()
+    keys = who.scoped("fail")
+    if not keys:
+        return limit
+    rows = session.execute(select(RateCounter.count).where(RateCounter.key.in_(keys),
+                                                           RateCounter.window_start > now - window)).scalars()
+    return max(0, limit - max(rows, default=0))
+
+
+def person_failures(session: Session, subject: str, now: dt.datetime | None = None) -> int:
+    """Refuted checks of this person in the window, from any account or source."""
+    return used(session, f"fail:{subject}", _lockout()[1], now)[0]
+
+
+def _knowledge_wait(failures: int) -> dt.timedelta | None:
+    """How long the knowledge check waits between tries after ``failures`` (None: it does not wait)."""
+    limit, _ = _lockout()
+    if failures < limit:
         return None
-    return Lock(until=started + window)
+    cfg = current_app.config
+    base, cap = float(cfg["KNOWLEDGE_BACKOFF_SECONDS"]), float(cfg["KNOWLEDGE_BACKOFF_MAX_SECONDS"])
+    return dt.timedelta(seconds=min(cap, base * 2 ** min(failures - limit, 30)))
 
 
-PERSON_BUSY = "person_busy"
+def take_guess(session: Session, who: Who, *, knowledge: bool,
+               now: dt.datetime | None = None) -> Lock | Slowed | str | None:
+    """Spend a guess of this account and this source for the person, before the provider is asked.
 
-
-def take_guess(session: Session, subject: str, now: dt.datetime | None = None) -> Lock | str | None:
-    """Spend one of the person's guesses before the provider is asked.
-
-    None: go ahead. A Lock: the person is locked. PERSON_BUSY: the guesses left are all taken by
-    checks under way in other sessions; none may start until they come back."""
-    lock = identity_lock(session, subject, now)
+    None: go ahead. A Lock: this account or source is locked for the person. A Slowed: the person
+    collected failures from others and the knowledge check must wait (atomic: of parallel tries one
+    goes ahead per wait). ACCOUNT_BUSY: the guesses left are all taken by checks under way."""
+    now = now or utcnow()
+    lock = identity_lock(session, who, now)
     if lock is not None:
         return lock
+    if knowledge and (wait := _knowledge_wait(person_failures(session, who.subject, now))) is not None:
+        if not take(session, f"slow:{who.subject}", 1, wait, now):
+            _, started = used(session, f"slow:{who.subject}", wait, now)
+            return Slowed(until=(started or now) + wait)
     limit, window = _lockout()
-    if take(session, f"guess:{subject}", limit, window, now):
-        return None
-    return identity_lock(session, subject, now) or PERSON_BUSY
+    taken: list[str] = []
+    for key in who.scoped("guess"):
+        if not take(session, key, limit, window, now):
+            for done in taken:
+                give_back(session, done)
+            return identity_lock(session, who, now) or ACCOUNT_BUSY
+        taken.append(key)
+    return None
 
 
-def refund_guess(session: Session, subject: str) -> None:
-    """The check passed, or never reached the provider: the guess does not count."""
-    give_back(session, f"guess:{subject}")
+def give_back_guess(session: Session, who: Who) -> None:
+    """The check ended without a refutation (a pass, an outage, a step-up …): its guess does not count."""
+    for key in who.scoped("guess"):
+        give_back(session, key)
+
+
+def count_failure(session: Session, who: Who, now: dt.datetime | None = None) -> None:
+    """A refuted check: towards this account's and source's lock, and the person-wide figure."""
+    _, window = _lockout()
+    for key in (f"fail:{who.subject}",) + who.scoped("fail"):
+        take(session, key, 2**31 - 1, window, now)
+
+
+def lift(session: Session, subject: str) -> int:
+    """Staff checked the document: every lock, guess and wait of this person ends. Returns rows ended."""
+    patterns = [f"{kind}:{subject}%" for kind in ("fail", "guess", "slow")]
+    result = session.execute(delete(RateCounter).where(or_(*(RateCounter.key.like(p) for p in patterns)))
+                             .execution_options(synchronize_session=False))
+    return result.rowcount or 0
 
 
 # --- SMS per phone -----------------------------------------------------------------------------

@@ -37,6 +37,13 @@ class EHealthCard(Base):
     recognize_flag: Mapped[int] = mapped_column(Integer, default=0)
     authentication_method: Mapped[str] = mapped_column(String(12), default="")
     authenticated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Assurance (README, "Binding a person to a card"): the highest level the card's passed checks
+    # reached (two-factor 1, three-factor 2, face 3, on-site 4), the level that proved the current
+    # phone (2: an SMS code to it and the carrier's record; 0: typed, unproven) and the level of the
+    # check that supplied the current profile (0: typed for a registration awaiting its check).
+    assurance_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    phone_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    profile_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The app through which the resident last authenticated (its codes go into the record).
     app_id: Mapped[int | None] = mapped_column(ForeignKey("filed_apps.id"), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | cancelled
@@ -71,6 +78,9 @@ class AppUser(Base):
     app_user_id: Mapped[str] = mapped_column(String(128))
     card_id: Mapped[int | None] = mapped_column(ForeignKey("ehealth_cards.id"), nullable=True, index=True)
     card_link: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    # The level of the check that made a verified link; below the card's level the link may show the
+    # code but neither change the card's proven data nor cancel it.
+    link_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     card = relationship("EHealthCard")
@@ -147,3 +157,20 @@ class RateCounter(Base):
     key: Mapped[str] = mapped_column(String(96), primary_key=True)
     window_start: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LinkNotice(Base):
+    """An SMS to a card's proven phone that an app account was linked to the card (sent after commit)."""
+
+    __tablename__ = "link_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("ehealth_cards.id"), index=True)
+    app_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_users.id"), nullable=True)
+    phone: Mapped[str] = mapped_column(EncryptedText)
+    params: Mapped[dict] = mapped_column(EncryptedJSON)
+    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

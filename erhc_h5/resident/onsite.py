@@ -81,7 +81,9 @@ def reject(session: Session, vs: VerificationSession, staff_id: int, note: str) 
     """The document does not match the person: the session fails and the failure counts for the identity."""
     _claim(session, vs)
     limits.record_event(session, "failure", session_id=vs.id, subject=vs.subject_hash, phone=vs.phone_bidx,
-                        reason="onsite_rejected")
+                        ip=vs.ip_hash, reason="onsite_rejected")
+    if vs.subject_hash:
+        limits.count_failure(session, limits.Who.of(vs))
     vs.confirmed_by_id, vs.confirm_note, vs.failure_reason = staff_id, note, "onsite_rejected"
     move(vs, "failed")
     audit(session, "onsite.rejected", actor_type="staff", actor_id=staff_id,

@@ -13,19 +13,23 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flask import current_app
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
-from erhc_h5.db import utcnow
+from erhc_h5.db import lock_row, utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.records.idnumbers import uses_resident_id_layout
 from erhc_h5.records.standard import Violation, normalize_record, validate_record
 from erhc_h5.resident import limits
-from erhc_h5.resident.cards import issue_or_update_card
+from erhc_h5.identity.base import ProviderUnavailable
+from erhc_h5.records.versions import RecordInvalid
+from erhc_h5.resident import notices
+from erhc_h5.resident.assurance import AuthMethod
+from erhc_h5.resident.cards import StepUpRequired, issue_or_update_card, link
 from erhc_h5.resident.draft import ASKED_WITHOUT_RESIDENT_ID, IDENTITY_FIELDS, PROFILE_FIELDS, Draft
-from erhc_h5.resident.models import AppUser, VerificationSession
+from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, AppUser, VerificationSession
 
 
 class State(StrEnum):
@@ -58,13 +62,23 @@ class TransitionError(RuntimeError):
 
 @dataclass
 class Outcome:
-    """What a check did: passed, retry (attempts left), failed, locked, pending_onsite, or a refusal
-    before any check (busy, method_not_filed, app_suspended, bad_image)."""
+    """What a check did: passed, retry (tries left), failed, locked, pending_onsite, step_up (a pass below
+    the card's level: ``required`` level), or a refusal before any check (busy, method_not_filed,
+    app_suspended, bad_image, slowed, phone_unproven, onsite_taken); unavailable / invalid when the
+    provider gave no answer or the record would break the standard (``error``)."""
 
     kind: str
     reason: str = ""
     attempts_left: int = 0
     lock: limits.Lock | None = None
+    required: int = 0
+    wait_seconds: int = 0
+    error: Exception | None = None
+
+    @property
+    def refuted(self) -> bool:
+        """The provider or the operator refuted the identity: the guess is kept and counts."""
+        return self.kind in ("retry", "failed", "locked")
 
 
 def max_attempts() -> int:
@@ -147,7 +161,7 @@ def set_identity(session: Session, vs: VerificationSession, form: dict) -> tuple
     if violations:
         return violations, None
     subject = limits.subject_hash(record["id_card_type_code"], record["idcode"], record.get("nationality"))
-    lock = limits.identity_lock(session, subject)
+    lock = limits.identity_lock(session, limits.Who(subject, vs.app_user_id, (vs.ip_hash or "")[:16]))
     if lock is not None:
         vs.subject_hash = subject
         move(vs, State.LOCKED)
@@ -201,7 +215,7 @@ METHOD_REFUSALS = {
     "app_suspended": "该应用的接种疫苗服务备案已暂停或撤销,暂不能进行实名认证,请联系应用运营方",
     "method_not_filed": "该应用未备案此实名认证方式,请选择页面上提供的认证方式",
     "busy": "正在核验您的信息,请勿重复提交,稍候刷新页面查看结果",
-    limits.PERSON_BUSY: "该证件正在其他设备上核验,请稍后再试",
+    limits.ACCOUNT_BUSY: "该证件正在其他设备上核验,请稍后再试",
     "attempts_used": "本次认证尝试次数已用完,请重新开始实名认证",
 }
 
@@ -244,15 +258,19 @@ def begin_check(session: Session, vs: VerificationSession, methods: str, *, gues
         return Outcome("busy", "busy")
     if claimed[0] is not vs:  # ``vs`` belongs to another session: read what the claim left
         session.refresh(vs)
+    who = limits.Who.of(vs)
     if guess and vs.subject_hash:
-        taken = limits.take_guess(session, vs.subject_hash, now)
-        if taken == limits.PERSON_BUSY:
+        taken = limits.take_guess(session, who, knowledge=methods == AuthMethod.TWO_FACTOR, now=now)
+        if isinstance(taken, limits.Slowed):
             vs.check_started_at = None
-            return Outcome(limits.PERSON_BUSY, limits.PERSON_BUSY)
+            return Outcome("slowed", "slowed", wait_seconds=taken.wait_seconds)
+        if taken == limits.ACCOUNT_BUSY:
+            vs.check_started_at = None
+            return Outcome(limits.ACCOUNT_BUSY, limits.ACCOUNT_BUSY)
         if taken is not None:
             move(vs, State.LOCKED)
             return Outcome("locked", "locked", 0, taken)
-    elif vs.subject_hash and (lock := limits.identity_lock(session, vs.subject_hash, now)) is not None:
+    elif vs.subject_hash and (lock := limits.identity_lock(session, who, now)) is not None:
         move(vs, State.LOCKED)
         return Outcome("locked", "locked", 0, lock)
     return None
@@ -262,11 +280,12 @@ def abandon_check(session: Session, vs: VerificationSession, *, guess: bool = Tr
     """The provider could not answer: not the resident's fault, the guess and the slot come back."""
     vs.check_started_at = None
     if guess and vs.subject_hash:
-        limits.refund_guess(session, vs.subject_hash)
+        limits.give_back_guess(session, limits.Who.of(vs))
 
 
 def record_failure(session: Session, vs: VerificationSession, reason: str) -> Outcome:
-    """Count a refuted check against the session (the person's guess is already spent); lock or fail at the limits.
+    """Count a refuted check against the session, the account and the source (the guess is kept); lock
+    this account or source for the person, or end the session, at the limits.
 
     Creates and changes no card: a refuted identity is nobody's registration."""
     vs.attempts += 1
@@ -277,33 +296,68 @@ def record_failure(session: Session, vs: VerificationSession, reason: str) -> Ou
     audit(session, "verification.failed", actor_type="resident", actor_id=vs.app_user_id or "",
           target_type="verification_session", target_id=vs.id, detail={"reason": reason, "method": vs.method})
     log_event("verification.failed", session=vs.id[:8], reason=reason, method=vs.method, attempts=vs.attempts)
-    lock = limits.identity_lock(session, vs.subject_hash) if vs.subject_hash else None
+    who = limits.Who.of(vs)
+    if vs.subject_hash:
+        limits.count_failure(session, who)
+    lock = limits.identity_lock(session, who) if vs.subject_hash else None
+    left = min(limits.tries_left(session, who) if vs.subject_hash else max_attempts(), max_attempts() - vs.attempts)
     if lock is not None or vs.attempts >= max_attempts():
         move(vs, State.LOCKED if lock is not None else State.FAILED)
         return Outcome("locked" if lock else "failed", reason, 0, lock)
     if vs.state != State.IN_PROGRESS:
         move(vs, State.IN_PROGRESS)
-    return Outcome("retry", reason, max_attempts() - vs.attempts)
+    return Outcome("retry", reason, left)
 
 
-def register_pending(session: Session, vs: VerificationSession) -> None:
-    """A registration that awaits its on-site check: a recognize_flag 0 card and a provisional link."""
+def register_pending(session: Session, vs: VerificationSession) -> Outcome | None:
+    """A registration that awaits its on-site check: a recognize_flag 0 card and a provisional link.
+
+    One open registration per person: parallel ones queue on the card's row, and a new one closes the
+    person's earlier open ones (so a stranger's registration never keeps the real person from the
+    desk), except that a registration without a face pass never closes one with a face pass
+    (``onsite_taken`` then; nothing is written). None when registered."""
     app = session.get(FiledApp, vs.app_id)
     user = session.get(AppUser, vs.app_user_id) if vs.app_user_id else None
-    card = issue_or_update_card(session, data(vs), app, methods=None, app_user=user)
+    card = issue_or_update_card(session, data(vs), app, methods=None, app_user=None)
+    lock_row(session, card)
+    others = session.scalars(select(VerificationSession).where(
+        VerificationSession.subject_hash == vs.subject_hash, VerificationSession.state == State.PENDING_ONSITE,
+        VerificationSession.id != vs.id)).all()
+    face = AuthMethod.FACE.value
+    if face not in vs.method.split("^") and any(face in o.method.split("^") and not expire_if_due(o) for o in others):
+        return Outcome("onsite_taken", "onsite_taken")
+    for other in others:
+        if other.state == State.PENDING_ONSITE:
+            move(other, State.EXPIRED)
+            other.failure_reason = "superseded"
+        session.execute(update(AppUser).where(AppUser.id == other.app_user_id, AppUser.card_id == card.id,
+                                              AppUser.card_link == CARD_LINK_PROVISIONAL)
+                        .values(card_id=None, card_link=None).execution_options(synchronize_session="fetch"))
+    if user is not None and not card.is_authenticated:
+        link(session, user, card, verified=False)
     vs.card_id = card.id
+    return None
 
 
 def complete(session: Session, vs: VerificationSession, methods: str, *, staff_id: int | None = None,
              note: str = "") -> Outcome:
     """The pass, in the caller's transaction: card + record version + outbox entry, session passed.
 
-    Raises RecordInvalid (the caller rolls back: nothing is written)."""
+    A pass below the card's level changes nothing and leaves the session open for a stronger method
+    (``step_up``). Raises RecordInvalid (the caller rolls back: nothing is written)."""
     app = session.get(FiledApp, vs.app_id)
     user = session.get(AppUser, vs.app_user_id) if vs.app_user_id else None
-    card = issue_or_update_card(session, data(vs), app, methods=methods, app_user=user)
-    if vs.subject_hash and staff_id is None:
-        limits.refund_guess(session, vs.subject_hash)
+    try:
+        card = issue_or_update_card(session, data(vs), app, methods=methods, app_user=user)
+    except StepUpRequired as exc:
+        vs.check_started_at = None
+        if vs.state != State.IN_PROGRESS:
+            move(vs, State.IN_PROGRESS)
+        audit(session, "verification.step_up", actor_type="resident", actor_id=vs.app_user_id or "",
+              target_type="verification_session", target_id=vs.id,
+              detail={"methods": methods, "required": exc.required, "card_id": exc.card.id})
+        log_event("verification.step_up", session=vs.id[:8], methods=methods, required=exc.required)
+        return Outcome("step_up", "step_up", required=exc.required)
     vs.card_id = card.id
     vs.method = methods
     if staff_id is not None:
@@ -314,3 +368,30 @@ def complete(session: Session, vs: VerificationSession, methods: str, *, staff_i
           detail={"methods": methods, "card_id": card.id})
     log_event("verification.passed", session=vs.id[:8], methods=methods)
     return Outcome("passed")
+
+
+def run_check(session: Session, vs: VerificationSession, methods: str, check, *, guess: bool = True) -> Outcome:
+    """One check, owning its transactions: every gate (committed, so parallel requests see the spent
+    guess and the check under way), then the provider (``check()`` -> Outcome), then the verdict,
+    committed. Whatever ends without a refutation — a pass, a step-up, an unusable photo, a phone not
+    proven, the provider unavailable, a record the standard refuses — gives the guess back, here and
+    only here. Never raises ProviderUnavailable or RecordInvalid: they come back as outcomes."""
+    refused = begin_check(session, vs, methods, guess=guess)
+    session.commit()
+    if refused is not None:
+        return refused
+    try:
+        outcome = check()
+    except ProviderUnavailable as exc:
+        session.rollback()
+        outcome = Outcome("unavailable", exc.reason, error=exc)
+    except RecordInvalid as exc:
+        session.rollback()
+        outcome = Outcome("invalid", "record_invalid", error=exc)
+    if outcome.kind in ("unavailable", "invalid"):
+        vs.check_started_at = None
+    if guess and vs.subject_hash and not outcome.refuted:
+        limits.give_back_guess(session, limits.Who.of(vs))
+    session.commit()
+    notices.send_after_response(session)
+    return outcome

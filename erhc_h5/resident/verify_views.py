@@ -10,8 +10,8 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 from erhc_h5.db import get_session
 from erhc_h5.extensions import limiter
 from erhc_h5.identity.base import ProviderUnavailable
-from erhc_h5.records.versions import RecordInvalid
-from erhc_h5.resident import checks
+from erhc_h5.resident.assurance import step_up_message
+from erhc_h5.resident import checks, helpdesk
 from erhc_h5.resident.forms import FaceForm, OtpForm
 from erhc_h5.resident.journey import CODE_FACE, journey_required, provider_unavailable
 from erhc_h5.identity import sandbox_last_code
@@ -42,18 +42,35 @@ OTP_ERRORS = {
 }
 
 
-def _respond(outcome):
-    """Where an outcome sends the resident."""
+def _respond(outcome, retry_action: str | None = None, retry_link: str | None = None):
+    """Where an outcome sends the resident (the transaction is the service's: nothing is committed here)."""
     if outcome.kind == "passed":
         return redirect(CODE_FACE)
     if outcome.kind == "pending_onsite":
         return redirect(url_for(".onsite"))
+    if outcome.kind == "unavailable":
+        return provider_unavailable(outcome.error, retry_action, retry_link)
+    if outcome.kind == "invalid":
+        for violation in outcome.error.violations:
+            flash(f"信息不符合上报标准:{violation.message},请修改后重试", "error")
+        return redirect(url_for("resident.profile"))
     if outcome.kind == "bad_image":
         flash(PHOTO_ERRORS["bad_image"], "error")
         return redirect(url_for(".face"))
     if outcome.kind == "retry":
         why = REASON_TEXT.get(outcome.reason, "您填写的信息与权威数据核验不一致")
-        flash(f"核验未通过:{why}。请核对信息后重试,本次还可尝试{outcome.attempts_left}次。", "error")
+        flash(f"核验未通过:{why}。请核对信息后重试。本账号还可尝试{outcome.attempts_left}次,"
+              "用完后该证件在本账号上将被锁定24小时。", "error")
+        return redirect(url_for("resident.methods"))
+    if outcome.kind == "step_up":
+        flash(step_up_message(outcome.required, g.app_user.app.auth_methods), "error")
+        return redirect(url_for("resident.methods"))
+    if outcome.kind == "slowed":
+        flash(f"该证件近期有多次核验未通过,为防止他人冒用,姓名+身份证号核验需等待{_wait_text(outcome.wait_seconds)}后再试;"
+              "您也可以改用加手机短信验证、刷脸核验或到现场核验,不受影响。", "error")
+        return redirect(url_for("resident.methods"))
+    if outcome.kind == "onsite_taken":
+        flash("该证件已有一条刷脸通过、等待现场核验的登记,请携带本人证件到现场核验点办理。", "error")
         return redirect(url_for("resident.methods"))
     if outcome.kind == "phone_unproven":
         return redirect(url_for(".sms"))
@@ -63,28 +80,14 @@ def _respond(outcome):
     return redirect(url_for("resident.status"))
 
 
+def _wait_text(seconds: int) -> str:
+    return f"{seconds}秒" if seconds < 120 else f"约{(seconds + 59) // 60}分钟"
+
+
 def _outcome(methods: str, run, retry_action: str | None = None, retry_link: str | None = None, *, guess: bool = True):
-    """Pass every gate (committed, so parallel requests see it), run the check, commit once more."""
-    session, vs = get_session(), g.vs
-    refused = verification.begin_check(session, vs, methods, guess=guess)
-    session.commit()
-    if refused is not None:
-        return _respond(refused)
-    try:
-        outcome = run()
-    except ProviderUnavailable as exc:
-        session.rollback()
-        verification.abandon_check(session, vs, guess=guess)
-        return provider_unavailable(exc, retry_action, retry_link)
-    except RecordInvalid as exc:
-        session.rollback()
-        verification.abandon_check(session, vs, guess=guess)
-        session.commit()
-        for violation in exc.violations:
-            flash(f"信息不符合上报标准:{violation.message},请修改后重试", "error")
-        return redirect(url_for("resident.profile"))
-    session.commit()
-    return _respond(outcome)
+    """Run the check through the service (which owns the transaction) and answer with its outcome."""
+    outcome = verification.run_check(get_session(), g.vs, methods, run, guess=guess)
+    return _respond(outcome, retry_action, retry_link)
 
 
 def _require_ready():
@@ -211,7 +214,7 @@ def onsite_choose():
 def onsite():
     if g.vs.state == "passed":
         return redirect(CODE_FACE)
-    return render_template("resident/onsite.html", vs=g.vs, face=("3" in g.vs.method.split("^")))
+    return render_template("resident/onsite.html", vs=g.vs, face=("3" in g.vs.method.split("^")), **helpdesk.context())
 
 
 @bp.route("/onsite/qr.svg")

@@ -15,7 +15,7 @@ from erhc_h5.extensions import limiter
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.codes import ID_CARD_TYPES, method_label
 from erhc_h5.resident import launch as launching
-from erhc_h5.resident import limits
+from erhc_h5.resident import helpdesk, limits
 from erhc_h5.resident import session as resident_session
 from erhc_h5.resident import verification
 from erhc_h5.resident.forms import ConsentForm, IdentityForm, ProfileForm, apply_violations, county_choices, shown
@@ -158,8 +158,8 @@ def methods():
         offered = set()
     who = {"name": mask_name(values["name"]), "idcode": mask_idcode(values["idcode"]),
            "type": ID_CARD_TYPES.get(values["id_card_type_code"], "")}
-    return render_template("resident/methods.html", offered=offered, who=who, vs=vs, step=3,
-                           attempts_left=verification.max_attempts() - vs.attempts)
+    left = limits.tries_left(get_session(), limits.Who.of(vs)) if vs.subject_hash else verification.max_attempts()
+    return render_template("resident/methods.html", offered=offered, who=who, vs=vs, step=3, attempts_left=left)
 
 
 @bp.route("/h5/status")
@@ -170,10 +170,10 @@ def status():
     vs = verification.load(session, resident_session.verification_id(), g.app_user)
     if vs is None:
         return redirect(url_for("resident.service"))
-    lock = limits.identity_lock(session, vs.subject_hash) if vs.state == "locked" and vs.subject_hash else None
+    lock = limits.identity_lock(session, limits.Who.of(vs)) if vs.state == "locked" and vs.subject_hash else None
     if vs.state not in ("failed", "locked", "expired"):
         return redirect(CODE_FACE if vs.state == "passed" else url_for("resident.methods"))
-    return render_template("resident/status.html", vs=vs, lock=lock, card=card_of(g.app_user))
+    return render_template("resident/status.html", vs=vs, lock=lock, card=card_of(g.app_user), **helpdesk.context())
 
 
 @bp.route("/h5/status.json")

@@ -37,3 +37,14 @@ def mask_address(address: str | None) -> str:
     if not address:
         return ""
     return address[:6] + "****" if len(address) > 6 else "****"
+
+
+def mask_account(account: str | None) -> str:
+    """An app's account id as a hint: the first two and last two characters (an 11-digit phone as a phone)."""
+    if not account:
+        return ""
+    if len(account) == 11 and account.isdigit():
+        return mask_phone(account)
+    if len(account) <= 4:
+        return account[:1] + "*" * (len(account) - 1)
+    return account[:2] + "*" * min(6, len(account) - 4) + account[-2:]

@@ -38,13 +38,17 @@ def test_pass_then_upgrade_then_cancel(db_session, seeded):
     assert len(outbox) == 3 and {o.state for o in outbox} == {"pending"}
 
 
-def test_failed_registration_keeps_flag_zero(db_session, seeded):
+def test_registration_awaiting_its_check_sends_nothing_upward_until_it_passes(db_session, seeded):
     app = _demo_app(db_session, seeded)
     card = issue_or_update_card(db_session, dict(IDENTITY), app, methods=None)
     db_session.commit()
-    assert card.recognize_flag == 0
-    record = db_session.scalar(select(AuthRecord).where(AuthRecord.card_id == card.id))
-    assert record.payload["recognize_flag"] == 0 and record.payload["authentication_method"] == ""
+    assert card.recognize_flag == 0 and card.assurance_level == 0
+    assert db_session.scalar(select(AuthRecord).where(AuthRecord.card_id == card.id)) is None
+    issue_or_update_card(db_session, dict(IDENTITY), app, methods="4")
+    db_session.commit()
+    versions = db_session.scalars(select(AuthRecord).where(AuthRecord.card_id == card.id)).all()
+    # The province first hears of the person when the check passed: an insert, authenticated.
+    assert [(v.version, v.cd_operation, v.recognize_flag) for v in versions] == [(1, "i", 1)]
 
 
 def test_personal_data_is_not_stored_in_clear(db_session, seeded):

@@ -112,5 +112,5 @@ def test_methods_page_lists_the_methods_the_app_filed(journey, db_session):
     db_session.commit()
     journey.ready()
     page = journey.client.get("/h5/methods").get_data(as_text=True)
-    assert "二要素认证" in page and "现场认证" in page and "三要素认证" not in page and "人脸识别" not in page
+    assert "姓名+身份证号核验" in page and "到现场核验" in page and "加手机短信验证" not in page and "刷脸" not in page
     assert "测*甲" in page and IDENTITY["idcode"] not in page and PROFILE["phone"] not in page

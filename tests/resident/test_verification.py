@@ -11,7 +11,7 @@ from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.versions import RecordInvalid
 from erhc_h5.resident import checks, limits, verification
 from erhc_h5.resident.cards import ensure_app_user
-from erhc_h5.resident.models import EHealthCard, VerificationSession
+from erhc_h5.resident.models import AppUser, EHealthCard, VerificationSession
 from erhc_h5.sync.models import OutboxEntry
 from tests.factories import resident_id, wrong_check
 from tests.support import IDENTITY, PROFILE, demo_app
@@ -37,10 +37,8 @@ def count(db_session, model):
 
 
 def run_check(db_session, vs, check=checks.two_factor, methods="1"):
-    """What the view does: every gate committed first, then the provider, then the outcome."""
-    refused = verification.begin_check(db_session, vs, methods)
-    db_session.commit()
-    return refused or check(db_session, vs)
+    """What the view does: the service runs every gate (committed), the provider, then the outcome."""
+    return verification.run_check(db_session, vs, methods, lambda: check(db_session, vs))
 
 
 def test_illegal_transitions_are_refused(new_vs):
@@ -107,36 +105,41 @@ def test_failures_retry_then_fail_and_register_nothing(new_vs, db_session, app):
     assert vs.card_id is None and count(db_session, EHealthCard) == 0 and count(db_session, AuthRecord) == 0
 
 
-def test_identity_lockout_across_users_with_unlock_time(new_vs, db_session, app):
+def test_lockout_is_per_account_and_never_reaches_another_users_session(new_vs, db_session, app):
     limit = app.config["LOCKOUT_FAILURES"]
     kinds = []
     for n in range(limit):
-        vs = new_vs(f"lock-{n // 2}", identity={"name": "测试失败"}) if n % 2 == 0 else vs
+        # One account, several sessions (the session itself ends after VERIFICATION_MAX_ATTEMPTS).
+        vs = new_vs("lock-owner", identity={"name": "测试失败"}) if n % 2 == 0 else vs
         kinds.append(run_check(db_session, vs).kind)
         db_session.commit()
     assert kinds[-1] == "locked" and "locked" not in kinds[:-1]
-    lock = limits.identity_lock(db_session, vs.subject_hash)
+    lock = limits.identity_lock(db_session, limits.Who.of(vs))
     assert lock is not None and lock.until > utcnow() + dt.timedelta(hours=23)
     assert "年" in lock.until_beijing
-    # A new session of another user with the same document is locked at the identity step.
+    # The same account is locked at the identity step for this document ...
+    again = verification.start(db_session, db_session.get(AppUser, vs.app_user_id), "v", None)
+    assert verification.set_identity(db_session, again, IDENTITY)[1] is not None and again.state == "locked"
+    # ... but another user, from another address, is not: a stranger's failures lock nobody else out.
     user = ensure_app_user(db_session, demo_app(db_session), "other")
-    fresh = verification.start(db_session, user, "v", None)
+    fresh = verification.start(db_session, user, "v", "10.9.9.9")
     violations, lock2 = verification.set_identity(db_session, fresh, IDENTITY)
-    assert violations == [] and lock2 is not None and fresh.state == "locked"
+    assert violations == [] and lock2 is None and fresh.state == "in_progress"
 
 
 def test_lock_lifts_when_failures_leave_the_window(app, db_session, seeded):
-    subject = limits.subject_hash("01", IDENTITY["idcode"])
+    who = limits.Who(limits.subject_hash("01", IDENTITY["idcode"]), 41, "abcdef0123456789")
     now = utcnow()
     window = dt.timedelta(hours=app.config["LOCKOUT_WINDOW_HOURS"])
     first = now - window + dt.timedelta(minutes=1)
     for minutes in range(app.config["LOCKOUT_FAILURES"]):
-        assert limits.take_guess(db_session, subject, first + dt.timedelta(seconds=minutes)) is None
-        limits.record_event(db_session, "failure", subject=subject, at=first + dt.timedelta(seconds=minutes))
-    assert isinstance(limits.take_guess(db_session, subject, now), limits.Lock)  # none left
-    lock = limits.identity_lock(db_session, subject, now)
+        at = first + dt.timedelta(seconds=minutes)
+        assert limits.take_guess(db_session, who, knowledge=False, now=at) is None
+        limits.count_failure(db_session, who, at)
+    assert isinstance(limits.take_guess(db_session, who, knowledge=False, now=now), limits.Lock)  # none left
+    lock = limits.identity_lock(db_session, who, now)
     assert lock is not None and lock.until == now + dt.timedelta(minutes=1)
-    assert limits.identity_lock(db_session, subject, now + dt.timedelta(minutes=2)) is None
+    assert limits.identity_lock(db_session, who, now + dt.timedelta(minutes=2)) is None
 
 
 def test_idle_session_and_onsite_code_expire(new_vs, db_session, app):

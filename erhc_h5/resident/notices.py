@@ -1,0 +1,88 @@
+"""Link notices: the card's proven phone hears of every new app account linked to the card.
+
+A notice is written in the transaction that makes the link (so it cannot be lost) and sent after
+the commit, off the resident's request (``send_after_response``); a failure is recorded on the row,
+logged and counted, and never blocks the resident. ``flask notices send`` retries what is left.
+"""
+from __future__ import annotations
+
+from flask import after_this_request, current_app, has_request_context
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from erhc_h5.db import utcnow
+from erhc_h5.identity import ProviderUnavailable, get_providers
+from erhc_h5.logs import log_event
+from erhc_h5.resident.helpdesk import hotline
+from erhc_h5.resident.models import LinkNotice
+from erhc_h5.security.masking import mask_account
+from erhc_h5.timefmt import fmt
+
+MAX_ATTEMPTS = 5
+
+
+def queue_link_notice(session: Session, card, app_user, app) -> LinkNotice | None:
+    """Note that ``app_user`` was linked to ``card``; None when the card has no proven phone."""
+    if not card.phone or (card.phone_level or 0) < 2:
+        return None
+    notice = LinkNotice(card_id=card.id, app_user_id=app_user.id, phone=card.phone, state="pending", attempts=0,
+                        last_error="", params={"time": fmt(utcnow(), "%Y-%m-%d %H:%M"), "app": app.app_name,
+                                               "account": mask_account(app_user.app_user_id), "hotline": hotline()})
+    session.add(notice)
+    session.flush()
+    session.info.setdefault("erhc_link_notices", []).append(notice.id)
+    log_event("card.link_notice_queued", card_id=card.id, notice=notice.id)
+    return notice
+
+
+def send(session: Session, notice: LinkNotice) -> bool:
+    """Send one notice now; True when the gateway accepted it. The caller commits."""
+    notice.attempts += 1
+    try:
+        get_providers().sms.send_notice(notice.phone, dict(notice.params))
+    except ProviderUnavailable as exc:
+        notice.last_error = exc.reason[:64]
+        notice.state = "failed" if notice.attempts >= MAX_ATTEMPTS else "pending"
+        log_event("card.link_notice_failed", notice=notice.id, reason=exc.reason, attempts=notice.attempts)
+        return False
+    notice.state, notice.sent_at, notice.last_error = "sent", utcnow(), ""
+    log_event("card.link_notice_sent", notice=notice.id)
+    return True
+
+
+def send_pending(session: Session, ids: list[int] | None = None) -> dict:
+    """Send the given notices (or every pending one); {"sent": n, "failed": m}. Commits each."""
+    query = select(LinkNotice).where(LinkNotice.state == "pending").order_by(LinkNotice.id)
+    if ids is not None:
+        query = query.where(LinkNotice.id.in_(ids))
+    result = {"sent": 0, "failed": 0}
+    for notice in session.scalars(query).all():
+        result["sent" if send(session, notice) else "failed"] += 1
+        session.commit()
+    return result
+
+
+def send_after_response(session: Session) -> None:
+    """Send the notices this request queued once its response has gone out (never delaying it)."""
+    # Queued ids are dropped with a rollback: only committed notices are sent.
+    ids = session.info.pop("erhc_link_notices", None)
+    if not ids:
+        return
+    if not has_request_context():  # a CLI or a job: nobody waits on it, send now
+        send_pending(session, ids)
+        return
+    app = current_app._get_current_object()
+
+    @after_this_request
+    def _schedule(response):
+        def _send():
+            from erhc_h5.db import session_scope
+
+            try:
+                with app.app_context(), session_scope(app) as db:
+                    send_pending(db, ids)
+            except Exception as exc:  # noqa: BLE001 - recorded, retried by `flask notices send`
+                log_event("card.link_notice_failed", reason=type(exc).__name__)
+
+        response.call_on_close(_send)
+        return response
