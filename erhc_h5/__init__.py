@@ -50,10 +50,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     from erhc_h5.staff.admin import bp as admin_bp
     from erhc_h5.staff.cards import bp as cards_bp
     from erhc_h5.staff.onsite_views import bp as onsite_bp
+    from erhc_h5.staff.unlock import bp as unlock_bp
     from erhc_h5.staff.views import bp as staff_bp
     from erhc_h5.sync.receiver import bp as province_bp
 
-    for bp in (staff_bp, admin_bp, cards_bp, onsite_bp, resident_bp, code_bp, scan_bp, filing_bp, ops_bp):
+    for bp in (staff_bp, admin_bp, cards_bp, onsite_bp, unlock_bp, resident_bp, code_bp, scan_bp, filing_bp, ops_bp):
         app.register_blueprint(bp)
     app.register_blueprint(apidoc_bp)
     if app.config["SANDBOX"]:

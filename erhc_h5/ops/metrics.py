@@ -86,6 +86,15 @@ class StatusCollector:
             for stage in ("started", "passed", "failed", "locked"):
                 funnel.add_metric([str(row["method"]), str(row["app_id"] or ""), stage], row[stage])
         yield funnel
+        attack = s["verification"]["attack_signal"]
+        yield GaugeMetricFamily("erhc_identity_attack_persons_24h",
+                                "Persons whose failures in 24 h came from several app accounts or sources",
+                                value=attack["persons"])
+        notices = GaugeMetricFamily("erhc_link_notices", "SMS notices of new links to a proven phone by state",
+                                    labels=["state"])
+        for state, n in s["verification"]["link_notices"].items():
+            notices.add_metric([state], n)
+        yield notices
         scans = GaugeMetricFamily("erhc_scans_24h", "Scans in 24 h by site and result", labels=["site", "result"])
         for row in s["scans"]:
             for result in ("authenticated", "not_authenticated", "refused"):

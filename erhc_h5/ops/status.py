@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
-from erhc_h5.resident.models import VerificationSession
+from erhc_h5.resident.models import LinkNotice, VerificationEvent, VerificationSession
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncAttempt, SyncBatch
 from erhc_h5.timefmt import fmt
@@ -41,7 +41,8 @@ def get_status(session: Session, *, now: dt.datetime | None = None, rejected_lim
         "sync": sync,
         "province": _province_health(sync),
         "rejected": _rejected(session, rejected_limit),
-        "verification": _funnel(session, since),
+        "verification": _funnel(session, since) | {"attack_signal": _attack_signal(session, since),
+                                                  "link_notices": _link_notices(session)},
         "scans": _scans(session, since),
         "filing": _filing(session),
     }
@@ -160,6 +161,35 @@ def _funnel(session: Session, since: dt.datetime) -> dict:
               for (method, app_id), cell in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), kv[0][1] or 0))]
     totals = {k: sum(row[k] for row in funnel) for k in ("started", *FUNNEL)}
     return {"funnel": funnel, "totals": totals}
+
+
+# One person's failures from this many app accounts or source addresses in the window: someone is
+# guessing at them (the real person fails from one account and one phone).
+ATTACK_SOURCES = 3
+
+
+def _attack_signal(session: Session, since: dt.datetime) -> dict:
+    """Persons who collected failures from ATTACK_SOURCES or more accounts or sources (keyed hashes, counted)."""
+    per_person = (
+        select(VerificationEvent.subject_hash,
+               func.count(func.distinct(VerificationSession.app_user_id)).label("accounts"),
+               func.count(func.distinct(VerificationEvent.ip_hash)).label("sources"),
+               func.count().label("failures"))
+        .join(VerificationSession, VerificationSession.id == VerificationEvent.session_id, isouter=True)
+        .where(VerificationEvent.kind == "failure", VerificationEvent.at >= since,
+               VerificationEvent.subject_hash.is_not(None))
+        .group_by(VerificationEvent.subject_hash).subquery())
+    rows = session.execute(select(per_person.c.accounts, per_person.c.sources, per_person.c.failures)
+                           .where((per_person.c.accounts >= ATTACK_SOURCES) | (per_person.c.sources >= ATTACK_SOURCES))
+                           ).all()
+    return {"persons": len(rows), "failures": sum(int(r.failures) for r in rows),
+            "most_accounts": max((int(r.accounts) for r in rows), default=0),
+            "most_sources": max((int(r.sources) for r in rows), default=0), "threshold": ATTACK_SOURCES}
+
+
+def _link_notices(session: Session) -> dict:
+    rows = dict(session.execute(select(LinkNotice.state, func.count()).group_by(LinkNotice.state)).all())
+    return {state: int(rows.get(state, 0)) for state in ("pending", "sent", "failed")}
 
 
 def _scans(session: Session, since: dt.datetime) -> list[dict]:

@@ -189,14 +189,16 @@ def _apply_pass(card: EHealthCard, identity: dict, level: int, methods: str, was
 
 
 def issue_or_update_card(
-    session: Session, identity: dict, app: FiledApp, *, methods: str | None, app_user: AppUser | None = None
+    session: Session, identity: dict, app: FiledApp, *, methods: str | None, app_user: AppUser | None = None,
+    staff: bool = False,
 ) -> EHealthCard:
     """Create or update the person's card.
 
     ``methods`` set (e.g. '2' or '3^4'): the person passed by them. A check whose level, or whose
     account's link to this card, reaches the card's level makes the card authenticated, joins its
     methods, replaces its unproven details and links ``app_user`` for good; a weaker one raises
-    StepUpRequired and writes nothing (assurance only climbs).
+    StepUpRequired and writes nothing (assurance only climbs). ``staff``: an operator registers the
+    person with the document in hand (the bulk import), which has the on-site level's authority.
     ``methods`` None: a registration awaiting its check; a new card gets recognize_flag 0 and a
     provisional link, and nothing goes upward until a check passes; an existing card is left
     untouched (only a pass changes someone's card).
@@ -219,12 +221,12 @@ def issue_or_update_card(
             link(session, app_user, card, verified=False)
         return card
     was_verified = card.recognize_flag == 1 and card.status == "active"
-    if was_verified and authority(card, app_user, level) < card.assurance_level:
+    if was_verified and not staff and authority(card, app_user, level) < card.assurance_level:
         raise StepUpRequired(card, card.assurance_level)
     reopened = card.status == "cancelled"
     linked_before = app_user is not None and app_user.card_id == card.id and app_user.card_link == CARD_LINK_VERIFIED
     if not created and (not was_verified or level > card.assurance_level):
-        _end_weaker_links(session, card, app_user, max(level, card.assurance_level))
+        _end_weaker_links(session, card, app_user, max(level, card.assurance_level if was_verified else 0))
     _apply_pass(card, identity, level, methods, was_verified)
     card.recognize_flag = 1
     card.assurance_level = max(level, card.assurance_level if was_verified else 0)

@@ -101,3 +101,17 @@ def _audit(summary: dict, app_record_no: str) -> None:
             "event": "residents_import_audit_failed", "exc_type": type(exc).__name__}})
     finally:
         _close(session)
+
+
+notices_cli = AppGroup("notices", help="账号关联提醒短信。")
+
+
+@notices_cli.command("send")
+def notices_send() -> None:
+    """Send the link notices still pending (a gateway failure left them); prints JSON {"sent", "failed"}."""
+    from erhc_h5.db import session_scope
+    from erhc_h5.resident.notices import send_pending
+
+    with session_scope() as session:
+        result = send_pending(session)
+    click.echo(json.dumps(result))

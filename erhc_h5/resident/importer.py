@@ -30,7 +30,9 @@ from erhc_h5.records.standard import (
     FIELD_NAMES, SUPPLIED_FIELDS, Violation, canonical_methods, normalize_record, validate_record,
 )
 from erhc_h5.resident.cards import apply_identity, empi_of, issue_or_update_card, new_card_no
+from erhc_h5.resident.assurance import PHONE_PROVEN_LEVEL, level_of, proves_phone
 from erhc_h5.resident.models import EHealthCard
+from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.security.pii import EncryptedText, keyring, seal, seal_json
 from erhc_h5.sync.batching import take_write_lock
 from erhc_h5.sync.bulkwrite import executemany
@@ -51,7 +53,7 @@ CARD_COLUMNS = (
     "erhc_card_no", "empi", "id_card_type_code", "idcode", "idcode_bidx", "name", "sex", "nation", "nationality",
     "birthday", "address", "phone", "phone_bidx", "linkman", "telephone", "birthplace", "county_code",
     "current_address", "recognize_flag", "authentication_method", "authenticated_at", "app_id", "status",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "assurance_level", "phone_level", "profile_level",
 )
 _PLATFORM_FIELDS = tuple(n for n in FIELD_NAMES if n != "cd_batch" and n not in SUPPLIED_FIELDS)
 # Platform fields that differ row by row; the others (app, flag, cd_time, source, operation) are the
@@ -142,7 +144,7 @@ def prepare_row(values: dict) -> tuple[dict | None, list[Violation]]:
         if not row.get("birthday"):
             row["birthday"] = parsed.birthday.isoformat()
     row = {k: (v if v not in ("",) else None) for k, v in row.items()}
-    violations = validate_record(row, fields=SUPPLIED_FIELDS)
+    violations = validate_record(row, fields=SUPPLIED_FIELDS) + unsafe_text(row)
     if uses_resident_id_layout(row.get("id_card_type_code") or "", row.get("idcode") or ""):
         # Sex and birthday come from the number: when it is wrong, that is the one thing to say.
         violations = [v for v in violations if not (v.field in ("sex", "birthday") and v.reason == "required")]
@@ -271,7 +273,7 @@ def _write_chunk(session: Session, app: FiledApp, chunk: list[tuple[int, dict]],
             continue
         try:
             with session.begin_nested():
-                issue_or_update_card(session, _identity(row), app, methods=row["authentication_method"])
+                issue_or_update_card(session, _identity(row), app, methods=row["authentication_method"], staff=True)
             written += 1
         except RecordInvalid as exc:
             result.rejected += 1
@@ -322,7 +324,10 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
         methods = row["authentication_method"]
         if methods not in methods_cache:
             methods_cache[methods] = canonical_methods("", methods)
+        level = level_of(methods_cache[methods])
         card.__dict__.update(erhc_card_no=new_card_no(), empi=empi, recognize_flag=1, status="active",
+                             assurance_level=level, profile_level=level,
+                             phone_level=PHONE_PROVEN_LEVEL if proves_phone(methods_cache[methods]) else 0,
                              authentication_method=methods_cache[methods], authenticated_at=now,
                              app_id=app.id, created_at=now, updated_at=now, app=app)
         apply_identity(card, _identity(row), normalized=True)  # prepare_row normalised it

@@ -17,6 +17,7 @@ from erhc_h5.resident import limits
 from erhc_h5.resident.cards import issue_or_update_card
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.resident.verification import Outcome, complete, data, expire_if_due, move
+from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.security.masking import mask_address, mask_idcode, mask_name, mask_phone
 
 
@@ -106,7 +107,7 @@ def register_without_phone(session: Session, app: FiledApp, form: dict, staff_id
     else:
         record.pop("sex"), record.pop("birthday")
     record["phone"] = normalize_phone(record["telephone"] or "")
-    violations = validate_record(record, fields=fields)
+    violations = validate_record(record, fields=fields) + unsafe_text(record)
     for key, label in (("linkman", "联系人姓名"), ("telephone", "联系人手机号")):
         if not record.get(key):
             violations.append(Violation(key, "required", f"{label}不能为空(本人无手机时须登记联系人)"))

@@ -29,6 +29,7 @@ from erhc_h5.resident import notices
 from erhc_h5.resident.assurance import AuthMethod
 from erhc_h5.resident.cards import StepUpRequired, issue_or_update_card, link
 from erhc_h5.resident.draft import ASKED_WITHOUT_RESIDENT_ID, IDENTITY_FIELDS, PROFILE_FIELDS, Draft
+from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, AppUser, VerificationSession
 
 
@@ -157,7 +158,7 @@ def asks_sex_and_birthday(vs: VerificationSession) -> bool:
 def set_identity(session: Session, vs: VerificationSession, form: dict) -> tuple[list[Violation], limits.Lock | None]:
     """Validate name, document type, number and nationality; keep them, or return violations / the person's lock."""
     record = normalize_record({k: form.get(k) or "" for k in IDENTITY_FIELDS})
-    violations = validate_record(record, fields=IDENTITY_FIELDS)
+    violations = validate_record(record, fields=IDENTITY_FIELDS) + unsafe_text(record)
     if violations:
         return violations, None
     subject = limits.subject_hash(record["id_card_type_code"], record["idcode"], record.get("nationality"))
@@ -188,7 +189,7 @@ def set_profile(vs: VerificationSession, form: dict) -> list[Violation]:
     fields = PROFILE_FIELDS + (ASKED_WITHOUT_RESIDENT_ID if asks_sex_and_birthday(vs) else ())
     record = normalize_record({k: form.get(k) or "" for k in fields})
     current = draft(vs)
-    violations = validate_record({**current.person(), **record}, fields=fields)
+    violations = validate_record({**current.person(), **record}, fields=fields) + unsafe_text(record)
     if record.get("linkman") and not record.get("telephone"):
         violations.append(Violation("telephone", "required", "填写了联系人时,请同时填写联系人电话"))
     if violations:

@@ -35,3 +35,25 @@ def init_app(app: Flask) -> None:
         if request.mimetype == "multipart/form-data" and set(request.files) - UPLOAD_FIELDS:
             return error_response(400, "unexpected_file", "此处不能上传文件")
         return None
+
+
+# Free text a resident or an operator types, shown later in staff pages and exported to spreadsheets:
+# markup is refused, and so is a leading formula character (CSV/spreadsheet injection).
+FREE_TEXT_FIELDS = ("name", "address", "current_address", "birthplace", "linkman")
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def unsafe_text(record: dict, fields=FREE_TEXT_FIELDS) -> list:
+    """Violations for free-text values that carry markup or start like a spreadsheet formula."""
+    from erhc_h5.records.standard import Violation
+
+    found = []
+    for name in fields:
+        value = record.get(name)
+        if not isinstance(value, str) or not value:
+            continue
+        if "<" in value or ">" in value:
+            found.append(Violation(name, "unsafe_text", "不能包含“<”或“>”等符号,请只填写文字、数字和常用标点"))
+        elif value.lstrip(" ").startswith(FORMULA_LEADS):
+            found.append(Violation(name, "unsafe_text", "不能以“=”“+”“-”“@”开头,请以文字或数字开头"))
+    return found

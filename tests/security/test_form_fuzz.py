@@ -69,6 +69,7 @@ FORMS: dict[str, tuple[str, dict, dict]] = {
                                {"code": "onsite_code"}),
     "onsite.register": ("operator", {"app": CHOICE, "note": TEXT, **IDENTITY_FIELDS, **PROFILE_FIELDS},
                                  {}),
+    "unlock.lift": ("operator", {"document_checked": BOOL, "note": TEXT, **IDENTITY_FIELDS}, {}),
     "resident.consent": ("resident", {"agree": BOOL}, {}),
     "resident.identity": ("resident", IDENTITY_FIELDS, {}),
     "resident.profile": ("resident", PROFILE_FIELDS, {}),
