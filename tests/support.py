@@ -239,6 +239,42 @@ class Journey:
 
 
 
+class Phone:
+    """One resident's browser: its own cookie jar and address, launched through the demo app as ``uid``."""
+
+    def __init__(self, app, db_session, demo: FiledApp, uid: str, ip: str = "127.0.0.1"):
+        self.client, self.db, self.demo, self.uid = app.test_client(), db_session, demo, uid
+        self.client.environ_base["REMOTE_ADDR"] = ip  # the source address the limits count by
+
+    def start(self, identity: dict, profile: dict | None = None) -> None:
+        assert self.client.get(make_launch_url(self.demo, self.uid, self.demo.launch_secret)).status_code == 302
+        assert self.client.post("/h5/consent", data={"agree": "y"}).status_code == 302
+        keys = ("name", "id_card_type_code", "idcode", "nationality")
+        response = self.client.post("/h5/identity", data={k: identity[k] for k in keys if k in identity})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        if response.headers["Location"].endswith("/h5/profile"):
+            values = {"nation": "01", "phone": identity.get("phone", "13800000000"), "county_code": "330106",
+                      "current_address": "某路1号", **(profile or {})}
+            assert self.client.post("/h5/profile", data=values).headers["Location"].endswith("/h5/methods")
+
+    def vs(self):
+        from erhc_h5.resident.models import VerificationSession
+
+        with self.client.session_transaction() as cookie:
+            vs_id = cookie["resident"]["vs"]
+        self.db.expire_all()
+        return self.db.get(VerificationSession, vs_id)
+
+    def code_text(self) -> str | None:
+        """What the phone's code face shows, decoded by a real QR reader; None without a code."""
+        response = self.client.get("/h5/code/token.json")
+        if response.status_code != 200:
+            return None
+        found = qr_texts(response.get_json()["src"])
+        assert len(found) <= 1, found
+        return found[0] if found else None
+
+
 class Chain:
     """The city side and the sandbox province in one fresh app, the receiver on a live port."""
 

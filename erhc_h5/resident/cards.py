@@ -177,10 +177,11 @@ def _end_weaker_links(session: Session, card: EHealthCard, keep: AppUser | None,
 
 
 def _apply_pass(card: EHealthCard, identity: dict, level: int, methods: str, was_verified: bool) -> None:
-    """A pass whose authority reaches the card's level: its details replace unverified ones (a verified
-    card keeps what the pass leaves blank); the phone stays proven only if unchanged or proven now."""
+    """A pass whose authority reaches the card's level: its details replace those of a weaker check (an
+    unverified card's, or a profile a lower level supplied); otherwise a verified card keeps what the pass
+    leaves blank. The phone stays proven only if unchanged or proven now."""
     old_phone = card.phone
-    apply_identity(card, identity, replace=not was_verified)
+    apply_identity(card, identity, replace=not was_verified or level > card.profile_level)
     if proves_phone(methods):
         card.phone_level = PHONE_PROVEN_LEVEL
     elif not (was_verified and card.phone == old_phone):

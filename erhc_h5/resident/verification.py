@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
-from erhc_h5.db import lock_row, utcnow
+from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.records.idnumbers import uses_resident_id_layout
@@ -30,7 +30,7 @@ from erhc_h5.resident.assurance import AuthMethod
 from erhc_h5.resident.cards import StepUpRequired, issue_or_update_card, link
 from erhc_h5.resident.draft import ASKED_WITHOUT_RESIDENT_ID, IDENTITY_FIELDS, PROFILE_FIELDS, Draft
 from erhc_h5.security.inputs import unsafe_text
-from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, AppUser, VerificationSession
+from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, AppUser, EHealthCard, VerificationSession
 
 
 class State(StrEnum):
@@ -320,7 +320,8 @@ def register_pending(session: Session, vs: VerificationSession) -> Outcome | Non
     app = session.get(FiledApp, vs.app_id)
     user = session.get(AppUser, vs.app_user_id) if vs.app_user_id else None
     card = issue_or_update_card(session, data(vs), app, methods=None, app_user=None)
-    lock_row(session, card)
+    # The person's registrations queue on the card's row (PostgreSQL; SQLite holds the write lock).
+    session.execute(select(EHealthCard.id).where(EHealthCard.id == card.id).with_for_update())
     others = session.scalars(select(VerificationSession).where(
         VerificationSession.subject_hash == vs.subject_hash, VerificationSession.state == State.PENDING_ONSITE,
         VerificationSession.id != vs.id)).all()

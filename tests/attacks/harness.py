@@ -18,13 +18,13 @@ API
     ``base_url``, ``database_url``, ``secret_key``.
     ``seed``: the demo seed JSON (``device_token``, ``users`` {role: {username, password}}, …).
     ``url(path)``: absolute URL of a path.
-    ``session()``: a new ``requests.Session``.
     ``csrf(s, path)``: the CSRF token of the form on ``path``, fetched with ``s`` (one per session).
     ``post_form(s, path, data, page=None)``: POST ``data`` plus the CSRF token taken from ``page``
     (default ``path``) without following redirects.
     ``staff_session(role=None, *, username=None, password=None)``: a session signed in at
     ``/staff/login`` as the demo user of ``role`` or with the given credentials.
-    ``resident_session(uid, *, consent=True, app_filing_no=None)``: a session launched through the
+    ``session(source=None)``: a new ``requests.Session``, connecting from the loopback address ``source``.
+    ``resident_session(uid, *, consent=True, app_filing_no=None, source=None)``: a session launched through the
     signed launch URL of the demo app (or of the filed app ``app_filing_no``) as app user ``uid``,
     past the consent page (now on ``/h5/identity``) unless ``consent=False``.
     ``launch_url(uid, app_filing_no=None)``: a fresh signed launch URL (one use each).
@@ -72,6 +72,18 @@ def _run_cli(env: dict, *args: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"flask {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return done.stdout
+
+
+class _SourceAddress(requests.adapters.HTTPAdapter):
+    """Connect from a given local address (any 127.0.0.0/8 address is this machine's loopback)."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self._source, 0)
+        super().init_poolmanager(*args, **kwargs)
 
 
 class Server:
@@ -179,8 +191,13 @@ class Server:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def session(self) -> requests.Session:
-        return requests.Session()
+    def session(self, source: str | None = None) -> requests.Session:
+        """A new client; ``source`` a loopback address (127.0.0.x) it connects from, so the server sees
+        one more source address (the limits count by it)."""
+        s = requests.Session()
+        if source is not None:
+            s.mount("http://", _SourceAddress(source))
+        return s
 
     def csrf(self, s: requests.Session, path: str) -> str:
         page = s.get(self.url(path), timeout=30)
@@ -217,8 +234,9 @@ class Server:
             secret = filed.launch_secret
         return make_launch_url(filing_no, uid, secret, base=self.base_url)
 
-    def resident_session(self, uid: str, *, consent: bool = True, app_filing_no: str | None = None) -> requests.Session:
-        s = self.session()
+    def resident_session(self, uid: str, *, consent: bool = True, app_filing_no: str | None = None,
+                         source: str | None = None) -> requests.Session:
+        s = self.session(source)
         response = s.get(self.launch_url(uid, app_filing_no), allow_redirects=False, timeout=30)
         if response.status_code != 302:
             raise AssertionError(f"launch refused (HTTP {response.status_code})")

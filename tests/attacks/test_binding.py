@@ -18,7 +18,7 @@ from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.launch import make_launch_url
 from erhc_h5.resident.models import AppUser, EHealthCard, VerificationSession
 from tests.factories import count, image_bytes, person
-from tests.support import qr_texts
+from tests.support import Phone
 
 VICTIM = person(7001, name="王受害", phone="13900000001")
 ATTACKER_PHONE = "13700000666"
@@ -27,39 +27,6 @@ ATTACKER_PHONE = "13700000666"
 @pytest.fixture
 def demo(db_session, seeded) -> FiledApp:
     return db_session.scalar(select(FiledApp).where(FiledApp.access_code == seeded["app_record_no"]))
-
-
-class Phone:
-    """One resident's browser: its own cookie jar, launched through the demo app as ``uid``."""
-
-    def __init__(self, app, db_session, demo: FiledApp, uid: str):
-        self.client, self.db, self.demo, self.uid = app.test_client(), db_session, demo, uid
-
-    def start(self, identity: dict, profile: dict | None = None) -> None:
-        assert self.client.get(make_launch_url(self.demo, self.uid, self.demo.launch_secret)).status_code == 302
-        assert self.client.post("/h5/consent", data={"agree": "y"}).status_code == 302
-        keys = ("name", "id_card_type_code", "idcode", "nationality")
-        response = self.client.post("/h5/identity", data={k: identity[k] for k in keys if k in identity})
-        assert response.status_code == 302, response.get_data(as_text=True)
-        if response.headers["Location"].endswith("/h5/profile"):
-            values = {"nation": "01", "phone": identity.get("phone", "13800000000"), "county_code": "330106",
-                      "current_address": "某路1号", **(profile or {})}
-            assert self.client.post("/h5/profile", data=values).headers["Location"].endswith("/h5/methods")
-
-    def vs(self) -> VerificationSession:
-        with self.client.session_transaction() as cookie:
-            vs_id = cookie["resident"]["vs"]
-        self.db.expire_all()
-        return self.db.get(VerificationSession, vs_id)
-
-    def code_text(self) -> str | None:
-        """What the phone's code face shows, decoded by a real QR reader; None without a code."""
-        response = self.client.get("/h5/code/token.json")
-        if response.status_code != 200:
-            return None
-        found = qr_texts(response.get_json()["src"])
-        assert len(found) <= 1, found
-        return found[0] if found else None
 
 
 @pytest.fixture

@@ -1,0 +1,115 @@
+"""Knowledge is not proof, against gunicorn (4 workers × 4 threads) with 30 requests released at once.
+
+Strangers connect from their own loopback addresses (127.0.0.x), as strangers on the internet come
+from their own addresses; the real person from another one.
+"""
+from __future__ import annotations
+
+import io
+import re
+
+from sqlalchemy import select
+
+from erhc_h5.resident.models import EHealthCard, VerificationSession
+from tests.attacks.harness import race
+from tests.factories import image_bytes, person
+
+N = 30
+VICTIM = person(7201, name="赵真人", phone="13900000201")
+PROFILE = {"nation": "01", "county_code": "330106", "current_address": "某路1号"}
+
+
+def walk_to_methods(server, s, identity: dict, phone: str) -> None:
+    keys = ("name", "id_card_type_code", "idcode")
+    answer = server.post_form(s, "/h5/identity", {k: identity[k] for k in keys})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/h5/profile"), answer.status_code
+    answer = server.post_form(s, "/h5/profile", {**PROFILE, "phone": phone})
+    assert answer.headers["Location"].endswith("/h5/methods"), answer.status_code
+
+
+def person_sessions(server, subject_idcode: str) -> list[VerificationSession]:
+    from erhc_h5.resident import limits
+
+    with server.db() as db:
+        subject = limits.subject_hash("01", subject_idcode)
+        rows = db.scalars(select(VerificationSession).where(VerificationSession.subject_hash == subject)).all()
+        db.expunge_all()
+        return rows
+
+
+def test_thirty_strangers_failing_at_once_leave_the_real_person_every_stronger_method(server):
+    strangers = []
+    for i in range(N):
+        s = server.resident_session(f"race-stranger-{i}", source=f"127.0.1.{i + 1}")
+        walk_to_methods(server, s, {**VICTIM, "name": "赵失败"}, f"1370001{i:04d}")
+        strangers.append(s)
+    tokens = [server.csrf(s, "/h5/methods") for s in strangers]
+    answers = race(N, lambda i, s: s.post(server.url("/h5/verify/two-factor"), data={"csrf_token": tokens[i]},
+                                          allow_redirects=False, timeout=60), sessions=strangers)
+    assert all(a.status_code == 302 for a in answers), [a.status_code for a in answers]
+
+    # Three-factor: the phone in hand.
+    own = server.resident_session("race-victim-sms", source="127.0.2.1")
+    walk_to_methods(server, own, VICTIM, VICTIM["phone"])
+    server.post_form(own, "/h5/verify/sms/send", {}, page="/h5/verify/sms")
+    otp = re.search(r'id="sandbox-otp">[^<]*<strong>(\d{6})</strong>', own.get(server.url("/h5/verify/sms")).text)
+    passed = server.post_form(own, "/h5/verify/sms", {"otp": otp.group(1)})
+    assert passed.headers["Location"] == "/h5/code", passed.status_code
+
+    # Face, then the on-site desk.
+    face = server.resident_session("race-victim-face", source="127.0.2.2")
+    walk_to_methods(server, face, VICTIM, VICTIM["phone"])
+    page = face.get(server.url("/h5/verify/face"))
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    photo = {"photo": ("face.jpg", io.BytesIO(image_bytes("JPEG", (160, 160))), "image/jpeg")}
+    answer = face.post(server.url("/h5/verify/face"), data={"csrf_token": token}, files=photo, allow_redirects=False)
+    assert answer.headers["Location"].endswith("/h5/verify/onsite"), answer.status_code
+    confirm_onsite(server, face)
+
+    # On-site alone, from a third account.
+    desk = server.resident_session("race-victim-desk", source="127.0.2.3")
+    walk_to_methods(server, desk, VICTIM, VICTIM["phone"])
+    assert server.post_form(desk, "/h5/verify/onsite", {}, page="/h5/methods").headers["Location"].endswith(
+        "/h5/verify/onsite")
+    confirm_onsite(server, desk)
+    with server.db() as db:
+        from erhc_h5.resident.cards import find_card
+
+        card = find_card(db, "01", VICTIM["idcode"])
+        assert card.assurance_level == 4 and card.phone == VICTIM["phone"]
+        assert card.authentication_method == "2^3^4"
+
+
+def confirm_onsite(server, resident) -> None:
+    """The operator looks the resident's code up, checks the document in hand and confirms."""
+    code = re.search(r'id="onsite-code"[^>]*>([0-9A-Z ]+)<', resident.get(server.url("/h5/verify/onsite")).text)
+    code = code.group(1).replace(" ", "")
+    operator = server.staff_session("operator")
+    answer = server.post_form(operator, f"/staff/onsite/{code}",
+                              {"document_checked": "y", "note": "核对身份证原件", "action": "confirm",
+                               "typed_idcode": VICTIM["idcode"]})
+    assert answer.status_code == 302, answer.text[:500]
+    assert resident.get(server.url("/h5/code"), allow_redirects=False).status_code == 200
+
+
+def test_thirty_registrations_at_once_leave_one_open_and_send_nothing(server):
+    target = person(7202, name="钱被登记")
+    typists = []
+    for i in range(N):
+        s = server.resident_session(f"race-typist-{i}", source=f"127.0.3.{i + 1}")
+        walk_to_methods(server, s, target, f"1370002{i:04d}")
+        typists.append(s)
+    tokens = [server.csrf(s, "/h5/methods") for s in typists]
+    answers = race(N, lambda i, s: s.post(server.url("/h5/verify/onsite"), data={"csrf_token": tokens[i]},
+                                          allow_redirects=False, timeout=60), sessions=typists)
+    assert all(a.status_code == 302 for a in answers), [a.status_code for a in answers]
+    sessions = person_sessions(server, target["idcode"])
+    assert sum(vs.state == "pending_onsite" for vs in sessions) == 1
+    with server.db() as db:
+        from erhc_h5.records.models import AuthRecord
+        from erhc_h5.resident.cards import find_card
+
+        card = find_card(db, "01", target["idcode"])
+        assert card.recognize_flag == 0
+        assert db.scalar(select(AuthRecord).where(AuthRecord.card_id == card.id)) is None
+        assert db.scalar(select(EHealthCard.id).where(EHealthCard.empi == card.empi)) == card.id
