@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import requests
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
@@ -273,6 +274,18 @@ class Phone:
         found = qr_texts(response.get_json()["src"])
         assert len(found) <= 1, found
         return found[0] if found else None
+
+
+class SourceAddress(requests.adapters.HTTPAdapter):
+    """Connect from a given local address (any 127.0.0.0/8 address is this machine's loopback)."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self._source, 0)
+        super().init_poolmanager(*args, **kwargs)
 
 
 class Chain:

@@ -301,7 +301,8 @@ def record_failure(session: Session, vs: VerificationSession, reason: str) -> Ou
     if vs.subject_hash:
         limits.count_failure(session, who)
     lock = limits.identity_lock(session, who) if vs.subject_hash else None
-    left = min(limits.tries_left(session, who) if vs.subject_hash else max_attempts(), max_attempts() - vs.attempts)
+    # What the resident reads is the lock's own count, across sessions (this session may end sooner).
+    left = limits.tries_left(session, who) if vs.subject_hash else max_attempts() - vs.attempts
     if lock is not None or vs.attempts >= max_attempts():
         move(vs, State.LOCKED if lock is not None else State.FAILED)
         return Outcome("locked" if lock else "failed", reason, 0, lock)

@@ -58,7 +58,7 @@ from typing import Any, Callable, Iterator
 
 import requests
 
-from tests.support import free_port
+from tests.support import SourceAddress, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -72,18 +72,6 @@ def _run_cli(env: dict, *args: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"flask {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return done.stdout
-
-
-class _SourceAddress(requests.adapters.HTTPAdapter):
-    """Connect from a given local address (any 127.0.0.0/8 address is this machine's loopback)."""
-
-    def __init__(self, source: str) -> None:
-        self._source = source
-        super().__init__()
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["source_address"] = (self._source, 0)
-        super().init_poolmanager(*args, **kwargs)
 
 
 class Server:
@@ -196,7 +184,7 @@ class Server:
         one more source address (the limits count by it)."""
         s = requests.Session()
         if source is not None:
-            s.mount("http://", _SourceAddress(source))
+            s.mount("http://", SourceAddress(source))
         return s
 
     def csrf(self, s: requests.Session, path: str) -> str:

@@ -54,7 +54,7 @@ def operator_page(browser, live_server):
 def test_two_factor(phone, live_server, artifacts_dir):
     to_methods(phone, live_server.url)
     shot(phone, artifacts_dir, "methods")
-    phone.get_by_role("button", name="二要素认证").click()
+    phone.get_by_role("button", name="姓名+身份证号核验").click()
     expect_code_face(phone)
     shot(phone, artifacts_dir, "two-factor-code")
 
@@ -76,7 +76,7 @@ def test_bad_input_shows_message_beside_field(phone, live_server, artifacts_dir)
 
 def test_three_factor_with_sandbox_otp(phone, live_server, artifacts_dir):
     to_methods(phone, live_server.url)
-    phone.get_by_role("link", name="三要素认证(短信验证码)").click()
+    phone.get_by_role("link", name="加手机短信验证").click()
     phone.get_by_role("button", name="获取验证码").click()
     code = phone.locator("#sandbox-otp strong").inner_text()
     assert re.fullmatch(r"\d{6}", code)
@@ -89,7 +89,7 @@ def test_three_factor_with_sandbox_otp(phone, live_server, artifacts_dir):
 
 def test_face_with_fake_camera_then_operator_confirms(browser, phone, live_server, artifacts_dir):
     to_methods(phone, live_server.url)
-    phone.get_by_role("link", name="人脸识别 + 现场核验").click()
+    phone.get_by_role("link", name="刷脸核验 + 到现场核验").click()
     phone.wait_for_function("() => { const v = document.getElementById('preview');"
                             " return v.readyState >= 2 && v.videoWidth > 0; }")
     assert phone.locator("#preview").get_attribute("playsinline") is not None
@@ -135,7 +135,7 @@ def test_onsite_registration_without_phone(browser, live_server, artifacts_dir):
 
 def test_failure_with_shibai_name(phone, live_server, artifacts_dir):
     to_methods(phone, live_server.url, name="测试失败")
-    phone.get_by_role("button", name="二要素认证").click()
+    phone.get_by_role("button", name="姓名+身份证号核验").click()
     phone.wait_for_url("**/h5/methods")
     assert "核验未通过" in phone.locator(".flash-error").inner_text()
     shot(phone, artifacts_dir, "failure")
@@ -145,7 +145,7 @@ def test_provider_timeout_then_retry(phone, live_server, artifacts_dir):
     to_methods(phone, live_server.url)
     live_server.app.config["SANDBOX_PROVIDER_MODE"] = "timeout"
     try:
-        phone.get_by_role("button", name="二要素认证").click()
+        phone.get_by_role("button", name="姓名+身份证号核验").click()
         assert "服务暂时不可用,不是您的问题,请稍后重试" in phone.content()
         shot(phone, artifacts_dir, "provider-timeout")
     finally:
@@ -161,10 +161,12 @@ def test_lockout_after_five_failures_shows_unlock_time(phone, live_server, artif
         if phone.url.endswith("/h5/status"):  # this session is over: start again with the same document
             phone.get_by_role("link", name="重新认证").click()
             to_methods(phone, live_server.url, name="测试失败", from_root=False)
-        phone.get_by_role("button", name="二要素认证").click()
+        phone.get_by_role("button", name="姓名+身份证号核验").click()
     phone.wait_for_url("**/h5/status")
     unlock = phone.locator("#unlock-time").inner_text()
     assert "认证已暂时锁定" in phone.content() and re.search(r"\d{4}年\d{2}月\d{2}日 \d{2}:\d{2}", unlock)
+    assert phone.locator("#hotline").is_visible() and phone.locator("#onsite-points li").count() >= 1
+    assert "代码" not in phone.locator("main").inner_text()
     shot(phone, artifacts_dir, "lockout")
 
 
@@ -198,7 +200,7 @@ def test_javascript_off_face_upload_and_onsite_code(browser, live_server, artifa
     page.set_default_timeout(15000)
     try:
         to_methods(page, live_server.url)
-        page.get_by_role("link", name="人脸识别 + 现场核验").click()
+        page.get_by_role("link", name="刷脸核验 + 到现场核验").click()
         assert page.locator("#camera").is_hidden()
         picture = tmp_path / "face.jpg"
         Image.new("RGB", (200, 200), (190, 170, 150)).save(picture, "JPEG")
