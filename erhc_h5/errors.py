@@ -30,6 +30,22 @@ DATABASE_UNAVAILABLE = ("database_unavailable", "系统数据服务暂时无法�
 # Connection refused or lost, the file cannot be opened, the pool is exhausted: the database is
 # unreachable, not the request wrong (OperationalError also covers SQLite's "database is locked").
 OUTAGE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
+
+
+def _driver_outage_errors() -> tuple[type[BaseException], ...]:
+    """The drivers' own connection errors: code on a raw DB-API connection (the scan API's hot path)
+    meets them unwrapped by SQLAlchemy."""
+    import sqlite3
+
+    found: list[type[BaseException]] = [sqlite3.OperationalError, sqlite3.InterfaceError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the postgres extra is not installed
+        return tuple(found)
+    return tuple(found + [psycopg.OperationalError, psycopg.InterfaceError])
+
+
+DRIVER_OUTAGE_ERRORS = _driver_outage_errors()
 FALLBACK_PAGE = (
     '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{message}</title></head>'
@@ -47,7 +63,8 @@ def is_database_outage(exc: BaseException | None) -> bool:
     """The exception (or what caused it) says the database cannot be reached."""
     seen = 0
     while exc is not None and seen < 5:
-        if isinstance(exc, OUTAGE_ERRORS) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated):
+        if isinstance(exc, OUTAGE_ERRORS + DRIVER_OUTAGE_ERRORS) or (
+                isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated):
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False

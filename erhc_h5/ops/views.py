@@ -1,6 +1,8 @@
 """Views of the ops domain: health, readiness, the dashboard, status JSON, Prometheus metrics, requeue."""
 from __future__ import annotations
 
+import datetime as dt
+
 import hmac
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -37,8 +39,8 @@ def healthz():
 
 @bp.route("/readyz")
 def readyz():
-    """Readiness of each dependency. The database (reachable, schema at the newest migration) decides:
-    503 without it. A limiter store that is down leaves the app serving with limits kept in process
+    """Readiness of each dependency. The database (reachable, schema at the newest migration, and a
+    committed write within 2 s: a full disk or a read-only database is not ready) decides: 503 without it. A limiter store that is down leaves the app serving with limits kept in process
     memory: 200 with status ``degraded``, so every instance is not taken out of rotation at once."""
     from erhc_h5.extensions import limiter_store_state
     from erhc_h5.migrate import at_head
@@ -53,6 +55,8 @@ def readyz():
             checks["migrations"] = "behind" if checks["database"] == "ok" else "unknown"
     except SQLAlchemyError:
         checks["migrations"] = "unknown"
+    if checks["migrations"] == "ok":  # a schema at head can take the probe's write
+        checks["database"] = probe_write(get_session())
     checks["limiter_store"] = limiter_store_state(current_app)
     ready = checks["database"] == "ok" and checks["migrations"] == "ok"
     status = ("degraded" if checks["limiter_store"] == "unavailable" else "ready") if ready else "not_ready"
@@ -61,6 +65,33 @@ def readyz():
     if not ready:
         response.headers["Retry-After"] = str(int(current_app.config["DATABASE_RETRY_AFTER_SECONDS"]))
     return response
+
+
+# What readiness writes: one counter row, committed, so a database that answers reads but cannot
+# write (disk full, read-only, a standby) is "not ready" instead of failing every journey.
+PROBE_KEY = "readyz:probe"
+PROBE_TIMEOUT_MS = 2000
+
+
+def probe_write(session) -> str:
+    """'ok', or why the database cannot take a write now: unavailable, read_only, write_failed."""
+    from erhc_h5.errors import is_database_outage
+    from erhc_h5.resident.limits import take
+
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text(f"SET LOCAL statement_timeout = {PROBE_TIMEOUT_MS}"))
+        take(session, PROBE_KEY, 2**31 - 1, dt.timedelta(days=1))
+        session.commit()
+        return "ok"
+    except SQLAlchemyError as exc:
+        session.rollback()
+        detail = str(getattr(exc, "orig", exc)).lower()
+        if "read-only" in detail or "read only" in detail or "readonly" in detail:
+            return "read_only"
+        if "no space" in detail or "disk" in detail and "full" in detail:
+            return "disk_full"
+        return "unavailable" if is_database_outage(exc) else "write_failed"
 
 
 def _bearer_ok() -> bool:
