@@ -57,3 +57,15 @@ def receipt(session: Session, card: EHealthCard, days: int = RECEIPT_DAYS) -> li
     return list(session.scalars(
         select(ScanEvent).where(ScanEvent.card_id == card.id, ScanEvent.at >= since).order_by(ScanEvent.at.desc()).limit(500)
     ))
+
+
+def face_passed_waiting(session: Session, app_user) -> bool:
+    """The user's face check passed and the on-site step is still to come (the code page says so)."""
+    from erhc_h5.resident.models import VerificationSession
+
+    if app_user is None:
+        return False
+    return session.scalar(
+        select(VerificationSession.id).where(VerificationSession.app_user_id == app_user.id,
+                                             VerificationSession.state == "pending_onsite",
+                                             VerificationSession.method == "3^4").limit(1)) is not None

@@ -16,6 +16,8 @@ from erhc_h5.resident.cards import authority, cancel_card
 from erhc_h5.resident.models import CARD_LINK_VERIFIED
 from erhc_h5.resident.session import current_app_user, loaded_card_ref
 from erhc_h5.scan.service import RESULT_LABELS
+from erhc_h5.db import utcnow
+from erhc_h5.resident import helpdesk
 from erhc_h5.timefmt import fmt
 from erhc_h5.security.masking import mask_idcode, mask_name
 
@@ -51,8 +53,12 @@ def face():
     session = get_session()
     image = service.fresh_code(session, card, ref=_card_ref(session, card))
     session.commit()
+    now = time.time()
+    face_waiting = not card.is_authenticated and service.face_passed_waiting(session, current_app_user())
     return render_template(
-        "code/face.html", card=card, image=image, expires_in=max(0, image.expires_at - int(time.time())),
+        "code/face.html", card=card, image=image, expires_in=max(0, image.expires_at - int(now)),
+        now_ms=int(now * 1000), now_text=fmt(utcnow(), "%Y-%m-%d %H:%M:%S"), face_waiting=face_waiting,
+        **(helpdesk.context() if face_waiting else {}),
         masked_name=mask_name(card.name), masked_idcode=mask_idcode(card.idcode),
         methods=method_label(card.authentication_method) if card.is_authenticated else "",
         service_path=SERVICE_PATH, can_cancel=current_app_user().card_link == CARD_LINK_VERIFIED,  # this request's user, not read again

@@ -29,6 +29,18 @@
     left.textContent = String(Math.max(0, Math.ceil(ms / 1000)));
     if (ms <= LEAD_MS) { refresh(); }
   }
+  // A live clock (Beijing time, seconds), so a screenshot cannot pass for the live page.
+  var clock = document.getElementById("code-clock");
+  var skew = clock ? Number(clock.getAttribute("data-server-time")) - Date.now() : 0;
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function showClock() {
+    if (!clock) { return; }
+    var t = new Date(Date.now() + skew + 8 * 3600 * 1000);  // UTC+8, read with the UTC getters
+    clock.textContent = t.getUTCFullYear() + "-" + pad(t.getUTCMonth() + 1) + "-" + pad(t.getUTCDate()) + " " +
+      pad(t.getUTCHours()) + ":" + pad(t.getUTCMinutes()) + ":" + pad(t.getUTCSeconds());
+  }
+  setInterval(showClock, 1000);
+  showClock();
   document.getElementById("code-refresh").addEventListener("click", function (e) { e.preventDefault(); refresh(); });
   document.addEventListener("visibilitychange", function () { if (!document.hidden) { tick(); } });
   setInterval(tick, 1000);
