@@ -57,10 +57,14 @@ def login():
 
 
 def _backing_off(form: LoginForm, retry_at):
-    now = utcnow()
-    seconds = max(1, math.ceil((retry_at - now).total_seconds())) if retry_at else 60
-    when = f",请于北京时间{fmt(retry_at, '%H:%M')}后再试" if retry_at else ",请稍后再试"
-    form.password.errors.append(f"该账号登录失败次数过多,已暂停登录{when}。如忘记密码,请联系管理员重置。")
+    """429: a backoff is running (until ``retry_at``), or (None) the account's attempts are all in flight."""
+    if retry_at is None:
+        seconds, message = 2, "该账号同时有多个登录请求正在处理或登录失败次数过多,请稍候几秒再试。"
+    else:
+        seconds = max(1, math.ceil((retry_at - utcnow()).total_seconds()))
+        message = (f"该账号登录失败次数过多,已暂停登录,请于北京时间{fmt(retry_at, '%H:%M')}后再试。"
+                   "如忘记密码,请联系管理员重置。")
+    form.password.errors.append(message)
     response = make_response(render_template("staff/login.html", form=form), 429)
     response.headers["Retry-After"] = str(seconds)
     return response
