@@ -21,7 +21,9 @@ bind = _env("bind", "127.0.0.1:8000")  # the proxy's upstream; never exposed dir
 # Threads: a request waiting on the database, an identity provider or Redis leaves the worker
 # serving others (PostgreSQL in production; the sandbox's SQLite works too).
 worker_class = "gthread"
-workers = _env("workers", 2 * multiprocessing.cpu_count())
+# The app reads the same count (erhc_h5/config.py server_workers): production refuses a per-process
+# rate-limit store (memory://) when more than one worker would each keep their own counts.
+workers = _env("workers", int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count()))
 threads = _env("threads", 4)
 # Connections a worker holds at once (keep-alive included); past it the kernel backlog queues them.
 # A worker serves every request of a connection it accepted, so the proxy's kept-alive connections
@@ -52,3 +54,8 @@ forwarded_allow_ips = _env("forwarded_allow_ips", "127.0.0.1")
 accesslog = _env("accesslog", "-") or None
 # Query strings may carry launch tickets: log the path only.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+
+def on_starting(server):
+    """Hand the final worker count (``-w`` on the command line included) to the app in each worker."""
+    os.environ["GUNICORN_WORKERS"] = str(server.cfg.workers)

@@ -91,6 +91,11 @@ def defaults(instance_path: str) -> dict:
         "RATELIMIT_STORAGE_TIMEOUT_SECONDS": 0.3,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
+        # Staff sign-in backoff per username (in the database, whatever the address): after this many
+        # wrong passwords, sign-in waits BACKOFF seconds, doubling with each backoff up to the maximum.
+        "STAFF_LOGIN_MAX_FAILURES": 5,
+        "STAFF_LOGIN_BACKOFF_SECONDS": 60.0,
+        "STAFF_LOGIN_BACKOFF_MAX_SECONDS": 3600.0,
         # Database outage: every route answers 503 with this Retry-After.
         "DATABASE_RETRY_AFTER_SECONDS": 30,
         # Retention (days).
@@ -168,6 +173,8 @@ def load(app, overrides: dict | None = None) -> None:
     check_providers(cfg)
     if not re.fullmatch(r"\d{4}", cfg["CD_SOURCE"]):
         raise ConfigError(f"ERHC_CD_SOURCE must be 4 digits, got {cfg['CD_SOURCE']!r}")
+    if int(cfg["STAFF_LOGIN_MAX_FAILURES"]) < 1 or float(cfg["STAFF_LOGIN_BACKOFF_SECONDS"]) <= 0:
+        raise ConfigError("ERHC_STAFF_LOGIN_MAX_FAILURES must be at least 1 and ERHC_STAFF_LOGIN_BACKOFF_SECONDS above 0")
     if cfg["PII_CIPHER"] not in ("sm4-gcm", "aes-256-gcm"):
         raise ConfigError("ERHC_PII_CIPHER must be sm4-gcm or aes-256-gcm")
     from erhc_h5.security.pii import Keyring, PIIError
@@ -176,6 +183,21 @@ def load(app, overrides: dict | None = None) -> None:
         Keyring.from_config(cfg)
     except PIIError as exc:
         raise ConfigError(f"ERHC_PII_KEYS / ERHC_PII_ACTIVE_KEY_ID unusable: {exc}") from None
+
+
+def server_workers() -> int:
+    """The gunicorn worker count, as gunicorn.conf.py sets it: GUNICORN_WORKERS, else WEB_CONCURRENCY,
+    else 2 × CPU count. gunicorn.conf.py's on_starting hook writes the final count (command-line ``-w``
+    included) to GUNICORN_WORKERS before workers load the app; a preloaded app sees the environment."""
+    import os
+
+    for name in ("GUNICORN_WORKERS", "WEB_CONCURRENCY"):
+        value = (os.environ.get(name) or "").strip()
+        if value:
+            if not value.isdigit():
+                raise ConfigError(f"{name} must be a whole number, got {value!r}")
+            return int(value)
+    return 2 * (os.cpu_count() or 1)
 
 
 def check_production(cfg) -> None:
@@ -197,6 +219,10 @@ def check_production(cfg) -> None:
         raise ConfigError("ERHC_PROVINCE_SECRET is missing or still the development default")
     if str(cfg["DATABASE_URL"]).startswith("sqlite"):
         raise ConfigError("ERHC_DATABASE_URL must name a server database (PostgreSQL) in production")
+    workers = server_workers()
+    if cfg["RATELIMIT_ENABLED"] and str(cfg["RATELIMIT_STORAGE_URI"]).startswith("memory") and workers > 1:
+        raise ConfigError(f"ERHC_RATELIMIT_STORAGE_URI is memory:// (one count per process) with {workers} gunicorn "
+                          "workers: point it at Redis (redis://...) or set GUNICORN_WORKERS=1")
     if cfg["METRICS_ENABLED"] and not str(cfg.get("OPS_TOKEN") or "").strip():
         raise ConfigError("ERHC_OPS_TOKEN is missing: /metrics would be open (or set ERHC_METRICS_ENABLED=false)")
 

@@ -87,6 +87,7 @@ PRODUCTION = {
     "PROVIDER_APP_KEY": "city-3301",
     "PROVIDER_APP_SECRET": "x" * 32,
     "OPS_TOKEN": "o" * 32,
+    "RATELIMIT_STORAGE_URI": "redis://cache.invalid:6379/0",  # shared by the workers (never reached here)
 }
 
 

@@ -3,7 +3,7 @@
 draft → submitted → approved | rejected; approved ↔ suspended; a rejected application is revised
 back into a draft. Every action is audited; a refused transition raises FilingError (Chinese message).
 Four eyes: whoever created or submitted an application neither approves it nor sees its launch
-secret. A transition locks the application's row first, so of reviewers acting at once one wins
+secret, nor does an account they opened or issued a password to, nor one opened after submission. A transition locks the application's row first, so of reviewers acting at once one wins
 and the others are told the new state.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from erhc_h5.audit import audit
 from erhc_h5.db import lock_row, utcnow
 from erhc_h5.filing.models import FILING_STATES, AccessCodeCounter, FiledApp
 from erhc_h5.logs import log_event
+from erhc_h5.staff.models import StaffUser
 from erhc_h5.records.codes import AUTH_METHODS
 
 # action -> (allowed from-states, to-state)
@@ -140,7 +141,7 @@ def transition(session: Session, app: FiledApp, action: str, *, actor_id: int, o
     if action == "submit" and not app.ui_design_files:
         raise FilingError("screens_required", "请先上传实名认证界面设计截图", "screens")
     if action == "approve":
-        _check_four_eyes(app, actor_id)
+        _check_four_eyes(session, app, actor_id)
     now, secret = utcnow(), None
     if action == "submit":
         app.submitted_at, app.submitted_by_id = now, actor_id
@@ -166,17 +167,41 @@ def rotate_secret(session: Session, app: FiledApp, *, actor_id: int) -> str:
     lock_row(session, app)
     if app.status not in ("approved", "suspended"):
         raise FilingError("invalid_transition", "只有已通过或已暂停的应用可以重置接入密钥")
-    _check_four_eyes(app, actor_id)
+    _check_four_eyes(session, app, actor_id)
     secret = _new_secret(app)
     session.flush()
     _audit(session, app, "filing.rotate_secret", actor_id)
     return secret
 
 
-def _check_four_eyes(app: FiledApp, actor_id: int) -> None:
-    if actor_id in (app.created_by_id, app.submitted_by_id):
+def _check_four_eyes(session: Session, app: FiledApp, actor_id: int) -> None:
+    """Refuse an approver (or secret rotator) who is the application's author, or whose account could
+    be the author's puppet: opened, or given a password, by the creator or submitter, or opened
+    after the application was submitted."""
+    authors = {app.created_by_id, app.submitted_by_id} - {None}
+    if actor_id in authors:
         raise FilingError("four_eyes", "您创建或提交了该备案申请,按“双人审核”要求不能由您本人审核通过或查看接入密钥,"
                                        "请由另一名审核员办理")
+    account = session.get(StaffUser, actor_id)
+    if account is None:
+        raise FilingError("four_eyes", "找不到您的工作人员账号")
+    if {account.created_by_id, account.password_issued_by_id} & authors:
+        raise FilingError("four_eyes_account_origin", "您的账号由该备案申请的创建人或提交人开设或重置过密码,"
+                                                      "按“双人审核”要求不能审核通过或查看接入密钥,请由另一名审核员办理")
+    if app.submitted_at is not None and account.created_at >= app.submitted_at:
+        raise FilingError("four_eyes_new_account", "您的账号开设于该备案申请提交之后,按“双人审核”要求不能审核通过"
+                                                   "或查看接入密钥,请由申请提交前已有的审核员办理")
+
+
+FOUR_EYES_REASONS = ("four_eyes", "four_eyes_account_origin", "four_eyes_new_account")
+
+
+def record_refusal(session: Session, app_id: int, action: str, actor_id: int, error: FilingError) -> None:
+    """Audit a four-eyes refusal (after the refused transaction was rolled back)."""
+    if error.reason in FOUR_EYES_REASONS:
+        audit(session, "filing.four_eyes_refused", actor_type="staff", actor_id=actor_id, target_type="filed_app",
+              target_id=app_id, detail={"action": action, "reason": error.reason})
+        log_event("filing.four_eyes_refused", filed_app_id=app_id, reason=error.reason)
 
 
 def next_access_code(session: Session) -> str:

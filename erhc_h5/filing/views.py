@@ -153,6 +153,8 @@ def act(app_id: int, action: str):
                                      opinion=form.review_opinion.data or "")
     except services.FilingError as exc:
         session.rollback()
+        services.record_refusal(session, app_id, action, current_user.id, exc)
+        session.commit()
         flash(str(exc), "error")
         return redirect(url_for("filing.detail", app_id=app_id))
     session.commit()
@@ -173,6 +175,8 @@ def rotate(app_id: int):
         secret = services.rotate_secret(session, app, actor_id=current_user.id)
     except services.FilingError as exc:
         session.rollback()
+        services.record_refusal(session, app_id, "rotate", current_user.id, exc)
+        session.commit()
         flash(str(exc), "error")
         return redirect(url_for("filing.detail", app_id=app_id))
     session.commit()

@@ -18,6 +18,7 @@ from erhc_h5.db import utcnow
 from erhc_h5.filing.models import LaunchNonce
 from erhc_h5.resident import models as resident_models
 from erhc_h5.resident.models import AppUser, RateCounter, VerificationSession
+from erhc_h5.staff.models import LoginThrottle
 from erhc_h5.scan.models import ScanEvent, ScanTokenClaim
 from erhc_h5.sync.models import ProvinceNonce, SyncAttempt
 
@@ -87,6 +88,10 @@ def _per_request_rules(cfg, now: dt.datetime) -> list[Rule]:
         Rule("app_users_without_card", AppUser, AppUser.id,
              AppUser.card_id.is_(None) & (AppUser.created_at < user_cutoff) & ~has_session),
         Rule("rate_counters", RateCounter, RateCounter.key, RateCounter.window_start < counter_cutoff),
+        # Sign-in failures are forgotten after a day idle (staff/throttle.py); never drop a running backoff.
+        Rule("staff_login_throttles", LoginThrottle, LoginThrottle.username,
+             (LoginThrottle.updated_at < counter_cutoff)
+             & (LoginThrottle.blocked_until.is_(None) | (LoginThrottle.blocked_until < now))),
         Rule("sync_attempts", SyncAttempt, SyncAttempt.id, SyncAttempt.at < attempt_cutoff),
         # A claim guards a code only while the code can still be shown (minutes); a day is ample.
         Rule("scan_token_claims", ScanTokenClaim, ScanTokenClaim.token_fingerprint,

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.db import lock_row
+from erhc_h5.staff import throttle
 from erhc_h5.staff.models import ROLES, StaffUser
 from erhc_h5.staff.services import StaffError
 
@@ -80,11 +81,17 @@ def set_active(session: Session, user_id: int, active: bool, *, actor_id: int) -
 
 
 def reset_password(session: Session, user_id: int, *, actor_id: int) -> tuple[StaffUser, str]:
-    """A new random password (returned once, to hand over); the old one stops working."""
+    """A new random one-time password, returned once for the acting admin to hand over in person; the
+    old one stops working, every session ends, the owner must replace it at the next sign-in, and the
+    admin becomes the account's password issuer (four eyes: it cannot approve the admin's filings)."""
     user = _get(session, user_id)
+    lock_row(session, user)
     password = secrets.token_urlsafe(12)
     user.set_password(password)
+    user.must_change_password = True
+    user.password_issued_by_id = actor_id
     user.end_sessions()
+    throttle.clear(session, user.username)
     session.flush()
     audit(session, "staff.password_reset", actor_type="staff", actor_id=actor_id, target_type="staff_user",
           target_id=user.id)

@@ -24,7 +24,8 @@ class UserForm(FlaskForm):
     display_name = StringField("姓名(显示名)", validators=[Length(max=64)])
     role = SelectField("角色", choices=ROLE_CHOICES)
     site_name = StringField("所在接种点(可选)", validators=[Length(max=100)])
-    password = PasswordField("初始密码(至少10位)", validators=[Length(max=128)])
+    password = PasswordField("初始密码(至少10位,不含用户名,不能是常见密码;本人首次登录时须修改)",
+                             validators=[Length(max=128, message="密码不能超过128位")])
 
 
 class RoleForm(FlaskForm):
@@ -58,7 +59,8 @@ def users():
                                site_name=(form.site_name.data or "").strip(), actor_id=str(current_user.id))
         except StaffError as exc:
             session.rollback()
-            form.username.errors = [str(exc)]
+            field = form.password if exc.reason.startswith("password") else form.username
+            field.errors = [str(exc)]
             status = 422
         else:
             session.commit()

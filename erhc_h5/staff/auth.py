@@ -19,12 +19,13 @@ login_manager.session_protection = "strong"
 @login_manager.user_loader
 def _load_user(user_id: str) -> StaffUser | None:
     """The user of a session cookie ("id:version"), while that version is still the user's current one:
-    logout, password reset, role change and deactivation raise it and end every older session."""
+    logout, password reset, role change and deactivation raise it and end every older session. A user
+who must change a temporary password is signed in nowhere until it is changed."""
     key, _, version = user_id.partition(":")
     if not (key.isdigit() and version.isdigit()) or len(key) > 12 or len(version) > 12:
         return None
     user = get_session().get(StaffUser, int(key))
-    if user is None or not user.active or user.session_version != int(version):
+    if user is None or not user.active or user.session_version != int(version) or user.must_change_password:
         return None
     return user
 

@@ -163,14 +163,21 @@ def test_two_admins_demoting_each_other_leave_an_admin(server):
                    for x in answers) == 1
 
 
-def test_bursts_of_parallel_writes_never_fail(server):
-    """30 sign-ins and 30 new filings at once: on SQLite, writers wait for the lock instead of failing."""
-    creds = {"username": "race.burst." + secrets.token_hex(3), "password": "pw-" + secrets.token_hex(8)}
+def _new_accounts(server, tag: str, n: int) -> list[dict]:
+    made = [{"username": f"race.{tag}.{secrets.token_hex(4)}", "password": "pw-" + secrets.token_hex(8)} for _ in range(n)]
     with server.db() as session:
-        create_user(session, creds["username"], creds["password"], "reviewer")
+        for creds in made:
+            create_user(session, creds["username"], creds["password"], "reviewer")
+    return made
+
+
+def test_bursts_of_parallel_writes_never_fail(server):
+    """30 sign-ins and 30 new filings at once: on SQLite, writers wait for the lock instead of failing.
+    (30 accounts: parallel sign-ins of one account past STAFF_LOGIN_MAX_FAILURES wait their turn.)"""
+    accounts = _new_accounts(server, "burst", 30)
     browsers = [requests.Session() for _ in range(30)]
     tokens = [server.csrf(s, "/staff/login") for s in browsers]
-    answers = race(30, lambda i, s: s.post(server.url("/staff/login"), data={**creds, "csrf_token": tokens[i]},
+    answers = race(30, lambda i, s: s.post(server.url("/staff/login"), data={**accounts[i], "csrf_token": tokens[i]},
                                            allow_redirects=False, timeout=60), sessions=browsers)
     assert [a.status_code for a in answers] == [302] * 30
     tokens = [server.csrf(s, "/staff/filing/new") for s in browsers]
@@ -188,9 +195,7 @@ def test_parallel_launches_while_staff_write_never_fail(server):
     """Launches are GET requests that write (the ticket's nonce, the app user): on SQLite one whose
     snapshot went stale meanwhile runs again with the write lock instead of failing."""
     urls = [server.launch_url(f"burst-launch-{secrets.token_hex(4)}") for _ in range(24)]
-    creds = {"username": "race.launch." + secrets.token_hex(3), "password": "pw-" + secrets.token_hex(8)}
-    with server.db() as session:
-        create_user(session, creds["username"], creds["password"], "reviewer")
+    accounts = _new_accounts(server, "launch", 8)
     logins = [requests.Session() for _ in range(8)]
     tokens = [server.csrf(s, "/staff/login") for s in logins]
 
@@ -198,7 +203,7 @@ def test_parallel_launches_while_staff_write_never_fail(server):
         if i < len(urls):
             return s.get(urls[i], allow_redirects=False, timeout=60)
         j = i - len(urls)
-        return logins[j].post(server.url("/staff/login"), data={**creds, "csrf_token": tokens[j]},
+        return logins[j].post(server.url("/staff/login"), data={**accounts[j], "csrf_token": tokens[j]},
                               allow_redirects=False, timeout=60)
 
     answers = race(len(urls) + len(logins), go)

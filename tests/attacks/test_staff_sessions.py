@@ -64,5 +64,9 @@ def test_admin_change_ends_every_session_of_that_user(server, change):
         assert answer.status_code == 302
     assert not any(_signed_in(server, b) for b in browsers)
     if change == "password":
-        new_password = re.search(r'<code[^>]*>([^<]+)</code>', answer.text).group(1)
-        assert _opens_ops(server, server.staff_session(username=creds["username"], password=new_password))
+        temporary = re.search(r'<code[^>]*>([^<]+)</code>', answer.text).group(1)
+        owner = server.staff_session(username=creds["username"], password=temporary)
+        assert not _opens_ops(server, owner)  # only the change page until the temporary password is replaced
+        own = "Zr5-" + secrets.token_hex(8)
+        changed = server.post_form(owner, "/staff/password", {"new_password": own, "confirm": own})
+        assert changed.status_code == 302 and _opens_ops(server, owner)

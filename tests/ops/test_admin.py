@@ -31,9 +31,10 @@ def test_create_user_and_sign_in(admin, client, db_session):
     assert response.status_code == 302
     user = _user(db_session, "nurse.wang")
     assert user.role == "nurse" and user.site_name == "一号接种点" and "a-long-password-1" not in user.password_hash
+    assert user.created_by_id == _user(db_session, "demo-admin").id and user.must_change_password
     client.post("/staff/logout")
-    assert client.post("/staff/login", data={"username": "nurse.wang", "password": "a-long-password-1"}
-                       ).status_code == 302
+    first = client.post("/staff/login", data={"username": "nurse.wang", "password": "a-long-password-1"})
+    assert first.status_code == 302 and first.headers["Location"].endswith("/staff/password")
 
 
 @pytest.mark.parametrize("data,message", [

@@ -41,6 +41,7 @@ FILING_FIELDS = {"app_name": TEXT, "app_filing_no": TEXT, "org_name": TEXT, "org
 FORMS: dict[str, tuple[str, dict, dict]] = {
     "staff.login": ("anonymous", {"username": TEXT, "password": TEXT}, {}),
     "staff.logout": ("nurse", {}, {}),
+    "staff.change_password": ("anonymous", {"new_password": TEXT, "confirm": TEXT}, {}),
     "scan.device": ("anonymous", {"token": TEXT}, {}),
     "scan.forget_device": ("anonymous", {}, {}),
     "scan.console": ("nurse", {"code": TEXT}, {}),
