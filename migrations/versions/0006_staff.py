@@ -1,15 +1,15 @@
 """Staff accounts: who opened each account and who last issued its password (four eyes), the
 forced change after a reset, and per-username sign-in backoff
 
-Revision ID: 0005_staff
-Revises: 0004_integrity
+Revision ID: 0006_staff
+Revises: 0005_assurance
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0005_staff"
-down_revision = "0004_integrity"
+revision = "0006_staff"
+down_revision = "0005_assurance"
 branch_labels = None
 depends_on = None
 
