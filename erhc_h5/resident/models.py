@@ -72,6 +72,8 @@ class AppUser(Base):
     card_id: Mapped[int | None] = mapped_column(ForeignKey("ehealth_cards.id"), nullable=True, index=True)
     card_link: Mapped[str | None] = mapped_column(String(12), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Carried in every resident session cookie of this user: raising it ends them all at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     card = relationship("EHealthCard")
     app = relationship("FiledApp")

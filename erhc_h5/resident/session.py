@@ -1,12 +1,18 @@
-"""The resident's browser session: which app user this is, bound at launch."""
+"""The resident's browser session: which app user this is, bound at launch.
+
+A session ends when idle (``SESSION_IDLE_MINUTES``, the cookie's signed age), at the latest
+``RESIDENT_SESSION_MAX_HOURS`` after its launch however often it is used, and as soon as its app
+user's ``session_version`` moves on (a new launch of the account, a card cancellation)."""
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from functools import lru_cache
 
-from flask import g, request
+from flask import current_app, g, request
 from flask import session as cookie
-from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import get_session
@@ -15,12 +21,58 @@ from erhc_h5.resident.models import AppUser, VerificationSession
 KEY = "resident"
 
 
+def _now() -> float:
+    """Unix seconds (tests move this clock)."""
+    return time.time()
+
+
+def end_sessions(db: Session, app_user_ids: Iterable[int | None]) -> None:
+    """Every resident session of these app users stops working on its next request.
+
+    One UPDATE raises each user's ``session_version`` in the caller's transaction (effective at its
+    commit); parallel callers each raise it, none is lost."""
+    ids = sorted({i for i in app_user_ids if i is not None})
+    if ids:
+        db.execute(update(AppUser).where(AppUser.id.in_(ids))
+                   .values(session_version=AppUser.session_version + 1).execution_options(synchronize_session=False))
+
+
+def end_card_sessions(db: Session, card_id: int) -> None:
+    """End the sessions of every app user linked to this card (call before the links are removed)."""
+    db.execute(update(AppUser).where(AppUser.card_id == card_id)
+               .values(session_version=AppUser.session_version + 1).execution_options(synchronize_session=False))
+
+
+def start(db: Session, app_user: AppUser) -> None:
+    """A verified launch: end this app user's other sessions, then bind this browser to it.
+
+    Of parallel launches of one account each gets its own version; the last to commit is the one
+    that stays valid. The caller commits."""
+    end_sessions(db, [app_user.id])
+    db.refresh(app_user, ["session_version"])
+    bind(app_user)
+
+
 def bind(app_user: AppUser, consent_version: str | None = None) -> None:
-    """Start a resident session for this app user (after a verified launch)."""
+    """Bind this browser to the app user at its current ``session_version`` (see ``start``)."""
     cookie.clear()
     g.pop("_erhc_app_user", None)
-    cookie[KEY] = {"app_user": app_user.id, "app": app_user.app_id, "consent": consent_version}
+    cookie[KEY] = {"app_user": app_user.id, "app": app_user.app_id, "consent": consent_version,
+                   "v": int(app_user.session_version or 1), "iat": int(_now())}
     cookie.permanent = True
+
+
+def bound_id() -> int | None:
+    """The app user id the cookie names (not checked: see ``current_app_user``)."""
+    data = cookie.get(KEY)
+    return data["app_user"] if isinstance(data, dict) and isinstance(data.get("app_user"), int) else None
+
+
+def _within_lifetime(data: dict) -> bool:
+    issued = data.get("iat")
+    if not isinstance(issued, int):
+        return False
+    return _now() - issued <= float(current_app.config["RESIDENT_SESSION_MAX_HOURS"]) * 3600
 
 
 def current_app_user(*, with_verification: bool = False, with_card: bool = False) -> AppUser | None:
@@ -32,7 +84,7 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
     user's own; ``verification.load`` then finds it without another read), ``with_card`` the card
     the user is linked to."""
     data = cookie.get(KEY)
-    if not isinstance(data, dict) or not isinstance(data.get("app_user"), int):
+    if not isinstance(data, dict) or not isinstance(data.get("app_user"), int) or not _within_lifetime(data):
         return None
     session = get_session()
     key = (request._get_current_object(), session)
@@ -45,7 +97,7 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
     vs_id = verification_id() if with_verification else None
     params = {"user_id": data["app_user"], "vs_id": vs_id}
     row = session.execute(_user_query(bool(vs_id), with_card), params).first()
-    if row is None or row[0].app_id != data.get("app"):
+    if row is None or row[0].app_id != data.get("app") or row[0].session_version != data.get("v"):
         return None
     user = row[0]
     # The identity map holds objects weakly: keep this request's user (and session) alive.
