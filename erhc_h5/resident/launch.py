@@ -122,7 +122,7 @@ def verify_launch(session: Session, args, *, max_skew: int, now=None) -> Launch:
         ).first()
         if recorded is None:
             raise LaunchError("replayed")
-        return Launch(app=app, app_user=ensure_app_user(session, app, values["uid"]), hint=values["hint"])
+        return Launch(app=app, app_user=_app_user(session, app, values["uid"]), hint=values["hint"])
     if session.get(LaunchNonce, (app.id, values["nonce"])) is not None:  # pragma: no cover - other databases
         raise LaunchError("replayed")
     try:
@@ -130,4 +130,21 @@ def verify_launch(session: Session, args, *, max_skew: int, now=None) -> Launch:
             session.add(LaunchNonce(app_id=app.id, nonce=values["nonce"], seen_at=utcnow()))
     except IntegrityError:
         raise LaunchError("replayed") from None
-    return Launch(app=app, app_user=ensure_app_user(session, app, values["uid"]), hint=values["hint"])
+    return Launch(app=app, app_user=_app_user(session, app, values["uid"]), hint=values["hint"])
+
+
+def _app_user(session: Session, app: FiledApp, uid: str) -> AppUser:
+    """The app user of this launch. First launches of one account at once (two taps, two devices):
+    one inserts the row, the others find it once that commits, instead of failing the request."""
+    query = select(AppUser).where(AppUser.app_id == app.id, AppUser.app_user_id == uid)
+    user = session.scalar(query)
+    if user is not None:
+        return user
+    try:
+        with session.begin_nested():
+            return ensure_app_user(session, app, uid)
+    except IntegrityError:
+        found = session.scalar(query)
+        if found is None:  # pragma: no cover - the row that won the insert always exists
+            raise
+        return found

@@ -97,12 +97,14 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
     vs_id = verification_id() if with_verification else None
     params = {"user_id": data["app_user"], "vs_id": vs_id}
     row = session.execute(_user_query(bool(vs_id), with_card), params).first()
-    if row is None or row[0].app_id != data.get("app") or row[0].session_version != data.get("v"):
+    # The version is compared as read by this statement (an object already in the session's
+    # identity map keeps its loaded attributes).
+    if row is None or row[0].app_id != data.get("app") or row[1] != data.get("v"):
         return None
     user = row[0]
     # The identity map holds objects weakly: keep this request's user (and session) alive.
     g._erhc_app_user = (key, user)
-    g._erhc_loaded = tuple(row[1:])
+    g._erhc_loaded = tuple(row[2:])
     g._erhc_card_ref = (key, user.card_id, row[-1]) if with_card else None
     return user
 
@@ -110,7 +112,8 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
 @lru_cache(maxsize=4)
 def _user_query(with_verification: bool, with_card: bool):
     """The statement reading the user (built once; it runs on every resident request)."""
-    query = select(AppUser).options(joinedload(AppUser.app)).where(AppUser.id == bindparam("user_id"))
+    query = (select(AppUser, AppUser.session_version).options(joinedload(AppUser.app))
+             .where(AppUser.id == bindparam("user_id")))
     if with_verification:
         query = query.add_columns(VerificationSession).outerjoin(
             VerificationSession,
