@@ -13,6 +13,7 @@ from flask import current_app, g, request
 from flask import session as cookie
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import get_session
@@ -48,8 +49,10 @@ def start(db: Session, app_user: AppUser) -> None:
 
     Of parallel launches of one account each gets its own version; the last to commit is the one
     that stays valid. The caller commits."""
-    end_sessions(db, [app_user.id])
-    db.refresh(app_user, ["session_version"])
+    version = db.execute(update(AppUser).where(AppUser.id == app_user.id)
+                         .values(session_version=AppUser.session_version + 1)
+                         .returning(AppUser.session_version).execution_options(synchronize_session=False)).scalar_one()
+    set_committed_value(app_user, "session_version", version)
     bind(app_user)
 
 
