@@ -308,3 +308,39 @@ def test_card_cancellation_ends_the_sessions_of_its_app_users(app, db_session, s
     journey.client.post("/h5/code/cancel", data={"confirm": "y"})
     assert copy.get("/h5/service").status_code != 200
     assert journey.client.get("/h5/service").status_code != 200
+
+
+def test_thirty_confirmations_at_once_half_with_the_look_alike_number_pass_once(server):
+    """Operators' clicks racing, half typing the look-alike number: one pass, by the right number."""
+    from tests.factories import person
+
+    who = {**person(97301), "name": "张伟明", "idcode": gb11643("33010219750109730")}
+    s = server.resident_session(f"race-onsite-{secrets.token_hex(3)}")
+    identity = {k: who[k] for k in ("name", "id_card_type_code", "idcode")}
+    assert server.post_form(s, "/h5/identity", identity).headers["Location"].endswith("/h5/profile")
+    profile = {"nation": "01", "phone": who["phone"], "county_code": "330106"}
+    assert server.post_form(s, "/h5/profile", profile).headers["Location"].endswith("/h5/methods")
+    assert server.post_form(s, "/h5/verify/onsite", {}, page="/h5/methods").status_code == 302
+    with server.app.test_request_context():
+        vs_id = server.app.session_interface.get_signing_serializer(server.app).loads(s.cookies["session"])["resident"]["vs"]
+    with server.db() as session:
+        code = session.get(VerificationSession, vs_id).onsite_code
+    operator = server.staff_session("operator")
+    path = f"/staff/onsite/{code}"
+    token = server.csrf(operator, path)
+    look_alike = who["idcode"][:4] + "0619800101" + who["idcode"][-4:]  # same first and last four
+    clones = [_copy(operator) for _ in range(30)]
+    answers = race(30, lambda i, c: c.post(server.url(path), timeout=60, data={
+        "csrf_token": token, "note": "核对居民身份证原件", "document_checked": "y", "action": "confirm",
+        "document_number": who["idcode"] if i % 2 else look_alike}), sessions=clones)
+    assert all(a.status_code == 200 for a in answers), [a.status_code for a in answers]
+    passed = [i for i, a in enumerate(answers) if "现场认证已确认" in a.text]
+    assert len(passed) == 1 and passed[0] % 2 == 1
+    assert all("证件号码与登记信息不一致" in answers[i].text or "已由其他核验员处理" in answers[i].text
+               or "已失效或已处理" in answers[i].text for i in range(0, 30, 2))
+    with server.db() as session:
+        vs = session.get(VerificationSession, vs_id)
+        results = session.scalars(select(AuditEntry.detail).where(
+            AuditEntry.action == "onsite.document_checked", AuditEntry.target_id == vs_id)).all()
+        assert vs.state == "passed" and session.get(EHealthCard, vs.card_id).recognize_flag == 1
+    assert [r["result"] for r in results].count("match") == 1
