@@ -110,7 +110,8 @@ def _claim(session: Session, vs: VerificationSession) -> None:
         raise AlreadyHandled()
 
 
-def confirm(session: Session, vs: VerificationSession, staff_id: int, note: str, document_number: str | None) -> Outcome:
+def confirm(session: Session, vs: VerificationSession, staff_id: int, note: str,
+            document_number: str | None) -> Outcome:
     """The operator checked the document and typed its number: the pass with the session's methods
     ('4' or '3^4').
 

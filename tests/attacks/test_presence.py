@@ -238,7 +238,8 @@ def test_copied_cookie_stops_working_after_the_owner_relaunches(server):
     assert server.post_form(owner, "/h5/identity", identity).headers["Location"].endswith("/h5/profile")
     profile = {"nation": "01", "phone": "13800000401", "county_code": "330106"}
     assert server.post_form(owner, "/h5/profile", profile).headers["Location"].endswith("/h5/methods")
-    assert server.post_form(owner, "/h5/verify/two-factor", {}, page="/h5/methods").headers["Location"].endswith("/h5/code")
+    passed = server.post_form(owner, "/h5/verify/two-factor", {}, page="/h5/methods")
+    assert passed.headers["Location"].endswith("/h5/code")
     thief = _copy(owner)
     assert thief.get(server.url("/h5/code/token.json"), allow_redirects=False, timeout=30).status_code == 200
     again = server.resident_session(uid, consent=False)  # the owner opens the service from the app again
@@ -322,7 +323,8 @@ def test_thirty_confirmations_at_once_half_with_the_look_alike_number_pass_once(
     assert server.post_form(s, "/h5/profile", profile).headers["Location"].endswith("/h5/methods")
     assert server.post_form(s, "/h5/verify/onsite", {}, page="/h5/methods").status_code == 302
     with server.app.test_request_context():
-        vs_id = server.app.session_interface.get_signing_serializer(server.app).loads(s.cookies["session"])["resident"]["vs"]
+        cookie = server.app.session_interface.get_signing_serializer(server.app).loads(s.cookies["session"])
+    vs_id = cookie["resident"]["vs"]
     with server.db() as session:
         code = session.get(VerificationSession, vs_id).onsite_code
     operator = server.staff_session("operator")
