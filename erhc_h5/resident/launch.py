@@ -135,16 +135,19 @@ def verify_launch(session: Session, args, *, max_skew: int, now=None) -> Launch:
 
 def _app_user(session: Session, app: FiledApp, uid: str) -> AppUser:
     """The app user of this launch. First launches of one account at once (two taps, two devices):
-    one inserts the row, the others find it once that commits, instead of failing the request."""
+    one inserts the row, the others wait for its commit and read it, instead of failing the request."""
     query = select(AppUser).where(AppUser.app_id == app.id, AppUser.app_user_id == uid)
     user = session.scalar(query)
     if user is not None:
         return user
-    try:
-        with session.begin_nested():
-            return ensure_app_user(session, app, uid)
-    except IntegrityError:
-        found = session.scalar(query)
-        if found is None:  # pragma: no cover - the row that won the insert always exists
-            raise
-        return found
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - other databases
+        try:
+            with session.begin_nested():
+                return ensure_app_user(session, app, uid)
+        except IntegrityError:
+            return session.scalars(query).one()
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert_(AppUser).values(app_id=app.id, app_user_id=uid)
+                    .on_conflict_do_nothing(index_elements=["app_id", "app_user_id"]))
+    return session.scalars(query).one()
