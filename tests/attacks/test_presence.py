@@ -346,3 +346,16 @@ def test_thirty_confirmations_at_once_half_with_the_look_alike_number_pass_once(
             AuditEntry.action == "onsite.document_checked", AuditEntry.target_id == vs_id)).all()
         assert vs.state == "passed" and session.get(EHealthCard, vs.card_id).recognize_flag == 1
     assert [r["result"] for r in results].count("match") == 1
+
+
+def test_end_sessions_ends_only_the_named_app_users(app, db_session, seeded):
+    demo = demo_app(db_session)
+    browsers = {}
+    for uid in ("ended-a", "kept-b"):
+        browsers[uid] = app.test_client()
+        assert browsers[uid].get(make_launch_url(demo, uid, demo.launch_secret)).status_code == 302
+    ended = db_session.scalar(select(AppUser.id).where(AppUser.app_user_id == "ended-a"))
+    resident_session.end_sessions(db_session, [ended, None])
+    db_session.commit()
+    assert browsers["ended-a"].get("/h5/service").status_code != 200
+    assert browsers["kept-b"].get("/h5/service").status_code == 200
