@@ -69,6 +69,8 @@ def defaults(instance_path: str) -> dict:
         # Resident session and journey.
         "CONSENT_VERSION": "2026-11-v1",
         "SESSION_IDLE_MINUTES": 30,
+        # A resident session ends this long after its launch, however often it is used.
+        "RESIDENT_SESSION_MAX_HOURS": 12,
         "LAUNCH_MAX_SKEW_SECONDS": 300,
         "ONSITE_CODE_HOURS": 24,
         "LOCKOUT_FAILURES": 5,

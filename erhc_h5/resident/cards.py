@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from erhc_h5.code.models import CardCodeRef
+from erhc_h5.resident.session import end_card_sessions
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.idnumbers import check_idcode, normalize_idcode
@@ -270,6 +271,7 @@ def cancel_card(session: Session, card: EHealthCard) -> bool:
     if not won:
         return False
     record_card_version(session, card, "d")
+    end_card_sessions(session, card.id)
     session.execute(update(AppUser).where(AppUser.card_id == card.id).values(card_id=None, card_link=None, link_level=0)
                     .execution_options(synchronize_session="fetch"))
     return True

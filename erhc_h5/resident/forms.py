@@ -79,6 +79,10 @@ def _residence_fields():
             StringField("户籍地址(可不填)"), StringField("出生地(可不填)"))
 
 
+class LaunchConfirmForm(FlaskForm):
+    """The person's go-ahead to switch this browser to another app account (CSRF token only)."""
+
+
 class ConsentForm(FlaskForm):
     agree = BooleanField("我已阅读并同意上述个人信息处理说明")
 
@@ -114,6 +118,8 @@ class OnsiteFindForm(FlaskForm):
 
 
 class OnsiteConfirmForm(FlaskForm):
+    document_number = StringField("证件原件上的证件号码(手工输入或用身份证阅读器读入)",
+                                  validators=[Length(max=64, message="证件号码过长")])
     document_checked = BooleanField("已核对证件原件,人证一致")
     note = TextAreaField("核验备注(请勿填写证件号码等个人信息)", validators=[Length(max=500, message="备注不能超过500字")])
 

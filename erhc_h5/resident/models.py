@@ -82,6 +82,8 @@ class AppUser(Base):
     # code but neither change the card's proven data nor cancel it.
     link_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Carried in every resident session cookie of this user: raising it ends them all at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     card = relationship("EHealthCard")
     app = relationship("FiledApp")

@@ -1,6 +1,7 @@
 """On-site verification by an operator: find a pending code, confirm or reject, register without a phone."""
 from __future__ import annotations
 
+import hmac
 import re
 
 from sqlalchemy import select
@@ -10,15 +11,15 @@ from erhc_h5.audit import audit
 from erhc_h5.db import lock_row, utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
-from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, method_label
-from erhc_h5.records.idnumbers import uses_resident_id_layout
+from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
+from erhc_h5.records.idnumbers import IdNumberError, normalize_idcode, parse_resident_id, uses_resident_id_layout
 from erhc_h5.records.standard import Violation, normalize_phone, normalize_record, validate_record
 from erhc_h5.resident import limits
 from erhc_h5.resident.cards import issue_or_update_card
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.resident.verification import Outcome, complete, data, expire_if_due, move
 from erhc_h5.security.inputs import unsafe_text
-from erhc_h5.security.masking import mask_address, mask_idcode, mask_name, mask_phone
+from erhc_h5.security.masking import mask_address, mask_phone
 
 
 def normalize_code(raw: str | None) -> str:
@@ -41,12 +42,23 @@ def find_pending(session: Session, raw_code: str | None) -> VerificationSession 
 
 
 def summary(vs: VerificationSession) -> dict:
-    """What the operator sees: masked identity, to compare with the physical document."""
+    """What the operator sees: the registration in full (name, document, birth date, sex), to compare
+    with the document in hand; contact details stay masked. For a staff page only, never logged."""
     values = data(vs)
+    type_code, number = values.get("id_card_type_code") or "", values.get("idcode") or ""
+    sex, birthday = values.get("sex") or "", values.get("birthday") or ""
+    if uses_resident_id_layout(type_code, number):
+        try:
+            parsed = parse_resident_id(number)
+            sex, birthday = parsed.sex, parsed.birthday.isoformat()
+        except IdNumberError:
+            pass  # shown as registered; the typed number is what decides
     return {
-        "name": mask_name(values.get("name")),
-        "id_card_type": ID_CARD_TYPES.get(values.get("id_card_type_code", ""), ""),
-        "idcode": mask_idcode(values.get("idcode")),
+        "name": values.get("name") or "",
+        "id_card_type": ID_CARD_TYPES.get(type_code, ""),
+        "idcode": number,
+        "birthday": birthday,
+        "sex": SEX.get(sex, ""),
         "phone": mask_phone(values.get("phone")),
         "nation": NATIONS.get(values.get("nation") or "", ""),
         "current_address": mask_address(values.get("current_address")),
@@ -54,6 +66,35 @@ def summary(vs: VerificationSession) -> dict:
         "face_passed": "3" in vs.method.split("^"),
         "expires_at": vs.onsite_expires_at,
     }
+
+
+def opened(session: Session, vs: VerificationSession, staff_id: int) -> None:
+    """Audit that this operator opened the registration in full (the caller commits)."""
+    audit(session, "onsite.review_opened", actor_type="staff", actor_id=staff_id,
+          target_type="verification_session", target_id=vs.id, detail={})
+
+
+class DocumentMismatch(Exception):
+    """The document number typed from the card in hand is not the registered one."""
+
+    reason = "document_mismatch"
+    message = ("证件号码与登记信息不一致,不能确认。请核对居民出示的证件原件并重新输入;"
+               "如证件与登记的不是同一人,请选择“人证不一致,不予通过”")
+
+
+def check_document(session: Session, vs: VerificationSession, staff_id: int, typed: str | None) -> None:
+    """Compare the number typed (or read by a card reader) with the registration: case and spaces
+    (full-width too) ignored. Both outcomes are audited, without the number; DocumentMismatch
+    when they differ (the caller commits the audit row and shows the message)."""
+    registered = normalize_idcode(data(vs).get("idcode") or "")
+    given = normalize_idcode(typed or "")
+    matched = bool(given) and hmac.compare_digest(given.encode("utf-8"), registered.encode("utf-8"))
+    audit(session, "onsite.document_checked", actor_type="staff", actor_id=staff_id,
+          target_type="verification_session", target_id=vs.id,
+          detail={"result": "match" if matched else "mismatch", "typed_length": len(given)})
+    if not matched:
+        log_event("onsite.document_mismatch", session=vs.id[:8])
+        raise DocumentMismatch()
 
 
 class AlreadyHandled(Exception):
@@ -70,11 +111,15 @@ def _claim(session: Session, vs: VerificationSession) -> None:
         raise AlreadyHandled()
 
 
-def confirm(session: Session, vs: VerificationSession, staff_id: int, note: str) -> Outcome:
-    """The operator checked the document: the pass with the session's methods ('4' or '3^4').
+def confirm(session: Session, vs: VerificationSession, staff_id: int, note: str,
+            document_number: str | None) -> Outcome:
+    """The operator checked the document and typed its number: the pass with the session's methods
+    ('4' or '3^4').
 
-    Raises AlreadyHandled when another operator got there first."""
+    Raises AlreadyHandled when another operator got there first, DocumentMismatch (nothing changed
+    but the audit row) when the number is not the registered one."""
     _claim(session, vs)
+    check_document(session, vs, staff_id, document_number)
     return complete(session, vs, vs.method or "4", staff_id=staff_id, note=note)
 
 

@@ -1,12 +1,19 @@
-"""The resident's browser session: which app user this is, bound at launch."""
+"""The resident's browser session: which app user this is, bound at launch.
+
+A session ends when idle (``SESSION_IDLE_MINUTES``, the cookie's signed age), at the latest
+``RESIDENT_SESSION_MAX_HOURS`` after its launch however often it is used, and as soon as its app
+user's ``session_version`` moves on (a new launch of the account, a card cancellation)."""
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from functools import lru_cache
 
-from flask import g, request
+from flask import current_app, g, request
 from flask import session as cookie
-from sqlalchemy import and_, bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import get_session
@@ -15,12 +22,60 @@ from erhc_h5.resident.models import AppUser, VerificationSession
 KEY = "resident"
 
 
+def _now() -> float:
+    """Unix seconds (tests move this clock)."""
+    return time.time()
+
+
+def end_sessions(db: Session, app_user_ids: Iterable[int | None]) -> None:
+    """Every resident session of these app users stops working on its next request.
+
+    One UPDATE raises each user's ``session_version`` in the caller's transaction (effective at its
+    commit); parallel callers each raise it, none is lost."""
+    ids = sorted({i for i in app_user_ids if i is not None})
+    if ids:
+        db.execute(update(AppUser).where(AppUser.id.in_(ids))
+                   .values(session_version=AppUser.session_version + 1).execution_options(synchronize_session=False))
+
+
+def end_card_sessions(db: Session, card_id: int) -> None:
+    """End the sessions of every app user linked to this card (call before the links are removed)."""
+    db.execute(update(AppUser).where(AppUser.card_id == card_id)
+               .values(session_version=AppUser.session_version + 1).execution_options(synchronize_session=False))
+
+
+def start(db: Session, app_user: AppUser) -> None:
+    """A verified launch: end this app user's other sessions, then bind this browser to it.
+
+    Of parallel launches of one account each gets its own version; the last to commit is the one
+    that stays valid. The caller commits."""
+    version = db.execute(update(AppUser).where(AppUser.id == app_user.id)
+                         .values(session_version=AppUser.session_version + 1)
+                         .returning(AppUser.session_version).execution_options(synchronize_session=False)).scalar_one()
+    set_committed_value(app_user, "session_version", version)
+    bind(app_user)
+
+
 def bind(app_user: AppUser, consent_version: str | None = None) -> None:
-    """Start a resident session for this app user (after a verified launch)."""
+    """Bind this browser to the app user at its current ``session_version`` (see ``start``)."""
     cookie.clear()
     g.pop("_erhc_app_user", None)
-    cookie[KEY] = {"app_user": app_user.id, "app": app_user.app_id, "consent": consent_version}
+    cookie[KEY] = {"app_user": app_user.id, "app": app_user.app_id, "consent": consent_version,
+                   "v": int(app_user.session_version or 1), "iat": int(_now())}
     cookie.permanent = True
+
+
+def bound_id() -> int | None:
+    """The app user id the cookie names (not checked: see ``current_app_user``)."""
+    data = cookie.get(KEY)
+    return data["app_user"] if isinstance(data, dict) and isinstance(data.get("app_user"), int) else None
+
+
+def _within_lifetime(data: dict) -> bool:
+    issued = data.get("iat")
+    if not isinstance(issued, int):
+        return False
+    return _now() - issued <= float(current_app.config["RESIDENT_SESSION_MAX_HOURS"]) * 3600
 
 
 def current_app_user(*, with_verification: bool = False, with_card: bool = False) -> AppUser | None:
@@ -32,7 +87,7 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
     user's own; ``verification.load`` then finds it without another read), ``with_card`` the card
     the user is linked to."""
     data = cookie.get(KEY)
-    if not isinstance(data, dict) or not isinstance(data.get("app_user"), int):
+    if not isinstance(data, dict) or not isinstance(data.get("app_user"), int) or not _within_lifetime(data):
         return None
     session = get_session()
     key = (request._get_current_object(), session)
@@ -45,12 +100,14 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
     vs_id = verification_id() if with_verification else None
     params = {"user_id": data["app_user"], "vs_id": vs_id}
     row = session.execute(_user_query(bool(vs_id), with_card), params).first()
-    if row is None or row[0].app_id != data.get("app"):
+    # The version is compared as read by this statement (an object already in the session's
+    # identity map keeps its loaded attributes).
+    if row is None or row[0].app_id != data.get("app") or row[1] != data.get("v"):
         return None
     user = row[0]
     # The identity map holds objects weakly: keep this request's user (and session) alive.
     g._erhc_app_user = (key, user)
-    g._erhc_loaded = tuple(row[1:])
+    g._erhc_loaded = tuple(row[2:])
     g._erhc_card_ref = (key, user.card_id, row[-1]) if with_card else None
     return user
 
@@ -58,7 +115,8 @@ def current_app_user(*, with_verification: bool = False, with_card: bool = False
 @lru_cache(maxsize=4)
 def _user_query(with_verification: bool, with_card: bool):
     """The statement reading the user (built once; it runs on every resident request)."""
-    query = select(AppUser).options(joinedload(AppUser.app)).where(AppUser.id == bindparam("user_id"))
+    query = (select(AppUser, AppUser.session_version).options(joinedload(AppUser.app))
+             .where(AppUser.id == bindparam("user_id")))
     if with_verification:
         query = query.add_columns(VerificationSession).outerjoin(
             VerificationSession,

@@ -13,14 +13,16 @@ from erhc_h5.code.service import card_of
 from erhc_h5.db import get_session, writes_on_get
 from erhc_h5.extensions import limiter
 from erhc_h5.filing.models import FiledApp
+from erhc_h5.logs import log_event
 from erhc_h5.records.codes import ID_CARD_TYPES, method_label
 from erhc_h5.resident import launch as launching
-from erhc_h5.resident import helpdesk, limits
+from erhc_h5.resident import helpdesk, limits, presence
 from erhc_h5.resident import session as resident_session
 from erhc_h5.resident import verification
-from erhc_h5.resident.forms import ConsentForm, IdentityForm, ProfileForm, apply_violations, county_choices, shown
+from erhc_h5.resident.forms import (ConsentForm, IdentityForm, LaunchConfirmForm, ProfileForm, apply_violations,
+                                    county_choices, shown)
 from erhc_h5.resident.journey import CODE_FACE, journey_required, resident_required
-from erhc_h5.resident.models import VerificationSession
+from erhc_h5.resident.models import AppUser, VerificationSession
 from erhc_h5.resident.verify_views import bp as verify_bp
 from erhc_h5.security.masking import mask_idcode, mask_name
 from erhc_h5.security.redirects import safe_next
@@ -60,18 +62,55 @@ def index():
 @writes_on_get
 @limiter.limit("60 per minute")
 def launch():
+    """Verify the ticket and bind this browser; a cross-site navigation is refused (the session
+    kept), and replacing another account's session waits for the person's go-ahead."""
+    if presence.cross_site(request):
+        log_event("resident.launch_refused", reason="cross_site")
+        return _launch_error(launching.LaunchError("cross_site"))
     session = get_session()
     try:
         result = launching.verify_launch(session, request.args,
                                          max_skew=int(current_app.config["LAUNCH_MAX_SKEW_SECONDS"]))
     except launching.LaunchError as exc:
         session.rollback()
-        return render_template("resident/launch_error.html", reason=exc.reason, message=exc.message), exc.status
+        return _launch_error(exc)
+    held = presence.replaces_other_account(result.app_user.id)
     audit(session, "resident.launch", actor_type="resident", actor_id=result.app_user.id,
-          target_type="app", target_id=result.app.id)
+          target_type="app", target_id=result.app.id, detail={"held": True} if held else None)
+    if held:
+        session.commit()
+        presence.hold(result.app_user.id, result.app.id, result.hint)
+        return redirect(url_for("resident.launch_confirm"))
+    resident_session.start(session, result.app_user)
     session.commit()
-    resident_session.bind(result.app_user)
     return redirect(url_for("resident.service"))
+
+
+def _launch_error(exc: launching.LaunchError):
+    return render_template("resident/launch_error.html", reason=exc.reason, message=exc.message), exc.status
+
+
+@bp.route("/h5/launch/confirm", methods=["GET", "POST"])
+@limiter.limit(POST_LIMIT, methods=["POST"])
+def launch_confirm():
+    """Switch this browser to the held launch's account, only on the person's POST (CSRF token)."""
+    held = presence.held()
+    if held is None:
+        presence.drop()
+        return redirect(url_for("resident.service"))
+    form = LaunchConfirmForm()
+    session = get_session()
+    if form.validate_on_submit():
+        user = session.get(AppUser, held["app_user"])
+        if request.form.get("action") != "switch" or user is None or user.app_id != held["app"]:
+            presence.drop()
+            return redirect(url_for("resident.service"))
+        resident_session.start(session, user)
+        session.commit()
+        return redirect(url_for("resident.service"))
+    app = session.get(FiledApp, held["app"])
+    return render_template("resident/launch_confirm.html", form=form, hint=held.get("hint") or "",
+                           app_name=app.app_name if app else "")
 
 
 @bp.route("/h5/service")

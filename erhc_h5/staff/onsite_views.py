@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from sqlalchemy import select
 
-from erhc_h5.db import get_session
+from erhc_h5.db import get_session, writes_on_get
 from erhc_h5.extensions import limiter
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.versions import RecordInvalid
@@ -33,9 +33,12 @@ def home():
 
 
 @bp.route("/<code>", methods=["GET", "POST"])
+@writes_on_get
 @limiter.limit(POST_LIMIT, methods=["POST"])
 @role_required("operator")
 def review(code: str):
+    """The registration in full beside a field for the number on the document in hand (opening it is
+    audited; never cached); confirm passes only when that number is the registered one."""
     session = get_session()
     vs = onsite.find_pending(session, code)
     if vs is None:
@@ -43,33 +46,50 @@ def review(code: str):
         return redirect(url_for(".home"))
     form = OnsiteConfirmForm()
     if form.validate_on_submit():
-        note = (form.note.data or "").strip()
-        action = request.form.get("action", "confirm")
-        if not note:
-            form.note.errors.append("请填写核验备注(如核验的证件类型、核验情况)")
-        elif action == "reject":
-            try:
-                onsite.reject(session, vs, current_user.id, note)
-            except onsite.AlreadyHandled as exc:
-                return _handled_elsewhere(session, exc)
-            session.commit()
-            flash("已记录:人证不一致,本次认证未通过", "info")
-            return redirect(url_for(".home"))
-        elif not form.document_checked.data:
-            form.document_checked.errors.append("请核对证件原件后勾选")
+        done = _decide(session, vs, form)
+        if done is not None:
+            return done
+    elif request.method == "GET":
+        onsite.opened(session, vs, current_user.id)
+        session.commit()
+    page = render_template("staff/onsite/review.html", form=form, info=onsite.summary(vs), code=vs.onsite_code)
+    return page, {"Cache-Control": "no-store"}
+
+
+def _decide(session, vs, form: OnsiteConfirmForm):
+    """Reject, or confirm after the typed document number matched; None to show the form again."""
+    note = (form.note.data or "").strip()
+    action = request.form.get("action", "confirm")
+    if not note:
+        form.note.errors.append("请填写核验备注(如核验的证件类型、核验情况)")
+    elif action == "reject":
+        try:
+            onsite.reject(session, vs, current_user.id, note)
+        except onsite.AlreadyHandled as exc:
+            return _handled_elsewhere(session, exc)
+        session.commit()
+        flash("已记录:人证不一致,本次认证未通过", "info")
+        return redirect(url_for(".home"))
+    elif not (form.document_number.data or "").strip():
+        form.document_number.errors.append("请输入居民出示的证件原件上的证件号码")
+    elif not form.document_checked.data:
+        form.document_checked.errors.append("请核对证件原件后勾选")
+    else:
+        try:
+            onsite.confirm(session, vs, current_user.id, note, form.document_number.data)
+        except onsite.AlreadyHandled as exc:
+            return _handled_elsewhere(session, exc)
+        except onsite.DocumentMismatch as exc:
+            session.commit()  # the audit row of the refused number
+            form.document_number.errors.append(exc.message)
+        except RecordInvalid as exc:
+            session.rollback()
+            form.form_errors.extend(v.message for v in exc.violations)
         else:
-            try:
-                onsite.confirm(session, vs, current_user.id, note)
-            except onsite.AlreadyHandled as exc:
-                return _handled_elsewhere(session, exc)
-            except RecordInvalid as exc:
-                session.rollback()
-                form.form_errors.extend(v.message for v in exc.violations)
-            else:
-                session.commit()
-                flash("现场认证已确认,居民已完成实名认证", "info")
-                return redirect(url_for(".home"))
-    return render_template("staff/onsite/review.html", form=form, info=onsite.summary(vs), code=vs.onsite_code)
+            session.commit()
+            flash("现场认证已确认,居民已完成实名认证", "info")
+            return redirect(url_for(".home"))
+    return None
 
 
 def _handled_elsewhere(session, exc: onsite.AlreadyHandled):

@@ -87,7 +87,7 @@ def confirm_onsite(server, resident) -> None:
     operator = server.staff_session("operator")
     answer = server.post_form(operator, f"/staff/onsite/{code}",
                               {"document_checked": "y", "note": "核对身份证原件", "action": "confirm",
-                               "typed_idcode": VICTIM["idcode"]})
+                               "document_number": VICTIM["idcode"]})
     assert answer.status_code == 302, answer.text[:500]
     assert resident.get(server.url("/h5/code"), allow_redirects=False).status_code == 200
 

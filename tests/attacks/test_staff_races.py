@@ -118,7 +118,8 @@ def test_one_onsite_code_confirmed_by_eight_operators_passes_once(server):
     operators = [s for _, s in _staff(server, "operator", N)]
     path = f"/staff/onsite/{code}"
     answers = _form_posts(server, operators, path, path,
-                          {"note": "核对居民身份证原件", "document_checked": "y", "action": "confirm"})
+                          {"note": "核对居民身份证原件", "document_checked": "y", "action": "confirm",
+                           "document_number": who["idcode"]})
     assert all(a.status_code == 200 for a in answers), [a.status_code for a in answers]
     confirmed = [a for a in answers if "现场认证已确认" in a.text]
     assert len(confirmed) == 1

@@ -104,10 +104,13 @@ def test_face_with_fake_camera_then_operator_confirms(browser, phone, live_serve
         staff.goto(live_server.url + "/staff/onsite/")
         staff.get_by_label("现场认证码").fill(code.lower())
         staff.get_by_role("button", name="查找").click()
-        assert staff.locator("#masked-name").inner_text() == "测*甲"
+        assert staff.locator("#registered-name").inner_text() == "测试甲"
+        staff.locator("#document_number").fill(IDCODE)
         staff.get_by_label("已核对证件原件,人证一致").check()
         staff.get_by_label("核验备注(请勿填写证件号码等个人信息)").fill("核验居民身份证原件")
-        staff.screenshot(path=str(artifacts_dir / "journey-operator-review.png"), full_page=True)
+        private = [staff.locator(s) for s in ("#registered-name", "#registered-idcode", "#registered-birthday",
+                                              "#registered-sex", "#document_number")]
+        staff.screenshot(path=str(artifacts_dir / "journey-operator-review.png"), full_page=True, mask=private)
         staff.get_by_role("button", name="确认人证一致,完成认证").click()
         assert "现场认证已确认" in staff.content()
     finally:

@@ -41,11 +41,16 @@ def test_face_then_operator_confirms_3_4(journey, client, auth, db_session):
     found = client.post("/staff/onsite/", data={"code": code.lower()[:4] + "-" + code.lower()[4:]})
     assert found.headers["Location"].endswith(f"/staff/onsite/{code}")
     review = client.get(found.headers["Location"]).get_data(as_text=True)
-    assert "测*甲" in review and "3301**********1236" in review and "330106199003071236" not in review
-    unchecked = client.post(f"/staff/onsite/{code}", data={"note": "核验居民身份证", "action": "confirm"})
+    # The operator compares the person and the document with the registration in full.
+    assert "测试甲" in review and "330106199003071236" in review and "1990-03-07" in review
+    unnumbered = client.post(f"/staff/onsite/{code}", data={"note": "核验居民身份证", "document_checked": "y",
+                                                           "action": "confirm"})
+    assert "请输入居民出示的证件原件上的证件号码" in unnumbered.get_data(as_text=True)
+    unchecked = client.post(f"/staff/onsite/{code}", data={"note": "核验居民身份证", "action": "confirm",
+                                                          "document_number": "330106199003071236"})
     assert "请核对证件原件后勾选" in unchecked.get_data(as_text=True)
     done = client.post(f"/staff/onsite/{code}", data={"note": "核验居民身份证", "document_checked": "y",
-                                                     "action": "confirm"})
+                                                     "action": "confirm", "document_number": "330106199003071236"})
     assert done.status_code == 302
     vs = journey.vs()
     assert vs.state == "passed" and vs.confirmed_by_id and vs.confirm_note == "核验居民身份证"

@@ -100,3 +100,36 @@ def test_production_root_asks_to_enter_from_the_app(client, app, seeded):
         assert client.get("/h5/service").status_code == 401
     finally:
         app.config["SANDBOX"] = True
+
+
+def _independent_sig(secret: str, *parts: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(secret.encode(), "\n".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def test_a_ticket_without_hint_is_signed_as_before_and_a_hint_is_signed_when_present(client, db_session, seeded):
+    app = demo_app(db_session)
+    plain = _query(make_launch_url(app, "u-hint-0", app.launch_secret, nonce="a" * 32))
+    assert "hint" not in plain
+    assert plain["sig"] == _independent_sig(app.launch_secret, plain["app"], "u-hint-0", plain["ts"], "a" * 32)
+    hinted = _query(make_launch_url(app, "u-hint-1", app.launch_secret, nonce="b" * 32, hint="138****0001"))
+    assert hinted["sig"] == _independent_sig(app.launch_secret, hinted["app"], "u-hint-1", hinted["ts"], "b" * 32,
+                                             "138****0001")
+    assert client.get("/h5/launch", query_string=hinted).status_code == 302
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda q: q.update(hint="139****0001"), "bad_signature"),  # a hint changed in transit
+    (lambda q: q.pop("hint"), "bad_signature"),  # dropped: the signature covered it
+    (lambda q: q.update(hint="13800000001"), "bad_ticket"),  # a number in clear
+    (lambda q: q.update(hint="<b>x</b>"), "bad_ticket"),
+    (lambda q: q.update(hint="x" * 33), "bad_ticket"),
+])
+def test_a_changed_or_unmasked_hint_is_refused(client, db_session, seeded, change, reason):
+    app = demo_app(db_session)
+    query = _query(make_launch_url(app, "u-hint-2", app.launch_secret, hint="138****0001"))
+    change(query)
+    body = client.get("/h5/launch", query_string=query).get_data(as_text=True)
+    assert reason in body and "无法进入接种疫苗服务" in body

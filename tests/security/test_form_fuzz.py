@@ -66,12 +66,13 @@ FORMS: dict[str, tuple[str, dict, dict]] = {
     "filing.upload_screen": ("reviewer", {"screen": FILE}, {"app_id": "app_id"}),
     "filing.delete_screen": ("reviewer", {}, {"app_id": "app_id", "name": "screen"}),
     "onsite.home": ("operator", {"code": TEXT}, {}),
-    "onsite.review": ("operator", {"document_checked": BOOL, "note": TEXT, "action": CHOICE},
+    "onsite.review": ("operator", {"document_number": TEXT, "document_checked": BOOL, "note": TEXT, "action": CHOICE},
                                {"code": "onsite_code"}),
     "onsite.register": ("operator", {"app": CHOICE, "note": TEXT, **IDENTITY_FIELDS, **PROFILE_FIELDS},
                                  {}),
     "unlock.lift": ("operator", {"document_checked": BOOL, "note": TEXT, **IDENTITY_FIELDS}, {}),
     "resident.consent": ("resident", {"agree": BOOL}, {}),
+    "resident.launch_confirm": ("resident", {"action": CHOICE}, {}),
     "resident.identity": ("resident", IDENTITY_FIELDS, {}),
     "resident.profile": ("resident", PROFILE_FIELDS, {}),
     "resident.verify.two_factor": ("resident", {}, {}),
@@ -87,7 +88,7 @@ FORMS: dict[str, tuple[str, dict, dict]] = {
 
 # GET endpoints that read query parameters: endpoint → (role, parameter names, URL arguments)
 QUERIES: dict[str, tuple[str, dict, dict]] = {
-    "resident.launch": ("anonymous", {k: TEXT for k in ("app", "uid", "ts", "nonce", "sig")}, {}),
+    "resident.launch": ("anonymous", {k: TEXT for k in ("app", "uid", "ts", "nonce", "sig", "hint")}, {}),
     "resident.a11y": ("anonymous", {"next": TEXT, "large": CHOICE}, {}),
     "staff.login": ("anonymous", {"next": TEXT}, {}),
     "admin.audit_log": ("admin", {"action": TEXT, "actor": TEXT, "date_from": TEXT, "date_to": TEXT, "page": INT},
