@@ -36,6 +36,9 @@ RESULT_LABELS = {
     "unknown_key": "非本平台码",
     "bad_signature": "校验失败",
     "expired": "已过期",
+    "foreign_issuer": "外地签发",
+    "key_revoked": "密钥已停用",
+    "bad_lifetime": "有效期异常",
     "not_yet_valid": "时间异常",
     "unknown_card": "居民不存在",
     "revoked": "已注销",
@@ -75,14 +78,15 @@ class CheckedCode:
     reason: str | None = None
 
 
-def check(db, text: object, now: float | None = None) -> CheckedCode:
-    """Verify the signature, key and validity window of ``text``; no transaction is needed (``db``
-    is read only when the per-process key cache reloads)."""
+def check(db, text: object, now: float | None = None, *, seen: int | None = None) -> CheckedCode:
+    """Verify the issuer, signature, key and validity window of ``text``; no transaction is needed
+    when ``seen`` (the revocation counter as the caller read it) is given: ``db`` is then read only
+    when the per-process key cache reloads."""
     now_s = time.time() if now is None else now
     at = dt.datetime.fromtimestamp(now_s, dt.UTC).replace(tzinfo=None)
     fp = tokens.fingerprint(text.strip()) if isinstance(text, str) and tokens.TOKEN_RE.fullmatch(text.strip()) else None
     try:
-        code = tokens.verify(db, text, now_s)
+        code = tokens.verify(db, text, now_s, seen=seen)
     except tokens.CodeError as exc:
         return CheckedCode(at, fp, exc.ref, exc.reason)
     return CheckedCode(at, fp, code.ref)

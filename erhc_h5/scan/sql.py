@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.scan.models import ScanDevice, ScanEvent, ScanTokenClaim
+from erhc_h5.security import revocation
 from erhc_h5.security.pii import keyring
 
 RESIDENT_FIELDS = ("name", "sex", "birthday", "id_card_type_code", "idcode", "nation")
@@ -106,8 +107,14 @@ class ScanStatements:
         device = ScanDevice.__table__.c
         self.touch = _compile(update(ScanDevice).where(device.id == bindparam("device_id"))
                               .values(last_seen_at=bindparam("at")), dialect)
+        self.revocations = _compile(revocation.CURRENT, dialect)
         self._bind_datetime = _processor(ScanEvent.__table__.c.at, dialect, "bind")
         self._result_datetime = _processor(card.authenticated_at, dialect, "result")
+
+    def revocation_version(self, cursor) -> int:
+        """The revocation counter, as the scan's transaction sees it (``security.revocation``)."""
+        row = self.revocations.run(cursor, {}).fetchone()
+        return 0 if row is None else row[0]
 
     def card(self, cursor, ref: str, fp: str | None) -> CardRow | None:
         row = self.card_by_ref.run(cursor, {"ref": ref, "fp": fp}).fetchone()
