@@ -55,5 +55,8 @@ def known(app: Flask | None = None) -> int | None:
 
 
 def note(version: int, app: Flask | None = None) -> None:
-    """Remember a counter this process read."""
-    (app or current_app).extensions["erhc_revocation_known"] = version
+    """Remember a counter this process read (the counter only rises: an older read, noted late by
+    a slower thread, is ignored)."""
+    extensions = (app or current_app).extensions
+    if version > extensions.get("erhc_revocation_known", -1):
+        extensions["erhc_revocation_known"] = version
