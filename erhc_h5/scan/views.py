@@ -18,7 +18,7 @@ from erhc_h5.resident.models import EHealthCard
 from erhc_h5.scan import devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent
-from erhc_h5.scan.service import RESULT_LABELS, Scanner, check, record, scan, voucher_visible
+from erhc_h5.scan.service import NOT_READ, RESULT_LABELS, Scanner, check, record, scan, voucher_visible
 from erhc_h5.scan.sql import driver_transaction, session_cursor, statements_for
 from erhc_h5.security import revocation
 from erhc_h5.timefmt import fmt
@@ -115,7 +115,7 @@ def device_key() -> str:
 def api_scan():
     """POST {"code": "<QR text>"} with a device bearer token → verdict JSON (never a 500).
 
-    One transaction: the revocation counter, one SELECT (card + replay check), one INSERT (the
+    One transaction: one SELECT (card + replay check + the revocation counter), one INSERT (the
     scan's audit event), commit; device and signing key come from per-process caches checked
     against that counter (a revoked device or key is refused by every worker at its next scan);
     no cookie session, no Flask-Login on this path."""
@@ -147,9 +147,14 @@ def api_scan():
     for _ in range(REVOCATION_RETRIES):
         checked = check(session, code, seen=seen)
         with _api_transaction() as (statements, cursor):
-            current = statements.revocation_version(cursor)
+            card = NOT_READ
+            if checked.reason is None:  # a good code: its card and the counter in one statement
+                card, current = statements.card_and_counter(cursor, checked.ref, checked.fp)
+            else:
+                current = statements.revocation_version(cursor)
             if current == seen:
-                outcome = record(statements, cursor, checked, Scanner(device_id=device.id, site_name=device.site_name))
+                scanner = Scanner(device_id=device.id, site_name=device.site_name)
+                outcome = record(statements, cursor, checked, scanner, card)
                 if devices.touch_due(token):
                     statements.touch_device(cursor, device.id, checked.at)
                 return jsonify(outcome.body), outcome.status
