@@ -2,10 +2,17 @@
 client, with the parts of the scan timed by thread CPU time (no profiler overhead in the figures).
 
     flock /tmp/bench.lock .venv/bin/python bench/scan_profile.py [--postgres] [--requests 2000] [--cprofile]
+    flock /tmp/bench.lock .venv/bin/python bench/scan_profile.py --revocation-ab [--blocks 40]
 
 Same data as bench/scan_load.py (fresh migrated database, demo seed, 200 authenticated residents,
 one code each, rescanned round-robin by the demo device). Prints CPU ms per request for the whole
 request, the view and its parts, and for /bench/bare; --cprofile adds cProfile's top entries.
+
+--revocation-ab measures what the per-scan revocation check costs, in a way a busy shared machine
+cannot blur: blocks of scans alternate between the check as built (the counter read by the scan's
+card statement) and the check removed (the card statement without it, the counter taken from the
+process's memory), in one process, so both see the same load; it prints each side's median CPU ms
+per scan and the throughput the check costs (CPU-bound: 1 − removed/built).
 """
 from __future__ import annotations
 
@@ -49,11 +56,73 @@ def timed(owner, name: str, label: str) -> None:
     setattr(owner, name, timing(getattr(owner, name), label))
 
 
+def revocation_ab(scans, dialect, blocks: int, block: int) -> int:
+    """Alternate blocks of ``block`` scans with the revocation check built and removed; print the
+    median CPU ms per scan of each side and the share of throughput the check costs."""
+    import statistics
+
+    from erhc_h5.scan import sql
+    from erhc_h5.security import revocation
+
+    statements = sql.ScanStatements
+    built = {"card_and_counter": statements.card_and_counter, "revocation_version": statements.revocation_version}
+    plain_card = sql._compile(sql.card_select(with_counter=False), dialect)
+    inside = {"built": [0.0, 0], "removed": [0.0, 0]}
+
+    def card_and_counter(self, cursor, ref, fp):
+        return built["card_and_counter"](self, cursor, ref, fp)
+
+    def card_only(self, cursor, ref, fp):  # the card statement as it was before the counter joined it
+        row = plain_card.run(cursor, {"ref": ref, "fp": fp}).fetchone()
+        return (None if row is None else self._card_row(row)), revocation.known()
+
+    def timed_on(side: str, fn):
+        def wrapper(*args):
+            started = time.thread_time()
+            try:
+                return fn(*args)
+            finally:
+                inside[side][0] += time.thread_time() - started
+                inside[side][1] += 1
+        return wrapper
+
+    sides = {"built": {"card_and_counter": timed_on("built", card_and_counter),
+                       "revocation_version": built["revocation_version"]},
+             "removed": {"card_and_counter": timed_on("removed", card_only),
+                         "revocation_version": lambda self, cursor: revocation.known()}}
+    per_scan: dict[str, list[float]] = {"built": [], "removed": []}
+    for i in range(2 * blocks):
+        side = "built" if i % 4 in (0, 3) else "removed"  # ABBA: neither side always goes first
+        for name, fn in sides[side].items():
+            setattr(statements, name, fn)
+        started = time.thread_time()
+        scans(block)
+        per_scan[side].append((time.thread_time() - started) * 1000 / block)
+    for name, fn in built.items():
+        setattr(statements, name, fn)
+    with_check, without = statistics.median(per_scan["built"]), statistics.median(per_scan["removed"])
+    pairs = list(zip(per_scan["built"], per_scan["removed"]))
+    wins = sum(b > r for b, r in pairs)
+    paired = statistics.median(b - r for b, r in pairs)
+    card_ms = {side: spent * 1000 / max(n, 1) for side, (spent, n) in inside.items()}
+    print(f"revocation check A/B: {blocks} blocks of {block} scans per side, alternating, load average {os.getloadavg()[0]:.1f}")
+    print(f"CPU ms per scan, median: with the check {with_check:.3f}, without {without:.3f} "
+          f"({with_check - without:+.3f} ms); per neighbouring pair of blocks, median {paired:+.3f} ms "
+          f"({paired / with_check:+.1%}); the block with the check cost more in {wins} of {blocks} pairs")
+    print(f"throughput cost of the check (CPU-bound): {1 - without / with_check:.1%}; the card statement with the "
+          f"counter {card_ms['built']:.4f} ms, without {card_ms['removed']:.4f} ms "
+          f"({(card_ms['built'] - card_ms['removed']) / with_check:+.1%} of a scan)")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument("--revocation-ab", action="store_true", help="alternate scans with and without the revocation check")
+    parser.add_argument("--blocks", type=int, default=40, help="--revocation-ab: blocks per side")
+    parser.add_argument("--block", type=int, default=100, help="--revocation-ab: scans per block")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="erhc-scanprof-"))
     db_url = new_database(tmp, args.postgres)
@@ -87,7 +156,7 @@ def main() -> int:
         def scans(n: int) -> None:
             for i in range(n):
                 answer = client.post("/api/v1/scan", json={"code": codes[i % len(codes)]}, headers=headers)
-                assert answer.status_code == 200, answer.status_code
+                assert answer.status_code == 200, (answer.status_code, answer.json.get("error"))
 
         def bares(n: int) -> None:
             for _ in range(n):
@@ -95,6 +164,10 @@ def main() -> int:
 
         scans(300)
         bares(300)
+        if args.revocation_ab:
+            from erhc_h5.db import get_db
+
+            return revocation_ab(scans, get_db(app).engine.dialect, args.blocks, args.block)
         SPENT.clear()
         n = args.requests
         started = time.thread_time()

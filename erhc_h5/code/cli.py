@@ -1,4 +1,4 @@
-"""The `keys` command group: rotate and list the code-signing keys."""
+"""The `keys` command group: rotate, revoke and list the code-signing keys."""
 from __future__ import annotations
 
 import json
@@ -22,6 +22,25 @@ def keys_rotate() -> None:
     click.echo(json.dumps(out))
 
 
+@keys_cli.command("revoke")
+@click.argument("kid")
+def keys_revoke(kid: str) -> None:
+    """End every code of a leaked key at once (every worker refuses them on its next request);
+    when it was the active key, a new key signs from now on."""
+    from erhc_h5.audit import audit
+    from erhc_h5.code.keys import KeyRefused, revoke
+
+    with session_scope() as session:
+        try:
+            key, new = revoke(session, kid.strip())
+        except KeyRefused as exc:
+            raise click.ClickException(str(exc)) from exc
+        audit(session, "code_key_revoked", target_type="code_signing_key", target_id=key.kid,
+              detail={"new_kid": new.kid if new else None})
+        out = {"kid": key.kid, "revoked_at": key.revoked_at.isoformat(), "new_kid": new.kid if new else None}
+    click.echo(json.dumps(out))
+
+
 @keys_cli.command("list")
 def keys_list() -> None:
     """List key ids and dates (never secrets)."""
@@ -29,6 +48,7 @@ def keys_list() -> None:
 
     with session_scope() as session:
         rows = [{"kid": k.kid, "created_at": k.created_at.isoformat(),
-                 "retired_at": k.retired_at.isoformat() if k.retired_at else None} for k in list_keys(session)]
+                 "retired_at": k.retired_at.isoformat() if k.retired_at else None,
+                 "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None} for k in list_keys(session)]
     for row in rows:
         click.echo(json.dumps(row))

@@ -1,4 +1,10 @@
-"""Signing keys of the dynamic code: rotation, and an in-process cache for the hot path."""
+"""Signing keys of the dynamic code: rotation, revocation, and an in-process cache for the hot path.
+
+The cache is tagged with the revocation counter (``security.revocation``) read before it was
+loaded; a caller passes the counter it read, and a cache with another tag is loaded again. A
+rotation or revocation raises the counter in its own transaction, so every worker's next request
+that reads the counter sees the change.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.code.models import CodeSigningKey
 from erhc_h5.db import utcnow
+from erhc_h5.security import revocation
 
-CACHE_SECONDS = 10.0  # how stale the cached key list may get (a rotation reaches every worker in this time)
+CACHE_SECONDS = 10.0  # reload at least this often (a rotation or revocation is seen at once: see above)
 MISS_REFRESH_SECONDS = 1.0  # an unknown key id reloads at most this often (a flood of forged ids can't hammer the DB)
 KID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -26,12 +33,18 @@ class Key:
     secret: str
     created_at: dt.datetime
     retired_at: dt.datetime | None
+    revoked_at: dt.datetime | None = None
+
+
+class KeyRefused(LookupError):
+    """A key operation was refused; the message is Chinese."""
 
 
 @dataclass
 class KeyCache:
     keys: dict[str, Key] = field(default_factory=dict)
     loaded_at: float = 0.0
+    version: int | None = None  # the revocation counter read before this load
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -42,11 +55,12 @@ def _cache(app: Flask) -> KeyCache:
     return cache
 
 
-def _load(session: Session, cache: KeyCache) -> None:
+def _load(session: Session, cache: KeyCache, version: int | None) -> None:
     rows = session.execute(select(CodeSigningKey.kid, CodeSigningKey.secret, CodeSigningKey.created_at,
-                                  CodeSigningKey.retired_at)).all()
-    cache.keys = {r.kid: Key(r.kid, r.secret, r.created_at, r.retired_at) for r in rows}
+                                  CodeSigningKey.retired_at, CodeSigningKey.revoked_at)).all()
+    cache.keys = {r.kid: Key(r.kid, r.secret, r.created_at, r.retired_at, r.revoked_at) for r in rows}
     cache.loaded_at = time.monotonic()
+    cache.version = version
 
 
 def invalidate(app: Flask | None = None) -> None:
@@ -54,13 +68,18 @@ def invalidate(app: Flask | None = None) -> None:
     _cache(app or current_app).loaded_at = 0.0
 
 
-def get_key(session: Session, kid: str) -> Key | None:
-    """The key with this id (cached; an unknown id triggers a throttled reload)."""
+def get_key(session: Session, kid: str, seen: int | None = None) -> Key | None:
+    """The key with this id (cached; an unknown id triggers a throttled reload). ``seen``: the
+    revocation counter as the caller read it; None reads it here (one query). The answer reflects
+    every rotation and revocation committed before that read."""
+    if seen is None:
+        seen = revocation.read(session)
     cache = _cache(current_app)
     now = time.monotonic()
-    if now - cache.loaded_at > CACHE_SECONDS or (kid not in cache.keys and now - cache.loaded_at > MISS_REFRESH_SECONDS):
+    if (cache.version != seen or now - cache.loaded_at > CACHE_SECONDS
+            or (kid not in cache.keys and now - cache.loaded_at > MISS_REFRESH_SECONDS)):
         with cache.lock:
-            _load(session, cache)
+            _load(session, cache, seen)
     return cache.keys.get(kid)
 
 
@@ -77,11 +96,14 @@ def _new_key(session: Session) -> CodeSigningKey:
 
 
 def signing_key(session: Session) -> Key:
-    """The newest active key; the first one is created lazily in the caller's transaction."""
+    """The newest active key, as of the revocation counter read here (a key rotated or revoked
+    in another process is never used once committed); the first one is created lazily in the
+    caller's transaction."""
+    seen = revocation.read(session)
     cache = _cache(current_app)
-    if time.monotonic() - cache.loaded_at > CACHE_SECONDS:
+    if cache.version != seen or time.monotonic() - cache.loaded_at > CACHE_SECONDS:
         with cache.lock:
-            _load(session, cache)
+            _load(session, cache, seen)
     active = [k for k in cache.keys.values() if k.retired_at is None]
     if not active:
         # The cache may predate a key another process created: look in the database before making
@@ -91,7 +113,7 @@ def signing_key(session: Session) -> Key:
         # from reloading keys. Not cached until committed: the next call reloads.
         _queue_first_key_creators(session)
         with cache.lock:
-            _load(session, cache)
+            _load(session, cache, seen)
         active = [k for k in cache.keys.values() if k.retired_at is None]
         if not active:
             row = _new_key(session)
@@ -112,13 +134,37 @@ def _queue_first_key_creators(session: Session) -> None:
 
 
 def rotate(session: Session) -> CodeSigningKey:
-    """Retire every active key and create a new one; retired keys still verify their unexpired codes."""
+    """Retire every active key and create a new one; retired keys still verify the codes they
+    signed before their retirement, until those expire."""
     now = utcnow()
     for key in session.scalars(select(CodeSigningKey).where(CodeSigningKey.retired_at.is_(None))):
         key.retired_at = now
     key = _new_key(session)
+    revocation.bump(session)
     invalidate()
     return key
+
+
+def revoke(session: Session, kid: str) -> tuple[CodeSigningKey, CodeSigningKey | None]:
+    """End every code of a (leaked) key at once; when it was the active key, a new key signs from
+    now on. Returns the revoked key and the new key, if one was made. Two parallel revocations of
+    one key queue on its row (PostgreSQL) or on the write lock (SQLite): one new key, not two."""
+    key = session.scalar(select(CodeSigningKey).where(CodeSigningKey.kid == kid).with_for_update())
+    if key is None:
+        raise KeyRefused(f"找不到签名密钥 {kid}")
+    if key.revoked_at is not None:
+        return key, None
+    now = utcnow()
+    was_active = key.retired_at is None
+    key.revoked_at = now
+    key.retired_at = key.retired_at or now
+    session.flush()
+    others = session.scalar(select(func.count()).select_from(CodeSigningKey)
+                            .where(CodeSigningKey.retired_at.is_(None)))
+    new = _new_key(session) if was_active and not others else None
+    revocation.bump(session)
+    invalidate()
+    return key, new
 
 
 def list_keys(session: Session) -> list[CodeSigningKey]:

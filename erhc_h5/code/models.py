@@ -1,4 +1,5 @@
-"""Signing keys of the dynamic health code (rotated; old keys verify until their codes expire)."""
+"""Signing keys of the dynamic health code (rotated: old keys verify the codes they issued until
+those expire; revoked: their codes are refused at once)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,7 +12,8 @@ from erhc_h5.security.pii import EncryptedText
 
 
 class CodeSigningKey(Base):
-    """One signing key; the newest active key signs new codes."""
+    """One signing key; the newest active key signs new codes. A retired key verifies the codes it
+    signed before ``retired_at``; a revoked key (leaked) verifies nothing."""
 
     __tablename__ = "code_signing_keys"
 
@@ -19,6 +21,7 @@ class CodeSigningKey(Base):
     secret: Mapped[str] = mapped_column(EncryptedText)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class CardCodeRef(Base):

@@ -1,4 +1,9 @@
-"""Scan devices: enrol (the clear token is shown once), revoke, and look up by bearer token."""
+"""Scan devices: enrol (the clear token is shown once), revoke, and look up by bearer token.
+
+A revocation raises the revocation counter (``security.revocation``) in its transaction; the
+per-process device cache is tagged with the counter, so every worker refuses the device on its
+next request that reads the counter (the scan API reads it in every scan's transaction).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -14,6 +19,7 @@ from sqlalchemy.orm import Session
 from erhc_h5.audit import audit
 from erhc_h5.db import utcnow
 from erhc_h5.scan.models import ScanDevice
+from erhc_h5.security import revocation
 
 TOKEN_PREFIX = "dev_"
 
@@ -48,7 +54,8 @@ def enrol_device(session: Session, name: str, site_name: str) -> tuple[ScanDevic
 
 
 def revoke_device(session: Session, device_id: int) -> ScanDevice:
-    """Revoke a device at once; its token stops working on the next request."""
+    """Revoke a device at once: once committed, its token is refused on the next scan in every
+    worker process."""
     device = session.get(ScanDevice, device_id)
     if device is None:
         raise DeviceError("unknown_device", "找不到该扫码设备")
@@ -56,6 +63,7 @@ def revoke_device(session: Session, device_id: int) -> ScanDevice:
         device.active = False
         device.revoked_at = utcnow()
         audit(session, "device_revoked", target_type="scan_device", target_id=device.id)
+        revocation.bump(session)
     session.flush()
     if has_app_context():
         forget_cached()
@@ -89,7 +97,7 @@ class DeviceInfo:
     active: bool
 
 
-CACHE_SECONDS = 5.0  # a revocation reaches other worker processes within this time
+CACHE_SECONDS = 5.0  # reload at least this often (a revocation is seen at once: see the module docstring)
 _TOUCH_SECONDS = 60.0
 _DEVICE_ROW = select(ScanDevice.id, ScanDevice.site_name, ScanDevice.active).where(
     ScanDevice.token_hash == bindparam("h"))
@@ -99,15 +107,19 @@ def _device_cache() -> dict:
     return current_app.extensions.setdefault("erhc_device_cache", {})
 
 
-def lookup(session: Session | Connection, token: str | None) -> DeviceInfo | None:
-    """The device of a bearer token (active or revoked), from a short per-process cache."""
+def lookup(session: Session | Connection, token: str | None, seen: int | None) -> DeviceInfo | None:
+    """The device of a bearer token (active or revoked), from a short per-process cache.
+
+    ``seen``: the revocation counter as read before this call (this request's, or the newest this
+    process read); an entry loaded under another counter is loaded again, so the answer reflects
+    every revocation committed before ``seen`` was read."""
     if not token or not isinstance(token, str) or len(token) > 200:
         return None
     digest = token_hash(token)
     cache = _device_cache()
     hit = cache.get(digest)
     now = time.monotonic()
-    if hit is not None and now - hit[1] < CACHE_SECONDS:
+    if hit is not None and now - hit[1] < CACHE_SECONDS and hit[3] == seen:
         return hit[0]
     conn = session if isinstance(session, Connection) else session.connection()
     row = conn.execute(_DEVICE_ROW, {"h": digest}).first()
@@ -117,7 +129,7 @@ def lookup(session: Session | Connection, token: str | None) -> DeviceInfo | Non
     if len(cache) > 1000:
         cache.clear()
     info = DeviceInfo(row.id, row.site_name or "", bool(row.active))
-    cache[digest] = (info, now, hit[2] if hit else 0.0)
+    cache[digest] = (info, now, hit[2] if hit else 0.0, seen)
     return info
 
 
@@ -130,7 +142,7 @@ def touch_due(token: str) -> bool:
     now = time.monotonic()
     if hit is None or now - hit[2] < _TOUCH_SECONDS:
         return False
-    cache[digest] = (hit[0], hit[1], now)
+    cache[digest] = (hit[0], hit[1], now, hit[3])
     return True
 
 

@@ -36,6 +36,9 @@ RESULT_LABELS = {
     "unknown_key": "非本平台码",
     "bad_signature": "校验失败",
     "expired": "已过期",
+    "foreign_issuer": "外地签发",
+    "key_revoked": "密钥已停用",
+    "bad_lifetime": "有效期异常",
     "not_yet_valid": "时间异常",
     "unknown_card": "居民不存在",
     "revoked": "已注销",
@@ -75,14 +78,15 @@ class CheckedCode:
     reason: str | None = None
 
 
-def check(db, text: object, now: float | None = None) -> CheckedCode:
-    """Verify the signature, key and validity window of ``text``; no transaction is needed (``db``
-    is read only when the per-process key cache reloads)."""
+def check(db, text: object, now: float | None = None, *, seen: int | None = None) -> CheckedCode:
+    """Verify the issuer, signature, key and validity window of ``text``; no transaction is needed
+    when ``seen`` (the revocation counter as the caller read it) is given: ``db`` is then read only
+    when the per-process key cache reloads."""
     now_s = time.time() if now is None else now
     at = dt.datetime.fromtimestamp(now_s, dt.UTC).replace(tzinfo=None)
     fp = tokens.fingerprint(text.strip()) if isinstance(text, str) and tokens.TOKEN_RE.fullmatch(text.strip()) else None
     try:
-        code = tokens.verify(db, text, now_s)
+        code = tokens.verify(db, text, now_s, seen=seen)
     except tokens.CodeError as exc:
         return CheckedCode(at, fp, exc.ref, exc.reason)
     return CheckedCode(at, fp, code.ref)
@@ -105,14 +109,18 @@ def _refused(result: str, event: dict) -> ScanOutcome:
     return ScanOutcome(422, result, {"error": result, "message": MESSAGES[result]}, event=event)
 
 
-def record(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner) -> ScanOutcome:
-    """Decide the verdict and write the scan's event (never the code text) on ``cursor``.
+NOT_READ = object()  # record(card=…): the caller has not read the code's card in this transaction
+
+
+def record(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner, card=NOT_READ) -> ScanOutcome:
+    """Decide the verdict and write the scan's event (never the code text) on ``cursor``; ``card``:
+    the code's card (or None) when the caller read it in this transaction already.
 
     The first acceptance of a code claims it for its scanner under the claim's primary key, in
     the same statement or transaction as its event, so two scanners racing on one code cannot
     both win: the loser writes a ``replayed`` event instead. On PostgreSQL a racing claim waits for
     the first claimant's commit, then does nothing, and the owner read afterwards sees it."""
-    outcome, card = _decide(sql, cursor, checked, scanner)
+    outcome, card = _decide(sql, cursor, checked, scanner, card)
     if card is None or card.claimed or checked.fp is None:
         sql.record(cursor, outcome.event)
         return outcome
@@ -135,14 +143,16 @@ def scan(session: Session | Connection, text: object, scanner: Scanner, now: flo
     return record(statements_for(conn.dialect), session_cursor(conn), checked, scanner)
 
 
-def _decide(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner) -> tuple[ScanOutcome, CardRow | None]:
+def _decide(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner,
+            card=NOT_READ) -> tuple[ScanOutcome, CardRow | None]:
     """The verdict from the code and its card; the card is returned when the code is to be
     accepted (the caller still has to claim it when ``card.claimed`` is false)."""
     at, fp = checked.at, checked.fp
     if checked.reason is not None:
         card_id = sql.card_id(cursor, checked.ref) if checked.ref is not None else None
         return _refused(checked.reason, _event(scanner, checked.reason, at, card_id=card_id, fp=fp)), None
-    card = sql.card(cursor, checked.ref, fp)
+    if card is NOT_READ:
+        card = sql.card(cursor, checked.ref, fp)
     if card is None:
         return _refused("unknown_card", _event(scanner, "unknown_card", at, fp=fp)), None
     if card.status != "active":

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.scan.models import ScanDevice, ScanEvent, ScanTokenClaim
+from erhc_h5.security import revocation
 from erhc_h5.security.pii import keyring
 
 RESIDENT_FIELDS = ("name", "sex", "birthday", "id_card_type_code", "idcode", "nation")
@@ -69,6 +70,20 @@ def _processor(column, dialect: Dialect, kind: str) -> Callable[[Any], Any]:
     return process or (lambda value: value)
 
 
+def card_select(with_counter: bool):
+    """The code's card with the claim on this code folded in (a rescan needs no second statement)
+    and, ``with_counter``, the revocation counter (the scan needs no round trip of its own for it)."""
+    claim, card = ScanTokenClaim.__table__.c, EHealthCard.__table__.c
+    columns = [card.id, card.status, card.recognize_flag, card.authentication_method, card.authenticated_at,
+               *[card[f] for f in RESIDENT_FIELDS], claim.token_fingerprint, claim.device_id, claim.staff_user_id]
+    if with_counter:
+        columns.append(revocation.CURRENT.scalar_subquery())
+    return (select(*columns)
+            .select_from(EHealthCard.__table__.join(CardCodeRef.__table__, CardCodeRef.card_id == card.id)
+                         .outerjoin(ScanTokenClaim.__table__, claim.token_fingerprint == bindparam("fp")))
+            .where(CardCodeRef.ref == bindparam("ref")))
+
+
 class ScanStatements:
     """The scan's statements and conversions for one dialect."""
 
@@ -77,13 +92,7 @@ class ScanStatements:
         claim = ScanTokenClaim.__table__.c
         card = EHealthCard.__table__.c
         fp = bindparam("fp")
-        # The code's card with the claim on this code folded in: a rescan needs no second statement.
-        self.card_by_ref = _compile(
-            select(card.id, card.status, card.recognize_flag, card.authentication_method, card.authenticated_at,
-                   *[card[f] for f in RESIDENT_FIELDS], claim.token_fingerprint, claim.device_id, claim.staff_user_id)
-            .select_from(EHealthCard.__table__.join(CardCodeRef.__table__, CardCodeRef.card_id == card.id)
-                         .outerjoin(ScanTokenClaim.__table__, claim.token_fingerprint == fp))
-            .where(CardCodeRef.ref == bindparam("ref")), dialect)
+        self.card_by_ref = _compile(card_select(with_counter=True), dialect)
         self.card_id_by_ref = _compile(select(CardCodeRef.card_id).where(CardCodeRef.ref == bindparam("ref")), dialect)
         insert_fn = pg_insert if dialect.name == "postgresql" else sqlite_insert
         claim_row = insert_fn(ScanTokenClaim).values(
@@ -106,13 +115,26 @@ class ScanStatements:
         device = ScanDevice.__table__.c
         self.touch = _compile(update(ScanDevice).where(device.id == bindparam("device_id"))
                               .values(last_seen_at=bindparam("at")), dialect)
+        self.revocations = _compile(revocation.CURRENT, dialect)
         self._bind_datetime = _processor(ScanEvent.__table__.c.at, dialect, "bind")
         self._result_datetime = _processor(card.authenticated_at, dialect, "result")
 
+    def revocation_version(self, cursor) -> int:
+        """The revocation counter, as the scan's transaction sees it (``security.revocation``)."""
+        row = self.revocations.run(cursor, {}).fetchone()
+        return 0 if row is None else row[0]
+
     def card(self, cursor, ref: str, fp: str | None) -> CardRow | None:
+        return self.card_and_counter(cursor, ref, fp)[0]
+
+    def card_and_counter(self, cursor, ref: str, fp: str | None) -> tuple[CardRow | None, int]:
+        """The card of ``ref`` and the revocation counter, in one statement when the card exists."""
         row = self.card_by_ref.run(cursor, {"ref": ref, "fp": fp}).fetchone()
         if row is None:
-            return None
+            return None, self.revocation_version(cursor)
+        return self._card_row(row), row[14] or 0
+
+    def _card_row(self, row) -> CardRow:
         ring = keyring()
         resident = dict(zip(RESIDENT_FIELDS, row[5:11]))
         for field in ENCRYPTED_FIELDS:

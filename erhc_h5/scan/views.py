@@ -18,8 +18,9 @@ from erhc_h5.resident.models import EHealthCard
 from erhc_h5.scan import devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent
-from erhc_h5.scan.service import RESULT_LABELS, Scanner, check, record, scan, voucher_visible
+from erhc_h5.scan.service import NOT_READ, RESULT_LABELS, Scanner, check, record, scan, voucher_visible
 from erhc_h5.scan.sql import driver_transaction, session_cursor, statements_for
+from erhc_h5.security import revocation
 from erhc_h5.timefmt import fmt
 from erhc_h5.security.masking import mask_idcode
 
@@ -98,6 +99,7 @@ def _parse_code(raw: bytes) -> str | None:
 
 
 SCAN_API_LIMIT = "600 per minute"
+REVOCATION_RETRIES = 3  # a scan meeting a revocation checks again; three in a row would be an attack
 
 
 def device_key() -> str:
@@ -113,8 +115,10 @@ def device_key() -> str:
 def api_scan():
     """POST {"code": "<QR text>"} with a device bearer token → verdict JSON (never a 500).
 
-    One transaction: device (cached per process), verify, one SELECT (card + replay check), one
-    INSERT (the scan's audit event), commit; no cookie session, no Flask-Login on this path."""
+    One transaction: one SELECT (card + replay check + the revocation counter), one INSERT (the
+    scan's audit event), commit; device and signing key come from per-process caches checked
+    against that counter (a revoked device or key is refused by every worker at its next scan);
+    no cookie session, no Flask-Login on this path."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
@@ -125,22 +129,51 @@ def api_scan():
     too_large = too_large or len(raw) > MAX_BODY
     code = None if too_large else _parse_code(raw)
     session = _OnDemandSession()
-    device = devices.lookup(session, token)
-    if device is None:
-        return _api_error(401, "unauthorized", "设备令牌无效")
-    if not device.active:
-        return _api_error(401, "device_revoked", "该扫码设备已停用")
+    seen = revocation.known()
+    if seen is None:  # this process's first scan
+        seen = revocation.read(session)
+    device = devices.lookup(session, token, seen)
+    refused = _device_refused(device)
+    if refused is not None:
+        return refused
     if too_large:
         return _api_error(413, "too_large", "请求内容过大")
     if code is None:
         return _api_error(400, "bad_request", '请求体应为 JSON:{"code": "二维码内容"}')
-    checked = check(session, code)
-    scanner = Scanner(device_id=device.id, site_name=device.site_name)
-    with _api_transaction() as (statements, cursor):
-        outcome = record(statements, cursor, checked, scanner)
-        if devices.touch_due(token):
-            statements.touch_device(cursor, device.id, checked.at)
-    return jsonify(outcome.body), outcome.status
+    # The device and the code are checked outside the write lock, against the counter this process
+    # read last; the transaction reads the counter again and writes only if it is unchanged. After a
+    # revocation (rare) both are checked again under the newer counter, outside the lock again (the
+    # caches reload through the request session, which must not wait on the scan's own write lock).
+    for _ in range(REVOCATION_RETRIES):
+        checked = check(session, code, seen=seen)
+        with _api_transaction() as (statements, cursor):
+            card = NOT_READ
+            if checked.reason is None:  # a good code: its card and the counter in one statement
+                card, current = statements.card_and_counter(cursor, checked.ref, checked.fp)
+            else:
+                current = statements.revocation_version(cursor)
+            if current == seen:
+                scanner = Scanner(device_id=device.id, site_name=device.site_name)
+                outcome = record(statements, cursor, checked, scanner, card)
+                if devices.touch_due(token):
+                    statements.touch_device(cursor, device.id, checked.at)
+                return jsonify(outcome.body), outcome.status
+        revocation.note(current)
+        seen = current
+        device = devices.lookup(session, token, seen)
+        refused = _device_refused(device)
+        if refused is not None:
+            return refused
+    return _api_error(503, "unavailable", "服务暂不可用,请稍后再试")
+
+
+def _device_refused(device: devices.DeviceInfo | None):
+    """The 401 for a missing or revoked device, or None when it may scan."""
+    if device is None:
+        return _api_error(401, "unauthorized", "设备令牌无效")
+    if not device.active:
+        return _api_error(401, "device_revoked", "该扫码设备已停用")
+    return None
 
 
 csrf.exempt(api_scan)

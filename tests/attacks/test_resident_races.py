@@ -181,7 +181,7 @@ def test_a_cards_first_code_face_opened_30_times_at_once_makes_one_reference(ser
         refs = session.scalars(select(CardCodeRef.ref).where(CardCodeRef.card_id == card.id)).all()
     assert len(refs) == 1, refs
     texts = [_decoded(f.json()["src"]) for f in faces]
-    assert all(re.fullmatch(r"EHC1\.[^.]+\.%s\..+" % re.escape(refs[0]), t) for t in texts), texts[:3]
+    assert all(re.fullmatch(r"EHC2\.\d{4}\.[^.]+\.%s\..+" % re.escape(refs[0]), t) for t in texts), texts[:3]
 
 
 def test_one_new_person_choosing_on_site_in_parallel_gets_one_pending_card(server):

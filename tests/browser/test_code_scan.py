@@ -67,8 +67,10 @@ def test_code_face_screenshot_scans(phone, live_server, artifacts_dir):
     # Tampered, foreign, malformed.
     bad = text[:-5] + ("A" if text[-5] != "A" else "B") + text[-4:]  # inside the signature, not its last char
     assert _scan(live_server, device, {"code": bad}).json()["error"] == "bad_signature"
-    foreign = tokens._signer("another-platform").sign(text.rpartition(".")[0].replace(text.split(".")[1], "zz99", 1)).decode()
+    foreign = tokens._signer("another-platform").sign(text.rpartition(".")[0].replace(text.split(".")[2], "zz99", 1)).decode()
     assert _scan(live_server, device, {"code": foreign}).json()["error"] == "unknown_key"
+    other_city = tokens._signer("another-city").sign(text.rpartition(".")[0].replace(".3301.", ".3302.", 1)).decode()
+    assert _scan(live_server, device, {"code": other_city}).json()["error"] == "foreign_issuer"
     assert _scan(live_server, device, {"code": "https://example.org/other-qr"}).json()["error"] == "malformed"
 
     # Replayed at a second device.

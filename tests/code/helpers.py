@@ -51,3 +51,32 @@ def seed_with_card(app, codes: int = 1):
         session.commit()
         card, _, identity = make_card(session, seeded, methods="2")
         return seeded, card, identity, [tokens.issue(session, card.id).text for _ in range(codes)]
+
+
+def b36(n: int) -> str:
+    """Base 36, lowercase (the code text's times), written here apart from the code under test."""
+    digits, out = "0123456789abcdefghijklmnopqrstuvwxyz", ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def signed(secret: str, body: str) -> str:
+    """``body`` with its signature as the code text documents it: base64url without padding of
+    HMAC-SHA256 under the key HMAC-SHA256(secret, "erhc-code-v1") (standard library only)."""
+    import base64
+    import hashlib
+    import hmac
+
+    key = hmac.new(secret.encode(), b"erhc-code-v1", hashlib.sha256).digest()
+    sig = base64.urlsafe_b64encode(hmac.new(key, body.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    return f"{body}.{sig}"
+
+
+def code_text(secret: str, kid: str, ref: str, iat: int, exp: int, *, issuer: str | None, nonce: str = "testNonc") -> str:
+    """A code built from its documented text: ``EHC2.<issuer>.…``, or the older ``EHC1.…`` when
+    ``issuer`` is None."""
+    head = "EHC1" if issuer is None else f"EHC2.{issuer}"
+    return signed(secret, f"{head}.{kid}.{ref}.{b36(iat)}.{b36(exp)}.{nonce}")

@@ -12,13 +12,14 @@ from sqlalchemy import func, select
 from erhc_h5.code import keys
 from erhc_h5.code.models import CodeSigningKey
 from erhc_h5.db import get_db, is_sqlite_lock_conflict, session_scope
+from erhc_h5.security import revocation
 
 N = 8
 
 
 def test_requests_needing_the_first_key_at_once_make_one(fresh_app):
     with fresh_app.app_context(), session_scope() as s:
-        keys._load(s, keys._cache(fresh_app))  # every request's cache: loaded, and empty
+        keys._load(s, keys._cache(fresh_app), revocation.read(s))  # every request's cache: loaded, and empty
     barrier = threading.Barrier(N)
     kids: list[str] = []
     refused: list[BaseException] = []
@@ -52,7 +53,7 @@ def test_a_cache_loaded_before_another_workers_first_key_uses_that_key(fresh_app
     """This worker's cache was loaded empty moments ago; another worker has since made the first
     key. Signing must use that key, not make a second one."""
     with fresh_app.app_context(), session_scope() as s:
-        keys._load(s, keys._cache(fresh_app))
+        keys._load(s, keys._cache(fresh_app), revocation.read(s))
     with fresh_app.app_context(), session_scope() as s:
         other = keys._new_key(s).kid  # another worker's first key, committed
     with fresh_app.app_context(), session_scope() as s:

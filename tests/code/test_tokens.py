@@ -19,9 +19,9 @@ def card(db_session, seeded):
 def test_format_is_short_and_carries_no_personal_data(app, db_session, card):
     issued = tokens.issue(db_session, card.id, NOW)
     text = issued.text
-    assert len(text) <= 100 and text.startswith("EHC1.")
+    assert len(text) <= 100 and text.startswith(f"EHC2.{app.config['CD_SOURCE']}.")
     assert card.erhc_card_no not in text and card.idcode not in text and card.name not in text
-    prefix, kid, ref, iat, exp, nonce, sig = text.split(".")
+    prefix, issuer, kid, ref, iat, exp, nonce, sig = text.split(".")
     assert int(iat, 36) == NOW and int(exp, 36) == NOW + app.config["CODE_TTL_SECONDS"]
     assert db_session.get(CardCodeRef, card.id).ref == ref
     verified = tokens.verify(db_session, text, NOW + 1)
@@ -38,9 +38,11 @@ def test_first_key_is_created_lazily(db_session, card):
 
 @pytest.mark.parametrize("mutate, reason", [
     (lambda t: t[:-3] + ("AAA" if t[-3:] != "AAA" else "BBB"), "bad_signature"),
-    (lambda t: t.replace(t.split(".")[2], "ZZZZZZZZZZ"), "bad_signature"),
-    (lambda t: t.replace(t.split(".")[1], "zzzz", 1), "unknown_key"),
-    (lambda t: "EHC2" + t[4:], "malformed"),
+    (lambda t: t.replace(t.split(".")[3], "ZZZZZZZZZZ"), "bad_signature"),
+    (lambda t: t.replace(t.split(".")[2], "zzzz", 1), "unknown_key"),
+    (lambda t: "EHC1" + t[4:], "malformed"),  # the issuer field where EHC1 has the key id
+    (lambda t: "EHC2." + t[10:], "malformed"),  # EHC2 without its issuer
+    (lambda t: "EHC3" + t[4:], "malformed"),
     (lambda t: t + "x", "malformed"),
     (lambda t: "", "malformed"),
     (lambda t: "https://example.org/" + t, "malformed"),
@@ -80,7 +82,7 @@ def test_rotation_old_codes_verify_until_they_expire(app, db_session, card):
     new_key = keys.rotate(db_session)
     db_session.commit()
     new = tokens.issue(db_session, card.id, now + 5).text
-    assert new.split(".")[1] == new_key.kid != old.split(".")[1]
+    assert new.split(".")[2] == new_key.kid != old.split(".")[2]
     tokens.verify(db_session, old, now + 10)
     tokens.verify(db_session, new, now + 10)
     with pytest.raises(tokens.CodeError) as exc:
@@ -113,7 +115,7 @@ def test_keys_cli_rotate_and_list(app, db_session, card):
     import json
 
     kid = json.loads(out2.output.strip().splitlines()[-1])["kid"]
-    assert tokens.issue(db_session, card.id).text.split(".")[1] == kid
+    assert tokens.issue(db_session, card.id).text.split(".")[2] == kid
 
 
 def test_signature_is_hmac_sha256_under_the_key_derived_from_the_secret(db_session, card):
@@ -126,9 +128,9 @@ def test_signature_is_hmac_sha256_under_the_key_derived_from_the_secret(db_sessi
 
     text = tokens.issue(db_session, card.id, NOW).text
     body, _, sig = text.rpartition(".")
-    secret = db_session.get(CodeSigningKey, text.split(".")[1]).secret
+    secret = db_session.get(CodeSigningKey, text.split(".")[2]).secret
     key = hmac.new(secret.encode(), b"erhc-code-v1", hashlib.sha256).digest()
     expected = base64.urlsafe_b64encode(hmac.new(key, body.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
     assert sig == expected
     for _ in range(2):  # verified again and again with the derived key kept
-        assert tokens.verify(db_session, text, NOW + 1).kid == text.split(".")[1]
+        assert tokens.verify(db_session, text, NOW + 1).kid == text.split(".")[2]

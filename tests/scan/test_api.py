@@ -66,7 +66,7 @@ def test_tampered_foreign_malformed_expired_and_future(app, client, db_session, 
     code = tokens.issue(db_session, card.id).text
     db_session.commit()
     _assert_refused(post(client, dev, {"code": code[:-5] + ("A" if code[-5] != "A" else "B") + code[-4:]}), "bad_signature")
-    _assert_refused(post(client, dev, {"code": code.replace(code.split(".")[1], "q9q9", 1)}), "unknown_key")
+    _assert_refused(post(client, dev, {"code": code.replace(code.split(".")[2], "q9q9", 1)}), "unknown_key")
     _assert_refused(post(client, dev, {"code": "http://weixin.qq.com/r/abc"}), "malformed")
     old = tokens.issue(db_session, card.id, time.time() - app.config["CODE_TTL_SECONDS"] - app.config["CODE_CLOCK_SKEW_SECONDS"] - 1).text
     future = tokens.issue(db_session, card.id, time.time() + app.config["CODE_CLOCK_SKEW_SECONDS"] + 30).text
@@ -100,9 +100,9 @@ def test_cancelled_card_is_revoked_and_unknown_ref(client, db_session, seeded, d
 
     db_session.get(CardCodeRef, card.id).ref = "AAAAAAAAAA"
     db_session.commit()
-    key = tokens.keys.get_key(db_session, code.split(".")[1])
+    key = tokens.keys.get_key(db_session, code.split(".")[2])
     body = code.rpartition(".")[0].split(".")
-    body[2] = "BBBBBBBBBB"
+    body[3] = "BBBBBBBBBB"
     forged = tokens._signer(key.secret).sign(".".join(body)).decode()
     _assert_refused(post(client, dev, {"code": forged}), "unknown_card")
 
