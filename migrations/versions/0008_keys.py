@@ -1,14 +1,14 @@
 """Code-signing keys that can be revoked, and the revocation counter every worker checks
 
-Revision ID: 0005_keys
-Revises: 0004_integrity
+Revision ID: 0008_keys
+Revises: 0007_presence
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0005_keys"
-down_revision = "0004_integrity"
+revision = "0008_keys"
+down_revision = "0007_presence"
 branch_labels = None
 depends_on = None
 
