@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
 from tests.support import demo_app
@@ -30,7 +31,12 @@ def make_card(session, seeded, *, seq: int = 123, name: str = "张三丰", metho
 def login_resident(client, user) -> None:
     """Bind the test client's cookie session to this app user (what a verified launch does)."""
     with client.session_transaction() as sess:
-        sess["resident"] = {"app_user": user.id, "app": user.app_id, "consent": None}
+        sess["resident"] = resident_cookie(user.id, user.app_id, user.session_version)
+
+
+def resident_cookie(app_user_id: int, app_id: int, version: int | None = 1) -> dict:
+    """The resident part of the cookie a launch writes: the user, its app, its session version, when."""
+    return {"app_user": app_user_id, "app": app_id, "consent": None, "v": int(version or 1), "iat": int(time.time())}
 
 
 def post_scan(client, token: str, code: str):

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from erhc_h5 import demo, migrate
 from erhc_h5.db import get_db, get_session, session_scope
 from erhc_h5.errors import is_database_outage
-from tests.code.helpers import make_card
+from tests.code.helpers import make_card, resident_cookie
 from tests.support import free_port, make_app, qr_texts
 
 pytestmark = pytest.mark.slow
@@ -62,10 +62,10 @@ def warm_app(private_pg):
     with app.app_context(), session_scope(app) as session:
         seeded = demo.seed(app, session)
         _card, user, _identity = make_card(session, seeded, bind="stopped-db")
-        user_id, app_id = user.id, user.app_id
+        cookie = resident_cookie(user.id, user.app_id, user.session_version)
     client, resident = app.test_client(), app.test_client()
     with resident.session_transaction() as sess:
-        sess["resident"] = {"app_user": user_id, "app": app_id, "consent": None}
+        sess["resident"] = cookie
     auth = {"Authorization": f"Bearer {seeded['device_token']}"}
     for _ in range(3):  # the pool holds live connections, the caches are warm
         code = qr_texts(resident.get("/h5/code/token.json").get_json()["src"])[0]
