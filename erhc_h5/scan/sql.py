@@ -22,12 +22,13 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.resident.models import EHealthCard
-from erhc_h5.scan.models import ScanDevice, ScanEvent, ScanTokenClaim
+from erhc_h5.scan.models import ProvinceVerifyNonce, ScanDevice, ScanEvent, ScanTokenClaim
 from erhc_h5.security.pii import keyring
 
 RESIDENT_FIELDS = ("name", "sex", "birthday", "id_card_type_code", "idcode", "nation")
 ENCRYPTED_FIELDS = ("name", "idcode")
-EVENT_FIELDS = ("at", "device_id", "staff_user_id", "site_name", "card_id", "result", "token_fingerprint", "voucher_no")
+EVENT_FIELDS = ("at", "device_id", "staff_user_id", "terminal", "site_name", "card_id", "result", "token_fingerprint",
+                "voucher_no")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class CardRow:
     claimed: bool
     owner_device_id: int | None
     owner_staff_user_id: int | None
+    owner_terminal: str | None = None
 
 
 def _compile(statement, dialect: Dialect) -> Statement:
@@ -80,7 +82,8 @@ class ScanStatements:
         # The code's card with the claim on this code folded in: a rescan needs no second statement.
         self.card_by_ref = _compile(
             select(card.id, card.status, card.recognize_flag, card.authentication_method, card.authenticated_at,
-                   *[card[f] for f in RESIDENT_FIELDS], claim.token_fingerprint, claim.device_id, claim.staff_user_id)
+                   *[card[f] for f in RESIDENT_FIELDS], claim.token_fingerprint, claim.device_id, claim.staff_user_id,
+                   claim.terminal)
             .select_from(EHealthCard.__table__.join(CardCodeRef.__table__, CardCodeRef.card_id == card.id)
                          .outerjoin(ScanTokenClaim.__table__, claim.token_fingerprint == fp))
             .where(CardCodeRef.ref == bindparam("ref")), dialect)
@@ -88,7 +91,7 @@ class ScanStatements:
         insert_fn = pg_insert if dialect.name == "postgresql" else sqlite_insert
         claim_row = insert_fn(ScanTokenClaim).values(
             token_fingerprint=fp, device_id=bindparam("device_id"), staff_user_id=bindparam("staff_user_id"),
-            at=bindparam("at")).on_conflict_do_nothing(index_elements=["token_fingerprint"])
+            terminal=bindparam("terminal"), at=bindparam("at")).on_conflict_do_nothing(index_elements=["token_fingerprint"])
         self.claim = _compile(claim_row.returning(claim.token_fingerprint), dialect)
         if dialect.name == "postgresql":
             # The claim and its event in one statement: whole by itself, so no transaction (and no
@@ -99,10 +102,14 @@ class ScanStatements:
                     list(EVENT_FIELDS),
                     select(*[bindparam(name, type_=ScanEvent.__table__.c[name].type) for name in EVENT_FIELDS])
                     .select_from(claimed)).returning(ScanEvent.id), dialect)
-        self.claim_owner = _compile(select(claim.device_id, claim.staff_user_id).where(claim.token_fingerprint == fp),
+        self.claim_owner = _compile(select(claim.device_id, claim.staff_user_id, claim.terminal)
+                                    .where(claim.token_fingerprint == fp),
                                     dialect)
         self.insert_event = _compile(
             insert(ScanEvent).values({name: bindparam(name) for name in EVENT_FIELDS}), dialect)
+        nonce = ProvinceVerifyNonce.__table__.c
+        self.nonce = _compile(insert_fn(ProvinceVerifyNonce).values(nonce=bindparam("nonce"), seen_at=bindparam("at"))
+                              .on_conflict_do_nothing(index_elements=["nonce"]).returning(nonce.nonce), dialect)
         device = ScanDevice.__table__.c
         self.touch = _compile(update(ScanDevice).where(device.id == bindparam("device_id"))
                               .values(last_seen_at=bindparam("at")), dialect)
@@ -119,7 +126,7 @@ class ScanStatements:
             if resident[field] is not None:
                 resident[field] = ring.decrypt(resident[field])
         return CardRow(row[0], row[1], row[2], row[3], self._result_datetime(row[4]), resident,
-                       row[11] is not None, row[12], row[13])
+                       row[11] is not None, row[12], row[13], row[14])
 
     def card_id(self, cursor, ref: str) -> int | None:
         row = self.card_id_by_ref.run(cursor, {"ref": ref}).fetchone()
@@ -136,9 +143,14 @@ class ScanStatements:
         self.insert_event.run(cursor, params)
         return True
 
-    def owner(self, cursor, fp: str) -> tuple[int | None, int | None] | None:
+    def owner(self, cursor, fp: str) -> tuple[int | None, int | None, str | None] | None:
         row = self.claim_owner.run(cursor, {"fp": fp}).fetchone()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (row[0], row[1], row[2])
+
+    def use_nonce(self, cursor, nonce: str, at: dt.datetime) -> bool:
+        """Store a signed request's nonce; False when it was stored before (a replay). Two requests
+        racing with one nonce: the second insert waits for the first's commit, then does nothing."""
+        return self.nonce.run(cursor, {"nonce": nonce, "at": self._bind_datetime(at)}).fetchone() is not None
 
     def touch_device(self, cursor, device_id: int, at: dt.datetime) -> None:
         self.touch.run(cursor, {"device_id": device_id, "at": self._bind_datetime(at)})

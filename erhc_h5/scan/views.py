@@ -65,7 +65,7 @@ class _OnDemandSession:
 
 
 @contextmanager
-def _api_transaction():
+def api_transaction():
     """The scan API's transaction and a driver cursor in it, committed when the block ends.
 
     In production sessions bind to the engine, and the scan takes a pooled driver connection of its
@@ -136,7 +136,7 @@ def api_scan():
         return _api_error(400, "bad_request", '请求体应为 JSON:{"code": "二维码内容"}')
     checked = check(session, code)
     scanner = Scanner(device_id=device.id, site_name=device.site_name)
-    with _api_transaction() as (statements, cursor):
+    with api_transaction() as (statements, cursor):
         outcome = record(statements, cursor, checked, scanner)
         if devices.touch_due(token):
             statements.touch_device(cursor, device.id, checked.at)

@@ -5,7 +5,6 @@ signature, timestamp or nonce; 413 too many records or too large.
 """
 from __future__ import annotations
 
-import hmac
 import json
 import re
 import time
@@ -19,7 +18,7 @@ from erhc_h5.db import utcnow
 from erhc_h5.records.standard import validate_field, validate_record
 from erhc_h5.security.pii import keyring, seal_json
 from erhc_h5.sync.bulkwrite import executemany
-from erhc_h5.sync.client import signature
+from erhc_h5.sync.province_signing import matches
 from erhc_h5.sync.models import ProvinceNonce, ProvinceRecord
 
 MAX_RECORDS = 500
@@ -52,8 +51,7 @@ def check_request(cfg, path: str, headers, body: bytes, now: float | None = None
     nonce = headers.get("X-Erhc-Nonce", "")
     if not _NONCE.match(nonce):
         raise Refusal(401, "bad_nonce", "随机数应为32位小写十六进制")
-    expected = signature(str(cfg["PROVINCE_SECRET"]), path, stamp, nonce, body)
-    if not hmac.compare_digest(expected, headers.get("X-Erhc-Signature", "")):
+    if not matches(str(cfg["PROVINCE_SECRET"]), path, stamp, nonce, body, headers.get("X-Erhc-Signature", "")):
         raise Refusal(401, "bad_signature", "签名不正确")
     return nonce
 
