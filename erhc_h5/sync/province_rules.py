@@ -150,13 +150,19 @@ def _uses_resident_id(record: dict) -> bool:
     return (kind == "06" and number[:6] in ("810000", "820000")) or (kind == "07" and number[:6] == "830000")
 
 
+def _is_resident_id(number: object) -> bool:
+    """17 digits and the right GB 11643 MOD 11-2 check character."""
+    return isinstance(number, str) and re.fullmatch(r"[0-9]{17}[0-9X]", number) is not None and ID_CHECK[
+        sum(int(c) * w for c, w in zip(number[:17], ID_WEIGHTS)) % 11] == number[17]
+
+
 def _resident_id_problems(record: dict, today: dt.date) -> list[Problem]:
     """GB 11643-1999: 17 digits and the MOD 11-2 check character; the birth date must
     exist and agree with ``birthday``, the sequence's parity with ``sex``."""
     number = record["idcode"]
     if not re.fullmatch(r"[0-9]{17}[0-9X]", number):
         return [Problem("idcode", "bad_resident_id")]
-    if ID_CHECK[sum(int(c) * w for c, w in zip(number[:17], ID_WEIGHTS)) % 11] != number[17]:
+    if not _is_resident_id(number):
         return [Problem("idcode", "bad_check_character")]
     born = _real_date(number[6:10], number[10:12], number[12:14])
     if born is None or not dt.date(1880, 1, 1) <= born <= today:
@@ -182,6 +188,10 @@ def validate(record: object, today: dt.date | None = None) -> list[Problem]:
         out.append(Problem("authentication_method", "missing"))
     if _uses_resident_id(record) and not bad & {"idcode", "id_card_type_code", "birthday", "sex"}:
         out += _resident_id_problems(record, today)
+    # A passport or other per-country number names a person only with its country (SPEC §2, person key).
+    if record.get("id_card_type_code") in ("03", "99") and not bad & {"nationality", "idcode"} and not str(
+            record.get("nationality") or "").strip() and not _is_resident_id(record.get("idcode")):
+        out.append(Problem("nationality", "missing"))
     batch, source = record.get("cd_batch"), record.get("cd_source")
     if not bad & {"cd_batch", "cd_source"} and not str(batch).startswith(str(source)):
         out.append(Problem("cd_batch", "source_mismatch"))
