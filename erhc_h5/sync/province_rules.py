@@ -43,7 +43,9 @@ ID_CHECK = "10X98765432"
 
 @dataclass(frozen=True)
 class Problem:
-    """One broken rule of a record: the field and a reason code."""
+    """One broken rule of a record: the field and a reason code. The codes are the upload reply's
+    shared vocabulary (``required``, ``bad_code``, ``too_long`` …, docs/contracts.md); the rules
+    that give them are this module's own."""
 
     field: str
     reason: str
@@ -64,55 +66,59 @@ def _date_problem(text: str, today: dt.date) -> str | None:
     found = re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", text)
     day = _real_date(*found.groups()) if found else None
     if day is None:
-        return "bad_date"
+        return "bad_format" if not found else "bad_date"
     return None if dt.date(1880, 1, 1) <= day <= today else "out_of_range"
 
 
 def _time_problem(text: str) -> str | None:
     found = re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})", text)
     if not found or _real_date(*found.groups()[:3]) is None:
-        return "bad_datetime"
+        return "bad_format" if not found else "bad_date"
     hour, minute, second = (int(v) for v in found.groups()[3:])
-    return None if hour < 24 and minute < 60 and second < 60 else "bad_datetime"
+    return None if hour < 24 and minute < 60 and second < 60 else "bad_date"
 
 
 def _methods_problem(text: str) -> str | None:
     parts = text.split("^")
     if not all(p in ("1", "2", "3", "4") for p in parts):
-        return "bad_method"
-    return "bad_method" if len(parts) != len(set(parts)) else None
+        return "bad_format"
+    return "duplicate_method" if len(parts) != len(set(parts)) else None
 
 
 def _batch_problem(text: str) -> str | None:
     found = re.fullmatch(r"([0-9]{4})([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{3})", text)
-    if not found or _real_date(*found.groups()[1:4]) is None:
-        return "bad_batch"
-    return None if int(found.group(5)) < 24 and int(found.group(6)) < 60 else "bad_batch"
+    if not found:
+        return "bad_format"
+    if _real_date(*found.groups()[1:4]) is None:
+        return "bad_date"
+    return None if int(found.group(5)) < 24 and int(found.group(6)) < 60 else "bad_date"
 
 
 def _value_problem(name: str, text: str, today: dt.date) -> str | None:
     """The rule of one present string field, beyond type and length."""
     if name == "id":
-        return None if re.fullmatch(r"[0-9a-fA-F]{32}", text) else "bad_guid"
+        return None if re.fullmatch(r"[0-9a-fA-F]{32}", text) else "bad_format"
     if name in ("erhc_card_no", "empi"):
-        return None if re.fullmatch(r"[0-9A-Za-z]+", text) else "not_alphanumeric"
+        return None if re.fullmatch(r"[0-9A-Za-z]+", text) else "bad_format"
     if name in ("sex", "nation", "id_card_type_code", "cd_operation"):
         table = {"sex": SEXES, "nation": NATIONS, "id_card_type_code": DOCUMENT_TYPES, "cd_operation": OPERATIONS}[name]
-        return None if text in table else "not_in_code_table"
+        return None if text in table else "bad_code"
     if name == "nationality":
-        return None if re.fullmatch(r"[A-Z]{3}", text) and pycountry.countries.get(alpha_3=text) else "not_in_code_table"
+        return None if re.fullmatch(r"[A-Z]{3}", text) and pycountry.countries.get(alpha_3=text) else "bad_code"
     if name == "birthday":
         return _date_problem(text, today)
     if name == "phone":
-        return None if re.fullmatch(r"[0-9]{11}", text) else "bad_phone"
+        if not text.isascii() or not text.isdigit():
+            return "bad_format"
+        return None if len(text) == 11 else "bad_length"
     if name == "county_code":
-        return None if re.fullmatch(r"[0-9]{9}", text) else "bad_county"
+        return None if re.fullmatch(r"[0-9]{9}", text) else "bad_format"
     if name == "authentication_method":
         return _methods_problem(text)
     if name == "cd_time":
         return _time_problem(text)
     if name == "cd_source":
-        return None if re.fullmatch(r"[0-9]{4}", text) else "bad_source"
+        return None if re.fullmatch(r"[0-9]{4}", text) else "bad_format"
     if name == "cd_batch":
         return _batch_problem(text)
     return None if _is_printable(text) else "bad_characters"
@@ -124,14 +130,14 @@ def _field_problems(record: dict, today: dt.date) -> list[Problem]:
         value = record.get(name)
         if kind == "N":
             if type(value) is not int or value not in (0, 1):
-                out.append(Problem(name, "not_0_or_1" if value is not None else "missing"))
+                out.append(Problem(name, "bad_value" if value is not None else "required"))
             continue
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
-                out.append(Problem(name, "missing"))
+                out.append(Problem(name, "required"))
             continue
         if not isinstance(value, str):
-            out.append(Problem(name, "not_a_string"))
+            out.append(Problem(name, "bad_type"))
         elif len(value) > max_len:
             out.append(Problem(name, "too_long"))
         elif (reason := _value_problem(name, value, today)) is not None:
@@ -161,37 +167,37 @@ def _resident_id_problems(record: dict, today: dt.date) -> list[Problem]:
     exist and agree with ``birthday``, the sequence's parity with ``sex``."""
     number = record["idcode"]
     if not re.fullmatch(r"[0-9]{17}[0-9X]", number):
-        return [Problem("idcode", "bad_resident_id")]
+        return [Problem("idcode", "bad_length" if len(number) != 18 else "bad_format")]
     if not _is_resident_id(number):
-        return [Problem("idcode", "bad_check_character")]
+        return [Problem("idcode", "bad_checksum")]
     born = _real_date(number[6:10], number[10:12], number[12:14])
     if born is None or not dt.date(1880, 1, 1) <= born <= today:
         return [Problem("idcode", "bad_birth_date")]
     out = []
     if record.get("birthday") != born.isoformat():
-        out.append(Problem("birthday", "disagrees_with_idcode"))
+        out.append(Problem("birthday", "birthday_mismatch"))
     if record.get("sex") != ("1" if int(number[16]) % 2 else "2"):
-        out.append(Problem("sex", "disagrees_with_idcode"))
+        out.append(Problem("sex", "sex_mismatch"))
     return out
 
 
 def validate(record: object, today: dt.date | None = None) -> list[Problem]:
     """Every problem of one uploaded record (an empty list: the province accepts it)."""
     if not isinstance(record, dict):
-        return [Problem("", "not_an_object")]
+        return [Problem("", "bad_type")]
     today = today or dt.date.today()
     out = [Problem(str(k)[:32], "unknown_field") for k in record if k not in NAMES]
     out += _field_problems(record, today)
     bad = {p.field for p in out}
     if record.get("recognize_flag") == 1 and "authentication_method" not in bad and not str(
             record.get("authentication_method") or "").strip():
-        out.append(Problem("authentication_method", "missing"))
+        out.append(Problem("authentication_method", "required"))
     if _uses_resident_id(record) and not bad & {"idcode", "id_card_type_code", "birthday", "sex"}:
         out += _resident_id_problems(record, today)
     # A passport or other per-country number names a person only with its country (SPEC §2, person key).
     if record.get("id_card_type_code") in ("03", "99") and not bad & {"nationality", "idcode"} and not str(
             record.get("nationality") or "").strip() and not _is_resident_id(record.get("idcode")):
-        out.append(Problem("nationality", "missing"))
+        out.append(Problem("nationality", "required"))
     batch, source = record.get("cd_batch"), record.get("cd_source")
     if not bad & {"cd_batch", "cd_source"} and not str(batch).startswith(str(source)):
         out.append(Problem("cd_batch", "source_mismatch"))
