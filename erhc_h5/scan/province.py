@@ -14,12 +14,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.client import signature
-from erhc_h5.sync.models import OutboxEntry, SyncBatch
 
 MAX_SKEW_SECONDS = 300
 SITE_NAME = "省级平台验码"
@@ -91,21 +86,6 @@ def parse_body(raw: bytes) -> VerifyRequest:
     if not isinstance(terminal, str) or not _TERMINAL.fullmatch(terminal):
         raise Refused(400, "bad_terminal", "终端编号应为1至64个可打印ASCII字符")
     return VerifyRequest(body["code"], terminal)
-
-
-def current_record(session: Session, card_id: int) -> dict | None:
-    """The card's newest record version as queued upward (its cd_batch once it joined a batch), or
-    None when the card has no version. Read after the scan's commit: a version written meanwhile
-    by a change to the card is the one returned."""
-    row = session.execute(
-        select(AuthRecord.payload, SyncBatch.cd_batch)
-        .outerjoin(OutboxEntry, OutboxEntry.auth_record_id == AuthRecord.id)
-        .outerjoin(SyncBatch, SyncBatch.id == OutboxEntry.batch_id)
-        .where(AuthRecord.card_id == card_id).order_by(AuthRecord.version.desc()).limit(1)
-    ).first()
-    if row is None:
-        return None
-    return {**row[0], "cd_batch": row[1]}
 
 
 def is_authenticated(record: dict | None) -> bool:

@@ -6,7 +6,6 @@ import hashlib
 
 from flask import Blueprint, current_app, jsonify, request
 
-from erhc_h5.db import get_session
 from erhc_h5.extensions import csrf, limiter
 from erhc_h5.logs import log_event
 from erhc_h5.scan import province
@@ -67,13 +66,14 @@ def verify():
         if fresh and checked is not None:
             outcome = record(statements, cursor, checked, Scanner(site_name=province.SITE_NAME,
                                                                    terminal=asked.terminal))
+            if outcome.result == "authenticated":
+                found = statements.current_record(cursor, outcome.event["card_id"])
     if not fresh:
         return _refusal(province.Refused.unauthorized("replayed_nonce"))
     if checked is None:
         return _refusal(asked)
     if outcome.result != "authenticated":
         return jsonify(outcome.body), outcome.status
-    found = province.current_record(get_session(), outcome.event["card_id"])
     if not province.is_authenticated(found):  # the card and its uploaded record disagree: say the safe thing
         log_event("province.verify_record_missing", card_id=outcome.event["card_id"])
         return jsonify(NOT_AUTHENTICATED), 200

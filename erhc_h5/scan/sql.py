@@ -14,16 +14,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 
 from erhc_h5.code.models import CardCodeRef
+from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanDevice, ScanEvent, ScanTokenClaim
 from erhc_h5.security.pii import keyring
+from erhc_h5.sync.models import OutboxEntry, SyncBatch
 
 RESIDENT_FIELDS = ("name", "sex", "birthday", "id_card_type_code", "idcode", "nation")
 ENCRYPTED_FIELDS = ("name", "idcode")
@@ -110,6 +112,15 @@ class ScanStatements:
         nonce = ProvinceVerifyNonce.__table__.c
         self.nonce = _compile(insert_fn(ProvinceVerifyNonce).values(nonce=bindparam("nonce"), seen_at=bindparam("at"))
                               .on_conflict_do_nothing(index_elements=["nonce"]).returning(nonce.nonce), dialect)
+        # The card's newest record version and the batch it joined, if any (the province's 验码).
+        self.newest_record = _compile(
+            select(AuthRecord.payload, SyncBatch.cd_batch)
+            .outerjoin(OutboxEntry, OutboxEntry.auth_record_id == AuthRecord.id)
+            .outerjoin(SyncBatch, SyncBatch.id == OutboxEntry.batch_id)
+            .where(AuthRecord.card_id == bindparam("card_id"))
+            .where(AuthRecord.version == select(func.max(AuthRecord.version))
+                   .where(AuthRecord.card_id == bindparam("card_id")).scalar_subquery()), dialect)
+        self._result_payload = _processor(AuthRecord.__table__.c.payload, dialect, "result")
         device = ScanDevice.__table__.c
         self.touch = _compile(update(ScanDevice).where(device.id == bindparam("device_id"))
                               .values(last_seen_at=bindparam("at")), dialect)
@@ -146,6 +157,12 @@ class ScanStatements:
     def owner(self, cursor, fp: str) -> tuple[int | None, int | None, str | None] | None:
         row = self.claim_owner.run(cursor, {"fp": fp}).fetchone()
         return None if row is None else (row[0], row[1], row[2])
+
+    def current_record(self, cursor, card_id: int) -> dict | None:
+        """The card's newest record version as queued upward (decrypted), with the ``cd_batch`` it
+        joined or None; None when the card has no version."""
+        row = self.newest_record.run(cursor, {"card_id": card_id}).fetchone()
+        return None if row is None else {**self._result_payload(row[0]), "cd_batch": row[1]}
 
     def use_nonce(self, cursor, nonce: str, at: dt.datetime) -> bool:
         """Store a signed request's nonce; False when it was stored before (a replay). Two requests
