@@ -206,7 +206,11 @@ def driver_transaction(engine: Engine) -> Iterator[Any]:
     are raised as SQLAlchemy's (an unreachable database is a 503 like everywhere else), and a
     connection the driver reports lost is discarded, not pooled again."""
     dialect = engine.dialect
-    raw = engine.raw_connection()
+    try:
+        raw = engine.raw_connection()
+    except dialect.loaded_dbapi.Error as exc:  # the pool re-raises the driver's own error on connect
+        raise sa_exc.DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
+                                         connection_invalidated=True, dialect=dialect) from exc
     autocommit = dialect.name == "postgresql"
     try:
         if autocommit:
