@@ -10,7 +10,7 @@ from erhc_h5.extensions import csrf, limiter
 from erhc_h5.logs import log_event
 from erhc_h5.scan import province
 from erhc_h5.scan.service import NOT_AUTHENTICATED_MESSAGE, Scanner, check, record
-from erhc_h5.scan.views import MAX_BODY, _OnDemandSession, api_transaction
+from erhc_h5.scan.views import MAX_BODY, OnDemandSession, api_transaction
 
 bp = Blueprint("province_verify", __name__)
 NOT_AUTHENTICATED = {"result": "not_authenticated", "message": NOT_AUTHENTICATED_MESSAGE}
@@ -59,7 +59,7 @@ def verify():
         asked = province.parse_body(raw)
     except province.Refused as refused:
         asked = refused
-    session = _OnDemandSession()
+    session = OnDemandSession()
     checked = None if isinstance(asked, province.Refused) else check(session, asked.code)
     with api_transaction() as (statements, cursor):
         fresh = statements.use_nonce(cursor, nonce, dt.datetime.now(dt.UTC).replace(tzinfo=None))

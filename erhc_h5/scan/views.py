@@ -53,7 +53,7 @@ def scan_transaction(session):
         yield
 
 
-class _OnDemandSession:
+class OnDemandSession:
     """The request session, made only when the device or signing-key cache has to be refilled
     (most scans need neither)."""
 
@@ -124,7 +124,7 @@ def api_scan():
     raw = b"" if too_large else request.stream.read(MAX_BODY + 1)
     too_large = too_large or len(raw) > MAX_BODY
     code = None if too_large else _parse_code(raw)
-    session = _OnDemandSession()
+    session = OnDemandSession()
     device = devices.lookup(session, token)
     if device is None:
         return _api_error(401, "unauthorized", "设备令牌无效")
