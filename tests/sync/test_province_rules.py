@@ -211,3 +211,18 @@ def test_each_known_difference_is_real(difference, change, city_accepts):
     assert (not validate_record(record)) is city_accepts
     assert (not validate(record)) is (not city_accepts)
     assert difference in KNOWN_DIFFERENCES
+
+
+def test_the_sandbox_province_reads_the_standard_on_its_own():
+    """Its modules import nothing of the city's validators, code tables or upload client."""
+    import ast
+    from pathlib import Path
+
+    import erhc_h5.sync as sync
+
+    forbidden = {"erhc_h5.records.standard", "erhc_h5.records.codes", "erhc_h5.records.idnumbers", "erhc_h5.sync.client"}
+    for name in ("province.py", "province_rules.py", "province_signing.py", "province_verify.py", "receiver.py"):
+        tree = ast.parse((Path(sync.__file__).parent / name).read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert not imported & forbidden, (name, imported & forbidden)
