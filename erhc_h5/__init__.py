@@ -46,6 +46,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from erhc_h5.filing.views import bp as filing_bp
     from erhc_h5.ops.views import bp as ops_bp
     from erhc_h5.resident.views import bp as resident_bp
+    from erhc_h5.scan.province_views import bp as province_verify_bp
     from erhc_h5.scan.views import bp as scan_bp
     from erhc_h5.staff.admin import bp as admin_bp
     from erhc_h5.staff.cards import bp as cards_bp
@@ -54,7 +55,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from erhc_h5.staff.views import bp as staff_bp
     from erhc_h5.sync.receiver import bp as province_bp
 
-    for bp in (staff_bp, admin_bp, cards_bp, onsite_bp, unlock_bp, resident_bp, code_bp, scan_bp, filing_bp, ops_bp):
+    for bp in (staff_bp, admin_bp, cards_bp, onsite_bp, unlock_bp, resident_bp, code_bp, scan_bp, province_verify_bp,
+               filing_bp, ops_bp):
         app.register_blueprint(bp)
     app.register_blueprint(apidoc_bp)
     if app.config["SANDBOX"]:

@@ -8,6 +8,7 @@ DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 DEV_PII_KEY = "ZGV2LWluc2VjdXJlLXBpaS1rZXktMzItYnl0ZXMhISE="  # base64 of 32 dev bytes (SM4 uses the first 16)
 DEV_EMPI_KEY = "dev-insecure-empi-key"
 DEV_PROVINCE_SECRET = "sandbox-province-secret"
+DEV_PROVINCE_VERIFY_SECRET = "sandbox-province-verify-secret"
 
 
 class ConfigError(RuntimeError):
@@ -35,6 +36,11 @@ def defaults(instance_path: str) -> dict:
         "PROVINCE_SECRET": DEV_PROVINCE_SECRET,
         "PROVINCE_CONNECT_TIMEOUT": 3.0,
         "PROVINCE_READ_TIMEOUT": 15.0,
+        # The province's verification (验码) calls: its app id, the shared signing secret, its limit
+        # (per app id and address: the province's terminals arrive through one gateway).
+        "PROVINCE_VERIFY_ID": "sandbox-province-verify",
+        "PROVINCE_VERIFY_SECRET": DEV_PROVINCE_VERIFY_SECRET,
+        "PROVINCE_VERIFY_RATE_LIMIT": "6000 per minute",
         "SYNC_BATCH_SIZE": 500,
         "SYNC_RETRY_BASE_SECONDS": 5.0,
         "SYNC_RETRY_MAX_SECONDS": 600.0,
@@ -219,6 +225,11 @@ def check_production(cfg) -> None:
         raise ConfigError("ERHC_PROVINCE_APP_ID is missing or still the sandbox default")
     if cfg.get("PROVINCE_SECRET") in (None, "", DEV_PROVINCE_SECRET):
         raise ConfigError("ERHC_PROVINCE_SECRET is missing or still the development default")
+    if not str(cfg.get("PROVINCE_VERIFY_ID") or "").strip():
+        raise ConfigError("ERHC_PROVINCE_VERIFY_ID is missing")
+    secret = str(cfg.get("PROVINCE_VERIFY_SECRET") or "")
+    if secret in ("", DEV_PROVINCE_VERIFY_SECRET) or len(secret) < 16:
+        raise ConfigError("ERHC_PROVINCE_VERIFY_SECRET is missing, shorter than 16 characters or still the development default")
     if str(cfg["DATABASE_URL"]).startswith("sqlite"):
         raise ConfigError("ERHC_DATABASE_URL must name a server database (PostgreSQL) in production")
     workers = server_workers()

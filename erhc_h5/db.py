@@ -132,6 +132,9 @@ class WriterLock:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError:  # the lock file cannot be made (directory gone): SQLite itself will say why
+            self._mutex.release()
+            return False
         except BaseException:
             self._mutex.release()
             raise

@@ -80,6 +80,7 @@ PRODUCTION = {
     "PROVINCE_URL": "https://province.example.invalid",
     "PROVINCE_APP_ID": "city-3301",
     "PROVINCE_SECRET": "p" * 40,
+    "PROVINCE_VERIFY_SECRET": "v" * 40,
     "IDENTITY_PROVIDER": "http",
     "SMS_PROVIDER": "http",
     "FACE_PROVIDER": "http",

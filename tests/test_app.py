@@ -28,7 +28,7 @@ def test_env_prefix_is_read(monkeypatch, tmp_path):
     assert app.config["SYNC_RETRY_BASE_SECONDS"] == 0
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "PII_KEYS", "PROVINCE_SECRET", "PROVINCE_URL",
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "PII_KEYS", "PROVINCE_SECRET", "PROVINCE_URL", "PROVINCE_VERIFY_SECRET",
                                      "PROVIDER_APP_SECRET", "IDENTITY_PROVIDER"])
 def test_production_refuses_development_secrets(missing):
     good = {**PRODUCTION, "DATABASE_URL": "postgresql+psycopg://u@db.invalid/erhc"}

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.0 document of the JSON APIs (scan, sandbox province, ops), built from the contract.
+"""The OpenAPI 3.0 document of the JSON APIs (scan, province verification, sandbox province, ops),
+built from the contract.
 
 The 5.2.2 record schema is derived from ``erhc_h5.records.standard.FIELDS`` so it cannot drift.
 """
@@ -31,6 +32,16 @@ COMMON_ERRORS = {
     "405": _error("不支持此请求方式"),
     "429": _error("操作过于频繁(附 Retry-After)", RETRY_AFTER),
 }
+
+
+def verified_record_schema() -> dict:
+    """The record a province verification returns: as last queued upward, so ``cd_batch`` is null
+    until the version joins a batch."""
+    schema = record_schema()
+    schema["properties"]["cd_batch"] = {**schema["properties"]["cd_batch"], "nullable": True}
+    schema["properties"]["recognize_flag"] = {**schema["properties"]["recognize_flag"], "enum": [1]}
+    schema["required"] = [name for name in schema["required"] if name != "cd_batch"]
+    return schema
 
 
 def record_schema() -> dict:
@@ -98,6 +109,23 @@ SCHEMAS = {
         },
     },
     "AuthRecord": record_schema(),
+    "ProvinceVerifyRequest": {
+        "type": "object",
+        "required": ["code", "terminal"],
+        "properties": {
+            "code": {"type": "string", "description": "二维码内容,原样提交"},
+            "terminal": {"type": "string", "pattern": r"^[\x20-\x7e]{1,64}$", "description": "省级平台扫码终端编号"},
+        },
+    },
+    "ProvinceVerifyAuthenticated": {
+        "type": "object",
+        "required": ["result", "record"],
+        "properties": {
+            "result": {"type": "string", "enum": ["authenticated"]},
+            "record": _ref("VerifiedRecord"),
+        },
+    },
+    "VerifiedRecord": verified_record_schema(),
     "UploadEnvelope": {
         "type": "object",
         "required": ["cd_batch", "cd_source", "records"],
@@ -187,6 +215,29 @@ PATHS = {
                 "401": _error("缺少或无效的设备令牌", {"WWW-Authenticate": {"schema": {"type": "string"}}}),
                 "413": _error("请求内容过大"),
                 "422": _error("码已过期、被篡改、非本平台、格式错误、已注销或重复使用"),
+                **COMMON_ERRORS,
+            },
+        },
+    },
+    "/api/v1/province/verify": {
+        "post": {
+            "operationId": "provinceVerify",
+            "summary": "省级平台验码:返回已实名居民当前的实名认证记录",
+            "tags": ["province"],
+            "parameters": [{"name": n, "in": "header", "required": True, "schema": s,
+                            "description": d.replace("城市平台应用标识", "省级平台验码调用方标识(ERHC_PROVINCE_VERIFY_ID)")}
+                           for n, s, d in _SIGNED_HEADERS],
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": _ref("ProvinceVerifyRequest")}}},
+            "responses": {
+                "200": _json({"oneOf": [_ref("ProvinceVerifyAuthenticated"), _ref("ScanNotAuthenticated")]},
+                             "已实名:当前实名认证记录(最近一次上报的版本);其他:该用户未进行实名认证"),
+                "400": _error("请求体不是 {\"code\": \"…\", \"terminal\": \"…\"}"),
+                "401": _error("签名缺失或错误、调用方标识未知、时间戳超出±300秒或随机数重复",
+                              {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+                "413": _error("请求内容过大"),
+                "422": _error("码已过期、被篡改、非本平台、格式错误、已注销或已在其他终端使用(与扫码接口的原因码相同)"),
+                "503": _error("数据服务暂不可用,请稍后重试", RETRY_AFTER),
                 **COMMON_ERRORS,
             },
         },

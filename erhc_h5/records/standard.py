@@ -1,7 +1,8 @@
 """The 5.2.2 real-name authentication record, once, as data; and the validators that read it.
 
-Forms, the record builder, the CSV import and the sandbox receiver all validate through
-``validate_record`` / ``validate_field``. Each violation is a (field, reason code, Chinese message)
+Forms, the record builder and the CSV import all validate through ``validate_record`` /
+``validate_field`` (the sandbox receiver, playing the province, has its own reading:
+``erhc_h5.sync.province_rules``). Each violation is a (field, reason code, Chinese message)
 triple; reason codes are stable for machines.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scan devices at vaccination sites and the audit of every scan."""
+"""Scan devices at vaccination sites, the audit of every scan, and the province verification's nonces."""
 from __future__ import annotations
 
 import datetime as dt
@@ -39,6 +39,8 @@ class ScanEvent(Base):
     result: Mapped[str] = mapped_column(String(32))  # authenticated | not_authenticated | reason code
     token_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     voucher_no: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+    # The provincial platform's scanner id, for a province verification (device and staff user empty).
+    terminal: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ScanTokenClaim(Base):
@@ -50,4 +52,15 @@ class ScanTokenClaim(Base):
     token_fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
     device_id: Mapped[int | None] = mapped_column(nullable=True)
     staff_user_id: Mapped[int | None] = mapped_column(nullable=True)
+    terminal: Mapped[str | None] = mapped_column(String(64), nullable=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class ProvinceVerifyNonce(Base):
+    """A nonce of a signed province verification request; its primary key makes each one single
+    use, so a replay racing the first use is refused by the database."""
+
+    __tablename__ = "province_verify_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

@@ -48,11 +48,13 @@ RESULT_LABELS = {
 
 @dataclass(frozen=True)
 class Scanner:
-    """Who scans: an enrolled device, or a signed-in nurse without one."""
+    """Who scans: an enrolled device, a signed-in nurse without one, or a provincial terminal
+    (the province's scanner id, for a province verification)."""
 
     device_id: int | None = None
     staff_user_id: int | None = None
     site_name: str = ""
+    terminal: str | None = None
 
 
 @dataclass
@@ -92,15 +94,17 @@ def check(db, text: object, now: float | None = None, *, seen: int | None = None
     return CheckedCode(at, fp, code.ref)
 
 
-def _elsewhere(owner: tuple[int | None, int | None], scanner: Scanner) -> bool:
-    """Whether a claim's owner (device, staff user) is another scanner than this one."""
+def _elsewhere(owner: tuple[int | None, int | None, str | None], scanner: Scanner) -> bool:
+    """Whether a claim's owner (device, staff user, provincial terminal) is another scanner than this one."""
+    if scanner.terminal is not None:
+        return owner[2] != scanner.terminal
     if scanner.device_id is not None:
         return owner[0] != scanner.device_id
-    return owner[0] is not None or owner[1] != scanner.staff_user_id
+    return owner[0] is not None or owner[2] is not None or owner[1] != scanner.staff_user_id
 
 
 def _event(scanner: Scanner, result: str, at: dt.datetime, *, card_id=None, fp=None, voucher=None) -> dict:
-    return {"at": at, "device_id": scanner.device_id, "staff_user_id": scanner.staff_user_id,
+    return {"at": at, "device_id": scanner.device_id, "staff_user_id": scanner.staff_user_id, "terminal": scanner.terminal,
             "site_name": scanner.site_name[:100], "card_id": card_id, "result": result,
             "token_fingerprint": fp, "voucher_no": voucher}
 
@@ -157,7 +161,7 @@ def _decide(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner,
         return _refused("unknown_card", _event(scanner, "unknown_card", at, fp=fp)), None
     if card.status != "active":
         return _refused("revoked", _event(scanner, "revoked", at, card_id=card.id, fp=fp)), None
-    if card.claimed and _elsewhere((card.owner_device_id, card.owner_staff_user_id), scanner):
+    if card.claimed and _elsewhere((card.owner_device_id, card.owner_staff_user_id, card.owner_terminal), scanner):
         return _refused("replayed", _event(scanner, "replayed", at, card_id=card.id, fp=fp)), None
     if card.recognize_flag != 1:
         return ScanOutcome(200, "not_authenticated", {"result": "not_authenticated", "message": NOT_AUTHENTICATED_MESSAGE},

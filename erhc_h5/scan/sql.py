@@ -14,21 +14,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 
 from erhc_h5.code.models import CardCodeRef
+from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.models import EHealthCard
-from erhc_h5.scan.models import ScanDevice, ScanEvent, ScanTokenClaim
+from erhc_h5.scan.models import ProvinceVerifyNonce, ScanDevice, ScanEvent, ScanTokenClaim
 from erhc_h5.security import revocation
 from erhc_h5.security.pii import keyring
+from erhc_h5.sync.models import OutboxEntry, SyncBatch
 
 RESIDENT_FIELDS = ("name", "sex", "birthday", "id_card_type_code", "idcode", "nation")
 ENCRYPTED_FIELDS = ("name", "idcode")
-EVENT_FIELDS = ("at", "device_id", "staff_user_id", "site_name", "card_id", "result", "token_fingerprint", "voucher_no")
+EVENT_FIELDS = ("at", "device_id", "staff_user_id", "terminal", "site_name", "card_id", "result", "token_fingerprint",
+                "voucher_no")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class CardRow:
     claimed: bool
     owner_device_id: int | None
     owner_staff_user_id: int | None
+    owner_terminal: str | None = None
 
 
 def _compile(statement, dialect: Dialect) -> Statement:
@@ -75,7 +79,8 @@ def card_select(with_counter: bool):
     and, ``with_counter``, the revocation counter (the scan needs no round trip of its own for it)."""
     claim, card = ScanTokenClaim.__table__.c, EHealthCard.__table__.c
     columns = [card.id, card.status, card.recognize_flag, card.authentication_method, card.authenticated_at,
-               *[card[f] for f in RESIDENT_FIELDS], claim.token_fingerprint, claim.device_id, claim.staff_user_id]
+               *[card[f] for f in RESIDENT_FIELDS], claim.token_fingerprint, claim.device_id, claim.staff_user_id,
+               claim.terminal]
     if with_counter:
         columns.append(revocation.CURRENT.scalar_subquery())
     return (select(*columns)
@@ -97,7 +102,7 @@ class ScanStatements:
         insert_fn = pg_insert if dialect.name == "postgresql" else sqlite_insert
         claim_row = insert_fn(ScanTokenClaim).values(
             token_fingerprint=fp, device_id=bindparam("device_id"), staff_user_id=bindparam("staff_user_id"),
-            at=bindparam("at")).on_conflict_do_nothing(index_elements=["token_fingerprint"])
+            terminal=bindparam("terminal"), at=bindparam("at")).on_conflict_do_nothing(index_elements=["token_fingerprint"])
         self.claim = _compile(claim_row.returning(claim.token_fingerprint), dialect)
         if dialect.name == "postgresql":
             # The claim and its event in one statement: whole by itself, so no transaction (and no
@@ -108,10 +113,23 @@ class ScanStatements:
                     list(EVENT_FIELDS),
                     select(*[bindparam(name, type_=ScanEvent.__table__.c[name].type) for name in EVENT_FIELDS])
                     .select_from(claimed)).returning(ScanEvent.id), dialect)
-        self.claim_owner = _compile(select(claim.device_id, claim.staff_user_id).where(claim.token_fingerprint == fp),
+        self.claim_owner = _compile(select(claim.device_id, claim.staff_user_id, claim.terminal)
+                                    .where(claim.token_fingerprint == fp),
                                     dialect)
         self.insert_event = _compile(
             insert(ScanEvent).values({name: bindparam(name) for name in EVENT_FIELDS}), dialect)
+        nonce = ProvinceVerifyNonce.__table__.c
+        self.nonce = _compile(insert_fn(ProvinceVerifyNonce).values(nonce=bindparam("nonce"), seen_at=bindparam("at"))
+                              .on_conflict_do_nothing(index_elements=["nonce"]).returning(nonce.nonce), dialect)
+        # The card's newest record version and the batch it joined, if any (the province's 验码).
+        self.newest_record = _compile(
+            select(AuthRecord.payload, SyncBatch.cd_batch)
+            .outerjoin(OutboxEntry, OutboxEntry.auth_record_id == AuthRecord.id)
+            .outerjoin(SyncBatch, SyncBatch.id == OutboxEntry.batch_id)
+            .where(AuthRecord.card_id == bindparam("card_id"))
+            .where(AuthRecord.version == select(func.max(AuthRecord.version))
+                   .where(AuthRecord.card_id == bindparam("card_id")).scalar_subquery()), dialect)
+        self._result_payload = _processor(AuthRecord.__table__.c.payload, dialect, "result")
         device = ScanDevice.__table__.c
         self.touch = _compile(update(ScanDevice).where(device.id == bindparam("device_id"))
                               .values(last_seen_at=bindparam("at")), dialect)
@@ -132,7 +150,7 @@ class ScanStatements:
         row = self.card_by_ref.run(cursor, {"ref": ref, "fp": fp}).fetchone()
         if row is None:
             return None, self.revocation_version(cursor)
-        return self._card_row(row), row[14] or 0
+        return self._card_row(row), row[15] or 0
 
     def _card_row(self, row) -> CardRow:
         ring = keyring()
@@ -141,7 +159,7 @@ class ScanStatements:
             if resident[field] is not None:
                 resident[field] = ring.decrypt(resident[field])
         return CardRow(row[0], row[1], row[2], row[3], self._result_datetime(row[4]), resident,
-                       row[11] is not None, row[12], row[13])
+                       row[11] is not None, row[12], row[13], row[14])
 
     def card_id(self, cursor, ref: str) -> int | None:
         row = self.card_id_by_ref.run(cursor, {"ref": ref}).fetchone()
@@ -158,9 +176,20 @@ class ScanStatements:
         self.insert_event.run(cursor, params)
         return True
 
-    def owner(self, cursor, fp: str) -> tuple[int | None, int | None] | None:
+    def owner(self, cursor, fp: str) -> tuple[int | None, int | None, str | None] | None:
         row = self.claim_owner.run(cursor, {"fp": fp}).fetchone()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (row[0], row[1], row[2])
+
+    def current_record(self, cursor, card_id: int) -> dict | None:
+        """The card's newest record version as queued upward (decrypted), with the ``cd_batch`` it
+        joined or None; None when the card has no version."""
+        row = self.newest_record.run(cursor, {"card_id": card_id}).fetchone()
+        return None if row is None else {**self._result_payload(row[0]), "cd_batch": row[1]}
+
+    def use_nonce(self, cursor, nonce: str, at: dt.datetime) -> bool:
+        """Store a signed request's nonce; False when it was stored before (a replay). Two requests
+        racing with one nonce: the second insert waits for the first's commit, then does nothing."""
+        return self.nonce.run(cursor, {"nonce": nonce, "at": self._bind_datetime(at)}).fetchone() is not None
 
     def touch_device(self, cursor, device_id: int, at: dt.datetime) -> None:
         self.touch.run(cursor, {"device_id": device_id, "at": self._bind_datetime(at)})
@@ -199,7 +228,11 @@ def driver_transaction(engine: Engine) -> Iterator[Any]:
     are raised as SQLAlchemy's (an unreachable database is a 503 like everywhere else), and a
     connection the driver reports lost is discarded, not pooled again."""
     dialect = engine.dialect
-    raw = engine.raw_connection()
+    try:
+        raw = engine.raw_connection()
+    except dialect.loaded_dbapi.Error as exc:  # the pool re-raises the driver's own error on connect
+        raise sa_exc.DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
+                                         connection_invalidated=True, dialect=dialect) from exc
     autocommit = dialect.name == "postgresql"
     try:
         if autocommit:

@@ -54,7 +54,7 @@ def scan_transaction(session):
         yield
 
 
-class _OnDemandSession:
+class OnDemandSession:
     """The request session, made only when the device or signing-key cache has to be refilled
     (most scans need neither)."""
 
@@ -66,7 +66,7 @@ class _OnDemandSession:
 
 
 @contextmanager
-def _api_transaction():
+def api_transaction():
     """The scan API's transaction and a driver cursor in it, committed when the block ends.
 
     In production sessions bind to the engine, and the scan takes a pooled driver connection of its
@@ -128,7 +128,7 @@ def api_scan():
     raw = b"" if too_large else request.stream.read(MAX_BODY + 1)
     too_large = too_large or len(raw) > MAX_BODY
     code = None if too_large else _parse_code(raw)
-    session = _OnDemandSession()
+    session = OnDemandSession()
     seen = revocation.known()
     if seen is None:  # this process's first scan
         seen = revocation.read(session)
@@ -146,7 +146,7 @@ def api_scan():
     # caches reload through the request session, which must not wait on the scan's own write lock).
     for _ in range(REVOCATION_RETRIES):
         checked = check(session, code, seen=seen)
-        with _api_transaction() as (statements, cursor):
+        with api_transaction() as (statements, cursor):
             card = NOT_READ
             if checked.reason is None:  # a good code: its card and the counter in one statement
                 card, current = statements.card_and_counter(cursor, checked.ref, checked.fp)

@@ -19,7 +19,7 @@ from erhc_h5.filing.models import LaunchNonce
 from erhc_h5.resident import models as resident_models
 from erhc_h5.resident.models import AppUser, RateCounter, VerificationSession
 from erhc_h5.staff.models import LoginThrottle
-from erhc_h5.scan.models import ScanEvent, ScanTokenClaim
+from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent, ScanTokenClaim
 from erhc_h5.sync.models import ProvinceNonce, SyncAttempt
 
 FINISHED = ("passed", "failed", "expired", "locked")
@@ -64,6 +64,9 @@ def rules(cfg, now: dt.datetime | None = None) -> list[Rule]:
         Rule("scan_events", ScanEvent, ScanEvent.id, ScanEvent.at < scan_cutoff),
         Rule("launch_nonces", LaunchNonce, LaunchNonce.nonce, LaunchNonce.seen_at < nonce_cutoff),
         Rule("province_nonces", ProvinceNonce, ProvinceNonce.nonce, ProvinceNonce.seen_at < nonce_cutoff),
+        # A verification's timestamp is good for ±300 s: an older nonce can never be presented again.
+        Rule("province_verify_nonces", ProvinceVerifyNonce, ProvinceVerifyNonce.nonce,
+             ProvinceVerifyNonce.seen_at < nonce_cutoff),
     ]
     return found + _per_request_rules(cfg, now)
 

@@ -5,7 +5,6 @@ signature, timestamp or nonce; 413 too many records or too large.
 """
 from __future__ import annotations
 
-import hmac
 import json
 import re
 import time
@@ -16,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
-from erhc_h5.records.standard import validate_field, validate_record
 from erhc_h5.security.pii import keyring, seal_json
 from erhc_h5.sync.bulkwrite import executemany
-from erhc_h5.sync.client import signature
+from erhc_h5.sync.province_rules import validate
+from erhc_h5.sync.province_signing import matches
 from erhc_h5.sync.models import ProvinceNonce, ProvinceRecord
 
 MAX_RECORDS = 500
@@ -52,8 +51,7 @@ def check_request(cfg, path: str, headers, body: bytes, now: float | None = None
     nonce = headers.get("X-Erhc-Nonce", "")
     if not _NONCE.match(nonce):
         raise Refusal(401, "bad_nonce", "随机数应为32位小写十六进制")
-    expected = signature(str(cfg["PROVINCE_SECRET"]), path, stamp, nonce, body)
-    if not hmac.compare_digest(expected, headers.get("X-Erhc-Signature", "")):
+    if not matches(str(cfg["PROVINCE_SECRET"]), path, stamp, nonce, body, headers.get("X-Erhc-Signature", "")):
         raise Refusal(401, "bad_signature", "签名不正确")
     return nonce
 
@@ -69,7 +67,8 @@ def parse_envelope(body: bytes) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("records"), list):
         raise Refusal(400, "bad_envelope", "请求体应包含cd_batch、cd_source和records")
     cd_batch, cd_source, records = data.get("cd_batch"), data.get("cd_source"), data["records"]
-    if validate_field("cd_batch", cd_batch) or validate_field("cd_source", cd_source) or not cd_batch:
+    envelope_problems = validate({"cd_batch": cd_batch, "cd_source": cd_source})
+    if any(p.field in ("cd_batch", "cd_source") for p in envelope_problems) or not cd_batch:
         raise Refusal(400, "bad_envelope", "批次号或来源不符合数据标准")
     if not str(cd_batch).startswith(str(cd_source)):
         raise Refusal(400, "bad_envelope", "批次号前4位应与来源一致")
@@ -116,7 +115,7 @@ def receive(session: Session, envelope: dict, nonce: str, reject_field: str = ""
         if key in held:
             accepted.append(record["id"])
             continue
-        errors = [{"field": v.field, "reason": v.reason} for v in validate_record(record)]
+        errors = [{"field": p.field, "reason": p.reason} for p in validate(record)]
         if not errors and reject_field and position % max(1, reject_every) == 0:
             errors = [{"field": reject_field, "reason": "sandbox_rejected"}]
         if errors:

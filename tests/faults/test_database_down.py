@@ -93,6 +93,17 @@ def test_json_routes_answer_503_with_a_reason(dead_app):
     _assert_unavailable_json(resident.get("/h5/status.json"))
 
 
+def test_province_verification_answers_503_when_signed_and_401_when_not(dead_app):
+    """A signed 验码 call needs the database (nonce, card): 503; an unsigned one is refused before."""
+    from erhc_h5.sync.province_verify import from_config
+
+    client = dead_app.test_client()
+    signed = from_config(dead_app.config, "http://localhost").prepare("EHC1.x", "T-1")
+    _assert_unavailable_json(client.post(signed.path, data=signed.body, headers=signed.headers))
+    unsigned = client.post(signed.path, data=signed.body, headers={"Content-Type": "application/json"})
+    assert unsigned.status_code == 401 and unsigned.json["error"] == "unknown_app_id"
+
+
 def test_health_answers_and_readiness_names_the_database(dead_app):
     client = dead_app.test_client()
     assert client.get("/healthz").status_code == 200

@@ -44,7 +44,7 @@ def test_a_lost_claim_writes_no_event(fresh_app):
     of this scanner's acceptance is written."""
     engine = get_db(fresh_app).engine
     at = dt.datetime(2026, 11, 28, 8, 0, 0)
-    event = {"at": at, "device_id": None, "staff_user_id": None, "site_name": "A", "card_id": None,
+    event = {"at": at, "device_id": None, "staff_user_id": None, "terminal": None, "site_name": "A", "card_id": None,
              "result": "authenticated", "token_fingerprint": "f" * 64, "voucher_no": "JZ20261128AAAAAAAAAA"}
     with fresh_app.app_context():
         statements = statements_for(engine.dialect)

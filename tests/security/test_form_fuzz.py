@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from erhc_h5.scan.models import ScanDevice
 from erhc_h5.staff.models import StaffUser
+from erhc_h5.sync.province_signing import signed_headers
 from tests.filing.helpers import form_data as filing_form
 from tests.support import IDENTITY, Journey, PROFILE
 
@@ -47,6 +48,7 @@ FORMS: dict[str, tuple[str, dict, dict]] = {
     "scan.console": ("nurse", {"code": TEXT}, {}),
     "scan.api_scan": ("device", {"code": TEXT}, {}),
     "province.upload": ("signed", {}, {}),
+    "province_verify.verify": ("verify-signed", {}, {}),
     "province.faults": ("anonymous", {"error_rate": FLOAT, "latency_ms": INT, "status": INT, "retry_after": INT,
                                       "drop_connection": BOOL, "garbled_reply": BOOL, "stored_then_500": BOOL,
                                       "reject_field": TEXT, "count": INT}, {}),
@@ -199,7 +201,7 @@ def _sign_in(role: str, client, seeded, db_session):
         journey.consent()
         assert journey.identity(**IDENTITY).status_code == 302
         assert journey.profile(**PROFILE).status_code == 302
-    elif role not in ("anonymous", "device", "signed"):
+    elif role not in ("anonymous", "device", "signed", "verify-signed"):
         assert client.post("/staff/login", data=seeded["users"][role]).status_code == 302
 
 
@@ -247,13 +249,23 @@ def test_post_fuzz(app, client, seeded, db_session, world, tracebacks, endpoint)
     urls = _url_strategy(app, endpoint, url_args, world)
     token = seeded["device_token"]
 
-    if role in ("device", "signed"):
-        @given(url=urls, body=JSON_BODIES, bearer=st.sampled_from([token, token, "", "x" * 300]))
+    if role in ("device", "signed", "verify-signed"):
+        bodies = JSON_BODIES | st.fixed_dictionaries({"code": TEXTS, "terminal": TEXTS}).map(
+            lambda v: json.dumps(v, ensure_ascii=False).encode())
+
+        @given(url=urls, body=bodies, bearer=st.sampled_from([token, token, "", "x" * 300]))
         @settings(max_examples=EXAMPLES * 2, deadline=None, suppress_health_check=list(HealthCheck))
         def run_json(url, body, bearer):
-            headers = (_signed_headers(app, url, body) if role == "signed"
-                       else {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"})
-            _assert_no_500(client.post(url, data=body, headers=headers), f"POST {url}", tracebacks)
+            if role == "verify-signed":
+                headers = signed_headers(app.config["PROVINCE_VERIFY_ID"], app.config["PROVINCE_VERIFY_SECRET"],
+                                         url, body)
+            else:
+                headers = (_signed_headers(app, url, body) if role == "signed"
+                           else {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"})
+            reply = client.post(url, data=body, headers=headers)
+            _assert_no_500(reply, f"POST {url}", tracebacks)
+            if role == "verify-signed":  # a hostile code or body: a 4xx with a reason code
+                assert 400 <= reply.status_code < 500 and reply.get_json()["error"] and reply.get_json()["message"]
 
         run_json()
         return

@@ -89,7 +89,8 @@ def test_document_is_served_and_describes_the_contract(client):
     assert response.status_code == 200 and response.mimetype == "application/json"
     doc = response.get_json()
     assert doc["openapi"].startswith("3.0")
-    assert {"/api/v1/scan", "/sandbox-province/erhc/v1/auth-records", "/ops/status.json", "/healthz", "/readyz"} <= set(doc["paths"])
+    assert {"/api/v1/scan", "/api/v1/province/verify", "/sandbox-province/erhc/v1/auth-records", "/ops/status.json",
+            "/healthz", "/readyz"} <= set(doc["paths"])
     record = doc["components"]["schemas"]["AuthRecord"]
     assert set(record["properties"]) == set(FIELD_NAMES)
     assert record["properties"]["recognize_flag"]["type"] == "integer"
@@ -174,4 +175,50 @@ def test_real_codes_get_replies_inside_the_schema(api_app, api_schema, db_sessio
     case = api_schema["/api/v1/scan"]["POST"].Case(body={"code": issued.text}, media_type="application/json")
     response = case.call(headers=auth_headers(api_app, "/api/v1/scan"))
     assert response.status_code == 200 and response.json()["result"] == result
+    case.validate_response(response, checks=CHECKS)
+
+
+# --- the province's verification, signed by the sandbox province's client -----------------------
+
+VERIFY = "/api/v1/province/verify"
+
+
+def _province_signed(app, body: bytes) -> dict:
+    from erhc_h5.sync.province_signing import signed_headers
+
+    return signed_headers(app.config["PROVINCE_VERIFY_ID"], app.config["PROVINCE_VERIFY_SECRET"], VERIFY, body)
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_signed_verify_requests_stay_inside_the_schema(api_app, api_schema, mode):
+    """Schema-driven bodies, each signed: every reply inside the schema; invalid bodies refused."""
+    operation = api_schema[VERIFY]["POST"]
+    client = api_app.test_client()
+    generation = schemathesis.GenerationMode.POSITIVE if mode == "positive" else schemathesis.GenerationMode.NEGATIVE
+
+    @given(case=operation.as_strategy(generation_mode=generation))
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    def run(case):
+        body = json.dumps(case.body, ensure_ascii=False).encode() if not isinstance(case.body, bytes) else case.body
+        response = client.post(VERIFY, data=body, headers=_province_signed(api_app, body))
+        assert 400 <= response.status_code < 500, response.status_code
+        case.validate_response(response, checks=CHECKS)
+
+    run()
+
+
+@pytest.mark.parametrize("methods, result", [("2", "authenticated"), (None, "not_authenticated")])
+def test_real_codes_get_verify_replies_inside_the_schema(api_app, api_schema, db_session, seeded, methods, result):
+    from erhc_h5.code import tokens
+    from erhc_h5.resident.cards import issue_or_update_card
+    from tests.security.helpers import residents
+    from tests.support import demo_app
+
+    card = issue_or_update_card(db_session, residents(1)[0], demo_app(db_session), methods=methods)
+    issued = tokens.issue(db_session, card.id)
+    db_session.commit()
+    case = api_schema[VERIFY]["POST"].Case(body={"code": issued.text, "terminal": "T-1"}, media_type="application/json")
+    body = json.dumps(case.body).encode()
+    response = api_app.test_client().post(VERIFY, data=body, headers=_province_signed(api_app, body))
+    assert response.status_code == 200 and response.json["result"] == result
     case.validate_response(response, checks=CHECKS)

@@ -12,7 +12,7 @@ from erhc_h5.filing.models import LaunchNonce
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.cards import issue_or_update_card
 from erhc_h5.resident.models import EHealthCard, VerificationEvent, VerificationSession
-from erhc_h5.scan.models import ScanEvent
+from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent
 from erhc_h5.security.retention import purge
 from erhc_h5.sync.models import OutboxEntry, ProvinceNonce, SyncBatch
 from tests.security.helpers import residents
@@ -50,7 +50,9 @@ def _world(db_session, seeded) -> dict:
         db_session.add(ScanEvent(at=_ago(days), result="authenticated", site_name="示范"))
     db_session.add_all([LaunchNonce(app_id=app_row.id, nonce="a" * 32, seen_at=_ago(2)),
                         LaunchNonce(app_id=app_row.id, nonce="b" * 32, seen_at=_ago(0.1)),
-                        ProvinceNonce(nonce="c" * 32, seen_at=_ago(1.5)), ProvinceNonce(nonce="d" * 32, seen_at=_ago(0.5))])
+                        ProvinceNonce(nonce="c" * 32, seen_at=_ago(1.5)), ProvinceNonce(nonce="d" * 32, seen_at=_ago(0.5)),
+                        ProvinceVerifyNonce(nonce="e" * 32, seen_at=_ago(1.5)),
+                        ProvinceVerifyNonce(nonce="f" * 32, seen_at=_ago(0.5))])
     db_session.commit()
     return {
         "verification_sessions": {"newpassed".ljust(32, "0"), "newpending".ljust(32, "0")},
@@ -63,7 +65,7 @@ def _count(db_session, model) -> int:
 
 
 EXPECTED = {"verification_sessions": 2, "abandoned_verification_sessions": 1, "verification_events": 1,
-            "scan_events": 2, "launch_nonces": 1, "province_nonces": 1}
+            "scan_events": 2, "launch_nonces": 1, "province_nonces": 1, "province_verify_nonces": 1}
 
 
 def test_dry_run_counts_and_deletes_nothing(db_session, seeded, runner):

@@ -121,3 +121,19 @@ def test_scan_api_is_limited_through_redis(app_with, tokens):
     keys = _drop_keys("*scan-device:*")
     assert keys, "the scan counters live in Redis"
     assert not any(t.encode() in k for k in keys for t in tokens), "no device token in clear in Redis keys"
+
+
+def test_province_verification_is_limited_per_caller_and_address(app_with, seeded):
+    """Counted per app id and address, signed or not: a flood of bad signatures is limited too."""
+    client = _limited_app(app_with, "memory://").test_client()
+    client.application.config["PROVINCE_VERIFY_RATE_LIMIT"] = "5 per minute"
+    address, headers = _address(), {"X-Erhc-App-Id": "province", "Content-Type": "application/json"}
+    statuses = [_hit(client, "POST", "/api/v1/province/verify", address, data=b"{}", headers=headers).status_code
+                for _ in range(5)]
+    assert statuses == [401] * 5
+    limited = _hit(client, "POST", "/api/v1/province/verify", address, data=b"{}", headers=headers)
+    assert limited.status_code == 429 and limited.get_json()["error"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) > 0
+    assert _hit(client, "POST", "/api/v1/province/verify", _address(), data=b"{}", headers=headers).status_code == 401
+    assert _hit(client, "POST", "/api/v1/province/verify", address, data=b"{}",
+                headers={**headers, "X-Erhc-App-Id": "other"}).status_code == 401

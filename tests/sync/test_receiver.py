@@ -134,7 +134,8 @@ def test_not_mounted_in_production(app):
     prod = create_app({"ENV": "production", "SECRET_KEY": "x" * 32, "PII_KEYS": {"k9": "cHJvZC1rZXktMzItYnl0ZXMtbG9uZy1lbm91Z2ghIQ=="},
                        "PII_ACTIVE_KEY_ID": "k9", "EMPI_KEY": "prod-empi", "BLIND_INDEX_KEY": "prod-bidx",
                        "PROVINCE_URL": "https://province.example/api", "PROVINCE_APP_ID": "city-3301",
-                       "PROVINCE_SECRET": "prod-secret", "DATABASE_URL": "postgresql+psycopg://x@127.0.0.1/x",
+                       "PROVINCE_SECRET": "prod-secret", "PROVINCE_VERIFY_SECRET": "prod-verify-secret-of-length",
+                       "DATABASE_URL": "postgresql+psycopg://x@127.0.0.1/x",
                        "IDENTITY_PROVIDER": "null", "SMS_PROVIDER": "null", "FACE_PROVIDER": "null",
                        "METRICS_ENABLED": False})
     assert "province.upload" not in prod.view_functions
