@@ -169,6 +169,16 @@ def measured(run, server_pid: int) -> dict:
     return result
 
 
+def wait_until_up(base: str, tries: int = 100) -> None:
+    """Wait (up to ``tries`` × 0.1 s) until the bench server answers its bare endpoint."""
+    for _ in range(tries):
+        try:
+            urllib.request.urlopen(base + "/bench/bare", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 def wrk(url: str, duration: int, connections: int, threads: int, script: Path | None) -> dict:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
     if script:
@@ -236,12 +246,7 @@ def main() -> int:
             cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/bench/bare", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_up(base)
         wrk(base + "/api/v1/scan", 2, args.connections, args.wrk_threads, script)  # warm-up
         wrk(base + "/bench/bare", 2, args.connections, args.wrk_threads, None)
         rounds = []

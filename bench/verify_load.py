@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,12 +135,7 @@ def main() -> int:
              "bench.scan_wsgi:app"],
             cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/bench/bare", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        sl.wait_until_up(base)
         sl.wrk(base + "/api/v1/scan", 2, args.connections, args.wrk_threads, scan_script)  # warm-up
         rounds = run_rounds(args, base, scan_script, verify_path, verify_codes, server.pid)
     finally:
