@@ -39,7 +39,7 @@ def test_onsite_console_refuses_a_look_alike_document_number(browser, phone, liv
     check = lambda body: body + "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]  # noqa: E731
     registered, shown = check("33010219750109568"), check("33010619800101568")
     to_methods(phone, live_server.url, name="测试乙", idcode=registered)
-    phone.get_by_role("button", name="到现场认证点认证").click()
+    phone.get_by_role("button", name="到现场核验").click()
     phone.wait_for_url("**/h5/verify/onsite")
     code = phone.locator("#onsite-code").inner_text().replace(" ", "")
     context, staff = operator_page(browser, live_server)

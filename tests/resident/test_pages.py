@@ -114,3 +114,26 @@ def test_methods_page_lists_the_methods_the_app_filed(journey, db_session):
     page = journey.client.get("/h5/methods").get_data(as_text=True)
     assert "姓名+身份证号核验" in page and "到现场核验" in page and "加手机短信验证" not in page and "刷脸" not in page
     assert "测*甲" in page and IDENTITY["idcode"] not in page and PROFILE["phone"] not in page
+
+
+def _visible_text(html: str) -> str:
+    """What a person reads: the page without its tags, attributes, scripts and styles."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_no_reason_code_reaches_a_resident(journey, client, app, provider_mode):
+    """Reason codes are for machines (JSON, logs, audit): every page a resident reads speaks Chinese."""
+    codes = re.compile(r"\b(bad_ticket|bad_signature|cross_site|expired|replayed|no_session|enter_from_app|"
+                       r"mismatch|locked|timeout|provider_\w+|unavailable)\b")
+    pages = [client.get("/h5/launch?app=x").get_data(as_text=True)]  # a broken launch link
+    journey.ready(identity={"name": "测试失败"})
+    provider_mode("timeout")
+    pages.append(client.post("/h5/verify/two-factor").get_data(as_text=True))  # provider down
+    provider_mode("normal")
+    for _ in range(app.config["VERIFICATION_MAX_ATTEMPTS"]):
+        client.post("/h5/verify/two-factor")
+    pages.append(client.get("/h5/status").get_data(as_text=True))  # the session failed
+    pages.append(app.test_client().get("/h5/code").get_data(as_text=True))  # no session at all
+    for page in pages:
+        assert not codes.search(_visible_text(page)), codes.search(_visible_text(page)).group(0)
