@@ -27,7 +27,8 @@ def test_cross_site_launch_link_keeps_your_session(phone, live_server, artifacts
         phone.click("#bait")
     assert phone.url.startswith(live_server.url + "/h5/launch")
     body = phone.locator("main, body").first.inner_text()
-    assert "城市App" in body and "cross_site" in body
+    assert "城市App" in body and "cross_site" not in body  # the reason is for machines, not for her
+    assert phone.locator("[data-reason]").get_attribute("data-reason") == "cross_site"
     phone.screenshot(path=str(artifacts_dir / "presence-cross-site-launch-refused.png"), full_page=True)
     phone.goto(live_server.url + "/h5/methods")  # still you, still where you were
     assert phone.url.endswith("/h5/methods")

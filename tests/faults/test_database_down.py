@@ -7,6 +7,7 @@ import socket
 import pytest
 from flask_login.utils import _create_identifier
 
+from tests.code.helpers import resident_cookie
 from tests.support import make_app
 
 HTML_MESSAGE = "系统数据服务暂时无法连接"
@@ -38,7 +39,7 @@ def _as_staff(client) -> None:
 
 def _as_resident(client) -> None:
     with client.session_transaction() as sess:
-        sess["resident"] = {"app_user": 1, "app": 1, "consent": "v"}
+        sess["resident"] = resident_cookie(1, 1)
 
 
 def _assert_unavailable_page(response) -> None:

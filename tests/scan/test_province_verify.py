@@ -94,7 +94,7 @@ def test_cancelled_card_and_bad_codes_get_the_scan_reason_codes(app, client, db_
     db_session.commit()
     tampered = code[:-5] + ("A" if code[-5] != "A" else "B") + code[-4:]
     for text, reason in ((tampered, "bad_signature"), ("http://weixin.qq.com/r/abc", "malformed"), (old, "expired"),
-                         (code.replace(code.split(".")[1], "q9q9", 1), "unknown_key")):
+                         (code.replace(code.split(".")[2], "q9q9", 1), "unknown_key")):
         r = ask(client, province, text)
         assert r.status_code == 422 and r.json["error"] == reason and r.json["message"], (reason, r.json)
     cancel_card(db_session, card)

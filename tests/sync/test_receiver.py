@@ -137,5 +137,5 @@ def test_not_mounted_in_production(app):
                        "PROVINCE_SECRET": "prod-secret", "PROVINCE_VERIFY_SECRET": "prod-verify-secret-of-length",
                        "DATABASE_URL": "postgresql+psycopg://x@127.0.0.1/x",
                        "IDENTITY_PROVIDER": "null", "SMS_PROVIDER": "null", "FACE_PROVIDER": "null",
-                       "METRICS_ENABLED": False})
+                       "METRICS_ENABLED": False, "RATELIMIT_STORAGE_URI": "redis://cache.invalid:6379/0"})
     assert "province.upload" not in prod.view_functions
