@@ -113,3 +113,37 @@ def test_thirty_registrations_at_once_leave_one_open_and_send_nothing(server):
         assert card.recognize_flag == 0
         assert db.scalar(select(AuthRecord).where(AuthRecord.card_id == card.id)) is None
         assert db.scalar(select(EHealthCard.id).where(EHealthCard.empi == card.empi)) == card.id
+
+
+def test_thirty_knowledge_checks_at_once_after_the_threshold_reach_the_provider_once(server):
+    """Once a person collected LOCKOUT_FAILURES refuted checks, two-factor for them goes ahead once per
+    wait, however many accounts and addresses try at the same moment."""
+    from erhc_h5.resident import limits
+    from erhc_h5.resident.models import VerificationEvent
+
+    target = person(7203, name="孙被猜")
+    with server.db():
+        limit = int(server.app.config["LOCKOUT_FAILURES"])
+        subject = limits.subject_hash("01", target["idcode"])
+    for i in range(limit):  # the threshold, reached one by one from different accounts and addresses
+        s = server.resident_session(f"race-guesser-{i}", source=f"127.0.5.{i + 1}")
+        walk_to_methods(server, s, {**target, "name": "孙失败"}, f"1370004{i:04d}")
+        server.post_form(s, "/h5/verify/two-factor", {}, page="/h5/methods")
+    guessers = []
+    for i in range(N):
+        s = server.resident_session(f"race-guesser-b{i}", source=f"127.0.6.{i + 1}")
+        walk_to_methods(server, s, {**target, "name": "孙失败"}, f"1370005{i:04d}")
+        guessers.append(s)
+    tokens = [server.csrf(s, "/h5/methods") for s in guessers]
+
+    def failures() -> int:
+        with server.db() as db:
+            return len(db.scalars(select(VerificationEvent.id).where(VerificationEvent.subject_hash == subject,
+                                                                     VerificationEvent.kind == "failure")).all())
+
+    before = failures()
+    assert before == limit
+    answers = race(N, lambda i, s: s.post(server.url("/h5/verify/two-factor"), data={"csrf_token": tokens[i]},
+                                          allow_redirects=False, timeout=60), sessions=guessers)
+    assert all(a.status_code == 302 for a in answers), [a.status_code for a in answers]
+    assert failures() - before == 1  # one try went ahead; the other 29 were told to wait
