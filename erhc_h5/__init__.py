@@ -60,7 +60,10 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.register_blueprint(bp)
     app.register_blueprint(apidoc_bp)
     if app.config["SANDBOX"]:
+        from erhc_h5.sandbox.vaccination import bp as sandbox_vaccination_bp
+
         app.register_blueprint(province_bp)
+        app.register_blueprint(sandbox_vaccination_bp)
 
     from erhc_h5 import cli
 

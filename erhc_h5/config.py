@@ -55,6 +55,13 @@ def defaults(instance_path: str) -> dict:
         "SYNC_ERROR_BACKOFF_MAX_SECONDS": 60.0,
         # Sandbox receiver fault injection (only in sandbox mode).
         "SANDBOX_PROVINCE_FAULTS": {},
+        # The sandbox province's vaccination page: city base URLs by cd_source (empty: this app's own
+        # city, at the address PROVINCE_URL names, else 127.0.0.1 on the serving port), the city
+        # that takes EHC1 codes (empty: CD_SOURCE), the page's terminal id and its HTTP timeout.
+        "SANDBOX_PROVINCE_CITIES": {},
+        "SANDBOX_PROVINCE_DEFAULT_CITY": "",
+        "SANDBOX_PROVINCE_TERMINAL": "SANDBOX-PROV-VAX-01",
+        "SANDBOX_PROVINCE_TIMEOUT": 5.0,
         # Providers: "sandbox", "http" or "null" (see erhc_h5/identity/http.py for the wire shapes).
         "IDENTITY_PROVIDER": "sandbox",
         "SMS_PROVIDER": "sandbox",
@@ -181,6 +188,10 @@ def load(app, overrides: dict | None = None) -> None:
     check_providers(cfg)
     if not re.fullmatch(r"\d{4}", cfg["CD_SOURCE"]):
         raise ConfigError(f"ERHC_CD_SOURCE must be 4 digits, got {cfg['CD_SOURCE']!r}")
+    if cfg["SANDBOX"]:
+        from erhc_h5.sandbox.cities import check_config as check_sandbox_cities
+
+        check_sandbox_cities(cfg)
     if int(cfg["STAFF_LOGIN_MAX_FAILURES"]) < 1 or float(cfg["STAFF_LOGIN_BACKOFF_SECONDS"]) <= 0:
         raise ConfigError("ERHC_STAFF_LOGIN_MAX_FAILURES must be at least 1 and ERHC_STAFF_LOGIN_BACKOFF_SECONDS above 0")
     if cfg["PII_CIPHER"] not in ("sm4-gcm", "aes-256-gcm"):

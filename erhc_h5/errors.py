@@ -26,6 +26,7 @@ MESSAGES = {
     500: ("internal_error", "系统繁忙,请稍后再试"),
     503: ("unavailable", "服务暂不可用,请稍后再试"),
 }
+VACCINATION_PAGE = "/sandbox-province/vaccination"
 DATABASE_UNAVAILABLE = ("database_unavailable", "系统数据服务暂时无法连接,请稍后再试")
 # Connection refused or lost, the file cannot be opened, the pool is exhausted: the database is
 # unreachable, not the request wrong (OperationalError also covers SQLite's "database is locked").
@@ -54,6 +55,8 @@ FALLBACK_PAGE = (
 
 
 def wants_json() -> bool:
+    if request.path.startswith(VACCINATION_PAGE):  # the sandbox province's one page for people
+        return False
     return request.path.startswith(("/api/", "/sandbox-province/", "/ops/status.json")) or (
         request.path.endswith(".json") or request.accept_mimetypes.best == "application/json"
     )

@@ -1,0 +1,1 @@
+"""What exists only in sandbox mode: the sandbox province's own pages."""
