@@ -49,6 +49,7 @@ FORMS: dict[str, tuple[str, dict, dict]] = {
     "scan.api_scan": ("device", {"code": TEXT}, {}),
     "province.upload": ("signed", {}, {}),
     "province_verify.verify": ("verify-signed", {}, {}),
+    "sandbox_vaccination.vaccination": ("anonymous", {"code": TEXT}, {}),
     "province.faults": ("anonymous", {"error_rate": FLOAT, "latency_ms": INT, "status": INT, "retry_after": INT,
                                       "drop_connection": BOOL, "garbled_reply": BOOL, "stored_then_500": BOOL,
                                       "reject_field": TEXT, "count": INT}, {}),
@@ -104,7 +105,8 @@ QUERIES: dict[str, tuple[str, dict, dict]] = {
 SPECIAL = ["", " ", "0", "-1", "1e309", "NaN", "inf", "y", "on", "true", "01", "02", "99", "9" * 40, "٣",
            "330106199003071236", "13800000001", "2024-02-30", "1900-01-01", "<script>alert(1)</script>",
            "' OR 1=1 --", "%00", "\x00", "\r\n", "../../../etc/passwd", "//evil.example", "\\\\x", "𠀀𠀀",
-           "confirm", "reject", "admin", "nurse", "1^2^3^4", "4", "3", "svg", "png", "approved", "draft"]
+           "confirm", "reject", "admin", "nurse", "1^2^3^4", "4", "3", "svg", "png", "approved", "draft",
+           "EHC2.3301.k1.r.i.e.n.s", "EHC2.9999.k1.r", "EHC1.k1.r.i.e.n.s"]
 TEXTS = st.one_of(
     st.sampled_from(SPECIAL),
     st.text(max_size=30),
@@ -173,6 +175,7 @@ JSON_BODIES = st.one_of(
 def world(app, client, db_session, seeded, tmp_path):
     """Real objects the URLs need: a filed app with a screen, a staff user, a device, a pending on-site code."""
     app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
+    app.config["SANDBOX_PROVINCE_CITIES"] = {"3301": "http://127.0.0.1:9"}  # the province's page: a closed port
     auth_client = app.test_client()
     auth_client.post("/staff/login", data=seeded["users"]["reviewer"])
     created = auth_client.post("/staff/filing/new", data=filing_form(app_filing_no="FUZZ0001"))
