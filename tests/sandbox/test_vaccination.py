@@ -173,6 +173,15 @@ def test_without_configured_cities_the_own_city_is_where_uploads_go(page, city, 
     assert {c.request.url for c in city.calls} == {"http://127.0.0.1:5123/api/v1/province/verify"}
 
 
+def test_a_forged_host_header_never_chooses_where_the_signed_call_goes(page, city, app):
+    """Without a sandbox PROVINCE_URL the own city is 127.0.0.1 on the serving port, whatever Host says."""
+    app.config.update(SANDBOX_PROVINCE_CITIES={}, PROVINCE_URL="http://province.test")
+    city.post("http://127.0.0.1:80/api/v1/province/verify", json=NOT_AUTHENTICATED)
+    for host in ("attacker.example", "attacker.example:5555", "127.0.0.1:9"):
+        assert verdict(page.post(PAGE, data={"code": CODE}, headers={"Host": host}))["result"] == "not_authenticated"
+    assert {c.request.url for c in city.calls} == {"http://127.0.0.1:80/api/v1/province/verify"}
+
+
 @pytest.mark.parametrize("status, body, reason, words", [
     (422, {"error": "expired", "message": "电子健康码已过期"}, "expired", "已过期,请居民刷新"),
     (422, {"error": "replayed", "message": "x"}, "replayed", "已在其他终端核验过"),
@@ -283,3 +292,31 @@ def test_unusable_settings_are_refused_at_start(tmp_path, bad):
     with pytest.raises(ConfigError) as info:
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", **bad})
     assert "ERHC_SANDBOX_PROVINCE_" in str(info.value)
+
+
+@pytest.mark.slow
+def test_live_city_case_two_then_a_version_still_on_its_way(chain):
+    """The real city on a live port and the real receiver's books: after one sync pass the answer
+    matches; a stronger method not yet uploaded makes the city's record the newer one."""
+    from erhc_h5.code import tokens
+    from erhc_h5.db import session_scope
+    from erhc_h5.resident.cards import issue_or_update_card
+    from tests.code.helpers import seed_with_card
+
+    app = chain.app
+    app.config.update(SANDBOX_PROVINCE_CITIES={"3301": chain.server.url})
+    _, card, identity, codes = seed_with_card(app, codes=1)
+    assert chain.once()["accepted"] == 1
+    client = app.test_client()
+    first = client.post(PAGE, data={"code": codes[0]})
+    assert verdict(first)["result"] == "authenticated" and by_id(first, "resident-idcode") == identity["idcode"]
+    assert 'data-check="match"' in first.get_data(as_text=True)
+    with app.app_context(), session_scope(app) as session:
+        card_app = session.merge(card).app
+        issue_or_update_card(session, identity, card_app, methods="3")
+        session.commit()
+        code = tokens.issue(session, card.id).text
+        session.commit()
+    second = client.post(PAGE, data={"code": code})
+    assert by_id(second, "resident-methods") == "三要素认证+面部识别"
+    assert 'data-check="city_newer"' in second.get_data(as_text=True)
