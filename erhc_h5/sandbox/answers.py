@@ -38,6 +38,7 @@ UNAVAILABLE = "发码城市的平台暂时不可用,请稍后重试"
 TIMEOUT = "发码城市的平台响应超时,请稍后重试"
 UNREACHABLE = "无法连接发码城市的平台,请稍后重试;如持续出现请联系省平台管理员"
 BAD_REPLY = "发码城市的答复无法识别,请联系省平台管理员"
+CONTRADICTION = "发码城市的答复自相矛盾(记录未标记为已实名认证),不能据此接种,请联系省平台管理员"
 
 
 @dataclass(frozen=True)
@@ -98,5 +99,7 @@ def _verdict(body: dict) -> Answer:
         return Answer("not_authenticated", "not_authenticated", text, status=200)
     record = body.get("record")
     if result == "authenticated" and isinstance(record, dict) and isinstance(record.get("id"), str):
+        if record.get("recognize_flag") != 1 or record.get("cd_operation") == "d":  # never vaccinate on it
+            return problem("contradictory_reply", CONTRADICTION, 200)
         return Answer("authenticated", "authenticated", "核验通过:已实名认证", record=record, status=200)
     return problem("bad_reply", BAD_REPLY, 200)

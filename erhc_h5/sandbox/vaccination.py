@@ -62,6 +62,13 @@ def shown_resident(record: dict) -> dict:
     }
 
 
+def make_voucher(cd_source: str) -> dict:
+    """The voucher's own number, time (Beijing), issuing city and terminal; nothing is stored."""
+    now = beijing_now()
+    return {"no": f"PV{now:%Y%m%d%H%M%S}{secrets.token_hex(2).upper()}", "at": now.strftime(SECONDS),
+            "city": cd_source, "terminal": current_app.config["SANDBOX_PROVINCE_TERMINAL"]}
+
+
 def verify(code: str) -> tuple[Answer, str]:
     """Route the code to its city and ask it; returns the answer and the city's cd_source ('' if none)."""
     try:
@@ -80,10 +87,7 @@ def vaccination():
         answer, cd_source = verify(form.code.data)
         if answer.record is not None:
             check = cross_check(get_session(), answer.record)
-            resident = shown_resident(answer.record)
-            now = beijing_now()
-            voucher = {"no": f"PV{now:%Y%m%d%H%M%S}{secrets.token_hex(2).upper()}", "at": now.strftime(SECONDS),
-                       "city": cd_source, "terminal": current_app.config["SANDBOX_PROVINCE_TERMINAL"]}
+            resident, voucher = shown_resident(answer.record), make_voucher(cd_source)
         log_event("sandbox_province.vaccination", city=cd_source, case=answer.case, reason=answer.reason,
                   status=answer.status, check=check.status if check else "")
     form.code.data = ""  # the next scan starts on an empty field

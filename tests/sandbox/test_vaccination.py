@@ -191,6 +191,9 @@ def test_a_forged_host_header_never_chooses_where_the_signed_call_goes(page, cit
     (503, "<html>down</html>", "http_503", "暂时不可用"),
     (200, {"result": "maybe"}, "bad_reply", "答复无法识别"),
     (200, "not json", "bad_reply", "答复无法识别"),
+    (200, {"result": "authenticated", "record": {**RECORD, "recognize_flag": 0}}, "contradictory_reply", "自相矛盾"),
+    (200, {"result": "authenticated", "record": {**RECORD, "cd_operation": "d"}}, "contradictory_reply", "自相矛盾"),
+    (200, {"result": "authenticated", "record": {**RECORD, "id": 7}}, "bad_reply", "答复无法识别"),
     (400, {"error": "bad_terminal"}, "bad_terminal", "拒绝了本次验码请求"),
     (418, {"error": "<script>"}, "http_418", "拒绝了本次验码请求"),
 ])
