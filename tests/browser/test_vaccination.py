@@ -61,8 +61,8 @@ def test_authenticated_resident_is_shown_and_the_voucher_prints_on_the_same_page
         assert page.locator("#resident-birthday").inner_text() == "1990-03-07"
         assert page.locator("#resident-methods").inner_text() == "二要素认证"
         assert page.locator("#cross-check").get_attribute("data-check") == "match"
-        private = [page.locator(s) for s in ("#resident-name", "#resident-idcode", "#resident-birthday", "#voucher-name",
-                                             "#voucher-birthday")]
+        private = [page.locator(s) for s in ("#resident-name", "#resident-idcode", "#resident-birthday",
+                                             "#voucher-name", "#voucher-birthday")]
         page.screenshot(path=str(artifacts_dir / "sandbox-vaccination-case-two.png"), full_page=True, mask=private)
         page.evaluate("() => { window.printed = 0; window.print = () => { window.printed += 1; }; }")
         page.get_by_role("button", name="打印接种疫苗凭证").click()

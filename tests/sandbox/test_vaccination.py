@@ -323,3 +323,10 @@ def test_live_city_case_two_then_a_version_still_on_its_way(chain):
     second = client.post(PAGE, data={"code": code})
     assert by_id(second, "resident-methods") == "三要素认证+面部识别"
     assert 'data-check="city_newer"' in second.get_data(as_text=True)
+
+
+def test_a_stale_form_is_a_chinese_page_not_json(page, app, city):
+    app.config["WTF_CSRF_ENABLED"] = True
+    response = scan(page)
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    assert "页面已过期" in response.get_data(as_text=True) and not city.calls
