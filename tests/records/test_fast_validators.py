@@ -1,4 +1,4 @@
-"""The precompiled validators (issue 13) against the rules as written, edge case by edge case.
+"""The precompiled validators against the rules as written, edge case by edge case.
 
 Every expected reason below is written out by hand from the standard's text and from what the
 strptime-based checks answered before the change (noted where the answer changed on purpose);

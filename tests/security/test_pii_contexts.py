@@ -1,4 +1,4 @@
-"""Encryption through cryptography's contexts reached directly (issue 13): same stored form,
+"""Encryption through cryptography's contexts reached directly: same stored form,
 readable by the public API written out here by hand, and the public API when the self-test fails."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The bulk insert helper (issue 13): what it writes reads back through the ORM, decrypted; a clear
+"""The bulk insert helper: what it writes reads back through the ORM, decrypted; a clear
 personal value never reaches the database; on PostgreSQL the same through COPY."""
 from __future__ import annotations
 
