@@ -105,12 +105,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def nginx_config(tmp: Path, listen: int, upstream: int) -> Path:
+def nginx_config(tmp: Path, listen: int, upstream: int, *, tls: tuple[Path, Path] | None = None,
+                 redirect_listen: int | None = None) -> Path:
     """A main nginx.conf in ``tmp`` that serves deploy/nginx.conf on 127.0.0.1:``listen`` in front
-    of 127.0.0.1:``upstream`` (only those addresses and the static path are rewritten); run it with
-    ``nginx -p tmp -c <returned path> -g 'daemon off;'``."""
+    of 127.0.0.1:``upstream``; run it with ``nginx -p tmp -c <returned path> -g 'daemon off;'``.
+
+    Only addresses, ports, the static path and the certificate placeholders are rewritten. With
+    ``tls`` (certificate chain, key) the main server speaks TLS on ``listen`` as shipped; without
+    it, plain HTTP (the benches' way to measure the proxy alone). The port-80 redirect listens on
+    ``redirect_listen`` (a free port when not given) and points at ``listen``."""
     site = (REPO / "deploy" / "nginx.conf").read_text(encoding="utf-8")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{redirect_listen or free_port()};")
+    site = site.replace("https://$host$request_uri", f"https://$host:{listen}$request_uri")
+    if tls:
+        site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{listen} ssl http2;")
+        site = site.replace("/etc/erhc-h5/tls/fullchain.pem", str(tls[0]))
+        site = site.replace("/etc/erhc-h5/tls/privkey.pem", str(tls[1]))
+    else:
+        site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{listen};")
+        site = "\n".join(line for line in site.splitlines() if not line.strip().startswith("ssl_"))
     site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
     site = site.replace("/srv/erhc-h5/static/", f"{REPO / 'static'}/")
     (tmp / "site.conf").write_text(site, encoding="utf-8")
