@@ -29,7 +29,10 @@ def demo_seed() -> None:
     from erhc_h5 import demo
 
     if not current_app.config["SANDBOX"]:
-        raise click.ClickException("演示数据只能在沙箱模式下创建(ERHC_ENV=production 时不可用)")
+        raise click.ClickException("演示数据只能在沙箱或演练环境中创建(ERHC_ENV=production 时不可用)")
+    if current_app.config["STAGING"]:
+        click.echo("警告:演练环境。将创建示范应用、各角色示范账号和示范扫码设备(账号密码与设备令牌见下方输出);"
+                   "它们只用于演练,切勿在生产数据库中使用。", err=True)
     with session_scope() as session:
         result = demo.seed(current_app, session)
     click.echo(json.dumps(result, ensure_ascii=False))

@@ -11,6 +11,11 @@ DEV_PROVINCE_SECRET = "sandbox-province-secret"
 DEV_PROVINCE_VERIFY_SECRET = "sandbox-province-verify-secret"
 
 
+# development: sandbox everything. staging: production's settings and checks, but the sandbox providers,
+# province receiver and demo pages stay, for a rehearsal before going live. production: nothing sandbox.
+ENVIRONMENTS = {"development": "开发沙箱", "staging": "演练环境(测试环境)", "production": "生产环境"}
+
+
 class ConfigError(RuntimeError):
     """The configuration cannot be used; the message is one line meant for operators."""
 
@@ -165,16 +170,20 @@ def load(app, overrides: dict | None = None) -> None:
     cfg = app.config
     for key, default in base.items():
         cfg[key] = typed(key, cfg[key], default)
-    cfg["SANDBOX"] = cfg["ENV"] != "production"
+    if cfg["ENV"] not in ENVIRONMENTS:
+        raise ConfigError(f"ERHC_ENV must be one of {', '.join(ENVIRONMENTS)}, got {cfg['ENV']!r}")
+    cfg["SANDBOX"] = cfg["ENV"] != "production"  # sandbox providers, receiver and demo pages allowed
+    cfg["STAGING"] = cfg["ENV"] == "staging"
+    cfg["PRODUCTION_CHECKS"] = cfg["ENV"] in ("production", "staging")  # Secure cookies, HSTS, secrets
     cfg["SQLALCHEMY_URL"] = cfg["DATABASE_URL"]
     cfg["PERMANENT_SESSION_LIFETIME"] = int(cfg["SESSION_IDLE_MINUTES"]) * 60
     cfg["SESSION_REFRESH_EACH_REQUEST"] = True
     cfg["SESSION_COOKIE_HTTPONLY"] = True
     cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
-    cfg["SESSION_COOKIE_SECURE"] = not cfg["SANDBOX"]
+    cfg["SESSION_COOKIE_SECURE"] = cfg["PRODUCTION_CHECKS"]
     cfg["MAX_CONTENT_LENGTH"] = int(cfg["UPLOAD_MAX_BYTES"]) + 1024 * 1024
     cfg["WTF_CSRF_TIME_LIMIT"] = None
-    if cfg["ENV"] == "production":
+    if cfg["PRODUCTION_CHECKS"]:
         check_production(cfg)
     from erhc_h5.identity.factory import check_config as check_providers
 
@@ -208,8 +217,14 @@ def server_workers() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
+def environment(cfg) -> dict:
+    """The deployment mode as shown to staff: ``{"env": "staging", "label": "演练环境(测试环境)"}``."""
+    return {"env": cfg["ENV"], "label": ENVIRONMENTS[cfg["ENV"]]}
+
+
 def check_production(cfg) -> None:
-    """Refuse to run in production with missing or development secrets."""
+    """Refuse to run in production or staging with missing or development secrets. Staging may point
+    at the sandbox province receiver (its own ``/sandbox-province``) under the sandbox app id."""
     if cfg.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
         raise ConfigError("ERHC_SECRET_KEY is missing or still the development default")
     keys = cfg.get("PII_KEYS") or {}
@@ -219,9 +234,10 @@ def check_production(cfg) -> None:
         raise ConfigError("ERHC_EMPI_KEY is missing or still the development default")
     if cfg.get("BLIND_INDEX_KEY") in (None, "", "dev-insecure-blind-index-key"):
         raise ConfigError("ERHC_BLIND_INDEX_KEY is missing or still the development default")
-    if not cfg.get("PROVINCE_URL") or "/sandbox-province" in str(cfg.get("PROVINCE_URL")):
+    staging = cfg["ENV"] == "staging"
+    if not cfg.get("PROVINCE_URL") or ("/sandbox-province" in str(cfg.get("PROVINCE_URL")) and not staging):
         raise ConfigError("ERHC_PROVINCE_URL is missing or points at the sandbox receiver")
-    if not cfg.get("PROVINCE_APP_ID") or cfg.get("PROVINCE_APP_ID") == "sandbox-city-3301":
+    if not cfg.get("PROVINCE_APP_ID") or (cfg.get("PROVINCE_APP_ID") == "sandbox-city-3301" and not staging):
         raise ConfigError("ERHC_PROVINCE_APP_ID is missing or still the sandbox default")
     if cfg.get("PROVINCE_SECRET") in (None, "", DEV_PROVINCE_SECRET):
         raise ConfigError("ERHC_PROVINCE_SECRET is missing or still the development default")
