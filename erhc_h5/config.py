@@ -9,6 +9,7 @@ DEV_PII_KEY = "ZGV2LWluc2VjdXJlLXBpaS1rZXktMzItYnl0ZXMhISE="  # base64 of 32 dev
 DEV_EMPI_KEY = "dev-insecure-empi-key"
 DEV_PROVINCE_SECRET = "sandbox-province-secret"
 DEV_PROVINCE_VERIFY_SECRET = "sandbox-province-verify-secret"
+PLACEHOLDER = "CHANGE-ME"  # what deploy/systemd/env holds where a city's own value belongs
 
 
 # development: sandbox everything. staging: production's settings and checks, but the sandbox providers,
@@ -28,6 +29,10 @@ def defaults(instance_path: str) -> dict:
         "SECRET_KEY": DEV_SECRET_KEY,
         "DATABASE_URL": f"sqlite:///{db_file}",
         "DATABASE_ECHO": False,
+        # Server connections per process: at most POOL_SIZE + MAX_OVERFLOW (README: connection budget).
+        "DATABASE_POOL_SIZE": 5,
+        "DATABASE_MAX_OVERFLOW": 10,
+        "DATABASE_POOL_TIMEOUT_SECONDS": 30.0,
         # Personal-data encryption (column level). Keys: {kid: base64 key}; newest kid writes.
         "PII_KEYS": {"k1": DEV_PII_KEY},
         "PII_ACTIVE_KEY_ID": "k1",
@@ -190,6 +195,10 @@ def load(app, overrides: dict | None = None) -> None:
     check_providers(cfg)
     if not re.fullmatch(r"\d{4}", cfg["CD_SOURCE"]):
         raise ConfigError(f"ERHC_CD_SOURCE must be 4 digits, got {cfg['CD_SOURCE']!r}")
+    if int(cfg["DATABASE_POOL_SIZE"]) < 1 or int(cfg["DATABASE_MAX_OVERFLOW"]) < 0 \
+            or float(cfg["DATABASE_POOL_TIMEOUT_SECONDS"]) <= 0:
+        raise ConfigError("ERHC_DATABASE_POOL_SIZE must be at least 1, ERHC_DATABASE_MAX_OVERFLOW at least 0 "
+                          "and ERHC_DATABASE_POOL_TIMEOUT_SECONDS above 0")
     if int(cfg["STAFF_LOGIN_MAX_FAILURES"]) < 1 or float(cfg["STAFF_LOGIN_BACKOFF_SECONDS"]) <= 0:
         raise ConfigError("ERHC_STAFF_LOGIN_MAX_FAILURES must be at least 1 and ERHC_STAFF_LOGIN_BACKOFF_SECONDS above 0")
     if cfg["PII_CIPHER"] not in ("sm4-gcm", "aes-256-gcm"):
@@ -225,6 +234,9 @@ def environment(cfg) -> dict:
 def check_production(cfg) -> None:
     """Refuse to run in production or staging with missing or development secrets. Staging may point
     at the sandbox province receiver (its own ``/sandbox-province``) under the sandbox app id."""
+    placeholders = [f"ERHC_{key}" for key in sorted(k for k, v in cfg.items() if PLACEHOLDER in str(v))]
+    if placeholders:
+        raise ConfigError(f"still the sample env file's {PLACEHOLDER} placeholder: {', '.join(placeholders)}")
     if cfg.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
         raise ConfigError("ERHC_SECRET_KEY is missing or still the development default")
     keys = cfg.get("PII_KEYS") or {}
