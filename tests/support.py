@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -103,6 +106,64 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def port_in(ports: range) -> int:
+    """A port of ``ports`` on 127.0.0.1 that was free a moment ago (skips the test if none is)."""
+    import socket
+
+    import pytest
+
+    for port in ports:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip(f"no free port in {ports.start}-{ports.stop - 1}")
+
+
+def start_nginx(tmp: Path, conf: Path, port: int) -> subprocess.Popen:
+    """nginx running ``conf`` (from ``nginx_config``), once it accepts connections on ``port``."""
+    import socket
+
+    import pytest
+
+    proxy = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proxy
+        except OSError:
+            if time.monotonic() > deadline or proxy.poll() is not None:
+                stop_nginx(proxy)
+                pytest.fail("nginx did not start with deploy/nginx.conf: "
+                            + (tmp / "nginx-error.log").read_text(errors="replace")[-500:])
+            time.sleep(0.05)
+
+
+def stop_nginx(proxy: subprocess.Popen) -> None:
+    if proxy.poll() is None:
+        os.killpg(proxy.pid, signal.SIGTERM)
+    proxy.wait(timeout=15)
+
+
+def env_file() -> dict[str, str]:
+    """deploy/systemd/env as systemd's EnvironmentFile reads it (one pair of outer quotes removed)."""
+    values = {}
+    for line in (REPO / "deploy" / "systemd" / "env").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            values[key.strip()] = value
+    return values
 
 
 def nginx_config(tmp: Path, listen: int, upstream: int, *, tls: tuple[Path, Path] | None = None,

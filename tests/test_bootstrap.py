@@ -14,8 +14,7 @@ import pytest
 from erhc_h5 import create_app
 from erhc_h5.db import get_db
 from erhc_h5.resident.launch import make_launch_url
-from tests.support import TEST_DB_URL, drop_database, new_database_url
-from tests.test_deploy_units import env_file
+from tests.support import TEST_DB_URL, drop_database, env_file, new_database_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow,
               pytest.mark.skipif(not TEST_DB_URL.startswith("postgresql"),

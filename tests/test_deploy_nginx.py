@@ -14,15 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import ipaddress
-import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import threading
-import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,27 +30,15 @@ from werkzeug.serving import make_server
 from erhc_h5 import migrate
 from erhc_h5.db import get_db, session_scope
 from erhc_h5.staff.services import create_user
-from tests.support import REPO, drop_database, free_port, make_app, new_database_url, nginx_config
+from tests.support import (NGINX, REPO, drop_database, make_app, new_database_url, nginx_config, port_in,
+                           start_nginx, stop_nginx)
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
 MOST_REQUESTS_PER_CONNECTION = 20  # the measured decision; see the module docstring
 SHIPPED = (REPO / "deploy" / "nginx.conf").read_text(encoding="utf-8")
 NGINX_PORTS = range(58440, 58460)  # this suite's nginx listeners
 APP_PORTS = range(5140, 5160)  # this suite's app servers
 STAFF = ("duty-admin", "Qz7-lantern-harbor-91")
-
-
-def port_in(ports: range) -> int:
-    """A port of ``ports`` on 127.0.0.1 that was free a moment ago."""
-    for port in ports:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 class _Upstream(BaseHTTPRequestHandler):
@@ -76,28 +60,6 @@ class _Upstream(BaseHTTPRequestHandler):
         pass
 
 
-def _start_nginx(tmp: Path, conf: Path, port: int) -> subprocess.Popen:
-    proxy = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proxy
-        except OSError:
-            if time.monotonic() > deadline or proxy.poll() is not None:
-                _stop_nginx(proxy)
-                pytest.fail("nginx did not start with deploy/nginx.conf: "
-                            + (tmp / "nginx-error.log").read_text(errors="replace")[-500:])
-            time.sleep(0.05)
-
-
-def _stop_nginx(proxy: subprocess.Popen) -> None:
-    if proxy.poll() is None:
-        os.killpg(proxy.pid, signal.SIGTERM)
-    proxy.wait(timeout=15)
-
-
 @pytest.fixture
 def proxied():
     _Upstream.seen = Counter()
@@ -105,11 +67,11 @@ def proxied():
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     tmp = Path(tempfile.mkdtemp(prefix="erhc-nginx-"))
     listen = port_in(NGINX_PORTS)
-    proxy = _start_nginx(tmp, nginx_config(tmp, listen, upstream.server_address[1]), listen)
+    proxy = start_nginx(tmp, nginx_config(tmp, listen, upstream.server_address[1]), listen)
     try:
         yield listen
     finally:
-        _stop_nginx(proxy)
+        stop_nginx(proxy)
         upstream.shutdown()
         upstream.server_close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -203,12 +165,12 @@ def tls_proxy(app_behind_one_proxy, tmp_path):
         conf = nginx_config(tmp, https_port, app_behind_one_proxy, tls=_throwaway_certificate(tmp),
                             redirect_listen=http_port)
         (tmp / "site.conf").write_text(edit((tmp / "site.conf").read_text(encoding="utf-8")), encoding="utf-8")
-        started.append((_start_nginx(tmp, conf, https_port), tmp))
+        started.append((start_nginx(tmp, conf, https_port), tmp))
         return https_port, http_port, tmp / "fullchain.pem"
 
     yield start
     for proxy, tmp in started:
-        _stop_nginx(proxy)
+        stop_nginx(proxy)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

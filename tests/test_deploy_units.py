@@ -9,7 +9,7 @@ import shlex
 
 import pytest
 
-from tests.support import PRODUCTION, REPO
+from tests.support import PRODUCTION, REPO, env_file
 
 SYSTEMD = REPO / "deploy" / "systemd"
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -56,18 +56,6 @@ def test_sync_unit_is_a_template_running_the_worker_with_the_same_environment():
     assert service["KillSignal"] == "SIGTERM" and int(service["TimeoutStopSec"]) > 0
     assert service["EnvironmentFile"] == "/etc/erhc-h5/env"
     assert service["User"] == unit("erhc-web.service")["Service"]["User"]
-
-
-def env_file() -> dict[str, str]:
-    """deploy/systemd/env as systemd's EnvironmentFile reads it (one pair of outer quotes removed)."""
-    values = {}
-    for line in (SYSTEMD / "env").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-            values[key.strip()] = value
-    return values
 
 
 def test_the_env_file_names_every_key_production_requires():
