@@ -51,6 +51,11 @@ max_requests_jitter = _env("max_requests_jitter", 2000)
 
 # Only the proxy may set X-Forwarded-*; the app trusts ERHC_TRUSTED_PROXIES hops of them.
 forwarded_allow_ips = _env("forwarded_allow_ips", "127.0.0.1")
+# gunicorn 25.1+ opens a control socket for `gunicornc` by default, at $XDG_RUNTIME_DIR/gunicorn.ctl or
+# else $HOME/.gunicorn/gunicorn.ctl: one path shared by every gunicorn of the same user, so a second
+# instance (a staging beside production, a test run) takes over or removes the first one's socket.
+# Nothing here uses it: reloads are SIGHUP (`systemctl reload erhc-web`), so it stays off.
+control_socket_disable = True
 accesslog = _env("accesslog", "-") or None
 # Query strings may carry launch tickets: log the path only.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import click
 from flask import Flask, current_app
@@ -29,7 +30,10 @@ def demo_seed() -> None:
     from erhc_h5 import demo
 
     if not current_app.config["SANDBOX"]:
-        raise click.ClickException("演示数据只能在沙箱模式下创建(ERHC_ENV=production 时不可用)")
+        raise click.ClickException("演示数据只能在沙箱或演练环境中创建(ERHC_ENV=production 时不可用)")
+    if current_app.config["STAGING"]:
+        click.echo("警告:演练环境。将创建示范应用、各角色示范账号和示范扫码设备(账号密码与设备令牌见下方输出);"
+                   "它们只用于演练,切勿在生产数据库中使用。", err=True)
     with session_scope() as session:
         result = demo.seed(current_app, session)
     click.echo(json.dumps(result, ensure_ascii=False))
@@ -38,19 +42,33 @@ def demo_seed() -> None:
 @users_cli.command("create")
 @click.argument("username")
 @click.option("--role", required=True, help="admin | reviewer | operator | ops | nurse")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--password", default=None, help="不给出时交互输入;与 --one-time-password 二选一")
+@click.option("--one-time-password", "one_time", is_flag=True,
+              help="生成一次性密码并只显示这一次;首次登录后必须修改(用于创建第一个管理员)")
 @click.option("--display-name", default="")
 @click.option("--site", "site_name", default="")
-def users_create(username: str, role: str, password: str, display_name: str, site_name: str) -> None:
-    """Create a staff user."""
+def users_create(username: str, role: str, password: str | None, one_time: bool, display_name: str,
+                 site_name: str) -> None:
+    """Create a staff user; ``--one-time-password`` makes one, prints it once, and forces a change."""
     from erhc_h5.staff.services import StaffError, create_user
 
+    if one_time and password is not None:
+        raise click.UsageError("--password 与 --one-time-password 只能选一个")
+    if one_time:
+        password = secrets.token_urlsafe(12)
+    elif password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with session_scope() as session:
-            user = create_user(session, username, password, role, display_name=display_name, site_name=site_name)
-            out = {"id": user.id, "username": user.username, "role": user.role}
+            user = create_user(session, username, password, role, display_name=display_name, site_name=site_name,
+                               must_change=one_time)
+            out = {"id": user.id, "username": user.username, "role": user.role,
+                   "must_change_password": user.must_change_password}
     except StaffError as exc:
         raise click.ClickException(str(exc)) from None
+    if one_time:
+        click.echo("一次性密码只显示这一次,请当面交给账号本人;首次登录后必须设置自己的密码:", err=True)
+        out["one_time_password"] = password
     click.echo(json.dumps(out, ensure_ascii=False))
 
 

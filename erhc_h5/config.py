@@ -9,6 +9,14 @@ DEV_PII_KEY = "ZGV2LWluc2VjdXJlLXBpaS1rZXktMzItYnl0ZXMhISE="  # base64 of 32 dev
 DEV_EMPI_KEY = "dev-insecure-empi-key"
 DEV_PROVINCE_SECRET = "sandbox-province-secret"
 DEV_PROVINCE_VERIFY_SECRET = "sandbox-province-verify-secret"
+PLACEHOLDER = "CHANGE-ME"  # what deploy/systemd/env holds where a city's own value belongs
+
+
+# development: sandbox everything. staging: production's settings and checks, but the sandbox providers,
+# province receiver and demo pages stay, for a rehearsal before going live. production: nothing sandbox.
+ENVIRONMENTS = {"development": "开发沙箱", "staging": "演练环境(测试环境)", "production": "生产环境"}
+# Other names for the sandbox that deployments and harnesses use; anything else (e.g. "prod") is refused.
+ENV_ALIASES = {"sandbox": "development", "dev": "development", "test": "development", "testing": "development"}
 
 
 class ConfigError(RuntimeError):
@@ -23,6 +31,10 @@ def defaults(instance_path: str) -> dict:
         "SECRET_KEY": DEV_SECRET_KEY,
         "DATABASE_URL": f"sqlite:///{db_file}",
         "DATABASE_ECHO": False,
+        # Server connections per process: at most POOL_SIZE + MAX_OVERFLOW (README: connection budget).
+        "DATABASE_POOL_SIZE": 5,
+        "DATABASE_MAX_OVERFLOW": 10,
+        "DATABASE_POOL_TIMEOUT_SECONDS": 30.0,
         # Personal-data encryption (column level). Keys: {kid: base64 key}; newest kid writes.
         "PII_KEYS": {"k1": DEV_PII_KEY},
         "PII_ACTIVE_KEY_ID": "k1",
@@ -172,16 +184,21 @@ def load(app, overrides: dict | None = None) -> None:
     cfg = app.config
     for key, default in base.items():
         cfg[key] = typed(key, cfg[key], default)
-    cfg["SANDBOX"] = cfg["ENV"] != "production"
+    cfg["ENV"] = ENV_ALIASES.get(str(cfg["ENV"]).strip().lower(), cfg["ENV"])
+    if cfg["ENV"] not in ENVIRONMENTS:
+        raise ConfigError(f"ERHC_ENV must be one of {', '.join(ENVIRONMENTS)}, got {cfg['ENV']!r}")
+    cfg["SANDBOX"] = cfg["ENV"] != "production"  # sandbox providers, receiver and demo pages allowed
+    cfg["STAGING"] = cfg["ENV"] == "staging"
+    cfg["PRODUCTION_CHECKS"] = cfg["ENV"] in ("production", "staging")  # Secure cookies, HSTS, secrets
     cfg["SQLALCHEMY_URL"] = cfg["DATABASE_URL"]
     cfg["PERMANENT_SESSION_LIFETIME"] = int(cfg["SESSION_IDLE_MINUTES"]) * 60
     cfg["SESSION_REFRESH_EACH_REQUEST"] = True
     cfg["SESSION_COOKIE_HTTPONLY"] = True
     cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
-    cfg["SESSION_COOKIE_SECURE"] = not cfg["SANDBOX"]
+    cfg["SESSION_COOKIE_SECURE"] = cfg["PRODUCTION_CHECKS"]
     cfg["MAX_CONTENT_LENGTH"] = int(cfg["UPLOAD_MAX_BYTES"]) + 1024 * 1024
     cfg["WTF_CSRF_TIME_LIMIT"] = None
-    if cfg["ENV"] == "production":
+    if cfg["PRODUCTION_CHECKS"]:
         check_production(cfg)
     from erhc_h5.identity.factory import check_config as check_providers
 
@@ -192,6 +209,10 @@ def load(app, overrides: dict | None = None) -> None:
         from erhc_h5.sandbox.cities import check_config as check_sandbox_cities
 
         check_sandbox_cities(cfg)
+    if int(cfg["DATABASE_POOL_SIZE"]) < 1 or int(cfg["DATABASE_MAX_OVERFLOW"]) < 0 \
+            or float(cfg["DATABASE_POOL_TIMEOUT_SECONDS"]) <= 0:
+        raise ConfigError("ERHC_DATABASE_POOL_SIZE must be at least 1, ERHC_DATABASE_MAX_OVERFLOW at least 0 "
+                          "and ERHC_DATABASE_POOL_TIMEOUT_SECONDS above 0")
     if int(cfg["STAFF_LOGIN_MAX_FAILURES"]) < 1 or float(cfg["STAFF_LOGIN_BACKOFF_SECONDS"]) <= 0:
         raise ConfigError("ERHC_STAFF_LOGIN_MAX_FAILURES must be at least 1 and ERHC_STAFF_LOGIN_BACKOFF_SECONDS above 0")
     if cfg["PII_CIPHER"] not in ("sm4-gcm", "aes-256-gcm"):
@@ -219,8 +240,17 @@ def server_workers() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
+def environment(cfg) -> dict:
+    """The deployment mode as shown to staff: ``{"env": "staging", "label": "演练环境(测试环境)"}``."""
+    return {"env": cfg["ENV"], "label": ENVIRONMENTS[cfg["ENV"]]}
+
+
 def check_production(cfg) -> None:
-    """Refuse to run in production with missing or development secrets."""
+    """Refuse to run in production or staging with missing or development secrets. Staging may point
+    at the sandbox province receiver (its own ``/sandbox-province``) under the sandbox app id."""
+    placeholders = [f"ERHC_{key}" for key in sorted(k for k, v in cfg.items() if PLACEHOLDER in str(v))]
+    if placeholders:
+        raise ConfigError(f"still the sample env file's {PLACEHOLDER} placeholder: {', '.join(placeholders)}")
     if cfg.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
         raise ConfigError("ERHC_SECRET_KEY is missing or still the development default")
     keys = cfg.get("PII_KEYS") or {}
@@ -230,9 +260,10 @@ def check_production(cfg) -> None:
         raise ConfigError("ERHC_EMPI_KEY is missing or still the development default")
     if cfg.get("BLIND_INDEX_KEY") in (None, "", "dev-insecure-blind-index-key"):
         raise ConfigError("ERHC_BLIND_INDEX_KEY is missing or still the development default")
-    if not cfg.get("PROVINCE_URL") or "/sandbox-province" in str(cfg.get("PROVINCE_URL")):
+    staging = cfg["ENV"] == "staging"
+    if not cfg.get("PROVINCE_URL") or ("/sandbox-province" in str(cfg.get("PROVINCE_URL")) and not staging):
         raise ConfigError("ERHC_PROVINCE_URL is missing or points at the sandbox receiver")
-    if not cfg.get("PROVINCE_APP_ID") or cfg.get("PROVINCE_APP_ID") == "sandbox-city-3301":
+    if not cfg.get("PROVINCE_APP_ID") or (cfg.get("PROVINCE_APP_ID") == "sandbox-city-3301" and not staging):
         raise ConfigError("ERHC_PROVINCE_APP_ID is missing or still the sandbox default")
     if cfg.get("PROVINCE_SECRET") in (None, "", DEV_PROVINCE_SECRET):
         raise ConfigError("ERHC_PROVINCE_SECRET is missing or still the development default")

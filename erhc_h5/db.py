@@ -55,7 +55,11 @@ def import_models() -> None:
 class Database:
     """Holds one app's engine and session factory; sessions live for one request or command."""
 
-    def __init__(self, url: str, echo: bool = False) -> None:
+    def __init__(self, url: str, echo: bool = False, *, pool_size: int = 5, max_overflow: int = 10,
+                 pool_timeout: float = 30.0) -> None:
+        """``pool_size`` + ``max_overflow`` is the most server connections this process opens (every
+        gunicorn worker, sync worker and command is one process); past it a session waits up to
+        ``pool_timeout`` seconds for one to come back. SQLite ignores them."""
         self.url = url
         kwargs: dict = {"echo": echo, "future": True}
         self.writer_lock: WriterLock | None = None
@@ -66,7 +70,7 @@ class Database:
                 self.writer_lock = writer_lock_for(path)
                 kwargs["connect_args"]["factory"] = _locking_connection_class(self.writer_lock)
         else:
-            kwargs.update(pool_size=5, max_overflow=10)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout)
         self.engine: Engine = create_engine(url, **kwargs)
         if not url.startswith("sqlite"):
             _ping_idle_connections(self.engine)
@@ -362,7 +366,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def init_app(app: Flask) -> None:
     """Attach the Database (engine creation does not connect) and close sessions on teardown."""
-    app.extensions["erhc_db"] = Database(app.config["DATABASE_URL"], bool(app.config["DATABASE_ECHO"]))
+    cfg = app.config
+    app.extensions["erhc_db"] = Database(cfg["DATABASE_URL"], bool(cfg["DATABASE_ECHO"]),
+                                         pool_size=int(cfg["DATABASE_POOL_SIZE"]),
+                                         max_overflow=int(cfg["DATABASE_MAX_OVERFLOW"]),
+                                         pool_timeout=float(cfg["DATABASE_POOL_TIMEOUT_SECONDS"]))
     if app.extensions["erhc_db"].is_sqlite:
         _retry_safe_requests_on_lock_conflict(app)
 

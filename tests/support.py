@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -105,12 +108,83 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def nginx_config(tmp: Path, listen: int, upstream: int) -> Path:
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def port_in(ports: range) -> int:
+    """A port of ``ports`` on 127.0.0.1 that was free a moment ago (skips the test if none is)."""
+    import socket
+
+    import pytest
+
+    for port in ports:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip(f"no free port in {ports.start}-{ports.stop - 1}")
+
+
+def start_nginx(tmp: Path, conf: Path, port: int) -> subprocess.Popen:
+    """nginx running ``conf`` (from ``nginx_config``), once it accepts connections on ``port``."""
+    import socket
+
+    import pytest
+
+    proxy = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proxy
+        except OSError:
+            if time.monotonic() > deadline or proxy.poll() is not None:
+                stop_nginx(proxy)
+                pytest.fail("nginx did not start with deploy/nginx.conf: "
+                            + (tmp / "nginx-error.log").read_text(errors="replace")[-500:])
+            time.sleep(0.05)
+
+
+def stop_nginx(proxy: subprocess.Popen) -> None:
+    if proxy.poll() is None:
+        os.killpg(proxy.pid, signal.SIGTERM)
+    proxy.wait(timeout=15)
+
+
+def env_file() -> dict[str, str]:
+    """deploy/systemd/env as systemd's EnvironmentFile reads it (one pair of outer quotes removed)."""
+    values = {}
+    for line in (REPO / "deploy" / "systemd" / "env").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            values[key.strip()] = value
+    return values
+
+
+def nginx_config(tmp: Path, listen: int, upstream: int, *, tls: tuple[Path, Path] | None = None,
+                 redirect_listen: int | None = None) -> Path:
     """A main nginx.conf in ``tmp`` that serves deploy/nginx.conf on 127.0.0.1:``listen`` in front
-    of 127.0.0.1:``upstream`` (only those addresses and the static path are rewritten); run it with
-    ``nginx -p tmp -c <returned path> -g 'daemon off;'``."""
+    of 127.0.0.1:``upstream``; run it with ``nginx -p tmp -c <returned path> -g 'daemon off;'``.
+
+    Only addresses, ports, the static path and the certificate placeholders are rewritten. With
+    ``tls`` (certificate chain, key) the main server speaks TLS on ``listen`` as shipped; without
+    it, plain HTTP (the benches' way to measure the proxy alone). The port-80 redirect listens on
+    ``redirect_listen`` (a free port when not given) and points at ``listen``."""
     site = (REPO / "deploy" / "nginx.conf").read_text(encoding="utf-8")
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{listen};")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{redirect_listen or free_port()};")
+    site = site.replace("https://$host$request_uri", f"https://$host:{listen}$request_uri")
+    if tls:
+        site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{listen} ssl http2;")
+        site = site.replace("/etc/erhc-h5/tls/fullchain.pem", str(tls[0]))
+        site = site.replace("/etc/erhc-h5/tls/privkey.pem", str(tls[1]))
+    else:
+        site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{listen};")
+        site = "\n".join(line for line in site.splitlines() if not line.strip().startswith("ssl_"))
     site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};")
     site = site.replace("/srv/erhc-h5/static/", f"{REPO / 'static'}/")
     (tmp / "site.conf").write_text(site, encoding="utf-8")

@@ -14,6 +14,7 @@ from wtforms import IntegerField
 from wtforms.validators import NumberRange, Optional
 
 from erhc_h5.audit import audit
+from erhc_h5.config import environment
 from erhc_h5.db import get_session
 from erhc_h5.logs import log_event
 from erhc_h5.ops import charts, metrics
@@ -111,7 +112,7 @@ def status_json():
         if current_user.is_authenticated:
             return jsonify(error="forbidden", message="您没有权限访问此页面"), 403
         return jsonify(error="unauthorized", message="请先登录或提供有效的运维令牌"), 401
-    return jsonify(get_status(get_session()))
+    return jsonify(get_status(get_session()) | {"environment": environment(current_app.config)})
 
 
 @bp.route("/metrics")
@@ -129,7 +130,8 @@ def prometheus():
 @role_required("ops")
 def dashboard():
     status = get_status(get_session())
-    return render_template("ops/dashboard.html", s=status, hourly=charts.hourly_bars(status["sync"]["hours"]),
+    return render_template("ops/dashboard.html", s=status, environment=environment(current_app.config),
+                           hourly=charts.hourly_bars(status["sync"]["hours"]),
                            reasons=charts.reason_bars(status["sync"]["failures_by_reason"]), form=RequeueForm(),
                            method_label=method_label)
 

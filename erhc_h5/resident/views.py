@@ -54,7 +54,7 @@ def index():
         uid = "demo-" + secrets.token_hex(8)
     response = redirect(launching.make_launch_url(app, uid, app.launch_secret))
     response.set_cookie(DEMO_UID_COOKIE, uid, max_age=365 * 86400, httponly=True, samesite="Lax",
-                        secure=not current_app.config["SANDBOX"])
+                        secure=current_app.config["PRODUCTION_CHECKS"])
     return response
 
 

@@ -26,7 +26,7 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if not current_app.config["SANDBOX"]:
+        if current_app.config["PRODUCTION_CHECKS"]:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")

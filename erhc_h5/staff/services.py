@@ -38,11 +38,12 @@ def check_password(password: str, user: StaffUser | None = None, *, username: st
 
 
 def create_user(session: Session, username: str, password: str, role: str, *, display_name: str = "",
-                site_name: str = "", actor_id: str | int = "system") -> StaffUser:
+                site_name: str = "", actor_id: str | int = "system", must_change: bool = False) -> StaffUser:
     """Create a staff user; refuse a bad username, weak password, unknown role or a duplicate.
 
     An account opened by an admin (``actor_id`` a staff id) records the admin as its creator and
-    password issuer, and must change the admin-chosen password at its first sign-in."""
+    password issuer, and must change the admin-chosen password at its first sign-in; so must one
+    created with ``must_change`` (a one-time password made on the command line)."""
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise StaffError("用户名应为3至64位小写字母、数字、下划线、点或连字符,且以字母开头", "bad_username")
@@ -54,7 +55,8 @@ def create_user(session: Session, username: str, password: str, role: str, *, di
     by_staff = str(actor_id) != "system"
     creator = int(actor_id) if by_staff else None
     user = StaffUser(username=username, role=role, display_name=display_name or username, site_name=site_name,
-                     created_by_id=creator, password_issued_by_id=creator, must_change_password=by_staff)
+                     created_by_id=creator, password_issued_by_id=creator,
+                     must_change_password=by_staff or must_change)
     user.set_password(password)
     session.add(user)
     session.flush()
