@@ -62,7 +62,7 @@ def defaults(instance_path: str) -> dict:
         "SANDBOX_PROVINCE_DEFAULT_CITY": "",
         "SANDBOX_PROVINCE_TERMINAL": "SANDBOX-PROV-VAX-01",
         "SANDBOX_PROVINCE_TIMEOUT": 5.0,
-        # Providers: "sandbox", "http" or "null" (see erhc_h5/identity/http.py for the wire shapes).
+        # Providers: "sandbox", "http", "tencent" or "null" (see erhc_h5/identity/http.py for the wire shapes).
         "IDENTITY_PROVIDER": "sandbox",
         "SMS_PROVIDER": "sandbox",
         "FACE_PROVIDER": "sandbox",
@@ -76,6 +76,16 @@ def defaults(instance_path: str) -> dict:
         "PROVIDER_SMS_NOTICE_TEMPLATE": "ERHC_LINK_NOTICE",  # "your ID was linked to an app account"
         "PROVIDER_FACE_MIN_SCORE": 80,
         "SANDBOX_PROVIDER_MODE": "normal",  # normal | timeout | error
+        # Tencent Cloud (kind "tencent"; see erhc_h5/identity/tencent.py). Secrets are never logged.
+        "TENCENT_SECRET_ID": "",
+        "TENCENT_SECRET_KEY": "",
+        "TENCENT_REGION": "ap-guangzhou",
+        "TENCENT_FACEID_RULE_ID": "",
+        "TENCENT_SMS_SDK_APP_ID": "",
+        "TENCENT_SMS_SIGN": "",
+        "TENCENT_SMS_TEMPLATE_CODE": "",
+        "TENCENT_SMS_TEMPLATE_NOTICE": "",
+        "TENCENT_ENDPOINT": "",  # override both products' endpoint, e.g. a private gateway (https only in production)
         # Dynamic health code.
         "CODE_TTL_SECONDS": 60,
         "CODE_CLOCK_SKEW_SECONDS": 90,

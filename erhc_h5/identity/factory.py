@@ -1,7 +1,9 @@
 """Choose the identity, SMS and face providers from configuration, once per app."""
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
@@ -9,8 +11,16 @@ from erhc_h5.config import ConfigError
 from erhc_h5.identity.base import FaceProvider, IdentityProvider, SmsProvider
 
 EXTENSION_KEY = "erhc_identity_providers"
-KINDS = ("sandbox", "http", "null")
+KINDS = ("sandbox", "http", "tencent", "null")
 SETTINGS = {"identity": "IDENTITY_PROVIDER", "sms": "SMS_PROVIDER", "face": "FACE_PROVIDER"}
+TENCENT_KEYS = ("TENCENT_SECRET_ID", "TENCENT_SECRET_KEY")
+TENCENT_NEEDS = {
+    "identity": TENCENT_KEYS,
+    "face": (*TENCENT_KEYS, "TENCENT_FACEID_RULE_ID"),
+    "sms": (*TENCENT_KEYS, "TENCENT_SMS_SDK_APP_ID", "TENCENT_SMS_SIGN", "TENCENT_SMS_TEMPLATE_CODE",
+            "TENCENT_SMS_TEMPLATE_NOTICE"),
+}
+TENCENT_SDK = {"identity": "tencentcloud.faceid", "face": "tencentcloud.faceid", "sms": "tencentcloud.sms"}
 
 
 @dataclass(frozen=True)
@@ -34,24 +44,48 @@ def check_config(config) -> None:
             for needed in ("PROVIDER_BASE_URL", "PROVIDER_APP_KEY", "PROVIDER_APP_SECRET"):
                 if not config.get(needed):
                     raise ConfigError(f"ERHC_{needed} is required when ERHC_{key}=http")
+        if kind == "tencent":
+            check_tencent(config, role, key)
+
+
+def check_tencent(config, role: str, key: str) -> None:
+    """The Tencent Cloud settings one role needs, the endpoint override, and the SDK itself."""
+    for needed in TENCENT_NEEDS[role]:
+        if not str(config.get(needed) or ""):
+            raise ConfigError(f"ERHC_{needed} is required when ERHC_{key}=tencent")
+    endpoint = str(config.get("TENCENT_ENDPOINT") or "")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ConfigError("ERHC_TENCENT_ENDPOINT must look like https://host[:port]")
+        if parts.scheme != "https" and not config.get("SANDBOX"):
+            raise ConfigError("ERHC_TENCENT_ENDPOINT must use https in production")
+    try:
+        importlib.import_module(TENCENT_SDK[role])
+    except ImportError:
+        raise ConfigError(f"ERHC_{key}=tencent needs the Tencent Cloud SDK: pip install 'erhc-h5[tencent]'") from None
 
 
 def build_providers(config) -> Providers:
     """Build fresh providers from a config mapping (checked first)."""
     check_config(config)
     built = {}
-    http_client = None
+    clients = {}
     for role, key in SETTINGS.items():
         kind = str(config.get(key, "sandbox"))
-        if kind == "http" and http_client is None:
+        if kind == "http" and kind not in clients:
             from erhc_h5.identity.http import ProviderHttpClient
 
-            http_client = ProviderHttpClient.from_config(config)
-        built[role] = _make(role, kind, config, http_client)
+            clients[kind] = ProviderHttpClient.from_config(config)
+        if kind == "tencent" and kind not in clients:
+            from erhc_h5.identity.tencent import TencentApi
+
+            clients[kind] = TencentApi(config)
+        built[role] = _make(role, kind, config, clients.get(kind))
     return Providers(**built)
 
 
-def _make(role: str, kind: str, config, http_client):
+def _make(role: str, kind: str, config, client):
     if kind == "sandbox":
         from erhc_h5.identity import sandbox
 
@@ -63,7 +97,13 @@ def _make(role: str, kind: str, config, http_client):
 
         cls = {"identity": http.HttpIdentityProvider, "sms": http.HttpSmsProvider,
                "face": http.HttpFaceProvider}[role]
-        return cls(http_client, config)
+        return cls(client, config)
+    if kind == "tencent":
+        from erhc_h5.identity import tencent
+
+        cls = {"identity": tencent.TencentIdentityProvider, "sms": tencent.TencentSmsProvider,
+               "face": tencent.TencentFaceProvider}[role]
+        return cls(client, config)
     from erhc_h5.identity import null
 
     return {"identity": null.NullIdentityProvider, "sms": null.NullSmsProvider,
