@@ -33,28 +33,31 @@ def test_sms_send_returns_receipt(impl):
     assert isinstance(receipt, SmsReceipt) and receipt.message_id
 
 
-def test_face_start_then_image_then_server_side_result(impl):
+def test_face_start_then_resident_step_then_server_side_result(impl):
     face = impl.providers.face
     started = face.start("张三", "01", ID, "https://h5.test/h5/face/return")
     assert started.token
-    assert started.redirect_url is None or started.redirect_url.startswith("https://")
+    secure = ("https://", "http://127.0.0.1:") if impl.loopback else ("https://",)
+    assert started.redirect_url is None or started.redirect_url.startswith(secure)
     with pytest.raises(ProviderUnavailable) as info:
         face.fetch_result(started.token)
     assert info.value.reason == "pending"
-    verdict = face.verify_image(started.token, png())
+    impl.finish_face(started.token)
+    verdict = face.fetch_result(started.token)
     assert verdict.passed and not verdict.reason
-    assert face.fetch_result(started.token).passed
 
 
 def test_face_mismatch_for_magic_name(impl):
     started = impl.providers.face.start("李失败", "01", ID, "https://h5.test/r")
-    verdict = impl.providers.face.verify_image(started.token, png())
+    impl.finish_face(started.token)
+    verdict = impl.providers.face.fetch_result(started.token)
     assert (verdict.passed, verdict.reason) == (False, "face_mismatch")
-    assert impl.providers.face.fetch_result(started.token).reason == "face_mismatch"
 
 
 @pytest.mark.parametrize("image", [b"not an image", b"", png(32, 32)], ids=["garbage", "empty", "tiny"])
 def test_face_bad_image(impl, image):
+    if not impl.captures:
+        pytest.skip("the vendor's own page captures the face")
     started = impl.providers.face.start("张三", "01", ID, "https://h5.test/r")
     verdict = impl.providers.face.verify_image(started.token, image)
     assert (verdict.passed, verdict.reason) == (False, "bad_image")
@@ -74,8 +77,9 @@ def test_every_call_unavailable_when_upstream_fails(impl, mode, reason):
              lambda: impl.providers.identity.check_three_factor("张三", "01", ID, PHONE),
              lambda: impl.providers.sms.send_code(PHONE, "123456"),
              lambda: impl.providers.face.start("张三", "01", ID, "https://h5.test/r"),
-             lambda: impl.providers.face.verify_image(started.token, png()),
              lambda: impl.providers.face.fetch_result(started.token)]
+    if impl.captures:
+        calls.append(lambda: impl.providers.face.verify_image(started.token, png()))
     for call in calls:
         with pytest.raises(ProviderUnavailable) as info:
             call()
