@@ -59,6 +59,17 @@ class BoundedConnection:
         return _Reply(fetched.status, fetched.headers, fetched.body)
 
 
+def _below_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+def quiet_sdk_logger() -> None:
+    """Drop the SDK's debug and info lines whatever level is set: they print request and reply bodies."""
+    sdk_logger = logging.getLogger(SDK_LOGGER)
+    if _below_warning not in sdk_logger.filters:
+        sdk_logger.addFilter(_below_warning)
+
+
 def _bounded_request_class():
     from tencentcloud.common.http.request import ApiRequest
 
@@ -77,7 +88,7 @@ def make_client(client_cls, config: Mapping, limits: Limits):
     from tencentcloud.common.profile.client_profile import ClientProfile
     from tencentcloud.common.profile.http_profile import HttpProfile
 
-    logging.getLogger(SDK_LOGGER).propagate = False  # its debug lines carry request bodies
+    quiet_sdk_logger()
     endpoint = str(config.get("TENCENT_ENDPOINT") or "")
     parts = urlsplit(endpoint) if endpoint else None
     http_profile = HttpProfile(protocol=parts.scheme if parts else "https", endpoint=parts.netloc if parts else None,
@@ -263,10 +274,12 @@ class TencentFaceProvider(_TencentBase):
 
     def _confirm(self, result: CheckResult, text: dict, ref: str) -> CheckResult:
         """A pass needs live, compared, and a similarity at or above our own threshold too."""
-        if str(text.get("LiveStatus")) != "0":
+        if any(text.get(key) is None for key in ("LiveStatus", "Comparestatus", "Sim")):
+            raise ProviderUnavailable("bad_reply", "pass without its details")
+        if str(text["LiveStatus"]) != "0":
             return CheckResult(False, "liveness_failed", ref)
         try:
-            similarity = float(text.get("Sim"))
+            similarity = float(text["Sim"])
         except (TypeError, ValueError):
             raise ProviderUnavailable("bad_reply", "Sim not a number") from None
         if str(text.get("Comparestatus")) == "0" and similarity >= float(self._config.get("PROVIDER_FACE_MIN_SCORE", 80)):

@@ -41,7 +41,8 @@ def tencent_fake():
 def tencent(tencent_fake):
     """The fake, reset for one test."""
     tencent_fake.mode = "normal"
-    tencent_fake.result_override.clear()
+    for seen in (tencent_fake.result_override, tencent_fake.calls, tencent_fake.refused, tencent_fake.sms):
+        seen.clear()
     tencent_fake.release.clear()
     yield tencent_fake
     tencent_fake.release.set()
