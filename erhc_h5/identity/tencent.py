@@ -235,8 +235,9 @@ class TencentSmsProvider(_TencentBase):
         return self._send(phone, "TENCENT_SMS_TEMPLATE_CODE", [code])
 
     def send_notice(self, phone: str, params: dict[str, str]) -> SmsReceipt:
-        """Template variables {1} time, {2} app, {3} account, as registered with the vendor."""
-        return self._send(phone, "TENCENT_SMS_TEMPLATE_NOTICE", [params["time"], params["app"], params["account"]])
+        """Template variables {1} time, {2} app, {3} account, {4} hotline, as registered with the vendor."""
+        values = [params["time"], params["app"], params["account"], params.get("hotline") or "城市服务热线"]
+        return self._send(phone, "TENCENT_SMS_TEMPLATE_NOTICE", values)
 
 
 class TencentFaceProvider(_TencentBase):

@@ -166,9 +166,10 @@ def test_sms_request_fields_as_documented(tencent, providers):
     assert sent == {"PhoneNumberSet": ["+8613800138000"], "SmsSdkAppId": "1400006666", "SignName": "电子健康码",
                     "TemplateId": "1110", "TemplateParamSet": ["246810"]}
     assert receipt.message_id
-    providers.sms.send_notice(PHONE, {"time": "2026-12-03 08:00", "app": "健康码", "account": "138****8000"})
+    providers.sms.send_notice(PHONE, {"time": "2026-12-03 08:00", "app": "健康码", "account": "138****8000",
+                                      "hotline": "12345"})
     assert tencent.sms[-1]["TemplateId"] == "1111"
-    assert tencent.sms[-1]["TemplateParamSet"] == ["2026-12-03 08:00", "健康码", "138****8000"]
+    assert tencent.sms[-1]["TemplateParamSet"] == ["2026-12-03 08:00", "健康码", "138****8000", "12345"]
 
 
 @pytest.mark.parametrize("code,reason", [
