@@ -159,7 +159,7 @@ class TencentApi:
 def refusal(api: str, code: str) -> ProviderUnavailable:
     """The unavailability an error code stands for (never a verdict: the call itself failed)."""
     kind, reason = lookup(api, code)
-    return ProviderUnavailable(reason if kind == UNAVAILABLE else "unknown_result", f"{api} {code}")
+    return ProviderUnavailable(reason if kind == UNAVAILABLE else "unknown_result", f"{api} {code[:64]}")
 
 
 def _log(op: str, started: float, outcome: str, detail: str) -> None:
@@ -184,8 +184,8 @@ def verdict(api: str, code: str, ref: str) -> CheckResult:
     if kind == FAIL:
         return CheckResult(False, reason, ref)
     if kind == PENDING:
-        raise ProviderUnavailable("pending", f"{api} {code}")
-    raise ProviderUnavailable(reason, f"{api} {code}")
+        raise ProviderUnavailable("pending", f"{api} {code[:64]}")
+    raise ProviderUnavailable(reason, f"{api} {code[:64]}")
 
 
 def _require_id_card(id_card_type_code: str) -> None:
@@ -228,7 +228,7 @@ class TencentSmsProvider(_TencentBase):
         code = _text(statuses[0], "Code")
         kind, reason = lookup("SendSms", code)
         if kind != PASS:
-            raise ProviderUnavailable(reason if kind == UNAVAILABLE else "unknown_result", f"SendSms {code}")
+            raise ProviderUnavailable(reason if kind == UNAVAILABLE else "unknown_result", f"SendSms {code[:64]}")
         return SmsReceipt(_text(statuses[0], "SerialNo"))
 
     def send_code(self, phone: str, code: str) -> SmsReceipt:
