@@ -62,7 +62,7 @@ def defaults(instance_path: str) -> dict:
         "SANDBOX_PROVINCE_DEFAULT_CITY": "",
         "SANDBOX_PROVINCE_TERMINAL": "SANDBOX-PROV-VAX-01",
         "SANDBOX_PROVINCE_TIMEOUT": 5.0,
-        # Providers: "sandbox", "http", "tencent" or "null" (see erhc_h5/identity/http.py for the wire shapes).
+        # Providers: "sandbox", "http", "tencent", "aliyun" or "null" (see erhc_h5/identity/http.py for the wire shapes).
         "IDENTITY_PROVIDER": "sandbox",
         "SMS_PROVIDER": "sandbox",
         "FACE_PROVIDER": "sandbox",
@@ -86,6 +86,14 @@ def defaults(instance_path: str) -> dict:
         "TENCENT_SMS_TEMPLATE_CODE": "",
         "TENCENT_SMS_TEMPLATE_NOTICE": "",
         "TENCENT_ENDPOINT": "",  # override both products' endpoint, e.g. a private gateway (https only in production)
+        # Alibaba Cloud (kind "aliyun", identity and SMS; see erhc_h5/identity/aliyun.py).
+        "ALIYUN_ACCESS_KEY_ID": "",
+        "ALIYUN_ACCESS_KEY_SECRET": "",
+        "ALIYUN_REGION": "cn-hangzhou",
+        "ALIYUN_SMS_SIGN": "",
+        "ALIYUN_SMS_TEMPLATE_CODE": "",
+        "ALIYUN_SMS_TEMPLATE_NOTICE": "",
+        "ALIYUN_ENDPOINT": "",  # override both products' endpoint (https only in production)
         # Dynamic health code.
         "CODE_TTL_SECONDS": 60,
         "CODE_CLOCK_SKEW_SECONDS": 90,

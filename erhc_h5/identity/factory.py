@@ -11,7 +11,7 @@ from erhc_h5.config import ConfigError
 from erhc_h5.identity.base import FaceProvider, IdentityProvider, SmsProvider
 
 EXTENSION_KEY = "erhc_identity_providers"
-KINDS = ("sandbox", "http", "tencent", "null")
+KINDS = ("sandbox", "http", "tencent", "aliyun", "null")
 SETTINGS = {"identity": "IDENTITY_PROVIDER", "sms": "SMS_PROVIDER", "face": "FACE_PROVIDER"}
 TENCENT_KEYS = ("TENCENT_SECRET_ID", "TENCENT_SECRET_KEY")
 TENCENT_NEEDS = {
@@ -21,6 +21,10 @@ TENCENT_NEEDS = {
             "TENCENT_SMS_TEMPLATE_NOTICE"),
 }
 TENCENT_SDK = {"identity": "tencentcloud.faceid", "face": "tencentcloud.faceid", "sms": "tencentcloud.sms"}
+ALIYUN_KEYS = ("ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET")
+ALIYUN_NEEDS = {"identity": ALIYUN_KEYS,
+                "sms": (*ALIYUN_KEYS, "ALIYUN_SMS_SIGN", "ALIYUN_SMS_TEMPLATE_CODE", "ALIYUN_SMS_TEMPLATE_NOTICE")}
+ALIYUN_SDK = {"identity": "alibabacloud_cloudauth20190307", "sms": "alibabacloud_dysmsapi20170525"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ def check_config(config) -> None:
                     raise ConfigError(f"ERHC_{needed} is required when ERHC_{key}=http")
         if kind == "tencent":
             check_tencent(config, role, key)
+        if kind == "aliyun":
+            check_aliyun(config, role, key)
 
 
 def check_tencent(config, role: str, key: str) -> None:
@@ -53,17 +59,36 @@ def check_tencent(config, role: str, key: str) -> None:
     for needed in TENCENT_NEEDS[role]:
         if not str(config.get(needed) or ""):
             raise ConfigError(f"ERHC_{needed} is required when ERHC_{key}=tencent")
-    endpoint = str(config.get("TENCENT_ENDPOINT") or "")
+    _check_endpoint(config, "TENCENT_ENDPOINT")
+    _check_sdk(TENCENT_SDK[role], key, "tencent", "the Tencent Cloud SDK")
+
+
+def check_aliyun(config, role: str, key: str) -> None:
+    """The Alibaba Cloud settings one role needs (no face: its H5 product needs the page's device data)."""
+    if role == "face":
+        raise ConfigError(f"ERHC_{key}=aliyun is not offered (its H5 face check needs the page's MetaInfo); use tencent")
+    for needed in ALIYUN_NEEDS[role]:
+        if not str(config.get(needed) or ""):
+            raise ConfigError(f"ERHC_{needed} is required when ERHC_{key}=aliyun")
+    _check_endpoint(config, "ALIYUN_ENDPOINT")
+    _check_sdk(ALIYUN_SDK[role], key, "aliyun", "the Alibaba Cloud SDK")
+
+
+def _check_endpoint(config, name: str) -> None:
+    endpoint = str(config.get(name) or "")
     if endpoint:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-            raise ConfigError("ERHC_TENCENT_ENDPOINT must look like https://host[:port]")
+            raise ConfigError(f"ERHC_{name} must look like https://host[:port]")
         if parts.scheme != "https" and not config.get("SANDBOX"):
-            raise ConfigError("ERHC_TENCENT_ENDPOINT must use https in production")
+            raise ConfigError(f"ERHC_{name} must use https in production")
+
+
+def _check_sdk(module: str, key: str, kind: str, what: str) -> None:
     try:
-        importlib.import_module(TENCENT_SDK[role])
+        importlib.import_module(module)
     except ImportError:
-        raise ConfigError(f"ERHC_{key}=tencent needs the Tencent Cloud SDK: pip install 'erhc-h5[tencent]'") from None
+        raise ConfigError(f"ERHC_{key}={kind} needs {what}: pip install 'erhc-h5[{kind}]'") from None
 
 
 def build_providers(config) -> Providers:
@@ -81,6 +106,10 @@ def build_providers(config) -> Providers:
             from erhc_h5.identity.tencent import TencentApi
 
             clients[kind] = TencentApi(config)
+        if kind == "aliyun" and kind not in clients:
+            from erhc_h5.identity.aliyun import AliyunApi
+
+            clients[kind] = AliyunApi(config)
         built[role] = _make(role, kind, config, clients.get(kind))
     return Providers(**built)
 
@@ -103,6 +132,11 @@ def _make(role: str, kind: str, config, client):
 
         cls = {"identity": tencent.TencentIdentityProvider, "sms": tencent.TencentSmsProvider,
                "face": tencent.TencentFaceProvider}[role]
+        return cls(client, config)
+    if kind == "aliyun":
+        from erhc_h5.identity import aliyun
+
+        cls = {"identity": aliyun.AliyunIdentityProvider, "sms": aliyun.AliyunSmsProvider}[role]
         return cls(client, config)
     from erhc_h5.identity import null
 

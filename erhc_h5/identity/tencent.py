@@ -188,7 +188,8 @@ def verdict(api: str, code: str, ref: str) -> CheckResult:
     raise ProviderUnavailable(reason, f"{api} {code[:64]}")
 
 
-def _require_id_card(id_card_type_code: str) -> None:
+def require_id_card(id_card_type_code: str) -> None:
+    """Real-name vendors check mainland resident ID numbers only; other documents go to on-site checks."""
     if id_card_type_code != ID_CARD:
         raise ProviderUnavailable("unsupported_document", f"type {id_card_type_code}")
 
@@ -203,12 +204,12 @@ class TencentIdentityProvider(_TencentBase):
     """身份证二要素核验 and 手机号三要素核验 (carrier records)."""
 
     def check_two_factor(self, name: str, id_card_type_code: str, idcode: str) -> CheckResult:
-        _require_id_card(id_card_type_code)
+        require_id_card(id_card_type_code)
         response = self._api.call("two_factor", "faceid", "IdCardVerification", {"IdCard": idcode, "Name": name})
         return verdict("IdCardVerification", _text(response, "Result"), str(response.get("RequestId") or ""))
 
     def check_three_factor(self, name: str, id_card_type_code: str, idcode: str, phone: str) -> CheckResult:
-        _require_id_card(id_card_type_code)
+        require_id_card(id_card_type_code)
         response = self._api.call("three_factor", "faceid", "PhoneVerification",
                                   {"IdCard": idcode, "Name": name, "Phone": phone})
         return verdict("PhoneVerification", _text(response, "Result"), str(response.get("RequestId") or ""))
@@ -244,7 +245,7 @@ class TencentFaceProvider(_TencentBase):
     """H5 人脸核身: DetectAuth sends the resident to the vendor's page; the verdict is fetched by BizToken."""
 
     def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str) -> FaceStart:
-        _require_id_card(id_card_type_code)
+        require_id_card(id_card_type_code)
         response = self._api.call("face_token", "faceid", "DetectAuth", {
             "RuleId": str(self._config["TENCENT_FACEID_RULE_ID"]), "IdCard": idcode, "Name": name,
             "RedirectUrl": return_url})
