@@ -151,6 +151,9 @@ def defaults(instance_path: str) -> dict:
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 
 
+SECRET_WORDS = ("SECRET", "KEY", "PASSWORD", "TOKEN")  # keys whose value a start-up error never repeats
+
+
 def typed(key: str, value, default):
     """``value`` in the type of ``default``: the environment gives JSON (``3301`` is a number, ``"x"``
     a string), but every key has one type, taken from its default."""
@@ -176,7 +179,8 @@ def typed(key: str, value, default):
             return str(value)
     elif isinstance(value, type(default)):
         return value
-    raise ConfigError(f"ERHC_{key} must be a {type(default).__name__}, got {value!r}")
+    shown = "a value not shown (a secret)" if any(word in key for word in SECRET_WORDS) else repr(value)
+    raise ConfigError(f"ERHC_{key} must be a {type(default).__name__}, got {shown}")
 
 
 def load(app, overrides: dict | None = None) -> None:

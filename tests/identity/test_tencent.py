@@ -280,3 +280,33 @@ def test_only_the_roles_configured_need_their_settings(tencent):
                              TENCENT_FACEID_RULE_ID="")
     providers = build_providers(config)
     assert providers.identity.check_two_factor("张三", "01", ID).passed
+
+
+@pytest.mark.parametrize("missing", ["TENCENT_SECRET_ID", "TENCENT_FACEID_RULE_ID", "TENCENT_SMS_TEMPLATE_CODE"])
+def test_production_start_refuses_incomplete_tencent_settings(missing):
+    from erhc_h5 import create_app
+    from tests.support import PRODUCTION
+
+    good = {**PRODUCTION, "DATABASE_URL": "postgresql+psycopg://u@db.invalid/erhc", "IDENTITY_PROVIDER": "tencent",
+            "SMS_PROVIDER": "tencent", "FACE_PROVIDER": "tencent",
+            **{k: v for k, v in provider_config_values().items()}}
+    assert create_app(dict(good)).config["FACE_PROVIDER"] == "tencent"
+    with pytest.raises(ConfigError, match=f"ERHC_{missing} is required") as info:
+        create_app({**good, missing: ""})
+    assert "\n" not in str(info.value)
+
+
+def test_a_mistyped_secret_is_never_echoed_in_the_start_up_error(monkeypatch, tmp_path):
+    from erhc_h5 import create_app
+
+    monkeypatch.setenv("ERHC_TENCENT_SECRET_KEY", '["s3cr3t-value-0001"]')  # JSON: a list, not a string
+    with pytest.raises(ConfigError, match="ERHC_TENCENT_SECRET_KEY") as info:
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3"})
+    assert "s3cr3t-value-0001" not in str(info.value)
+
+
+def provider_config_values() -> dict:
+    """The Tencent settings of a real deployment (https endpoint: the vendor's own)."""
+    return {"TENCENT_SECRET_ID": "AKIDexample", "TENCENT_SECRET_KEY": "example-key", "TENCENT_FACEID_RULE_ID": "1",
+            "TENCENT_SMS_SDK_APP_ID": "1400006666", "TENCENT_SMS_SIGN": "电子健康码",
+            "TENCENT_SMS_TEMPLATE_CODE": "1110", "TENCENT_SMS_TEMPLATE_NOTICE": "1111"}
