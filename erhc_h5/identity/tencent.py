@@ -25,9 +25,6 @@ from erhc_h5.logs import log_event
 from erhc_h5.outbound import Limits, OutboundFailure, fetch, new_session, parse_json
 
 SDK_LOGGER = "tencentcloud_sdk_common"
-# Failures the SDK raises itself, before any vendor code exists.
-SDK_FAILURES = {"ServerNetworkError": "upstream_error", "ClientNetworkError": "unreachable",
-                "ClientParamsError": "upstream_error", "ClientError": "upstream_error"}
 ID_CARD = "01"  # the vendor checks mainland resident ID numbers only (居民身份证)
 
 
@@ -141,10 +138,7 @@ class TencentApi:
         except OutboundFailure as exc:
             raise ProviderUnavailable(TRANSPORT_REASONS.get(exc.reason, "unreachable"), exc.reason) from None
         except TencentCloudSDKException as exc:
-            code = str(exc.get_code())
-            if code in SDK_FAILURES:
-                raise ProviderUnavailable(SDK_FAILURES[code], code) from None
-            raise refusal(action, code) from None
+            raise refusal(action, str(exc.get_code())) from None
         except (ValueError, KeyError, TypeError):
             raise ProviderUnavailable("bad_reply", "unreadable reply") from None
         response = data.get("Response") if isinstance(data, dict) else None

@@ -41,6 +41,11 @@ TABLE: dict[tuple[str, str], tuple[str, str]] = {
     ("*", "InvalidParameterValue.RuleIdNotExist"): (UNAVAILABLE, "provider_refused"),  # RuleId不存在，请到人脸核身控制台申请。
     ("*", "InvalidParameterValue.BizTokenExpired"): (UNAVAILABLE, "face_expired"),  # BizToken过期。
     ("*", "InvalidParameterValue.BizTokenIllegal"): (UNAVAILABLE, "face_expired"),  # BizToken不合法。
+    # Raised by the SDK itself (TencentCloudSDKException), before any vendor code exists.
+    ("*", "ServerNetworkError"): (UNAVAILABLE, "upstream_error"),  # HTTP status other than 200
+    ("*", "ClientNetworkError"): (UNAVAILABLE, "unreachable"),  # the request did not reach the vendor
+    ("*", "ClientParamsError"): (UNAVAILABLE, "upstream_error"),  # parameters the SDK cannot send
+    ("*", "ClientError"): (UNAVAILABLE, "upstream_error"),  # e.g. an unsupported signing method
     # --- IdCardVerification (身份证二要素核验): Response.Result ----------------------------------
     ("IdCardVerification", "0"): (PASS, ""),  # 姓名和身份证号一致
     ("IdCardVerification", "-1"): (FAIL, "mismatch"),  # 姓名和身份证号不一致
