@@ -74,7 +74,7 @@ def defaults(instance_path: str) -> dict:
         "SANDBOX_PROVINCE_DEFAULT_CITY": "",
         "SANDBOX_PROVINCE_TERMINAL": "SANDBOX-PROV-VAX-01",
         "SANDBOX_PROVINCE_TIMEOUT": 5.0,
-        # Providers: "sandbox", "http" or "null" (see erhc_h5/identity/http.py for the wire shapes).
+        # Providers: "sandbox", "http", "tencent", "aliyun" or "null" (see erhc_h5/identity/http.py for the wire shapes).
         "IDENTITY_PROVIDER": "sandbox",
         "SMS_PROVIDER": "sandbox",
         "FACE_PROVIDER": "sandbox",
@@ -88,6 +88,24 @@ def defaults(instance_path: str) -> dict:
         "PROVIDER_SMS_NOTICE_TEMPLATE": "ERHC_LINK_NOTICE",  # "your ID was linked to an app account"
         "PROVIDER_FACE_MIN_SCORE": 80,
         "SANDBOX_PROVIDER_MODE": "normal",  # normal | timeout | error
+        # Tencent Cloud (kind "tencent"; see erhc_h5/identity/tencent.py). Secrets are never logged.
+        "TENCENT_SECRET_ID": "",
+        "TENCENT_SECRET_KEY": "",
+        "TENCENT_REGION": "ap-guangzhou",
+        "TENCENT_FACEID_RULE_ID": "",
+        "TENCENT_SMS_SDK_APP_ID": "",
+        "TENCENT_SMS_SIGN": "",
+        "TENCENT_SMS_TEMPLATE_CODE": "",
+        "TENCENT_SMS_TEMPLATE_NOTICE": "",
+        "TENCENT_ENDPOINT": "",  # override both products' endpoint, e.g. a private gateway (https only in production)
+        # Alibaba Cloud (kind "aliyun", identity and SMS; see erhc_h5/identity/aliyun.py).
+        "ALIYUN_ACCESS_KEY_ID": "",
+        "ALIYUN_ACCESS_KEY_SECRET": "",
+        "ALIYUN_REGION": "cn-hangzhou",
+        "ALIYUN_SMS_SIGN": "",
+        "ALIYUN_SMS_TEMPLATE_CODE": "",
+        "ALIYUN_SMS_TEMPLATE_NOTICE": "",
+        "ALIYUN_ENDPOINT": "",  # override both products' endpoint (https only in production)
         # Dynamic health code.
         "CODE_TTL_SECONDS": 60,
         "CODE_CLOCK_SKEW_SECONDS": 90,
@@ -145,6 +163,9 @@ def defaults(instance_path: str) -> dict:
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
 
 
+SECRET_WORDS = ("SECRET", "KEY", "PASSWORD", "TOKEN")  # keys whose value a start-up error never repeats
+
+
 def typed(key: str, value, default):
     """``value`` in the type of ``default``: the environment gives JSON (``3301`` is a number, ``"x"``
     a string), but every key has one type, taken from its default."""
@@ -170,7 +191,8 @@ def typed(key: str, value, default):
             return str(value)
     elif isinstance(value, type(default)):
         return value
-    raise ConfigError(f"ERHC_{key} must be a {type(default).__name__}, got {value!r}")
+    shown = "a value not shown (a secret)" if any(word in key for word in SECRET_WORDS) else repr(value)
+    raise ConfigError(f"ERHC_{key} must be a {type(default).__name__}, got {shown}")
 
 
 def load(app, overrides: dict | None = None) -> None:

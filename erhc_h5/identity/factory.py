@@ -1,7 +1,9 @@
 """Choose the identity, SMS and face providers from configuration, once per app."""
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
@@ -9,8 +11,20 @@ from erhc_h5.config import ConfigError
 from erhc_h5.identity.base import FaceProvider, IdentityProvider, SmsProvider
 
 EXTENSION_KEY = "erhc_identity_providers"
-KINDS = ("sandbox", "http", "null")
+KINDS = ("sandbox", "http", "tencent", "aliyun", "null")
 SETTINGS = {"identity": "IDENTITY_PROVIDER", "sms": "SMS_PROVIDER", "face": "FACE_PROVIDER"}
+TENCENT_KEYS = ("TENCENT_SECRET_ID", "TENCENT_SECRET_KEY")
+TENCENT_NEEDS = {
+    "identity": TENCENT_KEYS,
+    "face": (*TENCENT_KEYS, "TENCENT_FACEID_RULE_ID"),
+    "sms": (*TENCENT_KEYS, "TENCENT_SMS_SDK_APP_ID", "TENCENT_SMS_SIGN", "TENCENT_SMS_TEMPLATE_CODE",
+            "TENCENT_SMS_TEMPLATE_NOTICE"),
+}
+TENCENT_SDK = {"identity": "tencentcloud.faceid", "face": "tencentcloud.faceid", "sms": "tencentcloud.sms"}
+ALIYUN_KEYS = ("ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET")
+ALIYUN_NEEDS = {"identity": ALIYUN_KEYS,
+                "sms": (*ALIYUN_KEYS, "ALIYUN_SMS_SIGN", "ALIYUN_SMS_TEMPLATE_CODE", "ALIYUN_SMS_TEMPLATE_NOTICE")}
+ALIYUN_SDK = {"identity": "alibabacloud_cloudauth20190307", "sms": "alibabacloud_dysmsapi20170525"}
 
 
 @dataclass(frozen=True)
@@ -34,24 +48,73 @@ def check_config(config) -> None:
             for needed in ("PROVIDER_BASE_URL", "PROVIDER_APP_KEY", "PROVIDER_APP_SECRET"):
                 if not config.get(needed):
                     raise ConfigError(f"ERHC_{needed} is required when ERHC_{key}=http")
+        if kind == "tencent":
+            check_tencent(config, role, key)
+        if kind == "aliyun":
+            check_aliyun(config, role, key)
+
+
+def check_tencent(config, role: str, key: str) -> None:
+    """The Tencent Cloud settings one role needs, the endpoint override, and the SDK itself."""
+    for needed in TENCENT_NEEDS[role]:
+        if not str(config.get(needed) or ""):
+            raise ConfigError(f"ERHC_{needed} is required when ERHC_{key}=tencent")
+    _check_endpoint(config, "TENCENT_ENDPOINT")
+    _check_sdk(TENCENT_SDK[role], key, "tencent", "the Tencent Cloud SDK")
+
+
+def check_aliyun(config, role: str, key: str) -> None:
+    """The Alibaba Cloud settings one role needs (no face: its H5 product needs the page's device data)."""
+    if role == "face":
+        raise ConfigError(f"ERHC_{key}=aliyun is not offered (its H5 face check needs the page's MetaInfo); use tencent")
+    for needed in ALIYUN_NEEDS[role]:
+        if not str(config.get(needed) or ""):
+            raise ConfigError(f"ERHC_{needed} is required when ERHC_{key}=aliyun")
+    _check_endpoint(config, "ALIYUN_ENDPOINT")
+    _check_sdk(ALIYUN_SDK[role], key, "aliyun", "the Alibaba Cloud SDK")
+
+
+def _check_endpoint(config, name: str) -> None:
+    endpoint = str(config.get(name) or "")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ConfigError(f"ERHC_{name} must look like https://host[:port]")
+        if parts.scheme != "https" and not config.get("SANDBOX"):
+            raise ConfigError(f"ERHC_{name} must use https in production")
+
+
+def _check_sdk(module: str, key: str, kind: str, what: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(f"ERHC_{key}={kind} needs {what}: pip install 'erhc-h5[{kind}]'") from None
 
 
 def build_providers(config) -> Providers:
     """Build fresh providers from a config mapping (checked first)."""
     check_config(config)
     built = {}
-    http_client = None
+    clients = {}
     for role, key in SETTINGS.items():
         kind = str(config.get(key, "sandbox"))
-        if kind == "http" and http_client is None:
+        if kind == "http" and kind not in clients:
             from erhc_h5.identity.http import ProviderHttpClient
 
-            http_client = ProviderHttpClient.from_config(config)
-        built[role] = _make(role, kind, config, http_client)
+            clients[kind] = ProviderHttpClient.from_config(config)
+        if kind == "tencent" and kind not in clients:
+            from erhc_h5.identity.tencent import TencentApi
+
+            clients[kind] = TencentApi(config)
+        if kind == "aliyun" and kind not in clients:
+            from erhc_h5.identity.aliyun import AliyunApi
+
+            clients[kind] = AliyunApi(config)
+        built[role] = _make(role, kind, config, clients.get(kind))
     return Providers(**built)
 
 
-def _make(role: str, kind: str, config, http_client):
+def _make(role: str, kind: str, config, client):
     if kind == "sandbox":
         from erhc_h5.identity import sandbox
 
@@ -63,7 +126,18 @@ def _make(role: str, kind: str, config, http_client):
 
         cls = {"identity": http.HttpIdentityProvider, "sms": http.HttpSmsProvider,
                "face": http.HttpFaceProvider}[role]
-        return cls(http_client, config)
+        return cls(client, config)
+    if kind == "tencent":
+        from erhc_h5.identity import tencent
+
+        cls = {"identity": tencent.TencentIdentityProvider, "sms": tencent.TencentSmsProvider,
+               "face": tencent.TencentFaceProvider}[role]
+        return cls(client, config)
+    if kind == "aliyun":
+        from erhc_h5.identity import aliyun
+
+        cls = {"identity": aliyun.AliyunIdentityProvider, "sms": aliyun.AliyunSmsProvider}[role]
+        return cls(client, config)
     from erhc_h5.identity import null
 
     return {"identity": null.NullIdentityProvider, "sms": null.NullSmsProvider,
