@@ -53,7 +53,8 @@ class ActionForm(FlaskForm):
 class DecisionForm(FlaskForm):
     """The province's decision as written on the stamped 申请表 (checks live in filing/decisions.py)."""
 
-    outcome = RadioField("省级审批结果 *", choices=[("approved", "通过"), ("rejected", "不予通过")], default="approved",
+    outcome = RadioField("省级审批结果 *", choices=[SelectChoice("approved", "通过"),
+                                                    SelectChoice("rejected", "不予通过")], default="approved",
                          validate_choice=False)
     app_filing_no = StringField("应用备案号(省级分配)*", validators=[Length(max=20, message="应用备案号最多20位")])
     access_code = StringField("接入组件入网编码(省级分配)*",

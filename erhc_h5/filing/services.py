@@ -102,6 +102,8 @@ def check_filing_no(session: Session, value, app: FiledApp | None, *, required: 
         if required:
             raise FilingError("required", "请填写应用备案号", "app_filing_no")
         return None
+    if len(value) > 20:
+        raise FilingError("too_long", "应用备案号不能超过20位", "app_filing_no")
     if not FILING_NO.match(value):
         raise FilingError("bad_filing_no", "应用备案号只能由字母、数字、下划线或连字符组成,最多20位", "app_filing_no")
     clash = session.scalar(select(FiledApp.id).where(FiledApp.app_filing_no == value))
