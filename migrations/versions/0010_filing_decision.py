@@ -85,8 +85,8 @@ def downgrade() -> None:
     conn.execute(sa.text("UPDATE filed_apps SET app_filing_no = 'PENDING-' || CAST(id AS VARCHAR(10)) "
                          "WHERE app_filing_no IS NULL"))
     conn.execute(sa.text("UPDATE filed_apps SET status = 'submitted' WHERE status = 'province_pending'"))
+    op.drop_index(op.f("ix_filing_decisions_app_id"), table_name="filing_decisions")
+    op.drop_table("filing_decisions")
     with op.batch_alter_table("filed_apps") as batch:
         batch.alter_column("app_filing_no", existing_type=sa.String(length=20), nullable=False)
         batch.drop_column("province_decided_on")
-    op.drop_index(op.f("ix_filing_decisions_app_id"), table_name="filing_decisions")
-    op.drop_table("filing_decisions")
