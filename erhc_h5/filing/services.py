@@ -199,13 +199,13 @@ def rotate_secret(session: Session, app: FiledApp, *, actor_id: int | None, acto
 
 
 def check_four_eyes(session: Session, app: FiledApp, actor_id: int) -> None:
-    """Refuse an approver (or decision recorder, or secret rotator) who is the application's author, or whose account could
-    be the author's puppet: opened, or given a password, by the creator or submitter, or opened
-    after the application was submitted."""
+    """Refuse an approver (or recorder of the province's decision, or secret rotator) who is the
+    application's author, or whose account could be the author's puppet: opened, or given a password,
+    by the creator or submitter, or opened after the application was submitted."""
     authors = {app.created_by_id, app.submitted_by_id} - {None}
     if actor_id in authors:
-        raise FilingError("four_eyes", "您创建或提交了该备案申请,按“双人审核”要求不能由您本人审核通过、登记省级审批结果或查看接入密钥,"
-                                       "请由另一名审核员办理")
+        raise FilingError("four_eyes", "您创建或提交了该备案申请,按“双人审核”要求不能由您本人审核通过、"
+                                       "登记省级审批结果或查看接入密钥,请由另一名审核员办理")
     account = session.get(StaffUser, actor_id)
     if account is None:
         raise FilingError("four_eyes", "找不到您的工作人员账号")
