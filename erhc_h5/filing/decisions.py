@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from erhc_h5.db import lock_row
 from erhc_h5.filing import uploads
 from erhc_h5.filing.models import DecisionOutcome, DecisionSource, FiledApp, FilingDecision
-from erhc_h5.filing.services import FilingError, audit_filing, check_filing_no, check_four_eyes, new_secret
+from erhc_h5.filing.services import (FilingError, audit_filing, check_filing_no, check_four_eyes, new_secret,
+                                     record_refusal)
 from erhc_h5.timefmt import beijing_now, to_beijing
 
 ACCESS_CODE = re.compile(r"^[0-9]{6,20}$")
@@ -128,6 +129,23 @@ def record_decision(session: Session, app: FiledApp, given: DecisionInput, *, ac
                  app_filing_no=filing_no, decided_on=decided_on.isoformat(), source=str(source),
                  form_file=decision.form_file)
     return decision, secret
+
+
+def record_from_console(session: Session, app: FiledApp, given: DecisionInput, *, actor_id: int) -> str | None:
+    """A staff member records the decision, in its own transaction (committed here); returns the new
+    launch secret after an approval. A refusal is rolled back, a four-eyes refusal audited, and the
+    FilingError raised again for the page."""
+    app_id = app.id
+    try:
+        _, secret = record_decision(session, app, given, actor_id=actor_id, source=DecisionSource.CONSOLE,
+                                    issue_secret=True)
+    except FilingError as exc:
+        session.rollback()
+        record_refusal(session, app_id, "decide", actor_id, exc)
+        session.commit()
+        raise
+    session.commit()
+    return secret
 
 
 def _apply(app: FiledApp, decision: FilingDecision) -> None:

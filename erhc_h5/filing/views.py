@@ -8,7 +8,7 @@ from flask_login import current_user
 from erhc_h5.db import get_session
 from erhc_h5.filing import decisions, services, uploads
 from erhc_h5.filing.forms import ActionForm, DecisionForm, FilingForm, ReviewForm, ScreenForm
-from erhc_h5.filing.models import FILING_STATES, DecisionSource, FiledApp, FilingDecision
+from erhc_h5.filing.models import FILING_STATES, FiledApp, FilingDecision
 from erhc_h5.records.codes import AUTH_METHODS
 from erhc_h5.staff.auth import role_required
 
@@ -202,15 +202,10 @@ def decide(app_id: int):
         app_filing_no=form.app_filing_no.data or "", access_code=form.access_code.data or "",
         form_data=upload.read(int(_cfg("UPLOAD_MAX_BYTES")) + 1) if upload else None)
     try:
-        _, secret = decisions.record_decision(session, app, given, actor_id=current_user.id,
-                                              source=DecisionSource.CONSOLE, issue_secret=True)
+        secret = decisions.record_from_console(session, app, given, actor_id=current_user.id)
     except services.FilingError as exc:
-        session.rollback()
-        services.record_refusal(session, app_id, "decide", current_user.id, exc)
-        session.commit()
         _show_error(form, exc)
         return _detail_page(_load(app_id), decision_form=form), 422
-    session.commit()
     if secret:
         return render_template("filing/secret.html", app=app, secret=secret, first=True)
     flash(f"已登记省级审批结果(不予通过):{app.app_name}", "info")
