@@ -74,13 +74,15 @@ def users_create(username: str, role: str, password: str | None, one_time: bool,
 
 def init_app(app: Flask) -> None:
     from erhc_h5.code.cli import keys_cli
+    from erhc_h5.filing.cli import filing_cli
     from erhc_h5.ops.cli import purge_cmd
     from erhc_h5.resident.cli import notices_cli, residents_cli
     from erhc_h5.scan.cli import devices_cli
     from erhc_h5.security.cli import rotate_pii_cmd
     from erhc_h5.sync.cli import sync_cli
 
-    for group in (db_cli, demo_cli, users_cli, sync_cli, residents_cli, notices_cli, keys_cli, devices_cli):
+    for group in (db_cli, demo_cli, users_cli, sync_cli, residents_cli, notices_cli, keys_cli, devices_cli,
+                  filing_cli):
         app.cli.add_command(group)
     app.cli.add_command(purge_cmd)
     keys_cli.add_command(rotate_pii_cmd)

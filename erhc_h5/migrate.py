@@ -26,10 +26,27 @@ def upgrade(app: Flask, revision: str = "heads") -> None:
         from pathlib import Path
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    run(app, lambda cfg: command.upgrade(cfg, revision))
+
+
+def run(app: Flask, step) -> None:
+    """Run an Alembic command in one transaction. On SQLite, foreign keys are off meanwhile: a table
+    rebuild (copy, drop, rename) would otherwise fail on the rows that refer to the table; they are
+    checked before the commit instead (``PRAGMA foreign_key_check``)."""
     cfg = alembic_config(app)
-    with get_db(app).engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+    with get_db(app).engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction, where the pragma takes effect
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                cfg.attributes["connection"] = connection
+                step(cfg)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("migration left rows that refer to missing rows (PRAGMA foreign_key_check)")
+        finally:
+            if sqlite:
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def heads(app: Flask) -> set[str]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import SelectMultipleField, StringField, TextAreaField
+from wtforms import RadioField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -21,7 +21,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 class FilingForm(FlaskForm):
     app_name = StringField("应用名称", validators=[Length(max=100)])
-    app_filing_no = StringField("应用备案号", validators=[Length(max=20)])
+    app_filing_no = StringField("应用备案号(可选)", validators=[Length(max=20)])
     org_name = StringField("应用所属机构", validators=[Length(max=100)])
     org_filing_no = StringField("机构备案号", validators=[Length(max=50)])
     builder_unit = StringField("建设单位", validators=[Length(max=100)])
@@ -48,3 +48,17 @@ class ReviewForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A bare POST carrying only the CSRF token."""
+
+
+class DecisionForm(FlaskForm):
+    """The province's decision as written on the stamped 申请表 (checks live in filing/decisions.py)."""
+
+    outcome = RadioField("省级审批结果 *", choices=[SelectChoice("approved", "通过"),
+                                                    SelectChoice("rejected", "不予通过")], default="approved",
+                         validate_choice=False)
+    app_filing_no = StringField("应用备案号(省级分配)*", validators=[Length(max=20, message="应用备案号最多20位")])
+    access_code = StringField("接入组件入网编码(省级分配)*",
+                              validators=[Length(max=20, message="接入组件入网编码最多20位数字")])
+    opinion = TextAreaField("管理单位意见 *", validators=[Length(max=500, message="管理单位意见不能超过500字")])
+    decided_on = StringField("省级审批日期 *")
+    stamped_form = FileField("加盖管理单位印章的申请表(PDF、PNG或JPEG)*")

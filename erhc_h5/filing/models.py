@@ -1,9 +1,10 @@
-"""The 备案 registry: apps that applied to offer the vaccination service."""
+"""The 备案 registry: apps that applied to offer the vaccination service, and the province's decisions."""
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from erhc_h5.db import Base, utcnow
@@ -12,6 +13,7 @@ from erhc_h5.security.pii import EncryptedText
 FILING_STATES = {
     "draft": "草稿",
     "submitted": "待审核",
+    "province_pending": "已提交省级,待省级审批",
     "approved": "已通过",
     "rejected": "已驳回",
     "suspended": "已暂停",
@@ -25,7 +27,8 @@ class FiledApp(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     app_name: Mapped[str] = mapped_column(String(100))  # 应用名称
-    app_filing_no: Mapped[str] = mapped_column(String(20), unique=True)  # 应用备案号
+    # 应用备案号 (app_record_no_recognize): the province's number once it approved; before that, optional
+    app_filing_no: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
     org_name: Mapped[str] = mapped_column(String(100))  # 应用所属机构
     org_filing_no: Mapped[str] = mapped_column(String(50))  # 机构备案号
     builder_unit: Mapped[str] = mapped_column(String(100))  # 建设单位
@@ -36,7 +39,8 @@ class FiledApp(Base):
     ui_design_files: Mapped[list] = mapped_column(JSON, default=list)  # 实名认证界面设计
     review_opinion: Mapped[str] = mapped_column(Text, default="")  # 管理单位意见
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
-    access_code: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)  # app_record_no
+    # 接入组件入网编码 (app_record_no): assigned by the province, recorded with its decision
+    access_code: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
     launch_secret: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     allowed_origins: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
@@ -47,23 +51,50 @@ class FiledApp(Base):
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     suspended_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     secret_version: Mapped[int] = mapped_column(Integer, default=0)
+    province_decided_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # the province's approval
 
     @property
     def can_launch(self) -> bool:
-        return self.status == "approved" and bool(self.access_code) and bool(self.launch_secret)
+        """Only a recorded province approval, with both of its numbers, and a launch secret open the H5."""
+        return (self.status == "approved" and self.province_decided_on is not None and bool(self.access_code)
+                and bool(self.app_filing_no) and bool(self.launch_secret))
 
     @property
     def status_label(self) -> str:
         return FILING_STATES.get(self.status, self.status)
 
 
-class AccessCodeCounter(Base):
-    """The last access-code number handed out under a prefix (one row, locked while allocating)."""
+class DecisionOutcome(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
-    __tablename__ = "access_code_counters"
 
-    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
-    last: Mapped[int] = mapped_column(Integer)
+class DecisionSource(StrEnum):
+    """How a decision reached the registry: typed in the console, given to the CLI, carried over from
+    the time the city approved filings itself, or made up for the sandbox's demo app."""
+
+    CONSOLE = "console"
+    CLI = "cli"
+    MIGRATED = "migrated"
+    SANDBOX = "sandbox"
+
+
+class FilingDecision(Base):
+    """The province's decision on a filing, as recorded by the city from the stamped 申请表."""
+
+    __tablename__ = "filing_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("filed_apps.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # DecisionOutcome
+    app_filing_no: Mapped[str | None] = mapped_column(String(20), nullable=True)  # 应用备案号
+    access_code: Mapped[str | None] = mapped_column(String(20), nullable=True)  # 接入组件入网编码
+    opinion: Mapped[str] = mapped_column(Text)  # 管理单位意见
+    decided_on: Mapped[dt.date] = mapped_column(Date)  # the date on the province's stamp
+    form_file: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the stamped form, stored name
+    source: Mapped[str] = mapped_column(String(16))  # DecisionSource
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class LaunchNonce(Base):

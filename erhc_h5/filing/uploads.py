@@ -1,4 +1,5 @@
-"""实名认证界面设计 screenshots: PNG/JPEG checked by Pillow, random names under UPLOAD_DIR (outside static)."""
+"""Files of a filing, under random names in UPLOAD_DIR (outside static): the 实名认证界面设计 screenshots
+(PNG/JPEG checked by Pillow) and the province's stamped 申请表 (PDF, PNG or JPEG checked by magic bytes)."""
 from __future__ import annotations
 
 import io
@@ -15,8 +16,10 @@ from erhc_h5.filing.models import FiledApp
 from erhc_h5.filing.services import EDITABLE_STATES, FilingError
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg"}
-MIMETYPES = {".png": "image/png", ".jpg": "image/jpeg"}
+MIMETYPES = {".png": "image/png", ".jpg": "image/jpeg", ".pdf": "application/pdf"}
 STORED_NAME = re.compile(r"^[0-9a-f]{32}\.(png|jpg)$")
+FORM_NAME = re.compile(r"^form-[0-9a-f]{32}\.(pdf|png|jpg)$")
+MAGIC = ((b"%PDF-", ".pdf"), (b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"))
 MAX_SCREENS = 12
 MAX_PIXELS = 40_000_000
 
@@ -82,6 +85,34 @@ def remove_screen(session: Session, app: FiledApp, name: str, *, actor_id: int) 
 def screen_path(app: FiledApp, name: str) -> Path | None:
     """The stored file of one of this application's screenshots, or None."""
     if not STORED_NAME.match(name or "") or not any(f["file"] == name for f in app.ui_design_files or []):
+        return None
+    path = upload_dir() / name
+    return path if path.is_file() else None
+
+
+def check_stamped_form(data: bytes) -> str:
+    """The file suffix of a stamped 申请表 within the size limit, told by its first bytes, else FilingError."""
+    limit = int(current_app.config["UPLOAD_MAX_BYTES"])
+    if not data:
+        raise FilingError("form_required", "请上传加盖管理单位印章的备案申请表(PDF、PNG或JPEG)", "stamped_form")
+    if len(data) > limit:
+        raise FilingError("form_too_large", f"盖章申请表不能超过{limit // (1024 * 1024) or 1}MB", "stamped_form")
+    for magic, suffix in MAGIC:
+        if data.startswith(magic):
+            return suffix
+    raise FilingError("form_bad_type", "盖章申请表只能是PDF、PNG或JPEG文件", "stamped_form")
+
+
+def store_stamped_form(data: bytes, suffix: str) -> str:
+    """Write an already checked stamped form under a random name; returns that name."""
+    name = f"form-{secrets.token_hex(16)}{suffix}"
+    (upload_dir() / name).write_bytes(data)
+    return name
+
+
+def stamped_form_path(name: str | None) -> Path | None:
+    """The stored stamped form called ``name`` (as recorded on a decision), or None."""
+    if not FORM_NAME.match(name or ""):
         return None
     path = upload_dir() / name
     return path if path.is_file() else None

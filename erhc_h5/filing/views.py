@@ -1,13 +1,14 @@
-"""Staff pages of the 备案 registry: application form, screenshots, review, secret, print view."""
+"""Staff pages of the 备案 registry: application form, screenshots, review, the province's decision,
+secret, print view."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from erhc_h5.db import get_session
-from erhc_h5.filing import services, uploads
-from erhc_h5.filing.forms import ActionForm, FilingForm, ReviewForm, ScreenForm
-from erhc_h5.filing.models import FILING_STATES, FiledApp
+from erhc_h5.filing import decisions, services, uploads
+from erhc_h5.filing.forms import ActionForm, DecisionForm, FilingForm, ReviewForm, ScreenForm
+from erhc_h5.filing.models import FILING_STATES, FiledApp, FilingDecision
 from erhc_h5.records.codes import AUTH_METHODS
 from erhc_h5.staff.auth import role_required
 
@@ -80,12 +81,17 @@ def edit(app_id: int):
     return render_template("filing/form.html", form=form, app=app), 200 if request.method == "GET" else 422
 
 
+def _detail_page(app: FiledApp, **overrides):
+    forms = {"screen_form": ScreenForm(), "review_form": ReviewForm(), "action_form": ActionForm(),
+             "decision_form": DecisionForm(formdata=None)}
+    return render_template("filing/detail.html", app=app, methods=AUTH_METHODS,
+                           decision=decisions.latest_decision(get_session(), app), **{**forms, **overrides})
+
+
 @bp.route("/staff/filing/<int:app_id>")
 @role_required(*REVIEWER)
 def detail(app_id: int):
-    app = _load(app_id)
-    return render_template("filing/detail.html", app=app, screen_form=ScreenForm(), review_form=ReviewForm(),
-                           action_form=ActionForm(), methods=AUTH_METHODS)
+    return _detail_page(_load(app_id))
 
 
 @bp.route("/staff/filing/<int:app_id>/screens", methods=["POST"])
@@ -102,9 +108,7 @@ def upload_screen(app_id: int):
         except services.FilingError as exc:
             session.rollback()
             flash(str(exc), "error")
-            return render_template("filing/detail.html", app=_load(app_id), screen_form=form,
-                                   review_form=ReviewForm(), action_form=ActionForm(), methods=AUTH_METHODS,
-                                   upload_error=str(exc)), 422
+            return _detail_page(_load(app_id), screen_form=form, upload_error=str(exc)), 422
         session.commit()
         flash("截图已上传", "info")
     return redirect(url_for("filing.detail", app_id=app.id))
@@ -181,6 +185,43 @@ def rotate(app_id: int):
         return redirect(url_for("filing.detail", app_id=app_id))
     session.commit()
     return render_template("filing/secret.html", app=app, secret=secret, first=False)
+
+
+@bp.route("/staff/filing/<int:app_id>/decision", methods=["POST"])
+@role_required(*REVIEWER)
+def decide(app_id: int):
+    """Record the province's decision from the stamped 申请表; an approval shows the launch secret once."""
+    app = _load(app_id)
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        return _detail_page(app, decision_form=form), 422
+    session = get_session()
+    upload = form.stamped_form.data
+    given = decisions.DecisionInput(
+        outcome=form.outcome.data or "", opinion=form.opinion.data or "", decided_on=form.decided_on.data or "",
+        app_filing_no=form.app_filing_no.data or "", access_code=form.access_code.data or "",
+        form_data=upload.read(int(_cfg("UPLOAD_MAX_BYTES")) + 1) if upload else None)
+    try:
+        secret = decisions.record_from_console(session, app, given, actor_id=current_user.id)
+    except services.FilingError as exc:
+        _show_error(form, exc)
+        return _detail_page(_load(app_id), decision_form=form), 422
+    if secret:
+        return render_template("filing/secret.html", app=app, secret=secret, first=True)
+    flash(f"已登记省级审批结果(不予通过):{app.app_name}", "info")
+    return redirect(url_for("filing.detail", app_id=app.id))
+
+
+@bp.route("/staff/filing/<int:app_id>/decisions/<int:decision_id>/form")
+@role_required(*REVIEWER)
+def stamped_form(app_id: int, decision_id: int):
+    decision = get_session().get(FilingDecision, decision_id)
+    path = uploads.stamped_form_path(decision.form_file) if decision and decision.app_id == app_id else None
+    if path is None:
+        abort(404)
+    return Response(path.read_bytes(), mimetype=uploads.MIMETYPES[path.suffix],
+                    headers={"Cache-Control": "private, no-store",
+                             "Content-Disposition": f"attachment; filename=stamped-form-{app_id}{path.suffix}"})
 
 
 @bp.route("/staff/filing/<int:app_id>/print")

@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.routing import IntegerConverter
 
-# The only form fields that take a file (filing screenshots, face photo): a file anywhere else is a 400,
+# The only form fields that take a file (filing screenshots and stamped form, face photo): a file anywhere else is a 400,
 # never a TypeError inside a text field's validators.
-UPLOAD_FIELDS = frozenset({"screen", "photo"})
+UPLOAD_FIELDS = frozenset({"screen", "stamped_form", "photo"})
 
 
 class DatabaseInt(IntegerConverter):

@@ -130,8 +130,8 @@ def test_an_independent_reviewer_still_approves(world):
     app, seeded = world
     app_id = _submitted_filing(app, seeded["users"]["admin"]["username"], "PUPPET-5")
     html = _approve(_sign_in(app, **seeded["users"]["reviewer"]), app_id)
-    assert SECRET_MARK in html
-    assert _status_and_refusals(app, app_id) == ("approved", [])
+    assert "已审核通过并提交省级" in html and SECRET_MARK not in html  # the secret comes with the province's approval
+    assert _status_and_refusals(app, app_id) == ("province_pending", [])
 
 
 # Common and guessable passwords (from published leaked-password top lists and keyboard walks),

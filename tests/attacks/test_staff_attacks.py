@@ -9,11 +9,13 @@ from erhc_h5 import create_app
 from erhc_h5.config import ConfigError
 from erhc_h5.db import utcnow
 from erhc_h5.filing import services as filing
-from erhc_h5.filing.models import FiledApp
+from erhc_h5.filing.decisions import DecisionInput, record_decision
+from erhc_h5.filing.models import DecisionSource, FiledApp
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.staff.models import StaffUser
 from erhc_h5.staff.services import create_user
 from tests.code.helpers import make_card
+from tests.filing.helpers import beijing_today
 from tests.support import PRODUCTION
 
 
@@ -117,8 +119,13 @@ def test_creator_cannot_approve_own_filing_nor_see_its_secret(app, client, db_se
     assert "不能由您本人审核通过" in html and 'id="launch-secret"' not in html
     db_session.expire_all()
     assert db_session.get(FiledApp, filed.id).status == "submitted"
-    # approved by another reviewer, the author still cannot have a secret shown by rotating it
+    # approved by another reviewer and then by the province, the author still cannot have a secret shown
+    # by rotating it
     filing.transition(db_session, db_session.get(FiledApp, filed.id), "approve", actor_id=checker.id)
+    given = DecisionInput(outcome="approved", opinion="同意备案", decided_on=beijing_today(),
+                          app_filing_no="ZJ-FOUR-EYES-1", access_code="330100000301")
+    record_decision(db_session, db_session.get(FiledApp, filed.id), given, actor_id=checker.id,
+                    source=DecisionSource.CONSOLE, issue_secret=True, require_form=False)
     db_session.commit()
     version = db_session.get(FiledApp, filed.id).secret_version
     html = client.post(f"/staff/filing/{filed.id}/rotate", follow_redirects=True).get_data(as_text=True)

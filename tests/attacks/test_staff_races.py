@@ -1,12 +1,13 @@
 """Races on the staff side's one-time steps, against gunicorn (4 workers × 4 threads).
 
-Eight reviewers approving one filing, eight filings approved at once, one on-site code confirmed by
-eight operators, two admins demoting each other, and bursts of writes on SQLite. Each scenario signs
-its staff in first, so that only the contested request races; results are read back from the
-server's database.
+Eight reviewers approving one filing, eight reviewers recording the province's decision on one filing
+with different numbers, one on-site code confirmed by eight operators, two admins demoting each other,
+and bursts of writes on SQLite. Each scenario signs its staff in first, so that only the contested
+request races; results are read back from the server's database.
 """
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from erhc_h5.audit import AuditEntry
 from erhc_h5.filing import services as filing
-from erhc_h5.filing.models import FiledApp
+from erhc_h5.filing.models import FiledApp, FilingDecision
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.staff.models import StaffUser
@@ -71,29 +72,47 @@ def test_eight_reviewers_approving_one_filing_make_one_approval(server, reviewer
     path = f"/staff/filing/{app_id}/approve"
     answers = _form_posts(server, reviewers, path, f"/staff/filing/{app_id}", {"review_opinion": "同意备案"})
     assert all(a.status_code == 200 for a in answers), [a.status_code for a in answers]
-    shown = [a for a in answers if SECRET_MARK in a.text]
-    assert len(shown) == 1
-    losers = [a for a in answers if SECRET_MARK not in a.text]
+    passed = [a for a in answers if "已审核通过并提交省级:" in a.text]
+    assert len(passed) == 1 and all(SECRET_MARK not in a.text for a in answers)
+    losers = [a for a in answers if a not in passed]
     assert all("不能审核通过" in a.text for a in losers), [a.text[:200] for a in losers]
     with server.db() as session:
         approvals = session.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "filing.approve", AuditEntry.target_id == str(app_id)))
         app = session.get(FiledApp, app_id)
-        assert approvals == 1 and app.status == "approved" and app.secret_version == 1
-        assert app.launch_secret in shown[0].text
+        assert approvals == 1 and app.status == "province_pending" and app.launch_secret is None
 
 
-def test_eight_filings_approved_at_once_get_eight_distinct_access_codes(server, reviewers):
-    ids = _submitted_filings(server, N)
-    tokens = [server.csrf(s, f"/staff/filing/{ids[i]}") for i, s in enumerate(reviewers)]
-    answers = race(N, lambda i, s: s.post(server.url(f"/staff/filing/{ids[i]}/approve"),
-                                          data={"review_opinion": "同意", "csrf_token": tokens[i]}, timeout=60),
-                   sessions=list(reviewers))
-    assert [a.status_code for a in answers] == [200] * N
-    assert all(SECRET_MARK in a.text for a in answers)
+def test_eight_reviewers_recording_different_province_numbers_make_one_decision(server, reviewers):
+    """Each reviewer copies different numbers at the same moment: the first recorded wins, the
+    others are told the filing no longer awaits the province; one secret is shown."""
+    app_id, = _submitted_filings(server, 1)
     with server.db() as session:
-        codes = [session.get(FiledApp, i).access_code for i in ids]
-    assert all(codes) and len(set(codes)) == N
+        admin_name = server.seed["users"]["admin"]["username"]
+        checker = session.scalar(select(StaffUser).where(StaffUser.username == admin_name))
+        filing.transition(session, session.get(FiledApp, app_id), "approve", actor_id=checker.id)
+    page = f"/staff/filing/{app_id}"
+    tokens = [server.csrf(s, page) for s in reviewers]
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+
+    def record(i, s):
+        data = {"outcome": "approved", "app_filing_no": f"ZJ-RACE-{app_id}-{i}", "opinion": "同意备案",
+                "access_code": f"3301009{app_id:04d}{i}", "decided_on": today, "csrf_token": tokens[i]}
+        return s.post(server.url(f"/staff/filing/{app_id}/decision"), data=data, timeout=60,
+                      files={"stamped_form": ("stamped.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")})
+
+    answers = race(N, record, sessions=list(reviewers))
+    shown = [a for a in answers if SECRET_MARK in a.text]
+    assert len(shown) == 1 and shown[0].status_code == 200
+    losers = [a for a in answers if a not in shown]
+    assert all(a.status_code == 422 and "不能登记省级审批结果" in a.text for a in losers), \
+        [(a.status_code, a.text[:200]) for a in losers]
+    with server.db() as session:
+        decided = session.scalar(select(func.count()).select_from(FilingDecision)
+                                 .where(FilingDecision.app_id == app_id))
+        app = session.get(FiledApp, app_id)
+        assert decided == 1 and app.status == "approved" and app.secret_version == 1
+        assert app.access_code in shown[0].text and app.launch_secret in shown[0].text
 
 
 def _pending_onsite_code(server, uid: str, who: dict) -> str:

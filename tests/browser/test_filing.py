@@ -1,5 +1,6 @@
-"""A reviewer takes an app from application to approval in Chromium, prints the 申请表, the approved app
-launches the H5, and suspending it stops new launches."""
+"""A reviewer takes an app from application to the city's approval in Chromium, another records the
+province's decision from the stamped form, prints the 申请表; the approved app launches the H5 (not
+before the province's decision), and suspending it stops new launches."""
 from __future__ import annotations
 
 import io
@@ -9,10 +10,13 @@ import pytest
 from PIL import Image
 
 from tests.browser.conftest import demo_json
+from tests.filing.helpers import beijing_today
 
+FILING_NO = "BROWSER0001"
+ACCESS_CODE = "330100000555"  # as the province's stamped form would give it
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN"}
 APPLICATION = {
-    "应用名称": "浏览器测试健康App", "应用备案号": "BROWSER0001", "应用所属机构": "测试市卫生健康委员会",
+    "应用名称": "浏览器测试健康App", "应用备案号(可选)": "BROWSER0001", "应用所属机构": "测试市卫生健康委员会",
     "机构备案号": "ORG-BR-01", "建设单位": "测试市卫生健康委员会", "建设单位联系人": "孙建设 0571-33333333",
     "开发单位": "测试软件有限公司", "开发单位联系人": "周开发 0571-44444444",
 }
@@ -71,11 +75,29 @@ def test_reviewer_approves_prints_and_suspends(desk, browser, live_server, artif
     desk.get_by_label("密码").fill(admin["password"])
     desk.get_by_role("button", name="登录").click()
     desk.goto(filing_url)
+    desk.get_by_label("管理单位意见").fill("同意报省")
+    desk.get_by_role("button", name="审核通过并提交省级").click()
+    assert "已提交省级,待省级审批" in desk.content()
+
+    from erhc_h5.resident.launch import make_launch_url
+
+    early = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN").new_page()
+    response = early.goto(base + make_launch_url(FILING_NO, "browser-user-0", "0" * 64))
+    assert not response.ok and 'data-reason="app_not_approved"' in early.content()
+    early.context.close()
+
+    # The province's stamped form comes back: its numbers, opinion and date are recorded.
+    stamped = tmp_path / "stamped.pdf"
+    stamped.write_bytes(b"%PDF-1.4\n% stamped by the province\n%%EOF\n")
+    desk.get_by_label("应用备案号(省级分配)").fill(FILING_NO)
+    desk.get_by_label("接入组件入网编码(省级分配)").fill(ACCESS_CODE)
     desk.get_by_label("管理单位意见").fill("材料齐全,同意备案")
-    desk.get_by_role("button", name="审核通过").click()
+    desk.get_by_label("省级审批日期").fill(beijing_today())
+    desk.set_input_files("input[name=stamped_form]", str(stamped))
+    desk.get_by_role("button", name="登记省级审批结果").click()
     secret = desk.locator("#launch-secret").inner_text().strip()
     access_code = desk.locator("#access-code").inner_text().strip()
-    assert len(secret) == 64 and access_code.startswith("330100")
+    assert len(secret) == 64 and access_code == ACCESS_CODE
     desk.get_by_role("link", name="我已妥善保存,返回").click()
     assert secret not in desk.content() and "已通过" in desk.content()
 
@@ -95,17 +117,15 @@ def test_reviewer_approves_prints_and_suspends(desk, browser, live_server, artif
     assert abs(width - 595) < 2 and abs(height - 842) < 2  # A4 in points
     desk.emulate_media(media="screen")
 
-    from erhc_h5.resident.launch import make_launch_url
-
     resident = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
     phone = resident.new_page()
-    response = phone.goto(base + make_launch_url(APPLICATION["应用备案号"], "browser-user-1", secret))
+    response = phone.goto(base + make_launch_url(FILING_NO, "browser-user-1", secret))
     assert response.ok and "/h5/launch" not in phone.url
 
     desk.get_by_role("link", name="返回申请详情").click()
     desk.get_by_role("button", name="暂停(停止新的启动)").click()
     assert "已暂停" in desk.content()
-    response = phone.goto(base + make_launch_url(APPLICATION["应用备案号"], "browser-user-2", secret))
+    response = phone.goto(base + make_launch_url(FILING_NO, "browser-user-2", secret))
     assert response.status == 403 and "已被暂停" in phone.content()
     phone.screenshot(path=str(artifacts_dir / "filing-suspended-launch.png"))
     resident.close()
@@ -113,7 +133,7 @@ def test_reviewer_approves_prints_and_suspends(desk, browser, live_server, artif
     desk.get_by_role("button", name="恢复").click()
     again = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
     page = again.new_page()
-    response = page.goto(base + make_launch_url(APPLICATION["应用备案号"], "browser-user-3", secret))
+    response = page.goto(base + make_launch_url(FILING_NO, "browser-user-3", secret))
     assert response.ok and "/h5/launch" not in page.url
     again.close()
 

@@ -10,7 +10,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from erhc_h5.filing.models import FiledApp
-from tests.filing.helpers import FIELDS, form_data, image_bytes
+from tests.filing.helpers import FIELDS, decision_data, form_data, image_bytes
 
 
 @pytest.fixture
@@ -57,17 +57,25 @@ def test_lifecycle_over_http(reviewer_client, auth, db_session):
     filed = db_session.get(FiledApp, app_id)
     assert [f["format"] for f in filed.ui_design_files] == ["PNG", "JPEG"]
     assert reviewer_client.post(f"/staff/filing/{app_id}/submit").status_code == 302
-    # four eyes: another account approves; the first approval shows the secret once, on the POST response itself
+    # four eyes: another account approves, which sends the form to the province: no number, no secret yet
     auth.login("admin")
-    response = reviewer_client.post(f"/staff/filing/{app_id}/approve", data={"review_opinion": "同意备案"})
+    response = reviewer_client.post(f"/staff/filing/{app_id}/approve", data={"review_opinion": "同意报省"})
+    db_session.expire_all()
+    filed = db_session.get(FiledApp, app_id)
+    assert response.status_code == 302 and filed.status == "province_pending" and not filed.can_launch
+    detail = reviewer_client.get(f"/staff/filing/{app_id}").get_data(as_text=True)
+    assert "已提交省级,待省级审批" in detail and 'id="decision-form"' in detail
+    # the province's approval, recorded from the stamped form, shows the secret once, on the POST response
+    response = reviewer_client.post(f"/staff/filing/{app_id}/decision", data=decision_data(),
+                                    content_type="multipart/form-data")
     html = response.get_data(as_text=True)
     db_session.expire_all()
     filed = db_session.get(FiledApp, app_id)
-    assert response.status_code == 200 and filed.status == "approved"
+    assert response.status_code == 200 and filed.status == "approved" and filed.access_code == "330100000077"
     assert filed.launch_secret in html and filed.access_code in html and "只显示这一次" in html
     assert response.headers["Cache-Control"] == "no-store"
     detail = reviewer_client.get(f"/staff/filing/{app_id}").get_data(as_text=True)
-    assert filed.launch_secret not in detail and filed.access_code in detail
+    assert filed.launch_secret not in detail and filed.access_code in detail and "下载盖章申请表" in detail
     # a second approve is refused, a suspension stops launches, rotation shows a new secret once
     response = reviewer_client.post(f"/staff/filing/{app_id}/approve", follow_redirects=True)
     assert "不能审核通过" in response.get_data(as_text=True)

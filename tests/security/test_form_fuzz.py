@@ -66,6 +66,8 @@ FORMS: dict[str, tuple[str, dict, dict]] = {
     "filing.act": ("reviewer", {"review_opinion": TEXT},
                    {"app_id": "app_id", "action": ("submit", "approve", "reject", "suspend", "reinstate")}),
     "filing.rotate": ("reviewer", {}, {"app_id": "app_id"}),
+    "filing.decide": ("reviewer", {"outcome": CHOICE, "app_filing_no": TEXT, "access_code": TEXT, "opinion": TEXT,
+                                   "decided_on": TEXT, "stamped_form": FILE}, {"app_id": "app_id"}),
     "filing.upload_screen": ("reviewer", {"screen": FILE}, {"app_id": "app_id"}),
     "filing.delete_screen": ("reviewer", {}, {"app_id": "app_id", "name": "screen"}),
     "onsite.home": ("operator", {"code": TEXT}, {}),
