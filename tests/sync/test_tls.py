@@ -9,12 +9,16 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from erhc_h5 import create_app
+from erhc_h5.config import ConfigError
 from erhc_h5.db import session_scope
+from erhc_h5.identity.http import ProviderHttpClient
 from erhc_h5.ops import metrics
 from erhc_h5.ops.status import get_status
 from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sync.models import SyncAttempt, SyncBatch
 from erhc_h5.sync.repair import outbox_counts
+from tests.support import PRODUCTION
 from tests.sync.tls_province import TlsProvince, issue
 
 ID = "a" * 32
@@ -108,3 +112,25 @@ def test_private_ca_bundle_lets_the_batch_through(chain, pki):
     assert figures["accepted"] == 2
     with chain.app.app_context(), session_scope(chain.app) as session:
         assert outbox_counts(session)["accepted"] == 2
+
+
+@pytest.mark.parametrize("key", ["PROVINCE_CA_BUNDLE", "PROVIDER_CA_BUNDLE"])
+@pytest.mark.parametrize("content", [None, b"", b"not a certificate\n", "key"])
+def test_production_refuses_an_unusable_ca_bundle(pki, tmp_path, key, content):
+    bundle = tmp_path / "bundle.pem"
+    if content == "key":  # a private key is PEM too, but no certificate
+        bundle.write_bytes(pki["good"][1].read_bytes())
+    elif content is not None:
+        bundle.write_bytes(content)
+    config = {**PRODUCTION, "DATABASE_URL": "postgresql+psycopg://u@db.invalid/erhc", key: str(bundle)}
+    with pytest.raises(ConfigError) as info:
+        create_app(config)
+    assert str(info.value).startswith(f"ERHC_{key}:") and "\n" not in str(info.value)
+
+
+def test_production_takes_a_good_ca_bundle_for_province_and_providers(pki):
+    app = create_app({**PRODUCTION, "DATABASE_URL": "postgresql+psycopg://u@db.invalid/erhc",
+                      "PROVINCE_CA_BUNDLE": pki["ca"], "PROVIDER_CA_BUNDLE": pki["ca"]})
+    assert ProvinceClient.from_config(app.config).verify == pki["ca"]
+    assert ProviderHttpClient.from_config(app.config).verify == pki["ca"]
+    assert ProvinceClient.from_config({**app.config, "PROVINCE_CA_BUNDLE": ""}).verify is True  # certifi
