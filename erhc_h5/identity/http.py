@@ -146,8 +146,8 @@ class ProviderHttpClient:
     def _log(op: str, started: float, outcome: str, detail: str) -> None:
         log_event("provider_call", op=op, outcome=outcome, detail=detail,
                   elapsed_ms=round((time.monotonic() - started) * 1000))
-        if outcome != "ok":
-            count_provider_failure(op, outcome)
+        if outcome != "ok":  # a certificate problem is counted under its own reason: someone must fix it
+            count_provider_failure(op, detail if detail in TLS_REASONS else outcome)
 
 
 def count_provider_failure(op: str, reason: str) -> None:

@@ -7,11 +7,13 @@ import json
 import threading
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import select
 
 from erhc_h5 import create_app
 from erhc_h5.config import ConfigError
 from erhc_h5.db import session_scope
+from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.identity.http import ProviderHttpClient
 from erhc_h5.ops import metrics
 from erhc_h5.ops.status import get_status
@@ -134,3 +136,18 @@ def test_production_takes_a_good_ca_bundle_for_province_and_providers(pki):
     assert ProvinceClient.from_config(app.config).verify == pki["ca"]
     assert ProviderHttpClient.from_config(app.config).verify == pki["ca"]
     assert ProvinceClient.from_config({**app.config, "PROVINCE_CA_BUNDLE": ""}).verify is True  # certifi
+
+
+def test_provider_calls_name_the_certificate_problem_and_take_their_own_bundle(pki, app):
+    with TlsProvince(*pki["expired"]) as provider:
+        untrusted = ProviderHttpClient(provider.url, "city-3301", "x" * 32, 2)
+        with pytest.raises(ProviderUnavailable) as info:
+            untrusted.call("idcard", "POST", "/idcard/verify", {"name": "x"})
+        assert (info.value.reason, info.value.detail) == ("unreachable", "tls_untrusted")
+        expired = ProviderHttpClient(provider.url, "city-3301", "x" * 32, 2, ca_bundle=pki["ca"])
+        with pytest.raises(ProviderUnavailable) as info:
+            expired.call("idcard", "POST", "/idcard/verify", {"name": "x"})
+        assert info.value.detail == "tls_expired"
+    text = generate_latest(app.extensions["erhc_metrics"].registry).decode()
+    assert 'erhc_provider_call_failures_total{op="idcard",reason="tls_untrusted"} 1.0' in text
+    assert 'erhc_provider_call_failures_total{op="idcard",reason="tls_expired"} 1.0' in text
