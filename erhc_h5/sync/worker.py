@@ -35,6 +35,9 @@ from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
 from erhc_h5.sync.repair import outbox_counts
 
 DUE_STATES = ("ready", "sending")
+# Outcomes that no number of attempts can change until someone fixes a clock or a certificate: the
+# batch waits (retried with backoff) without spending its attempts, so it never dies of them.
+WAITS_FOR_FIX = ("clock_skew", "tls_untrusted", "tls_expired", "tls_not_yet_valid", "tls_hostname")
 
 
 def worker_id() -> str:
@@ -294,8 +297,8 @@ class Worker:
             stats.refused += size
             audit(session, "sync.batch_refused", target_type="sync_batch", target_id=batch.cd_batch,
                   detail={"status": reply.status, "error": reply.detail})
-        elif reply.outcome == "clock_skew":
-            self._wait_for_clock(session, batch, now)
+        elif reply.outcome in WAITS_FOR_FIX:
+            self._wait_for_fix(session, batch, now)
             stats.retrying += size
         elif batch.attempts >= int(self.cfg["SYNC_MAX_ATTEMPTS"]):
             self._finish_badly(session, batch, "dead", now)
@@ -314,12 +317,12 @@ class Worker:
                   records=size, accepted=len(reply.accepted), rejected=len(reply.rejected),
                   attempts=batch.attempts, elapsed_ms=reply.elapsed_ms, state=batch.state)
 
-    def _wait_for_clock(self, session: Session, batch: SyncBatch, now: dt.datetime) -> None:
-        """The province refused our timestamp: our clock is off, not the batch. The attempt is not
-        spent (the batch never dies of it); it is tried again, backing off, until the clock is right."""
+    def _wait_for_fix(self, session: Session, batch: SyncBatch, now: dt.datetime) -> None:
+        """A clock or a certificate is wrong, not the batch (WAITS_FOR_FIX). The attempt is not spent
+        (the batch never dies of it); it is tried again, backing off, until someone fixes the cause."""
         batch.attempts -= 1
-        skews = consecutive_outcomes(session, batch.id, "clock_skew")
-        delay = backoff_seconds(skews, float(self.cfg["SYNC_RETRY_BASE_SECONDS"]),
+        waits = consecutive_outcomes(session, batch.id, WAITS_FOR_FIX)
+        delay = backoff_seconds(waits, float(self.cfg["SYNC_RETRY_BASE_SECONDS"]),
                                 float(self.cfg["SYNC_RETRY_MAX_SECONDS"]))
         batch.state = "ready"
         batch.next_attempt_at = now + dt.timedelta(seconds=delay)
@@ -358,13 +361,13 @@ class Worker:
         )
 
 
-def consecutive_outcomes(session: Session, batch_id: int, outcome: str, look_back: int = 16) -> int:
-    """How many of the batch's latest attempts in a row ended with ``outcome`` (at most ``look_back``)."""
+def consecutive_outcomes(session: Session, batch_id: int, outcomes: tuple[str, ...], look_back: int = 16) -> int:
+    """How many of the batch's latest attempts in a row ended with one of ``outcomes`` (at most ``look_back``)."""
     latest = session.scalars(select(SyncAttempt.outcome).where(SyncAttempt.batch_id == batch_id)
                              .order_by(SyncAttempt.id.desc()).limit(look_back)).all()
     count = 0
     for seen in latest:
-        if seen != outcome:
+        if seen not in outcomes:
             break
         count += 1
     return count

@@ -151,3 +151,19 @@ def test_provider_calls_name_the_certificate_problem_and_take_their_own_bundle(p
     text = generate_latest(app.extensions["erhc_metrics"].registry).decode()
     assert 'erhc_provider_call_failures_total{op="idcard",reason="tls_untrusted"} 1.0' in text
     assert 'erhc_provider_call_failures_total{op="idcard",reason="tls_expired"} 1.0' in text
+
+
+def test_certificate_problem_never_kills_the_batch(chain, pki):
+    """More failed attempts than SYNC_MAX_ATTEMPTS: the batch waits for the certificate, then goes."""
+    chain.cards(3)
+    chain.app.config["SYNC_MAX_ATTEMPTS"] = 2
+    with TlsProvince(*pki["expired"]) as province:
+        for _ in range(3):
+            figures = chain.once(PROVINCE_URL=province.url, PROVINCE_CA_BUNDLE=pki["ca"])
+            assert figures["dead"] == 0 and figures["retrying"] == 3, figures
+    assert _attempts(chain.app) == [("tls_expired", "ready")] * 3
+    with TlsProvince(*pki["good"]) as province:
+        figures = chain.once(PROVINCE_URL=province.url)
+    assert figures["accepted"] == 3
+    with chain.app.app_context(), session_scope(chain.app) as session:
+        assert session.scalars(select(SyncBatch.attempts)).one() == 1
