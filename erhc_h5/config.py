@@ -48,6 +48,10 @@ def defaults(instance_path: str) -> dict:
         "PROVINCE_SECRET": DEV_PROVINCE_SECRET,
         "PROVINCE_CONNECT_TIMEOUT": 3.0,
         "PROVINCE_READ_TIMEOUT": 15.0,
+        # PEM bundle that verifies the province's certificate (a private CA); empty: certifi's bundle.
+        "PROVINCE_CA_BUNDLE": "",
+        # The province's clock against ours (its replies' Date header): /ops alerts beyond this.
+        "CLOCK_OFFSET_ALERT_SECONDS": 60.0,
         # The province's verification (验码) calls: its app id, the shared signing secret, its limit
         # (per app id and address: the province's terminals arrive through one gateway).
         "PROVINCE_VERIFY_ID": "sandbox-province-verify",
@@ -84,6 +88,7 @@ def defaults(instance_path: str) -> dict:
         "PROVIDER_TIMEOUT": 5.0,  # seconds for connect and read, or "connect,read"
         "PROVIDER_DEADLINE_SECONDS": 10.0,  # whole call, however slowly the reply trickles
         "PROVIDER_MAX_REPLY_BYTES": 1024 * 1024,
+        "PROVIDER_CA_BUNDLE": "",  # PEM bundle for the identity/SMS/face HTTPS providers; empty: certifi
         "PROVIDER_SMS_TEMPLATE": "ERHC_OTP",
         "PROVIDER_SMS_NOTICE_TEMPLATE": "ERHC_LINK_NOTICE",  # "your ID was linked to an app account"
         "PROVIDER_FACE_MIN_SCORE": 80,
@@ -225,6 +230,7 @@ def load(app, overrides: dict | None = None) -> None:
     from erhc_h5.identity.factory import check_config as check_providers
 
     check_providers(cfg)
+    check_ca_bundles(cfg)
     if not re.fullmatch(r"\d{4}", cfg["CD_SOURCE"]):
         raise ConfigError(f"ERHC_CD_SOURCE must be 4 digits, got {cfg['CD_SOURCE']!r}")
     if cfg["SANDBOX"]:
@@ -245,6 +251,19 @@ def load(app, overrides: dict | None = None) -> None:
         Keyring.from_config(cfg)
     except PIIError as exc:
         raise ConfigError(f"ERHC_PII_KEYS / ERHC_PII_ACTIVE_KEY_ID unusable: {exc}") from None
+
+
+def check_ca_bundles(cfg) -> None:
+    """A CA bundle that is set must be a readable PEM file of certificates (checked in every mode:
+    a bad one would otherwise fail every upload or provider call until someone looks)."""
+    from erhc_h5.outbound_tls import check_bundle
+
+    for key in ("PROVINCE_CA_BUNDLE", "PROVIDER_CA_BUNDLE"):
+        problem = check_bundle(key, cfg.get(key))
+        if problem:
+            raise ConfigError(problem)
+    if float(cfg["CLOCK_OFFSET_ALERT_SECONDS"]) <= 0:
+        raise ConfigError("ERHC_CLOCK_OFFSET_ALERT_SECONDS must be above 0")
 
 
 def server_workers() -> int:

@@ -13,6 +13,12 @@ the deadline passes or the stop flag is set; the reading thread then fails at on
 is reported with the watchdog's reason. Sessions from ``new_session()`` register their sockets with
 the watchdog; any other session (tests faking HTTP) still gets the checks between chunks.
 
+During a TLS handshake the raw socket has already been handed to ``ssl`` (which detaches it), and
+the TLS socket is not known until the handshake ends; so a duplicate of the raw socket's descriptor
+is registered too: shutting it down ends the handshake's blocked read at once (SIGTERM, deadline).
+A handshake that outlasts the connect timeout reads ``tls_handshake_timeout``, and a refused
+certificate says why (``erhc_h5.outbound_tls``).
+
 Failures raise ``OutboundFailure`` with a stable reason code (``REASONS``); the detail (Chinese:
 operators read it on /ops) is about the transport only and never carries the peer's reply text.
 """
@@ -32,6 +38,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from erhc_h5.outbound_tls import TLS_DETAIL, TLS_REASONS, tls_reason
+
 REASONS = (
     "connect_timeout",  # no TCP connection within the connect timeout
     "connect_error",  # refused, unresolvable, reset before the reply's headers
@@ -42,6 +50,7 @@ REASONS = (
     "transport_error",  # connection broken while the body was read, or another transport fault
     "bad_json",  # body not UTF-8 JSON
     "nested_json",  # JSON nested deeper than the limit
+    *TLS_REASONS,  # the peer's certificate refused, or a TLS handshake that never completed
 )
 CHUNK_BYTES = 64 * 1024
 WATCH_TICK_SECONDS = 0.1
@@ -95,7 +104,9 @@ class _Watch:
         self.deadline_at = deadline_at
         self.stop = stop
         self.fired: str | None = None
+        self.phase: str | None = None  # "handshake" between TCP connect and the end of the TLS handshake
         self._sockets: list[socket.socket] = []
+        self._owned: list[socket.socket] = []  # duplicates made for the watch, closed when the call ends
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbound-watch", daemon=True)
@@ -110,7 +121,25 @@ class _Watch:
         with self._lock:
             self._done.set()
             self._sockets.clear()
+            owned, self._owned = self._owned, []
+        for sock in owned:
+            sock.close()
         self._thread.join(timeout=1.0)
+
+    def attach_duplicate(self, sock: socket.socket) -> None:
+        """Watch the connection behind ``sock`` through a descriptor of our own (``ssl`` detaches ``sock``)."""
+        try:
+            duplicate = sock.dup()
+        except OSError:
+            return
+        with self._lock:
+            kept = not self._done.is_set()
+            if kept:
+                self._owned.append(duplicate)
+        if not kept:
+            duplicate.close()
+            return
+        self.attach(duplicate)
 
     def attach(self, sock: socket.socket | None) -> None:
         if sock is None:
@@ -186,12 +215,18 @@ class _WatchedHTTPConnection(HTTPConnection):
 class _WatchedHTTPSConnection(HTTPSConnection):
     def _new_conn(self):
         sock = super()._new_conn()
-        _attach_current(sock)  # covers the TLS handshake
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.attach_duplicate(sock)  # covers the TLS handshake, after ssl has detached ``sock``
+            watch.phase = "handshake"
         return sock
 
     def connect(self):
         super().connect()
         _attach_current(self.sock)  # the TLS socket replaces the raw one
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.phase = "connected"
 
     def request(self, *args, **kwargs):
         _attach_current(self.sock)
@@ -250,7 +285,7 @@ def fetch(session: requests.Session, prepared: requests.PreparedRequest, limits:
                                         **send_kwargs)
             except requests.RequestException as exc:
                 watch.check()
-                raise _transport_failure(exc, before_reply=True) from None
+                raise _transport_failure(exc, before_reply=True, phase=watch.phase) from None
             watch.check()
             body = _read_body(response, limits, watch)
         finally:
@@ -283,8 +318,15 @@ def _read_body(response: requests.Response, limits: Limits, watch: _Watch) -> by
     return bytes(body)
 
 
-def _transport_failure(exc: BaseException, *, before_reply: bool, status: int | None = None) -> OutboundFailure:
+def _transport_failure(exc: BaseException, *, before_reply: bool, status: int | None = None,
+                       phase: str | None = None) -> OutboundFailure:
     name = type(exc).__name__
+    tls = tls_reason(exc) if before_reply else None
+    if tls is not None:
+        return OutboundFailure(tls, TLS_DETAIL[tls], status)
+    timed_out = isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout))
+    if before_reply and phase == "handshake" and timed_out:
+        return OutboundFailure("tls_handshake_timeout", TLS_DETAIL["tls_handshake_timeout"], status)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return OutboundFailure("connect_timeout", name, status)
     if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError,

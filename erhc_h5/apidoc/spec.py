@@ -74,7 +74,11 @@ SCHEMAS = {
     "ScanRequest": {
         "type": "object",
         "required": ["code"],
-        "properties": {"code": {"type": "string", "description": "二维码内容,原样提交"}},
+        "properties": {
+            "code": {"type": "string", "description": "二维码内容,原样提交"},
+            "device_time": {"type": "number", "description": "可选:扫码设备的当前时间(Unix 秒)。只用于在码因时间被拒时说明"
+                            "是哪一方的时钟不准,不影响核验结果;无法使用的值被忽略"},
+        },
     },
     "ScannedResident": {
         "type": "object",
@@ -167,9 +171,23 @@ SCHEMAS = {
                 "batches": {"type": "object", "additionalProperties": {"type": "integer"}},
             }},
             "sync": {"type": "object"},
+            "alerts": {"type": "array", "description": "需要运维处理的告警", "items": {
+                "type": "object", "required": ["code", "level", "message"], "properties": {
+                    "code": {"type": "string", "enum": ["clock_offset"]},
+                    "level": {"type": "string"},
+                    "message": {"type": "string"},
+                }}},
             "province": {"type": "object", "required": ["state", "label"], "properties": {
                 "state": {"type": "string", "enum": ["idle", "ok", "failing"]},
                 "label": {"type": "string"},
+                "clock": {"type": "object", "description": "省级平台时钟减本服务器时钟(秒),取自最近一次上传回复的 Date 头",
+                          "properties": {
+                              "state": {"type": "string", "enum": ["unknown", "ok", "skewed"]},
+                              "offset_seconds": {"type": "number", "nullable": True},
+                              "measured_at": {"type": "string", "nullable": True},
+                              "alert_seconds": {"type": "number"},
+                              "label": {"type": "string"},
+                          }},
             }},
             "rejected": {"type": "array", "items": {"type": "object"}},
             "verification": {"type": "object"},

@@ -62,10 +62,11 @@ MESSAGES = {
 class CodeError(ValueError):
     """The code text was refused; ``reason`` is a stable machine code."""
 
-    def __init__(self, reason: str, ref: str | None = None) -> None:
+    def __init__(self, reason: str, ref: str | None = None, window: tuple[int, int] | None = None) -> None:
         super().__init__(MESSAGES.get(reason, reason))
         self.reason = reason
         self.ref = ref  # set once the signature is known good (the scan can then be tied to a card)
+        self.window = window  # (issued_at, expires_at) of a signed code refused for its time
 
 
 @dataclass(frozen=True)
@@ -196,9 +197,9 @@ def verify(session: Session, text: object, now: float | None = None, *, seen: in
     # issuer sees codes from its future, one ahead sees them expire early; both accept fresh codes.
     now_s = time.time() if now is None else now
     if issued_at > now_s + skew:
-        raise CodeError("not_yet_valid", ref)
+        raise CodeError("not_yet_valid", ref, (issued_at, expires_at))
     if now_s >= expires_at + skew:
-        raise CodeError("expired", ref)
+        raise CodeError("expired", ref, (issued_at, expires_at))
     return VerifiedCode(kid, ref, issued_at, expires_at)
 
 

@@ -41,12 +41,14 @@ import requests
 from erhc_h5.identity.base import CheckResult, FaceStart, ProviderUnavailable, SmsReceipt
 from erhc_h5.logs import log_event
 from erhc_h5.outbound import Limits, OutboundFailure, fetch, new_session, parse_json
+from erhc_h5.outbound_tls import TLS_REASONS, verify_setting
 
 REFUSAL_CODES = {"1001", "1002", "1003", "1004"}
 # The journey's coarse reason for each transport failure (the fine code travels as the detail).
 TRANSPORT_REASONS = {"connect_timeout": "timeout", "read_timeout": "timeout", "deadline": "timeout",
                      "stopped": "timeout", "connect_error": "unreachable", "transport_error": "unreachable",
-                     "reply_too_large": "bad_reply", "bad_json": "bad_reply", "nested_json": "bad_reply"}
+                     "reply_too_large": "bad_reply", "bad_json": "bad_reply", "nested_json": "bad_reply",
+                     **{reason: "unreachable" for reason in TLS_REASONS}}
 CHECK_RESULTS = {"1": (True, ""), "2": (False, "mismatch"), "3": (False, "no_record")}
 
 
@@ -70,19 +72,21 @@ class ProviderHttpClient:
     """One pooled, signed JSON client shared by the HTTP providers."""
 
     def __init__(self, base_url: str, app_key: str, app_secret: str, timeout, session=None, *,
-                 deadline: float = 10.0, max_reply_bytes: int = 1024 * 1024) -> None:
+                 deadline: float = 10.0, max_reply_bytes: int = 1024 * 1024, ca_bundle: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.app_key = app_key
         self.app_secret = app_secret
         self.timeout = parse_timeout(timeout)
         self.limits = Limits(*self.timeout, deadline=float(deadline), max_bytes=int(max_reply_bytes))
         self.session = session or new_session()
+        self.verify = verify_setting(ca_bundle)
 
     @classmethod
     def from_config(cls, config: Mapping) -> ProviderHttpClient:
         return cls(config["PROVIDER_BASE_URL"], config["PROVIDER_APP_KEY"], config["PROVIDER_APP_SECRET"],
                    config.get("PROVIDER_TIMEOUT", 5.0), deadline=config.get("PROVIDER_DEADLINE_SECONDS", 10.0),
-                   max_reply_bytes=config.get("PROVIDER_MAX_REPLY_BYTES", 1024 * 1024))
+                   max_reply_bytes=config.get("PROVIDER_MAX_REPLY_BYTES", 1024 * 1024),
+                   ca_bundle=config.get("PROVIDER_CA_BUNDLE", ""))
 
     def call(self, op: str, method: str, path: str, payload: dict | None = None, params: dict | None = None,
              refusal: str = "upstream_error") -> dict:
@@ -107,7 +111,7 @@ class ProviderHttpClient:
         return data
 
     def _send(self, prepared) -> tuple[int, bytes]:
-        settings = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+        settings = self.session.merge_environment_settings(prepared.url, {}, None, self.verify, None)
         try:
             fetched = fetch(self.session, prepared, self.limits, **settings)
         except OutboundFailure as exc:
@@ -142,8 +146,8 @@ class ProviderHttpClient:
     def _log(op: str, started: float, outcome: str, detail: str) -> None:
         log_event("provider_call", op=op, outcome=outcome, detail=detail,
                   elapsed_ms=round((time.monotonic() - started) * 1000))
-        if outcome != "ok":
-            count_provider_failure(op, outcome)
+        if outcome != "ok":  # a certificate problem is counted under its own reason: someone must fix it
+            count_provider_failure(op, detail if detail in TLS_REASONS else outcome)
 
 
 def count_provider_failure(op: str, reason: str) -> None:

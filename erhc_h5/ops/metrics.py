@@ -78,6 +78,15 @@ class StatusCollector:
             failures.add_metric([reason], n)
         yield failures
         yield GaugeMetricFamily("erhc_sync_attempts_24h", "Upload attempts in 24 h", value=s["sync"]["attempts"])
+        offset = s["province"].get("clock", {}).get("offset_seconds")
+        if offset is not None:  # absent until a reply carried a Date header
+            yield GaugeMetricFamily("erhc_province_clock_offset_seconds",
+                                    "The province's clock minus this server's, from its last reply's Date header",
+                                    value=offset)
+        alerts = GaugeMetricFamily("erhc_ops_alert", "1 for each /ops alert in force", labels=["code"])
+        for alert in s.get("alerts", []):
+            alerts.add_metric([alert["code"]], 1)
+        yield alerts
         yield GaugeMetricFamily("erhc_province_up", "1 when the last upload attempt succeeded (or none yet)",
                                 value=0 if s["province"]["state"] == "failing" else 1)
         funnel = GaugeMetricFamily("erhc_verification_sessions_24h", "Verification sessions in 24 h",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -11,6 +12,7 @@ from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.resident.models import LinkNotice, VerificationEvent, VerificationSession
 from erhc_h5.scan.models import ScanEvent
+from erhc_h5.sync.clock import describe, latest_offset
 from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncAttempt, SyncBatch
 from erhc_h5.timefmt import fmt
 
@@ -21,7 +23,11 @@ REASON_LABELS = {
     "bad_json": "回复不是有效的 JSON", "nested_json": "回复 JSON 嵌套过深", "transport_error": "传输中断",
     "http_5xx": "省级平台服务器错误(5xx)", "rate_limited": "被省级平台限流(429)",
     "inconsistent_reply": "回复与所发批次不符", "unexpected_status": "意外的 HTTP 状态", "refused": "批次被拒收",
-    "worker_error": "上传进程内部错误",
+    "worker_error": "上传进程内部错误", "stopped": "上传进程停止,批次已交回",
+    "clock_skew": "时间戳被省级平台拒收(本服务器时钟不准)",
+    "tls_untrusted": "省级平台证书不受信任(自签名或未知 CA)", "tls_expired": "省级平台证书已过期",
+    "tls_not_yet_valid": "省级平台证书尚未生效(或本机时钟落后)", "tls_hostname": "省级平台证书与域名不符",
+    "tls_handshake_timeout": "TLS 握手超时", "tls_error": "TLS 握手失败",
 }
 RECENT_FAILURES = 10
 WINDOW = dt.timedelta(hours=24)
@@ -29,17 +35,23 @@ FUNNEL = ("passed", "failed", "locked")
 SCAN_OK = ("authenticated", "not_authenticated")
 
 
-def get_status(session: Session, *, now: dt.datetime | None = None, rejected_limit: int = 20) -> dict:
-    """Outbox backlog, sync activity, rejected versions, verification funnel, scans and filings (no PII)."""
+def get_status(session: Session, *, now: dt.datetime | None = None, rejected_limit: int = 20,
+               clock_alert_seconds: float | None = None) -> dict:
+    """Outbox backlog, sync activity, rejected versions, verification funnel, scans and filings (no PII);
+    ``alerts``: what needs an operator now (``clock_alert_seconds``: default ERHC_CLOCK_OFFSET_ALERT_SECONDS)."""
     now = now or utcnow()
     since = now - WINDOW
     sync = _sync_activity(session, now, since)
+    if clock_alert_seconds is None:
+        clock_alert_seconds = float(current_app.config["CLOCK_OFFSET_ALERT_SECONDS"])
+    clock = _province_clock(session, clock_alert_seconds)
     return {
         "generated_at": fmt(now),
         "window_hours": int(WINDOW.total_seconds() // 3600),
+        "alerts": _alerts(clock),
         "outbox": _outbox(session, now),
         "sync": sync,
-        "province": _province_health(sync),
+        "province": _province_health(sync) | {"clock": clock},
         "rejected": _rejected(session, rejected_limit),
         "verification": _funnel(session, since) | {"attack_signal": _attack_signal(session, since),
                                                   "link_notices": _link_notices(session)},
@@ -126,6 +138,28 @@ def _province_health(sync: dict) -> dict:
         return {"state": "ok", "label": "省级平台上传正常"}
     label = f"{last['label']},{last['outcome']}" if last.get("label") else last["outcome"]
     return {"state": "failing", "label": f"省级平台上传失败({label})", "reason": last["outcome"]}
+
+
+def _province_clock(session: Session, alert_seconds: float) -> dict:
+    """The latest measured offset (province minus us, seconds) and whether it is past the alert threshold."""
+    offset = latest_offset(session)
+    if offset is None:
+        return {"state": "unknown", "offset_seconds": None, "measured_at": None, "alert_seconds": alert_seconds,
+                "label": "尚未测得与省级平台的时钟差(等待首次上传回复)"}
+    skewed = abs(offset.seconds) > alert_seconds
+    return {"state": "skewed" if skewed else "ok", "offset_seconds": offset.seconds,
+            "measured_at": fmt(offset.measured_at), "alert_seconds": alert_seconds,
+            "label": describe(offset.seconds) if abs(offset.seconds) >= 1 else "本服务器时钟与省级平台一致"}
+
+
+def _alerts(clock: dict) -> list[dict]:
+    """Conditions an operator must act on, each with a stable code and a Chinese message."""
+    alerts = []
+    if clock["state"] == "skewed":
+        alerts.append({"code": "clock_offset", "level": "warn", "message": (
+            f"{clock['label']}(超过 {clock['alert_seconds']:g} 秒告警阈值,测于 {clock['measured_at']})。"
+            "超过 300 秒时省级平台会拒收上传(时间戳过期,批次自动重试);码的有效期判断也会偏差。请校准服务器时间(NTP)。")})
+    return alerts
 
 
 def _rejected(session: Session, limit: int) -> list[dict]:

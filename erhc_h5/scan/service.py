@@ -66,6 +66,7 @@ class ScanOutcome:
     resident: dict = field(default_factory=dict)
     authentication_method: str = ""
     event: dict = field(default_factory=dict)
+    window: tuple[int, int] | None = None  # (issued_at, expires_at) of a code refused for its time
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class CheckedCode:
     fp: str | None
     ref: str | None
     reason: str | None = None
+    window: tuple[int, int] | None = None  # (issued_at, expires_at) of a code refused for its time
 
 
 def check(db, text: object, now: float | None = None, *, seen: int | None = None) -> CheckedCode:
@@ -90,7 +92,7 @@ def check(db, text: object, now: float | None = None, *, seen: int | None = None
     try:
         code = tokens.verify(db, text, now_s, seen=seen)
     except tokens.CodeError as exc:
-        return CheckedCode(at, fp, exc.ref, exc.reason)
+        return CheckedCode(at, fp, exc.ref, exc.reason, exc.window)
     return CheckedCode(at, fp, code.ref)
 
 
@@ -154,7 +156,9 @@ def _decide(sql: ScanStatements, cursor, checked: CheckedCode, scanner: Scanner,
     at, fp = checked.at, checked.fp
     if checked.reason is not None:
         card_id = sql.card_id(cursor, checked.ref) if checked.ref is not None else None
-        return _refused(checked.reason, _event(scanner, checked.reason, at, card_id=card_id, fp=fp)), None
+        refused = _refused(checked.reason, _event(scanner, checked.reason, at, card_id=card_id, fp=fp))
+        refused.window = checked.window
+        return refused, None
     if card is NOT_READ:
         card = sql.card(cursor, checked.ref, fp)
     if card is None:

@@ -1,26 +1,29 @@
 """Scan API for devices, the scan console for nurses and enrolled devices, and the voucher."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import time
 from contextlib import contextmanager
 from functools import wraps
 
-from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, session as cookie, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, session as cookie, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from erhc_h5.db import get_db, get_session, sqlite_writer, write_intent
+from erhc_h5.db import get_db, get_session, sqlite_writer, utcnow, write_intent
 from erhc_h5.extensions import csrf, limiter
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
 from erhc_h5.resident.models import EHealthCard
-from erhc_h5.scan import devices
+from erhc_h5.scan import clock, devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent
 from erhc_h5.scan.service import NOT_READ, RESULT_LABELS, Scanner, check, record, scan, voucher_visible
 from erhc_h5.scan.sql import driver_transaction, session_cursor, statements_for
 from erhc_h5.security import revocation
+from erhc_h5.sync.clock import latest_offset
 from erhc_h5.timefmt import fmt
 from erhc_h5.security.masking import mask_idcode
 
@@ -88,14 +91,30 @@ def api_transaction():
             session.commit()
 
 
-def _parse_code(raw: bytes) -> str | None:
+def _parse_code(raw: bytes) -> tuple[str | None, float | None]:
+    """The code text (None: not a JSON object with a string ``code``) and the optional device time."""
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
+        return None, None
     if not isinstance(body, dict) or not isinstance(body.get("code"), str):
-        return None
-    return body["code"]
+        return None, None
+    return body["code"], clock.device_time(body.get("device_time"))
+
+
+OFFSET_MAX_AGE = dt.timedelta(hours=24)  # an older measurement says nothing about the clock now
+
+
+def clock_advice(outcome, device_now: float | None) -> None:
+    """Replace the refresh advice of an expired/not-yet-valid refusal when a clock is the likely cause."""
+    if outcome.result not in clock.CLOCK_REASONS or outcome.window is None:
+        return
+    measured = latest_offset(get_session())
+    offset = measured.seconds if measured and utcnow() - measured.measured_at <= OFFSET_MAX_AGE else None
+    message = clock.hint(outcome.result, outcome.window, time.time(), device_now, offset,
+                         float(current_app.config["CODE_CLOCK_SKEW_SECONDS"]))
+    if message:
+        outcome.body["message"] = message
 
 
 SCAN_API_LIMIT = "600 per minute"
@@ -127,7 +146,7 @@ def api_scan():
     too_large = (request.content_length or 0) > MAX_BODY
     raw = b"" if too_large else request.stream.read(MAX_BODY + 1)
     too_large = too_large or len(raw) > MAX_BODY
-    code = None if too_large else _parse_code(raw)
+    code, device_now = (None, None) if too_large else _parse_code(raw)
     session = OnDemandSession()
     seen = revocation.known()
     if seen is None:  # this process's first scan
@@ -146,6 +165,7 @@ def api_scan():
     # caches reload through the request session, which must not wait on the scan's own write lock).
     for _ in range(REVOCATION_RETRIES):
         checked = check(session, code, seen=seen)
+        outcome = None
         with api_transaction() as (statements, cursor):
             card = NOT_READ
             if checked.reason is None:  # a good code: its card and the counter in one statement
@@ -157,7 +177,9 @@ def api_scan():
                 outcome = record(statements, cursor, checked, scanner, card)
                 if devices.touch_due(token):
                     statements.touch_device(cursor, device.id, checked.at)
-                return jsonify(outcome.body), outcome.status
+        if outcome is not None:  # committed
+            clock_advice(outcome, device_now)
+            return jsonify(outcome.body), outcome.status
         revocation.note(current)
         seen = current
         device = devices.lookup(session, token, seen)
@@ -225,6 +247,7 @@ def console():
         with scan_transaction(session):
             outcome = scan(session, form.code.data, g.scanner)
             session.commit()
+        clock_advice(outcome, clock.device_time(form.device_time.data))
         form.code.data = ""
     extra = labels(outcome.resident, outcome.authentication_method) if outcome and outcome.resident else {}
     return render_template("scan/console.html", form=form, outcome=outcome, extra=extra, scanner=g.scanner,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from erhc_h5.db import Base, utcnow
@@ -68,6 +68,8 @@ class SyncAttempt(Base):
     elapsed_ms: Mapped[int] = mapped_column(Integer, default=0)
     # What went wrong in transport terms (e.g. "declared 419430400 bytes > 4194304"); never reply text.
     detail: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # The province's clock minus ours, from the reply's Date header (None: no reply or no header).
+    clock_offset_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ProvinceRecord(Base):

@@ -35,6 +35,9 @@ from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
 from erhc_h5.sync.repair import outbox_counts
 
 DUE_STATES = ("ready", "sending")
+# Outcomes that no number of attempts can change until someone fixes a clock or a certificate: the
+# batch waits (retried with backoff) without spending its attempts, so it never dies of them.
+WAITS_FOR_FIX = ("clock_skew", "tls_untrusted", "tls_expired", "tls_not_yet_valid", "tls_hostname")
 
 
 def worker_id() -> str:
@@ -271,7 +274,8 @@ class Worker:
         stats.outcomes[reply.outcome] = stats.outcomes.get(reply.outcome, 0) + 1
         session.add(SyncAttempt(batch_id=batch_id, at=now, outcome=reply.outcome[:32], status_code=reply.status,
                                 accepted=len(reply.accepted), rejected=len(reply.rejected),
-                                elapsed_ms=reply.elapsed_ms, detail=reply.detail[:200]))
+                                elapsed_ms=reply.elapsed_ms, detail=reply.detail[:200],
+                                clock_offset_seconds=reply.clock_offset))
         if batch.lease_owner != self.owner:  # our lease ran out and another worker took the batch
             log_event("sync.lease_lost", cd_batch=batch.cd_batch, outcome=reply.outcome)
             if reply.outcome == "ok":
@@ -293,6 +297,9 @@ class Worker:
             stats.refused += size
             audit(session, "sync.batch_refused", target_type="sync_batch", target_id=batch.cd_batch,
                   detail={"status": reply.status, "error": reply.detail})
+        elif reply.outcome in WAITS_FOR_FIX:
+            self._wait_for_fix(session, batch, now)
+            stats.retrying += size
         elif batch.attempts >= int(self.cfg["SYNC_MAX_ATTEMPTS"]):
             self._finish_badly(session, batch, "dead", now)
             stats.dead += size
@@ -309,6 +316,16 @@ class Worker:
         log_event("sync.attempt", cd_batch=batch.cd_batch, outcome=reply.outcome, status=reply.status,
                   records=size, accepted=len(reply.accepted), rejected=len(reply.rejected),
                   attempts=batch.attempts, elapsed_ms=reply.elapsed_ms, state=batch.state)
+
+    def _wait_for_fix(self, session: Session, batch: SyncBatch, now: dt.datetime) -> None:
+        """A clock or a certificate is wrong, not the batch (WAITS_FOR_FIX). The attempt is not spent
+        (the batch never dies of it); it is tried again, backing off, until someone fixes the cause."""
+        batch.attempts -= 1
+        waits = consecutive_outcomes(session, batch.id, WAITS_FOR_FIX)
+        delay = backoff_seconds(waits, float(self.cfg["SYNC_RETRY_BASE_SECONDS"]),
+                                float(self.cfg["SYNC_RETRY_MAX_SECONDS"]))
+        batch.state = "ready"
+        batch.next_attempt_at = now + dt.timedelta(seconds=delay)
 
     def _apply_results(self, session: Session, batch: SyncBatch, reply: Reply) -> None:
         rows = session.execute(
@@ -342,6 +359,18 @@ class Worker:
             .values(state="dead", updated_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def consecutive_outcomes(session: Session, batch_id: int, outcomes: tuple[str, ...], look_back: int = 16) -> int:
+    """How many of the batch's latest attempts in a row ended with one of ``outcomes`` (at most ``look_back``)."""
+    latest = session.scalars(select(SyncAttempt.outcome).where(SyncAttempt.batch_id == batch_id)
+                             .order_by(SyncAttempt.id.desc()).limit(look_back)).all()
+    count = 0
+    for seen in latest:
+        if seen not in outcomes:
+            break
+        count += 1
+    return count
 
 
 def _error_kind(exc: BaseException) -> str:

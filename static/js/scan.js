@@ -8,6 +8,10 @@
   var form = document.getElementById("scan-form");
   if (!form) { return; }
   var input = form.querySelector("input[name=code]");
+  var deviceTime = form.querySelector("input[name=device_time]");
+  // This device's clock goes with each scan, so a refusal can say when a clock, not the code, is wrong.
+  function stamp() { if (deviceTime) { deviceTime.value = String(Date.now() / 1000); } }
+  form.addEventListener("submit", stamp);
   // A wedge scanner types into whatever has focus; bring focus back after any click elsewhere.
   document.addEventListener("click", function (e) {
     if (e.target.closest("a, button, input, video")) { return; }
@@ -34,6 +38,7 @@
       if (codes.length && codes[0].rawValue) {
         input.value = codes[0].rawValue;
         stop();
+        stamp();
         form.submit();
         return;
       }
