@@ -1,14 +1,14 @@
 """Upload attempts keep the province's clock offset measured from the reply's Date header
 
-Revision ID: 0010_outbound
-Revises: 0009_province
+Revision ID: 0011_clock_offset
+Revises: 0010_filing_decision
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = "0010_outbound"
-down_revision = "0009_province"
+revision = "0011_clock_offset"
+down_revision = "0010_filing_decision"
 branch_labels = None
 depends_on = None
 
