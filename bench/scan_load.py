@@ -149,7 +149,7 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
     return {"workers": sum(_proc_cpu(p) for p in [server_pid, *_children(server_pid)]),
             # Backends come and go (the pool's overflow connections): one that ends between two
             # snapshots moves its CPU to the postmaster's reaped-children time, so counting that
-            # keeps the sum whole. Without it (until session 5) the bench read 0.1 core where the
+            # keeps the sum whole. Without it (before 2026-11-28) the bench read 0.1 core where the
             # processes' own counters said 0.2-0.3.
             "postgres": sum(_proc_cpu(p, reaped_children=True) for p in _postgres_pids()),
             "wrk": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime}

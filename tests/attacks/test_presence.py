@@ -38,7 +38,7 @@ VICTIM = {"name": "张伟明", "idcode": gb11643("33010219750109568")}
 ATTACKER_CARD = {"name": "张小明", "idcode": gb11643("33010619800101568")}
 
 
-def test_the_brief_numbers_are_valid_and_look_alike():
+def test_the_two_numbers_are_valid_and_look_alike_when_masked():
     assert VICTIM["idcode"] == "330102197501095682" and ATTACKER_CARD["idcode"] == "330106198001015682"
     assert (VICTIM["idcode"][:4], VICTIM["idcode"][-4:]) == (ATTACKER_CARD["idcode"][:4], ATTACKER_CARD["idcode"][-4:])
 
