@@ -327,7 +327,7 @@ def test_onsite_choice_and_the_points_page(new_phone, server, pages):
     page.get_by_role("button", name="到现场核验").click()
     page.wait_for_url("**/h5/verify/onsite")
     pages.see(page, "26", "onsite-pending")
-    page.get_by_role("link", name="查看全部现场核验点和咨询电话").click()
+    page.get_by_role("link", name="查看全部现场核验点").click()
     page.wait_for_url("**/h5/onsite-points?**")
     page.get_by_role("link", name="返回").click()
     page.wait_for_url("**/h5/verify/onsite")
@@ -354,7 +354,7 @@ def test_refuted_failed_and_locked(new_phone, server, pages):
     page.wait_for_url("**/h5/status")
     assert "认证已暂时锁定" in page.locator("main").inner_text() and seen_failed
     pages.see(page, "29", "locked")
-    page.get_by_role("link", name="查看全部现场核验点和咨询电话").click()
+    page.get_by_role("link", name="查看全部现场核验点").click()
     page.wait_for_url("**/h5/onsite-points?**")
 
 
