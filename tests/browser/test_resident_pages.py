@@ -314,19 +314,38 @@ def test_face_capture_pending_onsite_and_its_code(new_phone, server, pages, tmp_
     no_camera.wait_for_url("**/h5/verify/onsite")
 
 
-def test_onsite_choice_and_the_points_page(new_phone, server, pages):
+def test_passport_holder_onsite_choice_and_the_points_page(new_phone, server, pages):
     page = new_phone()
-    to_methods(page, server, "测试戊", pages.idcode(5), phone="13800000005")
+    page.goto(server.url + "/")
+    page.get_by_role("link", name="开始实名认证").click()
+    page.get_by_label("我已阅读并同意上述个人信息处理说明").check()
+    page.get_by_role("button", name="同意并继续").click()
+    page.fill("input[name=name]", "TEST WU")
+    page.select_option("select[name=id_card_type_code]", "03")
+    page.fill("input[name=idcode]", f"E{pages.idcode(5)[-8:-1]}")
+    page.select_option("select[name=nationality]", "USA")
+    page.get_by_role("button", name="下一步").click()
+    page.wait_for_url("**/h5/profile")
+    assert page.locator("select[name=sex]").is_visible()  # a passport says nothing of sex and birth date
+    pages.see(page, "25", "profile-passport")
+    page.select_option("select[name=sex]", "2")
+    page.fill("input[name=birthday]", "1950-06-15")
+    fill_profile(page, "13800000005")
+    page.wait_for_url("**/h5/methods")
     page.get_by_role("link", name="查看现场核验点").click()
     page.wait_for_url("**/h5/onsite-points?**")
     assert page.locator("#onsite-points li").count() >= 1
     assert page.locator("#hotline").get_attribute("href").startswith("tel:")
-    pages.see(page, "25", "onsite-points")
+    pages.see(page, "26", "onsite-points")
     page.get_by_role("link", name="返回").click()
     page.wait_for_url("**/h5/methods")
     page.get_by_role("button", name="到现场核验").click()
     page.wait_for_url("**/h5/verify/onsite")
-    pages.see(page, "26", "onsite-pending")
+    pages.see(page, "27", "onsite-pending")
+    page.goto(server.url + "/h5/code")  # a registration awaiting its check holds a code that says so
+    assert page.locator("#code-state").inner_text().startswith("未实名认证")
+    pages.see(page, "28", "code-unverified")
+    page.goto(server.url + "/h5/verify/onsite")
     page.get_by_role("link", name="查看全部现场核验点").click()
     page.wait_for_url("**/h5/onsite-points?**")
     page.get_by_role("link", name="返回").click()
@@ -340,20 +359,20 @@ def test_refuted_failed_and_locked(new_phone, server, pages):
     page.get_by_role("button", name="姓名+身份证号核验").click()
     page.wait_for_url("**/h5/methods")
     assert "核验未通过" in page.locator(".flash-error").inner_text()
-    pages.see(page, "27", "refuted")
+    pages.see(page, "29", "refuted")
     seen_failed = False
     for _ in range(server.app.config["LOCKOUT_FAILURES"] - 1):
         if page.url.endswith("/h5/status"):
             if not seen_failed:
                 assert "实名认证未通过" in page.locator("main").inner_text()
-                pages.see(page, "28", "failed")
+                pages.see(page, "30", "failed")
                 seen_failed = True
             page.get_by_role("link", name="重新认证").click()
             to_methods(page, server, "测试失败", idcode, phone="13800000006", from_root=False)
         page.get_by_role("button", name="姓名+身份证号核验").click()
     page.wait_for_url("**/h5/status")
     assert "认证已暂时锁定" in page.locator("main").inner_text() and seen_failed
-    pages.see(page, "29", "locked")
+    pages.see(page, "31", "locked")
     page.get_by_role("link", name="查看全部现场核验点").click()
     page.wait_for_url("**/h5/onsite-points?**")
 
@@ -365,7 +384,7 @@ def test_provider_outage(new_phone, server, pages):
     try:
         page.get_by_role("button", name="姓名+身份证号核验").click()
         assert "不是您的问题" in page.locator("main").inner_text()
-        pages.see(page, "30", "provider-outage")
+        pages.see(page, "32", "provider-outage")
     finally:
         server.app.config["SANDBOX_PROVIDER_MODE"] = "normal"
 
@@ -374,25 +393,25 @@ def test_pages_before_any_launch(new_phone, server, pages):
     page = new_phone()
     page.goto(server.url + "/h5/onsite-points")  # looked up before going, no session
     assert page.locator("#onsite-points li").count() >= 1
-    pages.see(page, "31", "onsite-points-no-session")
+    pages.see(page, "33", "onsite-points-no-session")
     page.goto(server.url + "/h5/launch?app=x&uid=y")
     assert page.locator("[data-reason]").get_attribute("data-reason") == "bad_ticket"
-    pages.see(page, "32", "launch-error")
+    pages.see(page, "34", "launch-error")
     page.goto(server.url + "/h5/check")
     page.wait_for_function("() => !!document.getElementById('env-checks').dataset.result")
-    pages.see(page, "33", "check")
+    pages.see(page, "35", "check")
     page.goto(server.url + "/")  # a form left open too long: its token no longer matches
     page.get_by_role("link", name="开始实名认证").click()
     page.locator("input[name=csrf_token]").evaluate("input => { input.value = 'stale'; }")
     page.get_by_label("我已阅读并同意上述个人信息处理说明").check()
     page.get_by_role("button", name="同意并继续").click()
     assert page.locator("[data-reason]").get_attribute("data-reason") == "csrf_failed"
-    pages.see(page, "34", "page-expired")
+    pages.see(page, "36", "page-expired")
     page = new_phone()  # a browser the city app never opened the service in
     server.app.config["SANDBOX"] = False  # production: no demo launch, the resident must come from the app
     try:
         page.goto(server.url + "/h5/methods")
         assert page.locator("[data-reason]").get_attribute("data-reason") == "no_session"
-        pages.see(page, "35", "enter-from-app")
+        pages.see(page, "37", "enter-from-app")
     finally:
         server.app.config["SANDBOX"] = True
