@@ -165,10 +165,10 @@ def new_phone(browser, server, pages):
         context.close()
 
 
-def launch_url(server, uid: str) -> str:
+def launch_url(server, uid: str, hint: str | None = None) -> str:
     with server.app.app_context(), session_scope(server.app) as session:
         app = demo_app(session)
-        return make_launch_url(app, uid, app.launch_secret, base=server.url)
+        return make_launch_url(app, uid, app.launch_secret, base=server.url, hint=hint)
 
 
 def fill_identity(page, name: str, idcode: str) -> None:
@@ -201,8 +201,9 @@ def test_launch_confirm_consent_forms_two_factor_code_and_cancel(new_phone, serv
     page = new_phone()
     page.goto(server.url + "/")  # the demo launch, as the city app opens the service
     page.wait_for_url("**/h5/service")
-    page.goto(launch_url(server, f"resident-pages-second-account-{pages.mode}"))
+    page.goto(launch_url(server, f"resident-pages-second-account-{pages.mode}", hint="138****0001"))
     page.wait_for_url("**/h5/launch/confirm")
+    assert page.locator("#launch-hint").inner_text() == "138****0001"
     pages.see(page, "01", "launch-confirm")
     page.get_by_role("button", name="是我本人的账号,切换").click()
     page.wait_for_url("**/h5/service")
