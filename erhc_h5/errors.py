@@ -50,7 +50,7 @@ DRIVER_OUTAGE_ERRORS = _driver_outage_errors()
 FALLBACK_PAGE = (
     '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{message}</title></head>'
-    '<body><main><h1>{message}</h1><p>错误代码:{reason}({status})</p></main></body></html>'
+    '<body><main data-reason="{reason}"><h1>{message}</h1><p>错误编号 {status}</p></main></body></html>'
 )
 
 

@@ -173,8 +173,7 @@ def face():
         flash(METHOD_REFUSALS[refusal], "error")
         return redirect(url_for("resident.methods"))
     if request.method == "POST" and form.validate_on_submit():
-        upload = request.files.get("photo")
-        image = upload.read() if upload else b""
+        image = _photo()
         problem = checks.image_problem(image)
         if problem is None and checks.face_token(vs):
             return _outcome("3", lambda: checks.face_verify_image(session, vs, image), retry_link=url_for(".face"))
@@ -188,6 +187,15 @@ def face():
         if started.redirect_url:
             return redirect(started.redirect_url)
     return render_template("resident/face.html", form=form, step=3)
+
+
+def _photo() -> bytes:
+    """The photo of the page's camera or album input (both are named ``photo``; the unused one arrives empty)."""
+    for upload in request.files.getlist("photo"):
+        image = upload.read()
+        if image:
+            return image
+    return b""
 
 
 @bp.route("/face/return")

@@ -222,6 +222,13 @@ def status_json():
     return jsonify(state=vs.state if vs else None, next=CODE_FACE if vs and vs.state == "passed" else None)
 
 
+@bp.route("/h5/onsite-points")
+def onsite_points():
+    """The city's on-site verification points and hotline; open without a session (looked up before going)."""
+    back = safe_next(request.args.get("next"), url_for("resident.service"))
+    return render_template("resident/onsite_points.html", back=back, **helpdesk.context())
+
+
 @bp.route("/h5/a11y")
 def a11y():
     """适老化: large text on or off, kept in a cookie that base.html reads."""

@@ -1,4 +1,5 @@
-/* Face capture: getUserMedia preview (playsinline) -> JPEG -> the same file input the no-JS form uses. */
+/* Face capture: getUserMedia preview (playsinline) -> JPEG -> the same file input the no-JS form uses.
+   Without a preview the camera input (capture=user) and the album input stay; a chosen photo is sent at once. */
 (function () {
   "use strict";
   var box = document.getElementById("camera");
@@ -9,8 +10,18 @@
   var input = form && form.querySelector("input[type=file]");
   if (!box || !video || !form || !input) { return; }
   var stream = null;
+  var native = document.getElementById("capture-native");
+  var chosen = document.getElementById("photo-chosen");
 
-  function showProblem() { box.hidden = true; problem.hidden = false; }
+  function showProblem() { box.hidden = true; problem.hidden = false; if (native) { native.hidden = false; } }
+
+  Array.prototype.forEach.call(form.querySelectorAll("input[type=file]"), function (each) {
+    each.addEventListener("change", function () {
+      if (!each.files || !each.files.length) { return; }
+      if (chosen) { chosen.textContent = "已选好照片,正在上传比对…"; }
+      form.submit();
+    });
+  });
 
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.DataTransfer) {
     showProblem();
@@ -21,6 +32,7 @@
       stream = s;
       video.srcObject = s;
       box.hidden = false;
+      if (native) { native.hidden = true; }  // the preview's own button takes the picture
     })
     .catch(showProblem);
 

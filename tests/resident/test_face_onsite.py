@@ -110,3 +110,22 @@ def test_register_without_phone_uses_contact_mobile(client, auth, db_session, se
         EHealthCard.idcode_bidx == blind_index("idcode", "01:11010519491231002X")))
     assert card.phone == card.telephone == "13900000003" and card.linkman == "测试丁"
     assert card.authentication_method == "4" and card.recognize_flag == 1 and card.sex == "2"
+
+
+def test_the_album_photo_counts_when_the_camera_input_is_left_empty(journey, client):
+    """The page has two ``photo`` inputs (camera, album); a browser sends the unused one as an empty part."""
+    journey.ready()
+    page = client.get("/h5/verify/face").get_data(as_text=True)
+    assert page.count('name="photo"') == 2 and page.count('capture="user"') == 1
+    response = client.post("/h5/verify/face", content_type="multipart/form-data",
+                           data={"photo": [(io.BytesIO(b""), ""), (io.BytesIO(photo()), "album.jpg")]})
+    assert response.headers["Location"] == "/h5/verify/onsite"
+
+
+def test_two_empty_photo_inputs_ask_for_a_photo(journey, client):
+    journey.ready()
+    client.get("/h5/verify/face")
+    response = client.post("/h5/verify/face", content_type="multipart/form-data",
+                           data={"photo": [(io.BytesIO(b""), ""), (io.BytesIO(b""), "")]})
+    assert response.status_code == 200 and "请先拍摄或选择一张本人正面照片" in response.get_data(as_text=True)
+    assert journey.vs().attempts == 0
