@@ -1,6 +1,7 @@
 /* Scan console: keep the wedge-scanner input focused; camera scanning where BarcodeDetector exists. */
 (function () {
   "use strict";
+  // The voucher prints from the page it is on (print CSS shows only the voucher): never a new tab.
   var printLink = document.getElementById("print-voucher");
   if (printLink) {
     printLink.addEventListener("click", function (e) { e.preventDefault(); window.print(); });
@@ -8,6 +9,7 @@
   var form = document.getElementById("scan-form");
   if (!form) { return; }
   var input = form.querySelector("input[name=code]");
+  window.addEventListener("afterprint", function () { input.focus(); });
   // A wedge scanner types into whatever has focus; bring focus back after any click elsewhere.
   document.addEventListener("click", function (e) {
     if (e.target.closest("a, button, input, video")) { return; }
