@@ -17,6 +17,21 @@ from tests.support import ARTIFACTS, Chain, LiveServer, drop_database, make_app,
 from tests.support import demo_app as find_demo_app
 
 
+# Fixtures that start a server (werkzeug on a live port, gunicorn, nginx) or Chromium: a test using one
+# takes seconds, so it is ``slow`` by construction; one driving Chromium is also ``browser``.
+SERVER_FIXTURES = frozenset({"live_server", "chain", "server", "limited_server", "proxied"})
+BROWSER_FIXTURES = frozenset({"browser", "phone"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if used & (SERVER_FIXTURES | BROWSER_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def _session_db(tmp_path_factory):
     url = new_database_url(tmp_path_factory.mktemp("db"))
