@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from tests.filing.helpers import form_data
 from tests.resident.test_face_onsite import photo, upload
 from tests.support import Journey
 
@@ -90,3 +91,10 @@ def test_console_forms_mark_their_required_fields(client, seeded, auth, role, pa
 def test_sign_in_and_device_pages_mark_their_fields(client, seeded):
     assert_marked(client.get("/staff/login").get_data(as_text=True), ["username", "password"])
     assert_marked(client.get("/scan/device").get_data(as_text=True), ["token"])
+
+
+def test_filing_screenshot_upload_marks_its_file(client, seeded, auth):
+    auth.login("reviewer")
+    created = client.post("/staff/filing/new", data=form_data())
+    assert created.status_code == 302
+    assert_marked(client.get(created.headers["Location"]).get_data(as_text=True), ["screen"])
