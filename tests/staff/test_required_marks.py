@@ -14,43 +14,46 @@ LEGEND = "带*为必填项"
 
 
 class _Form(HTMLParser):
-    """Controls by id with their attributes, and each label's text by the id it is for."""
+    """Controls by id with their attributes; the ids whose label a * follows (or holds)."""
 
     def __init__(self):
         super().__init__()
-        self.controls, self.labels, self._label_for, self.text = {}, {}, None, []
+        self.controls, self.starred, self.text = {}, set(), []
+        self._label = self._last_label = None
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if tag == "span" and "req" in (attrs.get("class") or "").split():
+            if self._label or self._last_label:
+                self.starred.add(self._label or self._last_label)
+            return
+        self._last_label = None
         if tag in ("input", "textarea", "select") and attrs.get("id"):
             self.controls[attrs["id"]] = attrs
         if tag == "label":
-            self._label_for = attrs.get("for")
-            self.labels[self._label_for] = ""
+            self._label = attrs.get("for")
 
     def handle_endtag(self, tag):
         if tag == "label":
-            self._label_for = None
+            self._label, self._last_label = None, self._label
 
     def handle_data(self, data):
         self.text.append(data)
-        if self._label_for is not None:
-            self.labels[self._label_for] += data
 
 
-def marks(html: str) -> tuple[dict, dict, str]:
+def marks(html: str) -> tuple[dict, set, str]:
     parser = _Form()
     parser.feed(html)
-    return parser.controls, parser.labels, "".join(parser.text)
+    return parser.controls, parser.starred, "".join(parser.text)
 
 
 def assert_marked(html: str, required: list[str], optional: list[str] = ()) -> None:
-    controls, labels, text = marks(html)
+    controls, starred, text = marks(html)
     assert LEGEND in text.replace(" ", "")
-    unmarked = [f for f in required if not (labels.get(f, "").rstrip().endswith("*") and "required" in controls[f]
+    unmarked = [f for f in required if not (f in starred and "required" in controls[f]
                                             and controls[f].get("aria-required") == "true")]
     assert not unmarked, unmarked
-    marked = [f for f in optional if labels.get(f, "").rstrip().endswith("*") or "required" in controls[f]]
+    marked = [f for f in optional if f in starred or "required" in controls[f]]
     assert not marked, marked
 
 
