@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := app
 
-.PHONY: run test test-postgres bench clean
+.PHONY: run test test-fast test-postgres bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,8 +20,13 @@ run: $(STAMP)
 	bash scripts/run-dev.sh
 
 ## Run the whole test suite (ERHC_TEST_DATABASE_URL selects PostgreSQL; default SQLite).
+## PYTEST_ARGS goes to pytest as it is, e.g. PYTEST_ARGS='-m "not slow and not browser"'.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The fast tier: no test marked slow (over ~2 s) or browser (Chromium); under 3 minutes.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance/*.sqlite3* test-artifacts .pytest_cache

@@ -34,6 +34,10 @@ def utc_from_beijing_date(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), BEIJING).astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def beijing_filter(value, pattern: str = MINUTES) -> str:
-    """Template filter: ``{{ moment | beijing }}`` (minutes) or ``{{ moment | beijing(SECONDS) }}``."""
-    return fmt(value, pattern) or ""
+PATTERNS = {"minutes": MINUTES, "seconds": SECONDS}
+
+
+def beijing_filter(value, pattern: str = "minutes") -> str:
+    """Template filter: every time a page shows goes through it. ``{{ moment | beijing }}`` (minutes),
+    ``{{ moment | beijing("seconds") }}`` or a strftime pattern; None is empty."""
+    return fmt(value, PATTERNS.get(pattern, pattern)) or ""

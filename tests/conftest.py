@@ -17,6 +17,48 @@ from tests.support import ARTIFACTS, Chain, LiveServer, drop_database, make_app,
 from tests.support import demo_app as find_demo_app
 
 
+# Fixtures that start a server (werkzeug on a live port, gunicorn, nginx) or Chromium: a test using one
+# takes seconds, so it is ``slow`` by construction; one driving Chromium is also ``browser``.
+SERVER_FIXTURES = frozenset({"live_server", "chain", "server", "limited_server", "proxied"})
+BROWSER_FIXTURES = frozenset({"browser", "phone"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if used & (SERVER_FIXTURES | BROWSER_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_scrypt_per_password():
+    """scrypt spends ~0.12 s of CPU per hash and per check, and the demo seed hashes the same five
+    passwords for every test that seeds: tests reuse one hash per password and one verdict per
+    (hash, password). The application itself hashes and checks every time."""
+    from erhc_h5.staff import models
+
+    real_make, real_check = models.generate_password_hash, models.check_password_hash
+    made: dict = {}
+    checked: dict = {}
+
+    def make(password, *args, **kwargs):
+        key = (password, args, tuple(sorted(kwargs.items())))
+        if key not in made:
+            made[key] = real_make(password, *args, **kwargs)
+        return made[key]
+
+    def check(pwhash, password):
+        if (pwhash, password) not in checked:
+            checked[(pwhash, password)] = real_check(pwhash, password)
+        return checked[(pwhash, password)]
+
+    models.generate_password_hash, models.check_password_hash = make, check
+    yield
+    models.generate_password_hash, models.check_password_hash = real_make, real_check
+
+
 @pytest.fixture(scope="session")
 def _session_db(tmp_path_factory):
     url = new_database_url(tmp_path_factory.mktemp("db"))

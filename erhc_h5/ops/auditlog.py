@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from erhc_h5.audit import AuditEntry
 from erhc_h5.security.masking import mask_address, mask_idcode, mask_name, mask_phone
 from erhc_h5.staff.models import StaffUser
-from erhc_h5.timefmt import fmt, utc_from_beijing_date
+from erhc_h5.timefmt import utc_from_beijing_date
 
 MASKERS = {"name": mask_name, "linkman": mask_name, "idcode": mask_idcode, "phone": mask_phone,
            "telephone": mask_phone, "address": mask_address, "current_address": mask_address,
@@ -77,7 +77,7 @@ def search(session: Session, *, action: str = "", actor: str = "", date_from: st
     names = dict(session.execute(select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(ids))).all()) \
         if ids else {}
     rows = [{
-        "at": fmt(e.at),
+        "at": e.at,  # the page renders it in Beijing time
         "actor": names.get(e.staff_user_id) or (f"{e.actor_type}:{e.actor_id}" if e.actor_id else e.actor_type),
         "action": e.action,
         "target": f"{e.target_type}:{e.target_id}" if e.target_type else "",

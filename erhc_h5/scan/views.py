@@ -24,7 +24,6 @@ from erhc_h5.scan.service import NOT_READ, RESULT_LABELS, Scanner, check, record
 from erhc_h5.scan.sql import driver_transaction, session_cursor, statements_for
 from erhc_h5.security import revocation
 from erhc_h5.sync.clock import latest_offset
-from erhc_h5.timefmt import fmt
 from erhc_h5.security.masking import mask_idcode
 
 bp = Blueprint("scan", __name__)
@@ -235,6 +234,13 @@ def labels(resident: dict, methods: str) -> dict:
     }
 
 
+def voucher_data(voucher_no: str, resident: dict, methods: str, site_name: str, at) -> dict:
+    """What a printed voucher shows (the console's print and the voucher page): the number masked."""
+    shown = {k: resident.get(k) for k in ("name", "birthday")}
+    return {"voucher_no": voucher_no, "resident": {**shown, "idcode_masked": mask_idcode(resident.get("idcode") or "")},
+            "extra": labels(resident, methods), "site_name": site_name, "at": at}
+
+
 @bp.route("/scan", methods=["GET", "POST"])
 @limiter.limit("120 per minute", methods=["POST"])
 @scanner_required
@@ -250,8 +256,12 @@ def console():
         clock_advice(outcome, clock.device_time(form.device_time.data))
         form.code.data = ""
     extra = labels(outcome.resident, outcome.authentication_method) if outcome and outcome.resident else {}
+    voucher = None
+    if outcome is not None and outcome.voucher_no:
+        voucher = voucher_data(outcome.voucher_no, outcome.resident, outcome.authentication_method,
+                               outcome.event["site_name"], outcome.event["at"])
     return render_template("scan/console.html", form=form, outcome=outcome, extra=extra, scanner=g.scanner,
-                           result_labels=RESULT_LABELS)
+                           result_labels=RESULT_LABELS, voucher=voucher)
 
 
 @bp.route("/scan/device", methods=["GET", "POST"])
@@ -287,8 +297,8 @@ def voucher(voucher_no: str):
         abort(404)
     card = session.get(EHealthCard, event.card_id)
     resident = {"name": card.name, "sex": card.sex, "birthday": card.birthday, "nation": card.nation,
-                "id_card_type_code": card.id_card_type_code, "idcode_masked": mask_idcode(card.idcode)}
-    return render_template("scan/voucher.html", event=event, resident=resident,
-                           extra=labels(resident, card.authentication_method), scanned_at=fmt(event.at))
+                "id_card_type_code": card.id_card_type_code, "idcode": card.idcode}
+    voucher = voucher_data(event.voucher_no, resident, card.authentication_method, event.site_name, event.at)
+    return render_template("scan/voucher.html", voucher=voucher)
 
 

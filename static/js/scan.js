@@ -1,6 +1,7 @@
 /* Scan console: keep the wedge-scanner input focused; camera scanning where BarcodeDetector exists. */
 (function () {
   "use strict";
+  // The voucher prints from the page it is on (print CSS shows only the voucher): never a new tab.
   var printLink = document.getElementById("print-voucher");
   if (printLink) {
     printLink.addEventListener("click", function (e) { e.preventDefault(); window.print(); });
@@ -12,6 +13,7 @@
   // This device's clock goes with each scan, so a refusal can say when a clock, not the code, is wrong.
   function stamp() { if (deviceTime) { deviceTime.value = String(Date.now() / 1000); } }
   form.addEventListener("submit", stamp);
+  window.addEventListener("afterprint", function () { input.focus(); });
   // A wedge scanner types into whatever has focus; bring focus back after any click elsewhere.
   document.addEventListener("click", function (e) {
     if (e.target.closest("a, button, input, video")) { return; }

@@ -91,6 +91,7 @@ def _audits(db_session, action: str) -> list[AuditEntry]:
     return list(db_session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
 
 
+@pytest.mark.slow
 def test_look_alike_document_is_refused_and_the_right_one_passes(app, db_session, seeded):
     attacker, vs = _pending_onsite(app, db_session, "onsite-lookalike", VICTIM)
     staff = _operator(app, seeded)

@@ -5,6 +5,7 @@ import io
 import random
 import string
 
+import pytest
 import qrcode
 import zxingcpp
 from PIL import Image
@@ -31,6 +32,7 @@ def test_matrix_matches_reference_encoder():
         assert render.matrix(text) == [[bool(m) for m in row] for row in ref.modules]
 
 
+@pytest.mark.slow
 def test_zxing_decodes_every_one_of_1200_codes():
     rng = random.Random(2026)
     failures = []

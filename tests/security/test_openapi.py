@@ -69,6 +69,7 @@ def call_and_check(app, case):
     return response
 
 
+@pytest.mark.slow  # schemathesis: dozens of generated requests per operation
 @pytest.mark.parametrize("path, method", PATH_OPERATIONS)
 def test_api_fuzz(api_app, api_schema, path, method):
     """Schema-driven cases (valid and invalid) for one operation, each reply checked against the schema."""
@@ -122,6 +123,7 @@ def _signed(app, path: str, body: bytes) -> dict:
             "X-Erhc-Nonce": nonce, "X-Erhc-Signature": signature, "Content-Type": "application/json"}
 
 
+@pytest.mark.slow
 def test_signed_random_envelopes_never_break_the_receiver(api_app, api_schema):
     path = "/sandbox-province/erhc/v1/auth-records"
     if not registered(api_app, path, "post"):

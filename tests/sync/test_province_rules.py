@@ -191,6 +191,7 @@ BASE = {
 }
 
 
+@pytest.mark.slow  # 700 records through both readings
 @settings(max_examples=700, deadline=None, suppress_health_check=list(HealthCheck))
 @example(record=BASE)
 @example(record={**BASE, "recognize_flag": 0, "authentication_method": ""})
