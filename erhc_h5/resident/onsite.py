@@ -17,7 +17,7 @@ from erhc_h5.records.standard import Violation, normalize_phone, normalize_recor
 from erhc_h5.resident import limits
 from erhc_h5.resident.cards import issue_or_update_card
 from erhc_h5.resident.models import VerificationSession
-from erhc_h5.resident.verification import Outcome, complete, data, expire_if_due, move
+from erhc_h5.resident.verification import Outcome, complete, data, expire_if_due, is_due, move
 from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.security.masking import mask_address, mask_phone
 from erhc_h5.uow import unit_of_work
@@ -29,15 +29,18 @@ def normalize_code(raw: str | None) -> str:
 
 
 def find_pending(session: Session, raw_code: str | None) -> VerificationSession | None:
-    """The session waiting on-site under this code, if still valid."""
+    """The session waiting on-site under this code, if still valid. A code found past its validity
+    is expired and committed at once (joining the caller's unit of work, if any), although the
+    operator is only told it is not found; a valid one is only read."""
     code = normalize_code(raw_code)
     if len(code) != 8:
         return None
     vs = session.scalar(select(VerificationSession).where(VerificationSession.onsite_code == code))
     if vs is None or vs.state != "pending_onsite":
         return None
-    if expire_if_due(vs):
-        session.commit()
+    if is_due(vs):
+        with unit_of_work(session):
+            expire_if_due(vs)
         return None
     return vs
 
