@@ -55,7 +55,8 @@ def fresh_code(session: Session, card: EHealthCard, fmt: str = "png", now: float
 
 
 def show_code(session: Session, card: EHealthCard, fmt: str = "png", *, loaded_ref: str | None) -> CodeImage:
-    """A fresh code for the card's face, committed (a key made for it is every worker's from then on).
+    """A fresh code for the card's face, committed before it is shown: what issuing it wrote (the
+    first signing key, when none exists yet) is every worker's by the time a scanner reads it.
     ``loaded_ref``: the card's code reference as this request read it ("": it has none yet; None:
     not read)."""
     ref = _new_card_ref(session, card) if loaded_ref == "" else loaded_ref
