@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from erhc_h5.audit import audit
 from erhc_h5.code import render, tokens
-from erhc_h5.db import utcnow
+from erhc_h5.db import utcnow, write_intent
+from erhc_h5.resident.cards import cancel_card
 from erhc_h5.resident.models import CARD_LINK_VERIFIED, AppUser, EHealthCard
 from erhc_h5.scan.models import ScanEvent
+from erhc_h5.uow import unit_of_work
 
 RECEIPT_DAYS = 30
 
@@ -49,6 +52,35 @@ def fresh_code(session: Session, card: EHealthCard, fmt: str = "png", now: float
     else:
         src = "data:image/png;base64," + base64.b64encode(render.png(modules, scale=8)).decode("ascii")
     return CodeImage(src, issued.expires_at, issued.expires_at - issued.issued_at)
+
+
+def show_code(session: Session, card: EHealthCard, fmt: str = "png", *, loaded_ref: str | None) -> CodeImage:
+    """A fresh code for the card's face, committed before it is shown: what issuing it wrote (the
+    first signing key, when none exists yet) is every worker's by the time a scanner reads it.
+    ``loaded_ref``: the card's code reference as this request read it ("": it has none yet; None:
+    not read)."""
+    ref = _new_card_ref(session, card) if loaded_ref == "" else loaded_ref
+    with unit_of_work(session):
+        return fresh_code(session, card, fmt, ref=ref)
+
+
+def _new_card_ref(session: Session, card: EHealthCard) -> str:
+    """A card's first code creates its reference. The read transaction is committed here on purpose
+    and the reference written in a transaction of its own that takes the write lock at BEGIN (on
+    SQLite a write from a read transaction would lose to any parallel writer and the whole page would
+    run again); the code is then signed and drawn outside it."""
+    session.commit()
+    with write_intent(), unit_of_work(session):
+        return tokens.card_ref(session, card.id, "")  # none was read: insert it, or read a parallel request's
+
+
+def cancel(session: Session, card: EHealthCard, app_user: AppUser) -> None:
+    """The resident cancels their own card, committed; a parallel cancellation that came first leaves
+    nothing to write (and nothing audited twice)."""
+    with unit_of_work(session):
+        if cancel_card(session, card):
+            audit(session, "card.cancelled", actor_type="resident", actor_id=app_user.id, target_type="card",
+                  target_id=card.id, detail={"by": "resident"})
 
 
 def receipt(session: Session, card: EHealthCard, days: int = RECEIPT_DAYS) -> list[ScanEvent]:

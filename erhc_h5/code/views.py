@@ -5,14 +5,12 @@ import time
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request
 
-from erhc_h5.audit import audit
 from erhc_h5.code import service
-from erhc_h5.code import tokens
-from erhc_h5.db import get_session, write_intent
+from erhc_h5.db import get_session
 from erhc_h5.extensions import limiter
 from erhc_h5.records.codes import method_label
 from erhc_h5.resident.assurance import step_up_message
-from erhc_h5.resident.cards import authority, cancel_card
+from erhc_h5.resident.cards import authority
 from erhc_h5.resident.models import CARD_LINK_VERIFIED
 from erhc_h5.resident.session import current_app_user, loaded_card_ref
 from erhc_h5.scan.service import RESULT_LABELS
@@ -29,21 +27,6 @@ def _card():
     return service.card_of(current_app_user(with_card=True))
 
 
-def _card_ref(session, card) -> str | None:
-    """The card's code reference for this request's codes. A card's first code creates it: the
-    read transaction ends and the reference is written in a transaction of its own that takes the
-    write lock at BEGIN (on SQLite a write from a read transaction would lose to any parallel
-    writer and the whole page would run again); the code is then signed and drawn outside it."""
-    ref = loaded_card_ref(card.id)
-    if ref != "":
-        return ref
-    session.commit()
-    with write_intent():
-        ref = tokens.card_ref(session, card.id, "")  # none was read: insert it, or read a parallel request's
-        session.commit()
-    return ref
-
-
 @bp.route("/h5/code")
 @limiter.limit("60 per minute")
 def face():
@@ -51,8 +34,7 @@ def face():
     if card is None:
         return redirect(SERVICE_PATH)
     session = get_session()
-    image = service.fresh_code(session, card, ref=_card_ref(session, card))
-    session.commit()
+    image = service.show_code(session, card, loaded_ref=loaded_card_ref(card.id))
     now = time.time()
     face_waiting = not card.is_authenticated and service.face_passed_waiting(session, current_app_user())
     return render_template(
@@ -72,10 +54,8 @@ def token_json():
     card = _card()
     if card is None:
         return jsonify(error="no_card", message="请先完成实名认证并领取电子健康码"), 404
-    session = get_session()
-    image = service.fresh_code(session, card, "svg" if request.args.get("format") == "svg" else "png",
-                               ref=_card_ref(session, card))
-    session.commit()
+    image = service.show_code(get_session(), card, "svg" if request.args.get("format") == "svg" else "png",
+                              loaded_ref=loaded_card_ref(card.id))
     response = jsonify(src=image.src, expires_in=max(0, image.expires_at - int(time.time())), ttl=image.ttl)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -110,11 +90,7 @@ def cancel():
         if request.form.get("confirm") != "y":
             error = "请勾选确认后再注销"
         else:
-            session = get_session()
-            if cancel_card(session, card):  # a parallel request may have cancelled it already
-                audit(session, "card.cancelled", actor_type="resident", actor_id=user.id, target_type="card",
-                      target_id=card.id, detail={"by": "resident"})
-            session.commit()
+            service.cancel(get_session(), card, user)
             flash("您的电子健康码已注销", "info")
             return redirect(SERVICE_PATH)
     return render_template("code/cancel.html", masked_name=mask_name(card.name), masked_idcode=mask_idcode(card.idcode),

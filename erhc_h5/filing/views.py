@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 
 from erhc_h5.db import get_session
-from erhc_h5.filing import decisions, services, uploads
+from erhc_h5.filing import console, decisions, services, uploads
 from erhc_h5.filing.forms import ActionForm, DecisionForm, FilingForm, ReviewForm, ScreenForm
 from erhc_h5.filing.models import FILING_STATES, FiledApp, FilingDecision
 from erhc_h5.records.codes import AUTH_METHODS
@@ -44,14 +44,11 @@ def index():
 def create():
     form = FilingForm()
     if form.validate_on_submit():
-        session = get_session()
         try:
-            app = services.create_application(session, form.values(), actor_id=current_user.id)
+            app = console.create(get_session(), form.values(), actor_id=current_user.id)
         except services.FilingError as exc:
-            session.rollback()
             _show_error(form, exc)
         else:
-            session.commit()
             flash("备案申请草稿已保存,请上传实名认证界面设计截图后提交审核", "info")
             return redirect(url_for("filing.detail", app_id=app.id))
     return render_template("filing/form.html", form=form, app=None), 200 if request.method == "GET" else 422
@@ -68,14 +65,11 @@ def edit(app_id: int):
     if request.method == "GET":
         form.auth_methods.data = [m for m in (app.auth_methods or "").split("^") if m]
     if form.validate_on_submit():
-        session = get_session()
         try:
-            services.update_application(session, app, form.values(), actor_id=current_user.id)
+            console.update(get_session(), app, form.values(), actor_id=current_user.id)
         except services.FilingError as exc:
-            session.rollback()
             _show_error(form, exc)
         else:
-            session.commit()
             flash("备案申请已保存", "info")
             return redirect(url_for("filing.detail", app_id=app.id))
     return render_template("filing/form.html", form=form, app=app), 200 if request.method == "GET" else 422
@@ -100,16 +94,13 @@ def upload_screen(app_id: int):
     app = _load(app_id)
     form = ScreenForm()
     if form.validate_on_submit():
-        session = get_session()
         upload = form.screen.data
         try:
             data = upload.read(int(_cfg("UPLOAD_MAX_BYTES")) + 1) if upload else b""
-            uploads.add_screen(session, app, data, actor_id=current_user.id)
+            console.add_screen(get_session(), app, data, actor_id=current_user.id)
         except services.FilingError as exc:
-            session.rollback()
             flash(str(exc), "error")
             return _detail_page(_load(app_id), screen_form=form, upload_error=str(exc)), 422
-        session.commit()
         flash("截图已上传", "info")
     return redirect(url_for("filing.detail", app_id=app.id))
 
@@ -119,14 +110,11 @@ def upload_screen(app_id: int):
 def delete_screen(app_id: int, name: str):
     app = _load(app_id)
     if ActionForm().validate_on_submit():
-        session = get_session()
         try:
-            uploads.remove_screen(session, app, name, actor_id=current_user.id)
+            console.remove_screen(get_session(), app, name, actor_id=current_user.id)
         except services.FilingError as exc:
-            session.rollback()
             flash(str(exc), "error")
         else:
-            session.commit()
             flash("截图已删除", "info")
     return redirect(url_for("filing.detail", app_id=app.id))
 
@@ -151,17 +139,12 @@ def act(app_id: int, action: str):
     if not form.validate_on_submit():
         flash(form.review_opinion.errors[0] if form.review_opinion.errors else "请求无效,请重试", "error")
         return redirect(url_for("filing.detail", app_id=app.id))
-    session = get_session()
     try:
-        secret = services.transition(session, app, action, actor_id=current_user.id,
-                                     opinion=form.review_opinion.data or "")
+        secret = console.transition(get_session(), app, action, actor_id=current_user.id,
+                                    opinion=form.review_opinion.data or "")
     except services.FilingError as exc:
-        session.rollback()
-        services.record_refusal(session, app_id, action, current_user.id, exc)
-        session.commit()
         flash(str(exc), "error")
         return redirect(url_for("filing.detail", app_id=app_id))
-    session.commit()
     if secret:
         return render_template("filing/secret.html", app=app, secret=secret, first=True)
     flash(f"已{services.ACTION_LABELS[action]}:{app.app_name}", "info")
@@ -174,16 +157,11 @@ def rotate(app_id: int):
     app = _load(app_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    session = get_session()
     try:
-        secret = services.rotate_secret(session, app, actor_id=current_user.id)
+        secret = console.rotate_secret(get_session(), app, actor_id=current_user.id)
     except services.FilingError as exc:
-        session.rollback()
-        services.record_refusal(session, app_id, "rotate", current_user.id, exc)
-        session.commit()
         flash(str(exc), "error")
         return redirect(url_for("filing.detail", app_id=app_id))
-    session.commit()
     return render_template("filing/secret.html", app=app, secret=secret, first=False)
 
 

@@ -1,8 +1,6 @@
 """Views of the ops domain: health, readiness, the dashboard, status JSON, Prometheus metrics, requeue."""
 from __future__ import annotations
 
-import datetime as dt
-
 import hmac
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -13,11 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms import IntegerField
 from wtforms.validators import NumberRange, Optional
 
-from erhc_h5.audit import audit
 from erhc_h5.config import environment
 from erhc_h5.db import get_session
-from erhc_h5.logs import log_event
-from erhc_h5.ops import charts, metrics
+from erhc_h5.ops import charts, metrics, services
 from erhc_h5.ops.status import get_status
 from erhc_h5.records.codes import method_label
 from erhc_h5.staff.auth import role_required
@@ -57,7 +53,7 @@ def readyz():
     except SQLAlchemyError:
         checks["migrations"] = "unknown"
     if checks["migrations"] == "ok":  # a schema at head can take the probe's write
-        checks["database"] = probe_write(get_session())
+        checks["database"] = services.probe_write(get_session())
     checks["limiter_store"] = limiter_store_state(current_app)
     ready = checks["database"] == "ok" and checks["migrations"] == "ok"
     status = ("degraded" if checks["limiter_store"] == "unavailable" else "ready") if ready else "not_ready"
@@ -66,33 +62,6 @@ def readyz():
     if not ready:
         response.headers["Retry-After"] = str(int(current_app.config["DATABASE_RETRY_AFTER_SECONDS"]))
     return response
-
-
-# What readiness writes: one counter row, committed, so a database that answers reads but cannot
-# write (disk full, read-only, a standby) is "not ready" instead of failing every journey.
-PROBE_KEY = "readyz:probe"
-PROBE_TIMEOUT_MS = 2000
-
-
-def probe_write(session) -> str:
-    """'ok', or why the database cannot take a write now: unavailable, read_only, write_failed."""
-    from erhc_h5.errors import is_database_outage
-    from erhc_h5.resident.limits import take
-
-    try:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text(f"SET LOCAL statement_timeout = {PROBE_TIMEOUT_MS}"))
-        take(session, PROBE_KEY, 2**31 - 1, dt.timedelta(days=1))
-        session.commit()
-        return "ok"
-    except SQLAlchemyError as exc:
-        session.rollback()
-        detail = str(getattr(exc, "orig", exc)).lower()
-        if "read-only" in detail or "read only" in detail or "readonly" in detail:
-            return "read_only"
-        if "no space" in detail or "disk" in detail and "full" in detail:
-            return "disk_full"
-        return "unavailable" if is_database_outage(exc) else "write_failed"
 
 
 def _bearer_ok() -> bool:
@@ -144,17 +113,6 @@ def requeue():
     if not form.validate_on_submit():
         flash("请求无效,请刷新页面后重试", "error")
         return redirect(url_for("ops.dashboard"))
-    try:
-        from erhc_h5.sync.repair import requeue as requeue_entries
-    except ImportError:
-        flash("上传模块尚未就绪,无法重新排队", "error")
-        return redirect(url_for("ops.dashboard"))
-    session = get_session()
-    ids = [form.entry_id.data] if form.entry_id.data else None
-    count = requeue_entries(session, entry_ids=ids, states=("rejected", "dead"))
-    audit(session, "ops.requeue", actor_type="staff", actor_id=current_user.id, target_type="outbox",
-          target_id=form.entry_id.data or "", detail={"versions": count})
-    session.commit()
-    log_event("ops.requeue", versions=count, staff_user_id=current_user.id)
+    count = services.requeue(get_session(), form.entry_id.data, staff_id=current_user.id)
     flash(f"已重新排队 {count} 条记录版本" if count else "没有可重新排队的记录(被驳回的记录请先更正居民信息)", "info")
     return redirect(url_for("ops.dashboard"))

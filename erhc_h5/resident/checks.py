@@ -23,9 +23,11 @@ from erhc_h5.logs import log_event
 from erhc_h5.resident import limits
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.identity import get_providers as providers
+from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.resident.verification import (
     Outcome, State, complete, data, draft, move, record_failure, register_pending, save,
 )
+from erhc_h5.uow import unit_of_work
 
 OTP_TTL = dt.timedelta(minutes=5)
 OTP_MAX_TRIES = 5
@@ -73,10 +75,21 @@ def cooldown_left(vs: VerificationSession, now: dt.datetime | None = None) -> in
 
 
 def send_code(session: Session, vs: VerificationSession, now: dt.datetime | None = None) -> SendResult:
-    """Send (or resend, the same code while valid) a 6-digit code to the profile phone.
+    """Send (or resend, the same code while valid) a 6-digit code to the profile phone; committed.
 
     The phone's hourly allowance is taken atomically before the gateway is asked, and given back
-    if the gateway fails."""
+    if the gateway fails. A gateway failure is committed on purpose before ProviderUnavailable is
+    raised: the allowance given back and the code generated stay, so a retry resends the same code."""
+    with unit_of_work(session):
+        try:
+            return _send_code(session, vs, now)
+        except ProviderUnavailable as exc:
+            failure = exc
+    raise failure
+
+
+def _send_code(session: Session, vs: VerificationSession, now: dt.datetime | None) -> SendResult:
+    """The sending itself, in the caller's transaction."""
     now = now or utcnow()
     wait = cooldown_left(vs, now)
     if wait:

@@ -72,8 +72,10 @@ def journey_required(*states: str):
 
 
 def provider_unavailable(exc: ProviderUnavailable, retry_action: str | None = None, retry_link: str | None = None):
-    """Not the resident's fault: say so, keep the attempt, offer a retry."""
-    get_session().commit()  # keeps e.g. a generated SMS code, so a retry resends the same one
+    """Not the resident's fault: say so, keep the attempt, offer a retry. Commits nothing: the
+    service that met the provider committed what the retry needs (``verification.run_check`` the
+    guess given back, ``checks.send_code`` the code it generated); a face check that could not
+    start wrote nothing."""
     log_event("verification.provider_unavailable", reason=exc.reason, path=request.path)
     return render_template("resident/unavailable.html", reason=exc.reason, retry_action=retry_action,
                            retry_link=retry_link), 503

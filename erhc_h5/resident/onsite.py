@@ -17,9 +17,10 @@ from erhc_h5.records.standard import Violation, normalize_phone, normalize_recor
 from erhc_h5.resident import limits
 from erhc_h5.resident.cards import issue_or_update_card
 from erhc_h5.resident.models import VerificationSession
-from erhc_h5.resident.verification import Outcome, complete, data, expire_if_due, move
+from erhc_h5.resident.verification import Outcome, complete, data, expire_if_due, is_due, move
 from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.security.masking import mask_address, mask_phone
+from erhc_h5.uow import unit_of_work
 
 
 def normalize_code(raw: str | None) -> str:
@@ -28,15 +29,18 @@ def normalize_code(raw: str | None) -> str:
 
 
 def find_pending(session: Session, raw_code: str | None) -> VerificationSession | None:
-    """The session waiting on-site under this code, if still valid."""
+    """The session waiting on-site under this code, if still valid. A code found past its validity
+    is expired and committed at once (joining the caller's unit of work, if any), although the
+    operator is only told it is not found; a valid one is only read."""
     code = normalize_code(raw_code)
     if len(code) != 8:
         return None
     vs = session.scalar(select(VerificationSession).where(VerificationSession.onsite_code == code))
     if vs is None or vs.state != "pending_onsite":
         return None
-    if expire_if_due(vs):
-        session.commit()
+    if is_due(vs):
+        with unit_of_work(session):
+            expire_if_due(vs)
         return None
     return vs
 
@@ -69,9 +73,10 @@ def summary(vs: VerificationSession) -> dict:
 
 
 def opened(session: Session, vs: VerificationSession, staff_id: int) -> None:
-    """Audit that this operator opened the registration in full (the caller commits)."""
-    audit(session, "onsite.review_opened", actor_type="staff", actor_id=staff_id,
-          target_type="verification_session", target_id=vs.id, detail={})
+    """Audit that this operator opened the registration in full; committed before the page shows it."""
+    with unit_of_work(session):
+        audit(session, "onsite.review_opened", actor_type="staff", actor_id=staff_id,
+              target_type="verification_session", target_id=vs.id, detail={})
 
 
 class DocumentMismatch(Exception):
@@ -85,7 +90,7 @@ class DocumentMismatch(Exception):
 def check_document(session: Session, vs: VerificationSession, staff_id: int, typed: str | None) -> None:
     """Compare the number typed (or read by a card reader) with the registration: case and spaces
     (full-width too) ignored. Both outcomes are audited, without the number; DocumentMismatch
-    when they differ (the caller commits the audit row and shows the message)."""
+    when they differ (the audit row is to be committed all the same)."""
     registered = normalize_idcode(data(vs).get("idcode") or "")
     given = normalize_idcode(typed or "")
     matched = bool(given) and hmac.compare_digest(given.encode("utf-8"), registered.encode("utf-8"))
@@ -116,24 +121,34 @@ def confirm(session: Session, vs: VerificationSession, staff_id: int, note: str,
     """The operator checked the document and typed its number: the pass with the session's methods
     ('4' or '3^4').
 
-    Raises AlreadyHandled when another operator got there first, DocumentMismatch (nothing changed
-    but the audit row) when the number is not the registered one."""
-    _claim(session, vs)
-    check_document(session, vs, staff_id, document_number)
-    return complete(session, vs, vs.method or "4", staff_id=staff_id, note=note)
+    Committed. Raises AlreadyHandled (rolled back) when another operator got there first,
+    RecordInvalid (rolled back) when the standard refuses the record, DocumentMismatch when the
+    number is not the registered one: then nothing changed but the audit row of the refused number,
+    which is committed on purpose (every mismatch stays on record) before the error is raised."""
+    with unit_of_work(session):
+        _claim(session, vs)
+        try:
+            check_document(session, vs, staff_id, document_number)
+        except DocumentMismatch as exc:
+            mismatch = exc
+        else:
+            return complete(session, vs, vs.method or "4", staff_id=staff_id, note=note)
+    raise mismatch
 
 
 def reject(session: Session, vs: VerificationSession, staff_id: int, note: str) -> None:
-    """The document does not match the person: the session fails and the failure counts for the identity."""
-    _claim(session, vs)
-    limits.record_event(session, "failure", session_id=vs.id, subject=vs.subject_hash, phone=vs.phone_bidx,
-                        ip=vs.ip_hash, reason="onsite_rejected")
-    if vs.subject_hash:
-        limits.count_failure(session, limits.Who.of(vs))
-    vs.confirmed_by_id, vs.confirm_note, vs.failure_reason = staff_id, note, "onsite_rejected"
-    move(vs, "failed")
-    audit(session, "onsite.rejected", actor_type="staff", actor_id=staff_id,
-          target_type="verification_session", target_id=vs.id, detail={})
+    """The document does not match the person: the session fails and the failure counts for the
+    identity. Committed; AlreadyHandled (rolled back) when another operator got there first."""
+    with unit_of_work(session):
+        _claim(session, vs)
+        limits.record_event(session, "failure", session_id=vs.id, subject=vs.subject_hash, phone=vs.phone_bidx,
+                            ip=vs.ip_hash, reason="onsite_rejected")
+        if vs.subject_hash:
+            limits.count_failure(session, limits.Who.of(vs))
+        vs.confirmed_by_id, vs.confirm_note, vs.failure_reason = staff_id, note, "onsite_rejected"
+        move(vs, "failed")
+        audit(session, "onsite.rejected", actor_type="staff", actor_id=staff_id,
+              target_type="verification_session", target_id=vs.id, detail={})
     log_event("onsite.rejected", session=vs.id[:8])
 
 
@@ -144,7 +159,14 @@ REGISTER_FIELDS = ("name", "id_card_type_code", "idcode", "nationality", "nation
 def register_without_phone(session: Session, app: FiledApp, form: dict, staff_id: int, note: str):
     """Method 4 for a resident with no phone: the contact person's mobile fills ``phone`` and ``telephone``.
 
-    Returns (card, []) or (None, violations); the caller commits or rolls back."""
+    Returns (card, []), committed, or (None, violations) with nothing written; RecordInvalid (rolled
+    back) when the record builder refuses it."""
+    with unit_of_work(session):
+        return _register(session, app, form, staff_id, note)
+
+
+def _register(session: Session, app: FiledApp, form: dict, staff_id: int, note: str):
+    """The registration's checks, then the card, in the caller's transaction."""
     record = normalize_record({k: form.get(k) or "" for k in REGISTER_FIELDS + ("sex", "birthday")})
     fields = REGISTER_FIELDS + ("phone",)
     if not uses_resident_id_layout(record["id_card_type_code"], record["idcode"]):

@@ -3,7 +3,8 @@
 created -> in_progress -> pending_provider | pending_onsite -> passed | failed | expired | locked.
 Functions work in the caller's transaction; the caller commits once, except around a provider
 call: ``begin_check`` is committed before the provider is asked, so that parallel requests see
-the spent guess and the session's check under way (see ``resident/checks.py``).
+the spent guess and the session's check under way (see ``resident/checks.py``); and ``load``
+commits an expiry it finds on the way in a unit of work of its own (``erhc_h5/uow.py``).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from erhc_h5.resident.cards import StepUpRequired, issue_or_update_card, link
 from erhc_h5.resident.draft import ASKED_WITHOUT_RESIDENT_ID, IDENTITY_FIELDS, PROFILE_FIELDS, Draft
 from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, AppUser, EHealthCard, VerificationSession
+from erhc_h5.uow import unit_of_work
 
 
 class State(StrEnum):
@@ -111,14 +113,19 @@ def start(session: Session, app_user: AppUser, consent_version: str, ip: str | N
     return vs
 
 
-def expire_if_due(vs: VerificationSession, now: dt.datetime | None = None) -> bool:
-    """Mark an idle session (or an on-site code past its validity) expired; True if it did."""
+def is_due(vs: VerificationSession, now: dt.datetime | None = None) -> bool:
+    """The session is idle past SESSION_IDLE_MINUTES (or its on-site code past its validity)."""
     now = now or utcnow()
     idle = dt.timedelta(minutes=int(current_app.config["SESSION_IDLE_MINUTES"]))
-    due = (vs.state == State.PENDING_ONSITE and vs.onsite_expires_at is not None and vs.onsite_expires_at < now) or (
+    return (vs.state == State.PENDING_ONSITE and vs.onsite_expires_at is not None and vs.onsite_expires_at < now) or (
         vs.state in (State.CREATED, State.IN_PROGRESS, State.PENDING_PROVIDER)
         and (vs.updated_at or vs.created_at) < now - idle
     )
+
+
+def expire_if_due(vs: VerificationSession, now: dt.datetime | None = None) -> bool:
+    """Mark an idle session (or an on-site code past its validity) expired; True if it did."""
+    due = is_due(vs, now)
     if due:
         move(vs, State.EXPIRED)
         log_event("verification.expired", session=vs.id[:8])
@@ -126,14 +133,17 @@ def expire_if_due(vs: VerificationSession, now: dt.datetime | None = None) -> bo
 
 
 def load(session: Session, vs_id: str | None, app_user: AppUser | None) -> VerificationSession | None:
-    """The resident's session by id (only their own), expired on the way if due."""
+    """The resident's session by id (only their own), expired on the way if due. The expiry is
+    committed at once (joining the caller's unit of work, if any): it stands whatever the rest of
+    the request does, which may be no more than showing a page; a session not due is only read."""
     if not vs_id or app_user is None:
         return None
     vs = session.get(VerificationSession, vs_id)
     if vs is None or vs.app_user_id != app_user.id:
         return None
-    if expire_if_due(vs):
-        session.commit()
+    if is_due(vs):
+        with unit_of_work(session):
+            expire_if_due(vs)
     return vs
 
 

@@ -51,7 +51,6 @@ def review(code: str):
             return done
     elif request.method == "GET":
         onsite.opened(session, vs, current_user.id)
-        session.commit()
     page = render_template("staff/onsite/review.html", form=form, info=onsite.summary(vs), code=vs.onsite_code)
     return page, {"Cache-Control": "no-store"}
 
@@ -66,8 +65,7 @@ def _decide(session, vs, form: OnsiteConfirmForm):
         try:
             onsite.reject(session, vs, current_user.id, note)
         except onsite.AlreadyHandled as exc:
-            return _handled_elsewhere(session, exc)
-        session.commit()
+            return _handled_elsewhere(exc)
         flash("已记录:人证不一致,本次认证未通过", "info")
         return redirect(url_for(".home"))
     elif not (form.document_number.data or "").strip():
@@ -78,22 +76,18 @@ def _decide(session, vs, form: OnsiteConfirmForm):
         try:
             onsite.confirm(session, vs, current_user.id, note, form.document_number.data)
         except onsite.AlreadyHandled as exc:
-            return _handled_elsewhere(session, exc)
-        except onsite.DocumentMismatch as exc:
-            session.commit()  # the audit row of the refused number
+            return _handled_elsewhere(exc)
+        except onsite.DocumentMismatch as exc:  # its audit row is committed (onsite.confirm)
             form.document_number.errors.append(exc.message)
         except RecordInvalid as exc:
-            session.rollback()
             form.form_errors.extend(v.message for v in exc.violations)
         else:
-            session.commit()
             flash("现场认证已确认,居民已完成实名认证", "info")
             return redirect(url_for(".home"))
     return None
 
 
-def _handled_elsewhere(session, exc: onsite.AlreadyHandled):
-    session.rollback()
+def _handled_elsewhere(exc: onsite.AlreadyHandled):
     flash(exc.message, "error")
     return redirect(url_for(".home"))
 
@@ -124,9 +118,7 @@ def register():
             except RecordInvalid as exc:
                 card, violations = None, exc.violations
             if card is not None:
-                session.commit()
                 flash(f"已完成现场登记:{mask_name(card.name)},认证方式:现场认证", "info")
                 return redirect(url_for(".register"))
-            session.rollback()
             apply_violations(form, violations)
     return render_template("staff/onsite/register.html", form=form, has_apps=bool(apps))

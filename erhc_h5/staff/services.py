@@ -15,6 +15,7 @@ from erhc_h5.logs import log_event
 from erhc_h5.staff import throttle
 from erhc_h5.staff.models import ROLES, StaffUser
 from erhc_h5.staff.passwords import WeakPassword, check_strength
+from erhc_h5.uow import unit_of_work
 
 USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,63}$")
 
@@ -96,37 +97,47 @@ def sign_in(session: Session, username: str, password: str) -> SignIn:
     The attempt's slot is committed before the password is checked, so parallel callers count it;
     of N parallel wrong attempts at most STAFF_LOGIN_MAX_FAILURES reach a check, the others (and a
     right password while the backoff runs) come back ``backing_off`` without one."""
-    slot = throttle.take(session, username)
-    session.commit()
+    with unit_of_work(session):  # committed on purpose before the check: parallel attempts count it
+        slot = throttle.take(session, username)
     if slot is None:
         log_event("staff.login_backoff")
         return SignIn(retry_at=throttle.blocked_until(session, username), backing_off=True)
-    user = authenticate(session, username, password)
-    if user is None:
-        until = throttle.failed(session, slot)
-        known = session.scalar(select(StaffUser.id).where(StaffUser.username == throttle.key_of(username)))
-        audit(session, "staff.login_failed", actor_type="system", target_type="staff_user" if known else "",
-              target_id=known or "", detail={"backoff_until": until.isoformat()} if until else {})
-        session.commit()
-        return SignIn()
-    throttle.clear(session, username)
-    user.last_login_at = utcnow()
-    audit(session, "staff.login", actor_type="staff", actor_id=user.id,
-          detail={"must_change_password": True} if user.must_change_password else {})
-    session.commit()
+    with unit_of_work(session):
+        user = authenticate(session, username, password)
+        if user is None:
+            until = throttle.failed(session, slot)
+            known = session.scalar(select(StaffUser.id).where(StaffUser.username == throttle.key_of(username)))
+            audit(session, "staff.login_failed", actor_type="system", target_type="staff_user" if known else "",
+                  target_id=known or "", detail={"backoff_until": until.isoformat()} if until else {})
+            return SignIn()
+        throttle.clear(session, username)
+        user.last_login_at = utcnow()
+        audit(session, "staff.login", actor_type="staff", actor_id=user.id,
+              detail={"must_change_password": True} if user.must_change_password else {})
     return SignIn(user=user)
 
 
 def change_password(session: Session, user: StaffUser, new_password: str) -> StaffUser:
-    """Replace a temporary password with the owner's own; refuse a weak one or the same one again.
-    Ends every other session of the user."""
-    check_password(new_password, user)
-    if user.check_password(new_password):
-        raise StaffError("新密码不能与临时密码相同", "password_reused")
-    user.set_password(new_password)
-    user.must_change_password = False
-    user.end_sessions()
-    session.flush()
-    audit(session, "staff.password_change", actor_type="staff", actor_id=user.id, target_type="staff_user",
-          target_id=user.id)
+    """Replace a temporary password with the owner's own, committed; refuse a weak one or the same
+    one again (StaffError, nothing written). Ends every other session of the user."""
+    with unit_of_work(session):
+        check_password(new_password, user)
+        if user.check_password(new_password):
+            raise StaffError("新密码不能与临时密码相同", "password_reused")
+        user.set_password(new_password)
+        user.must_change_password = False
+        user.end_sessions()
+        session.flush()
+        audit(session, "staff.password_change", actor_type="staff", actor_id=user.id, target_type="staff_user",
+              target_id=user.id)
     return user
+
+
+def sign_out(session: Session, staff_id: int) -> None:
+    """End every session of the account (a copy of the cookie elsewhere must not outlive the
+    sign-out), audited, committed before the browser's own session is cleared."""
+    with unit_of_work(session):
+        user = session.get(StaffUser, staff_id)
+        if user is not None:
+            user.end_sessions()
+        audit(session, "staff.logout", actor_type="staff", actor_id=staff_id)

@@ -8,14 +8,13 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 from flask import session as flask_session
 from flask_login import current_user, login_required, login_user, logout_user
 
-from erhc_h5.audit import audit
 from erhc_h5.db import get_session, utcnow
 from erhc_h5.extensions import limiter
 from erhc_h5.security.redirects import safe_next
 from erhc_h5.staff import auth  # noqa: F401  (registers the user loader)
 from erhc_h5.staff.forms import LoginForm, PasswordChangeForm
 from erhc_h5.staff.models import StaffUser
-from erhc_h5.staff.services import StaffError, sign_in
+from erhc_h5.staff.services import StaffError, sign_in, sign_out
 from erhc_h5.staff.services import change_password as change_password_of
 from erhc_h5.timefmt import fmt
 
@@ -87,10 +86,8 @@ def change_password():
         try:
             change_password_of(session, user, form.new_password.data)
         except StaffError as exc:
-            session.rollback()
             form.new_password.errors.append(str(exc))
             return render_template("staff/password_change.html", form=form), 422
-        session.commit()
         flask_session.pop(PENDING, None)
         login_user(user)
         flash("新密码已设置", "info")
@@ -115,12 +112,7 @@ def _pending_user(session, pending: dict) -> StaffUser | None:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    session = get_session()
-    user = session.get(StaffUser, current_user.id)
-    if user is not None:
-        user.end_sessions()  # a copy of this cookie elsewhere must not outlive the sign-out
-    audit(session, "staff.logout", actor_type="staff", actor_id=current_user.id)
-    session.commit()
+    sign_out(get_session(), current_user.id)
     logout_user()
     flash("已安全退出", "info")
     return redirect(url_for("staff.login"))

@@ -4,7 +4,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
+
 from erhc_h5.db import utcnow
+from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.resident import checks, verification
 from erhc_h5.resident.models import EHealthCard
 
@@ -48,6 +51,18 @@ def test_gateway_failure_starts_no_cooldown(journey, provider_mode):
     assert journey.vs().otp_sent_at is None and journey.vs().attempts == 0
     provider_mode("normal")
     assert "验证码已发送" in journey.client.post("/h5/verify/sms/send", follow_redirects=True).get_data(as_text=True)
+
+
+def test_a_gateway_failure_commits_the_code_so_the_retry_resends_it(journey, db_session, provider_mode):
+    journey.ready()
+    provider_mode("timeout")
+    with pytest.raises(ProviderUnavailable):
+        checks.send_code(db_session, journey.vs())
+    db_session.rollback()  # what the service committed survives it
+    kept = verification.draft(journey.vs()).proof("otp")
+    assert kept is not None and journey.vs().otp_sent_at is None
+    provider_mode("normal")
+    assert shown_code(journey.client.post("/h5/verify/sms/send", follow_redirects=True).get_data(as_text=True)) == kept
 
 
 def test_five_wrong_tries_burn_the_code_and_expiry(journey, db_session):

@@ -191,3 +191,27 @@ def test_other_documents_ask_sex_and_birthday(new_vs, db_session, seeded):
     assert checks.two_factor(db_session, vs).kind == "passed"
     card = db_session.get(EHealthCard, vs.card_id)
     assert card.sex == "2" and card.birthday == "1985-02-03"
+
+
+def test_an_expiry_found_by_load_is_committed_and_a_live_session_only_read(new_vs, db_session, app):
+    idle, live = new_vs("idle-on-load"), new_vs("live-on-load")
+    idle.updated_at = utcnow() - dt.timedelta(minutes=app.config["SESSION_IDLE_MINUTES"] + 1)
+    db_session.commit()
+    assert verification.load(db_session, idle.id, db_session.get(AppUser, idle.app_user_id)).state == "expired"
+    live.failure_reason = "not-to-be-kept"
+    assert verification.load(db_session, live.id, db_session.get(AppUser, live.app_user_id)) is live
+    db_session.rollback()  # what was committed survives it
+    assert idle.state == "expired"
+    assert live.state == "in_progress" and live.failure_reason == ""  # loading a live session committed nothing
+
+
+def test_an_onsite_code_found_past_its_validity_is_expired_and_committed(new_vs, db_session):
+    from erhc_h5.resident import onsite
+
+    vs = new_vs("onsite-past")
+    checks.to_onsite(db_session, vs, "4")
+    vs.onsite_expires_at = utcnow() - dt.timedelta(minutes=1)
+    db_session.commit()
+    assert onsite.find_pending(db_session, vs.onsite_code) is None
+    db_session.rollback()
+    assert vs.state == "expired"
