@@ -8,7 +8,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request
 from erhc_h5.audit import audit
 from erhc_h5.code import service
 from erhc_h5.code import tokens
-from erhc_h5.db import get_session, write_intent
+from erhc_h5.db import get_session, write_transaction
 from erhc_h5.extensions import limiter
 from erhc_h5.records.codes import method_label
 from erhc_h5.resident.assurance import step_up_message
@@ -38,9 +38,9 @@ def _card_ref(session, card) -> str | None:
     if ref != "":
         return ref
     session.commit()
-    with write_intent():
-        ref = tokens.card_ref(session, card.id, "")  # none was read: insert it, or read a parallel request's
-        session.commit()
+    write_transaction(session)
+    ref = tokens.card_ref(session, card.id, "")  # none was read: insert it, or read a parallel request's
+    session.commit()
     return ref
 
 
