@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from erhc_h5.db import utcnow
+from erhc_h5.db import lock_row, utcnow
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.models import OutboxEntry
 from erhc_h5.sync.outbox import pending_entry
@@ -74,10 +74,13 @@ def record_card_version(session: Session, card, operation: str | None = None, *,
 
     ``operation`` defaults to 'i' for a card's first version and 'u' after; pass 'd' on
     cancellation. ``new_card``: the caller inserted the card in this transaction, so it has no
-    version yet and none is looked for. Raises RecordInvalid (writing nothing) if the record would
+    version yet and none is looked for; otherwise the card's row is held until the transaction ends
+    (the version counter is read and advanced under it). Raises RecordInvalid (writing nothing) if the record would
     break the standard.
     """
     session.flush()  # the card needs its id
+    if not new_card:  # parallel versions of one card queue here and number after the winner's
+        lock_row(session, card)
     last = None if new_card else session.scalars(
         select(AuthRecord).where(AuthRecord.card_id == card.id).order_by(AuthRecord.version.desc()).limit(1)
     ).first()
