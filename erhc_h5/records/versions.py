@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from erhc_h5.db import lock_row, utcnow
+from erhc_h5.db import utcnow
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.models import OutboxEntry
 from erhc_h5.sync.outbox import pending_entry
@@ -80,7 +80,8 @@ def record_card_version(session: Session, card, operation: str | None = None, *,
     """
     session.flush()  # the card needs its id
     if not new_card:  # parallel versions of one card queue here and number after the winner's
-        lock_row(session, card)
+        # (the card's own row only: the row lock cannot reach the outer join of its eager loads)
+        session.execute(select(type(card).id).where(type(card).id == card.id).with_for_update())
     last = None if new_card else session.scalars(
         select(AuthRecord).where(AuthRecord.card_id == card.id).order_by(AuthRecord.version.desc()).limit(1)
     ).first()
