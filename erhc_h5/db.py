@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from erhc_h5.logs import log_event
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -96,6 +98,7 @@ class Database:
 
 _WRITE_INTENT: ContextVar[bool] = ContextVar("erhc_write_intent", default=False)
 SQLITE_BUSY_SECONDS = 30
+FLOCK_FIRST_PAUSE, FLOCK_MAX_PAUSE = 0.001, 0.01
 
 
 class WriterLock:
@@ -104,9 +107,12 @@ class WriterLock:
 
     SQLite's busy handler polls a held write lock with sleeps of up to 100 ms, so under many
     writers a request can lose the lock over and over and wait seconds while the database is idle
-    most of that time. Writers that queue here are woken as soon as the holder commits. Reentrant
-    within a thread. A thread that cannot have it within ``timeout`` goes on without it and falls
-    back to SQLite's own busy wait (never worse than without this lock)."""
+    most of that time. Threads of one process queue on a mutex and the next one is woken as soon as
+    the holder lets go; a holder in another process is polled (``LOCK_NB``, every few milliseconds,
+    far below SQLite's 100 ms sleeps). Reentrant within a thread. ``acquire`` waits at most
+    ``timeout`` seconds in all (mutex and file lock together); a thread that cannot have it by then
+    goes on without it and falls back to SQLite's own busy wait (never worse than without this
+    lock)."""
 
     def __init__(self, path: str) -> None:
         self.path = path + ".writelock"
@@ -126,24 +132,42 @@ class WriterLock:
         self._depth = 0
 
     def acquire(self, timeout: float = SQLITE_BUSY_SECONDS) -> bool:
+        """Take the lock within ``timeout`` seconds; False if another holder kept it that long."""
         me = threading.get_ident()
         if self._owner == me:
             self._depth += 1
             return True
-        if not self._mutex.acquire(timeout=timeout):
+        deadline = time.monotonic() + max(0.0, timeout)
+        if not self._mutex.acquire(timeout=max(0.0, timeout)):
             return False
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            taken = self._flock_until(deadline)
         except OSError:  # the lock file cannot be made (directory gone): SQLite itself will say why
-            self._mutex.release()
-            return False
+            taken = False
         except BaseException:
             self._mutex.release()
             raise
+        if not taken:
+            self._mutex.release()
+            return False
         self._owner, self._depth = me, 1
         return True
+
+    def _flock_until(self, deadline: float) -> bool:
+        """The file lock, polled without blocking until ``deadline`` (a blocking flock cannot time out)."""
+        pause = FLOCK_FIRST_PAUSE
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, FLOCK_MAX_PAUSE)
 
     def release(self) -> None:
         """Release one hold (the holder's; a connection finalised elsewhere releases its own). Not
@@ -233,26 +257,56 @@ def _locking_connection_class(lock: WriterLock) -> type[sqlite3.Connection]:
     return LockingConnection
 
 
-@contextmanager
-def sqlite_writer() -> Iterator[None]:
-    """Hold the current app's SQLite writer lock for the block (the scan's transactions); nothing
-    on PostgreSQL or an in-memory database."""
-    lock = get_db().writer_lock
-    if lock is None:
-        yield
+# One way to write on SQLite. SQLite has one writer at a time, and in WAL mode it refuses at once
+# (no busy wait) a write from a transaction whose snapshot predates another writer's commit, so a
+# transaction that reads, decides and then writes must hold the write lock from its BEGIN. Three
+# entries give the same thing (the fair writer lock, then BEGIN IMMEDIATE); PostgreSQL gets nothing
+# extra from any of them, its rows are locked where the rule needs it (``lock_row``, FOR UPDATE).
+# - ``write_transaction(session)``: services and workers, before their first statement;
+# - ``writing()``: a block whose transaction begins inside it (the scan's own driver connection);
+# - the request default: a request whose method changes state (every POST writes), or a GET view
+#   marked ``@writes_on_get``, begins its transactions as ``write_transaction`` would.
+# See docs/concurrency.md for every mechanism and the test that attacks it.
+
+_TAKE_SQLITE_WRITE_LOCK = "UPDATE alembic_version SET version_num = version_num WHERE 1 = 0"
+
+
+def write_transaction(session: Session) -> None:
+    """Make the session's transaction a write transaction now. On SQLite, a transaction not yet
+    begun begins here: the writer lock (queued fairly, across threads and processes), then BEGIN
+    IMMEDIATE, so its reads see the newest commit and its writes cannot fail on a stale snapshot;
+    one already begun takes the writer lock and SQLite's write lock now (it fails at once if
+    another writer committed since its first read: the caller's retry, as before). Held until the
+    transaction commits or rolls back. Nothing on PostgreSQL."""
+    if session.get_bind().dialect.name != "sqlite":
         return
-    with lock.held():
-        yield
-
-
-@contextmanager
-def write_intent() -> Iterator[None]:
-    """SQLite transactions begun inside take the write lock at BEGIN (BEGIN IMMEDIATE): their reads
-    see the newest commit and their write never fails on a stale snapshot. No effect on PostgreSQL
-    or on a transaction already begun (tests' savepoints included)."""
     token = _WRITE_INTENT.set(True)
     try:
-        yield
+        conn = session.connection()
+    finally:
+        _WRITE_INTENT.reset(token)
+    dbapi = conn.connection.dbapi_connection
+    if getattr(dbapi, "holds_writer_lock", False):
+        return
+    take = getattr(dbapi, "take_writer_lock", None)
+    if take is not None:
+        take()
+    conn.exec_driver_sql(_TAKE_SQLITE_WRITE_LOCK)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """The block writes: on SQLite the current app's writer lock is held for the whole block (also
+    over a raw driver connection's own BEGIN IMMEDIATE), and a session transaction begun inside
+    begins as ``write_transaction`` begins it. Reentrant. Nothing on PostgreSQL."""
+    token = _WRITE_INTENT.set(True)
+    try:
+        lock = get_db().writer_lock
+        if lock is None:
+            yield
+        else:
+            with lock.held():
+                yield
     finally:
         _WRITE_INTENT.reset(token)
 
@@ -261,9 +315,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    if not _takes_write_lock():
+    if _WRITE_INTENT.get() or _request_writes():
+        _begin_immediate(conn)
+    else:
         conn.exec_driver_sql("BEGIN")
-        return
+
+
+def _begin_immediate(conn: Connection) -> None:
+    """The writer lock, then BEGIN IMMEDIATE; the lock is given back if the BEGIN fails."""
     dbapi = conn.connection.dbapi_connection
     take = getattr(dbapi, "take_writer_lock", None)
     if take is not None:
@@ -276,13 +335,10 @@ def _sqlite_begin(conn: Connection) -> None:
         raise
 
 
-def _takes_write_lock() -> bool:
-    """SQLite in WAL mode refuses at once (no busy wait) a write from a transaction whose snapshot
-    predates another writer's commit, so a POST that reads, decides and then writes would fail under
-    parallel requests. Requests that change state take the write lock at BEGIN and wait for it
-    (busy_timeout) instead; reads of safe requests stay concurrent."""
-    if _WRITE_INTENT.get():
-        return True
+def _request_writes() -> bool:
+    """The request-level default of ``write_transaction``: a request that changes state (not a safe
+    method), a GET view marked ``@writes_on_get``, or a GET run again after its undeclared write
+    lost to a parallel writer. Reads of other safe requests stay concurrent."""
     return has_request_context() and (request.method not in SAFE_METHODS or g.get("_erhc_write_retry", False)
                                       or getattr(current_app.view_functions.get(request.endpoint), WRITES_MARK, False))
 
@@ -291,9 +347,9 @@ WRITES_MARK = "_erhc_writes_on_get"
 
 
 def writes_on_get(view):
-    """Mark a GET view that always writes (a launch records its nonce): on SQLite its transaction
-    takes the write lock at BEGIN, instead of beginning as a read, losing its write to a parallel
-    writer and running again (``_retry_safe_requests_on_lock_conflict``)."""
+    """Mark a GET view that always writes (a launch records its nonce): its transactions begin as
+    ``write_transaction`` begins them, instead of beginning as a read, losing the write to a
+    parallel writer and running again (``_retry_safe_requests_on_lock_conflict``)."""
     setattr(view, WRITES_MARK, True)
     return view
 
@@ -305,9 +361,10 @@ def is_sqlite_lock_conflict(exc: BaseException) -> bool:
 
 
 def _retry_safe_requests_on_lock_conflict(app: Flask) -> None:
-    """A safe request (GET) that happens to write (a launch records its nonce, a code its reference)
-    began with a plain BEGIN; when SQLite refuses its write, it runs once more with the write lock
-    taken at BEGIN. Nothing of the first run was committed, so running it again is safe."""
+    """The safety net of a GET that writes without saying so (not marked ``@writes_on_get``, no
+    ``write_transaction``): it began with a plain BEGIN; when SQLite refuses its write, it runs once
+    more as a write request, and ``db.undeclared_get_write`` is logged so the view gets marked.
+    Nothing of the first run was committed, so running it again is safe."""
     dispatch = app.dispatch_request
 
     def dispatch_request():
@@ -316,6 +373,7 @@ def _retry_safe_requests_on_lock_conflict(app: Flask) -> None:
         except OperationalError as exc:
             if request.method not in SAFE_METHODS or g.get("_erhc_write_retry") or not is_sqlite_lock_conflict(exc):
                 raise
+        log_event("db.undeclared_get_write", endpoint=request.endpoint)
         session: Session | None = g.pop("db_session", None)
         if session is not None:
             session.rollback()
@@ -385,9 +443,10 @@ def init_app(app: Flask) -> None:
 
 def lock_row(session: Session, obj: Base) -> None:
     """Re-read ``obj`` and hold its row until the transaction ends: a racing transaction waits and
-    then reads the winner's commit (PostgreSQL row lock). On SQLite a state-changing request holds
-    the database write lock from BEGIN, so the re-read alone is current. Changes not yet flushed
-    are flushed first (a refresh would drop them)."""
+    then reads the winner's commit (PostgreSQL row lock). On SQLite the transaction must be a write
+    transaction (``write_transaction``, ``writing`` or a state-changing request), which holds the
+    database write lock from BEGIN, so the re-read alone is current. Changes not yet flushed are
+    flushed first (a refresh would drop them)."""
     session.flush()
     session.refresh(obj, with_for_update=True)
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.code import render, tokens
-from erhc_h5.db import utcnow, write_intent
+from erhc_h5.db import utcnow, writing
 from erhc_h5.resident.cards import cancel_card
 from erhc_h5.resident.models import CARD_LINK_VERIFIED, AppUser, EHealthCard
 from erhc_h5.scan.models import ScanEvent
@@ -70,7 +70,7 @@ def _new_card_ref(session: Session, card: EHealthCard) -> str:
     SQLite a write from a read transaction would lose to any parallel writer and the whole page would
     run again); the code is then signed and drawn outside it."""
     session.commit()
-    with write_intent(), unit_of_work(session):
+    with writing(), unit_of_work(session):
         return tokens.card_ref(session, card.id, "")  # none was read: insert it, or read a parallel request's
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from erhc_h5.db import session_scope, write_intent
+from erhc_h5.db import session_scope, writing
 from erhc_h5.filing.models import DecisionOutcome, DecisionSource, FiledApp
 
 filing_cli = AppGroup("filing", help="应用备案:提交省级、登记省级审批结果、接入密钥。")
@@ -58,7 +58,7 @@ def filing_create(path: str | None) -> None:
 
     data = _read_json(path)
     try:
-        with write_intent(), session_scope() as session:
+        with writing(), session_scope() as session:
             app = create_application(session, data, actor_id=None, actor_type="cli")
             send_to_province(session, app)
             app_id = app.id
@@ -90,7 +90,7 @@ def filing_decide(app_id, app_filing_no, access_code, opinion, decided_on, form_
                           opinion=opinion, decided_on=decided_on, app_filing_no=app_filing_no,
                           access_code=access_code, form_data=form_data)
     try:
-        with write_intent(), session_scope() as session:
+        with writing(), session_scope() as session:
             app = _load(session, app_id)
             record_decision(session, app, given, actor_id=None, source=DecisionSource.CLI, require_form=False)
             line = f"{app.id}\t{app.status}\t{app.app_filing_no or '-'}\t{app.access_code or '-'}"
@@ -106,7 +106,7 @@ def filing_secret(app_id) -> None:
     from erhc_h5.filing.services import FilingError, rotate_secret
 
     try:
-        with write_intent(), session_scope() as session:
+        with writing(), session_scope() as session:
             app = _load(session, app_id)
             secret = rotate_secret(session, app, actor_id=None, actor_type="cli")
     except FilingError as exc:

@@ -223,6 +223,7 @@ def _attack_signal(session: Session, since: dt.datetime) -> dict:
 
 def _link_notices(session: Session) -> dict:
     rows = dict(session.execute(select(LinkNotice.state, func.count()).group_by(LinkNotice.state)).all())
+    rows["pending"] = rows.get("pending", 0) + rows.get("sending", 0)  # a send under way is still to be done
     return {state: int(rows.get(state, 0)) for state in ("pending", "sent", "failed")}
 
 

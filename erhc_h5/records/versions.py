@@ -74,10 +74,13 @@ def record_card_version(session: Session, card, operation: str | None = None, *,
 
     ``operation`` defaults to 'i' for a card's first version and 'u' after; pass 'd' on
     cancellation. ``new_card``: the caller inserted the card in this transaction, so it has no
-    version yet and none is looked for. Raises RecordInvalid (writing nothing) if the record would
-    break the standard.
+    version yet and none is looked for; otherwise the card's row is held until the transaction
+    ends, so parallel writers read and advance the version counter in turn. Raises RecordInvalid
+    (writing nothing) if the record would break the standard.
     """
     session.flush()  # the card needs its id
+    if not new_card:  # the card's own row: FOR UPDATE cannot reach the outer join of its eager loads
+        session.execute(select(type(card).id).where(type(card).id == card.id).with_for_update())
     last = None if new_card else session.scalars(
         select(AuthRecord).where(AuthRecord.card_id == card.id).order_by(AuthRecord.version.desc()).limit(1)
     ).first()

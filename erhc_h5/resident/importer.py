@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from erhc_h5.db import utcnow
+from erhc_h5.db import utcnow, write_transaction
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.idnumbers import IdNumberError, check_idcode, uses_resident_id_layout
 from erhc_h5.records.models import AuthRecord
@@ -34,7 +34,6 @@ from erhc_h5.resident.assurance import PHONE_PROVEN_LEVEL, level_of, proves_phon
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.security.pii import EncryptedText, keyring, seal, seal_json
-from erhc_h5.sync.batching import take_write_lock
 from erhc_h5.sync.bulkwrite import executemany
 from erhc_h5.sync.models import OutboxEntry
 from erhc_h5.sync.outbox import pending_entry
@@ -252,7 +251,7 @@ def _write_chunk(session: Session, app: FiledApp, chunk: list[tuple[int, dict]],
     empis = [empi_of(row) for _, row in chunk]
     empis_by_line = {line: empi for (line, _), empi in zip(chunk, empis)}
     prepared = _prepare_new(app, chunk, empis, result, say)
-    take_write_lock(session)
+    write_transaction(session)
     known = set(session.scalars(select(EHealthCard.empi).where(EHealthCard.empi.in_(set(empis)))).all())
     fresh, later = [], []
     for (line, row), empi in zip(chunk, empis):
@@ -368,7 +367,7 @@ def _insert_with_ids(session: Session, table, rows: list[dict]) -> list[int]:
     """Insert rows and return their ids in order.
 
     SQLite would insert one row per statement to keep RETURNING in order; the chunk holds the
-    database write lock (``take_write_lock``), so the next ids are allocated up front and the rows
+    database write lock (``write_transaction``), so the next ids are allocated up front and the rows
     go in one executemany. On PostgreSQL a multi-row INSERT .. RETURNING of 1,000 rows costs psycopg
     a full parse of a huge statement; the ids are drawn from the table's sequence instead and the
     rows go in one executemany of a short, cached statement.

@@ -6,11 +6,13 @@ logged and counted, and never blocks the resident. ``flask notices send`` retrie
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import after_this_request, current_app, has_request_context
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from erhc_h5.db import utcnow
+from erhc_h5.db import utcnow, write_transaction
 from erhc_h5.identity import ProviderUnavailable, get_providers
 from erhc_h5.logs import log_event
 from erhc_h5.resident.helpdesk import hotline
@@ -19,6 +21,7 @@ from erhc_h5.security.masking import mask_account
 from erhc_h5.timefmt import fmt
 
 MAX_ATTEMPTS = 5
+SENDING_STALE_AFTER = dt.timedelta(minutes=10)  # far beyond a gateway call's deadline
 
 
 def queue_link_notice(session: Session, card, app_user, app) -> LinkNotice | None:
@@ -35,9 +38,33 @@ def queue_link_notice(session: Session, card, app_user, app) -> LinkNotice | Non
     return notice
 
 
+def claim(session: Session, notice: LinkNotice, now: dt.datetime | None = None) -> bool:
+    """Mark the notice ``sending`` (its attempt counted), committed before the gateway is asked: of
+    senders taking one notice at once (the request's after-response send, ``flask notices send``)
+    exactly one wins. A sender killed after its claim leaves it ``sending``; after
+    ``SENDING_STALE_AFTER`` the next run takes it again."""
+    now = now or utcnow()
+    write_transaction(session)
+    won = session.execute(
+        update(LinkNotice).where(LinkNotice.id == notice.id, _takeable(now))
+        .values(state="sending", sent_at=now, attempts=LinkNotice.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if won:
+        session.refresh(notice)
+    session.commit()
+    return won
+
+
+def _takeable(now: dt.datetime):
+    return or_(LinkNotice.state == "pending",
+               and_(LinkNotice.state == "sending", LinkNotice.sent_at < now - SENDING_STALE_AFTER))
+
+
 def send(session: Session, notice: LinkNotice) -> bool:
-    """Send one notice now; True when the gateway accepted it. The caller commits."""
-    notice.attempts += 1
+    """Send one notice now (its attempt claimed by ``claim``); True when the gateway accepted it.
+    The caller commits."""
+    notice.sent_at = None
     try:
         get_providers().sms.send_notice(notice.phone, dict(notice.params))
     except ProviderUnavailable as exc:
@@ -52,11 +79,15 @@ def send(session: Session, notice: LinkNotice) -> bool:
 
 def send_pending(session: Session, ids: list[int] | None = None) -> dict:
     """Send the given notices (or every pending one); {"sent": n, "failed": m}. Commits each."""
-    query = select(LinkNotice).where(LinkNotice.state == "pending").order_by(LinkNotice.id)
+    query = select(LinkNotice).where(_takeable(utcnow())).order_by(LinkNotice.id)
     if ids is not None:
         query = query.where(LinkNotice.id.in_(ids))
     result = {"sent": 0, "failed": 0}
-    for notice in session.scalars(query).all():
+    found = session.scalars(query).all()
+    session.commit()  # each claim begins a write transaction of its own
+    for notice in found:
+        if not claim(session, notice):
+            continue
         result["sent" if send(session, notice) else "failed"] += 1
         session.commit()
     return result

@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from erhc_h5.db import get_db, get_session, sqlite_writer, utcnow, write_intent
+from erhc_h5.db import get_db, get_session, utcnow, writing
 from erhc_h5.extensions import csrf, limiter
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
 from erhc_h5.resident.models import EHealthCard
@@ -52,7 +52,7 @@ def scan_transaction(session):
     lock, then BEGIN IMMEDIATE (reads see the newest commit, the insert never waits on a stale
     snapshot); plain BEGIN on PostgreSQL. The caller commits; the request teardown rolls back
     otherwise."""
-    with sqlite_writer(), write_intent():
+    with writing():
         yield
 
 
@@ -78,12 +78,12 @@ def api_transaction():
     if "db_session" in g:
         _end_read_snapshot(g.db_session)
     bind = get_db().factory.kw.get("bind")
-    with sqlite_writer():
+    with writing():
         if isinstance(bind, Engine):
             with driver_transaction(bind) as cursor:
                 yield statements_for(bind.dialect), cursor
             return
-        with write_intent():
+        with writing():
             session = get_session()
             conn = session.connection()
             yield statements_for(conn.dialect), session_cursor(conn)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 
 from flask import current_app
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from erhc_h5.db import utcnow
+from erhc_h5.db import is_sqlite_lock_conflict, utcnow, write_transaction
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.standard import FIELD_NAMES
 from erhc_h5.sync.models import OutboxEntry, SyncBatch
@@ -33,17 +33,6 @@ class BatchConflict(RuntimeError):
 
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def take_write_lock(session: Session) -> None:
-    """On SQLite, take the database write lock now (BEGIN IMMEDIATE semantics).
-
-    A deferred SQLite transaction that reads and then writes fails at once ("database is locked",
-    SQLITE_BUSY_SNAPSHOT) if another process committed in between; taking the lock first makes it
-    wait (busy_timeout) instead. PostgreSQL needs nothing: row locks do the job there.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("UPDATE sync_batches SET id = id WHERE 1 = 0"))
 
 
 def _new_batch(session: Session, cd_source: str) -> SyncBatch:
@@ -67,7 +56,7 @@ def _new_batch(session: Session, cd_source: str) -> SyncBatch:
 def make_batch(session: Session, size: int | None = None) -> SyncBatch | None:
     """Group up to ``size`` pending entries into a new batch (caller commits); None if nothing waits."""
     size = int(size or current_app.config["SYNC_BATCH_SIZE"])
-    take_write_lock(session)
+    write_transaction(session)
     query = (
         select(OutboxEntry.id, AuthRecord.record_id)
         .join(AuthRecord, AuthRecord.id == OutboxEntry.auth_record_id)
@@ -121,7 +110,7 @@ def make_batches(app_session_factory, *, max_batches: int | None = None) -> int:
             break
         except OperationalError as exc:  # SQLite: another writer's snapshot won; try again
             session.rollback()
-            if "locked" not in str(exc) and "busy" not in str(exc).lower():
+            if not is_sqlite_lock_conflict(exc):
                 raise
         finally:
             session.close()

@@ -14,12 +14,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
-from erhc_h5.db import utcnow
+from erhc_h5.db import utcnow, write_transaction
 from erhc_h5.logs import log_event
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.versions import RecordInvalid, record_card_version
 from erhc_h5.resident.models import EHealthCard
-from erhc_h5.sync.batching import take_write_lock
 from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncBatch
 
 WAITING_STATES = ("pending", "batched")
@@ -67,7 +66,7 @@ def rejected_entries(session: Session, limit: int = 50) -> list[dict]:
 def requeue(session: Session, *, entry_ids: list[int] | None = None, states=("rejected", "dead")) -> int:
     """Give rejected and dead versions another chance (see the module docstring); returns how many."""
 
-    take_write_lock(session)
+    write_transaction(session)
     query = select(OutboxEntry).where(OutboxEntry.state.in_(tuple(states)))
     if entry_ids is not None:
         query = query.where(OutboxEntry.id.in_(list(entry_ids)))

@@ -26,10 +26,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
-from erhc_h5.db import get_db, utcnow
+from erhc_h5.db import get_db, utcnow, write_transaction
 from erhc_h5.logs import log_event
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.sync.batching import batch_body, batch_members, make_batches, take_write_lock
+from erhc_h5.sync.batching import batch_body, batch_members, make_batches
 from erhc_h5.sync.client import ProvinceClient, Reply
 from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
 from erhc_h5.sync.repair import outbox_counts
@@ -72,7 +72,7 @@ class RunStats:
 
 def claim_batch(session: Session, owner: str, lease_seconds: int, exclude: set[int]) -> SyncBatch | None:
     """Take the lease on one due batch (committed by the caller), or None."""
-    take_write_lock(session)
+    write_transaction(session)
     now = utcnow()
     query = (
         select(SyncBatch)
@@ -253,7 +253,7 @@ class Worker:
 
     def release(self, session: Session, batch_id: int) -> None:
         """Hand a leased batch back, due now; the attempt never reached an answer, so it is not counted."""
-        take_write_lock(session)
+        write_transaction(session)
         released = session.execute(
             update(SyncBatch)
             .where(SyncBatch.id == batch_id, SyncBatch.lease_owner == self.owner, SyncBatch.state == "sending")
@@ -266,7 +266,7 @@ class Worker:
 
     def settle(self, session: Session, batch_id: int, reply: Reply, size: int, stats: RunStats) -> None:
         """Record the attempt and move the batch and its entries to their next state."""
-        take_write_lock(session)
+        write_transaction(session)
         batch = session.get(SyncBatch, batch_id, with_for_update=session.get_bind().dialect.name == "postgresql")
         now = utcnow()
         stats.attempts += 1

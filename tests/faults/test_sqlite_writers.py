@@ -12,13 +12,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from sqlalchemy import event, select, text
 
 from erhc_h5 import demo
-from erhc_h5.db import WriterLock, get_db, get_session, session_scope, sqlite_writer, write_intent
+from erhc_h5.db import WriterLock, get_db, get_session, session_scope, write_transaction, writing
 from tests.support import Journey, demo_app, make_launch_url
 
 
@@ -116,7 +115,8 @@ def test_a_holder_in_another_process_makes_a_write_wait(sqlite_app):
         done = threading.Event()
 
         def write() -> None:
-            with sqlite_app.app_context(), write_intent(), session_scope() as s:
+            with sqlite_app.app_context(), session_scope() as s:
+                write_transaction(s)
                 s.execute(text("UPDATE scan_devices SET site_name = site_name WHERE id = -1"))
             done.set()
 
@@ -141,7 +141,7 @@ def test_the_console_scan_nests_its_transaction_inside_the_lock(sqlite_app):
     def console_like() -> None:
         with sqlite_app.test_request_context("/scan", method="POST"):
             session = get_session()
-            with sqlite_writer(), write_intent():
+            with writing():
                 session.execute(text("UPDATE scan_devices SET site_name = site_name WHERE id = -1"))
                 session.commit()
         finished.set()
@@ -240,3 +240,50 @@ def test_a_forked_worker_does_not_share_its_parents_lock(tmp_path):
     assert first == b"held-by-parent", first
     assert second == b"|acquired", second
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_second_acquirer_gives_up_after_its_timeout_while_another_holds_the_lock(tmp_path):
+    """Two locks on one file are two holders as two processes would be (each its own descriptor):
+    while the first holds it, the second's ``acquire(timeout)`` returns False instead of waiting
+    for ever, and takes it once the first lets go."""
+    path = str(tmp_path / "db.sqlite3")
+    first, second = WriterLock(path), WriterLock(path)
+    assert first.acquire(timeout=0)
+    outcome: list[bool] = []
+    answered = threading.Event()
+
+    def try_second() -> None:
+        outcome.append(second.acquire(timeout=0.5))
+        answered.set()
+
+    threading.Thread(target=try_second, daemon=True).start()
+    try:
+        assert answered.wait(10), "the second acquirer waited past its timeout (a blocking file lock)"
+        assert outcome == [False], "the second acquirer took a lock the first still held"
+    finally:
+        first.release()
+    assert second.acquire(timeout=10), "the lock could not be taken once the first let go"
+    second.release()
+
+
+@pytest.mark.parametrize("already_reading", [False, True])
+def test_write_transaction_holds_the_writer_lock_until_the_transaction_ends(sqlite_app, already_reading):
+    """Outside any request (the sync worker, imports, repairs): a transaction not begun yet begins
+    IMMEDIATE under the writer lock; one that began as a read takes the writer lock on the spot
+    (before, the worker took SQLite's lock with a no-op write and skipped the writers' queue)."""
+    lock = get_db(sqlite_app).writer_lock
+    seen = _statements(sqlite_app)
+    with sqlite_app.app_context():
+        session = get_db(sqlite_app).factory()
+        try:
+            if already_reading:
+                session.execute(select(1))
+            assert _free_elsewhere(lock)
+            write_transaction(session)
+            assert not _free_elsewhere(lock), "write_transaction left the writers' queue open"
+            if not already_reading:
+                assert [s for s in seen if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE"], seen
+            session.commit()
+            assert _free_elsewhere(lock), "the writer lock outlived the transaction"
+        finally:
+            session.close()

@@ -1,0 +1,61 @@
+"""A link notice is sent once, though the request that queued it (after its response) and
+``flask notices send`` may both take it at the same moment."""
+from __future__ import annotations
+
+import threading
+
+from erhc_h5 import demo
+from erhc_h5.db import get_db, session_scope
+from erhc_h5.identity import get_providers
+from erhc_h5.resident import notices
+from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
+from tests.factories import person
+from tests.support import demo_app
+
+SENDERS = 30
+
+
+def _pending_notice(app) -> int:
+    with app.app_context(), session_scope(app) as session:
+        demo.seed(app, session)
+        filed = demo_app(session)
+        card = issue_or_update_card(session, person(8801, phone="13900008801"), filed, methods="2")
+        notice = notices.queue_link_notice(session, card, ensure_app_user(session, filed, "notice-race"), filed)
+        assert notice is not None, "the card's phone is proven: a notice is due"
+        return notice.id
+
+
+def test_thirty_senders_of_one_notice_send_it_once(fresh_app, monkeypatch):
+    notice_id = _pending_notice(fresh_app)
+    sent: list[str] = []
+    guard = threading.Lock()
+    sms = get_providers(fresh_app).sms
+    real = sms.send_notice
+
+    def counting(phone, params):
+        with guard:
+            sent.append(phone)
+        return real(phone, params)
+
+    monkeypatch.setattr(sms, "send_notice", counting)
+    start = threading.Barrier(SENDERS)
+    errors: list[BaseException] = []
+
+    def sender() -> None:
+        with fresh_app.app_context():
+            session = get_db(fresh_app).factory()
+            try:
+                start.wait(10)
+                notices.send_pending(session, [notice_id])
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                session.close()
+
+    threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(sent) == 1, f"the notice went out {len(sent)} times"
+    assert not errors, errors
