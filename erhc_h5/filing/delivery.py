@@ -23,7 +23,7 @@ from flask import after_this_request, current_app, has_request_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from erhc_h5.db import utcnow
+from erhc_h5.db import utcnow, write_intent
 from erhc_h5.filing.models import DeliveryState, FiledApp, FilingDelivery
 from erhc_h5.logs import log_event
 from erhc_h5.outbound import Limits, OutboundFailure, fetch, new_session
@@ -98,39 +98,51 @@ def http_post(url: str, body: bytes, headers: dict) -> int:
         return fetch(http, prepared, limits).status
 
 
-def send(session: Session, row: FilingDelivery, transport: Transport | None = None) -> bool:
-    """Deliver one row now; True when the province took it (2xx). The caller commits."""
-    app = session.get(FiledApp, row.app_id)
-    cfg = current_app.config
-    body = application_body(app, cfg)
-    post = transport or current_app.extensions.get(TRANSPORT) or http_post
-    row.attempts += 1
-    try:
-        status = post(row.url, body, signed_headers(cfg, urlsplit(row.url).path, body))
-        error = "" if 200 <= status < 300 else f"http_{status}"
-    except OutboundFailure as exc:
-        error = exc.reason
-    except requests.RequestException as exc:
-        error = type(exc).__name__
-    if error:
-        row.last_error = error[:64]
-        log_event("filing.delivery_failed", filed_app_id=row.app_id, delivery=row.id, reason=row.last_error,
-                  attempts=row.attempts)
+def send(session: Session, row_id: int, transport: Transport | None = None) -> bool:
+    """Deliver one pending row now; True when the province took it (2xx). No transaction (nor SQLite
+    snapshot) is held across the call; the outcome is written and committed after it."""
+    row = session.get(FilingDelivery, row_id)
+    if row is None or row.state != DeliveryState.PENDING:
+        session.rollback()
         return False
-    row.state, row.delivered_at, row.last_error = DeliveryState.DELIVERED, utcnow(), ""
-    log_event("filing.delivered", filed_app_id=row.app_id, delivery=row.id, attempts=row.attempts)
-    return True
+    cfg = current_app.config
+    url, body = row.url, application_body(session.get(FiledApp, row.app_id), cfg)
+    session.rollback()
+    error = _post(transport, url, body, signed_headers(cfg, urlsplit(url).path, body))
+    with write_intent():
+        row = session.get(FilingDelivery, row_id)
+        row.attempts += 1
+        if error:
+            row.last_error = error[:64]
+        else:
+            row.state, row.delivered_at, row.last_error = DeliveryState.DELIVERED, utcnow(), ""
+        session.commit()
+    log_event("filing.delivery_failed" if error else "filing.delivered", filed_app_id=row.app_id, delivery=row_id,
+              reason=error, attempts=row.attempts)
+    return not error
+
+
+def _post(transport: Transport | None, url: str, body: bytes, headers: dict) -> str:
+    """'' when the province took the application, else a reason code."""
+    post = transport or current_app.extensions.get(TRANSPORT) or http_post
+    try:
+        status = post(url, body, headers)
+    except OutboundFailure as exc:
+        return exc.reason
+    except requests.RequestException as exc:
+        return type(exc).__name__
+    return "" if 200 <= status < 300 else f"http_{status}"
 
 
 def deliver_pending(session: Session, ids: list[int] | None = None, transport: Transport | None = None) -> dict:
     """Send the given rows (or every pending one); ``{"delivered": n, "failed": m}``. Commits each."""
-    query = select(FilingDelivery).where(FilingDelivery.state == DeliveryState.PENDING).order_by(FilingDelivery.id)
+    query = select(FilingDelivery.id).where(FilingDelivery.state == DeliveryState.PENDING).order_by(FilingDelivery.id)
     if ids is not None:
         query = query.where(FilingDelivery.id.in_(ids))
+    pending = list(session.scalars(query))
     result = {"delivered": 0, "failed": 0}
-    for row in session.scalars(query).all():
-        result["delivered" if send(session, row, transport) else "failed"] += 1
-        session.commit()
+    for row_id in pending:
+        result["delivered" if send(session, row_id, transport) else "failed"] += 1
     return result
 
 

@@ -125,20 +125,35 @@ def decision_body(row: SandboxProvinceFiling) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def notify_city(row: SandboxProvinceFiling, server_port: str) -> str:
-    """Send the decision to the city by a signed call; returns what to keep in ``city_reply``."""
+@dataclass(frozen=True)
+class CityNotice:
+    """A signed decision call, ready to send (built before the caller ends its transaction)."""
+
+    url: str
+    body: bytes
+    headers: dict
+
+
+def prepare_notice(row: SandboxProvinceFiling, server_port: str) -> CityNotice | None:
+    """The signed call telling the city; None when the province knows no address for that city."""
     cfg = current_app.config
     base = known_cities(cfg, server_port).get(row.cd_source)
     if base is None:
-        return "unknown_city"
+        return None
     base = base.rstrip("/")
     path = _path_of(base) + DECISION_PATH
     body = decision_body(row)
     headers = signed_headers(str(cfg["PROVINCE_VERIFY_ID"]), str(cfg["PROVINCE_VERIFY_SECRET"]), path, body)
-    url = base[: len(base) - len(_path_of(base))] + path
+    return CityNotice(base[: len(base) - len(_path_of(base))] + path, body, headers)
+
+
+def send_notice(notice: CityNotice | None) -> str:
+    """Send the decision; returns what to keep in ``city_reply`` (the city's result or a reason)."""
+    if notice is None:
+        return "unknown_city"
     transport = current_app.extensions.get(CITY_TRANSPORT) or _http_post
     try:
-        status, reply = transport(url, body, headers)
+        status, reply = transport(notice.url, notice.body, notice.headers)
     except requests.RequestException as exc:
         return type(exc).__name__[:64]
     if status == 200 and reply.get("result") in ("recorded", "already_recorded"):

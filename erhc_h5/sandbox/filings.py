@@ -7,8 +7,9 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 
-from erhc_h5.db import get_session
+from erhc_h5.db import get_session, write_intent
 from erhc_h5.extensions import csrf
 from erhc_h5.logs import log_event
 from erhc_h5.records.codes import AUTH_METHODS
@@ -22,7 +23,8 @@ MAX_BODY = 65536
 
 
 class ReviewForm(FlaskForm):
-    outcome = RadioField("审批结果", choices=[("approved", "批准备案"), ("rejected", "不予批准")], default="approved")
+    outcome = RadioField("审批结果", choices=[SelectChoice("approved", "批准备案"),
+                                                SelectChoice("rejected", "不予批准")], default="approved")
     app_filing_no = StringField("应用备案号")
     access_code = StringField("接入组件入网编码")
     opinion = TextAreaField("管理单位意见")
@@ -105,11 +107,18 @@ def notify(application_id: int):
 
 
 def _notify(row: SandboxProvinceFiling):
-    row.city_reply = filing_books.notify_city(row, request.environ.get("SERVER_PORT", ""))
-    get_session().commit()
-    log_event("sandbox_province.filing_decided", application=row.id, outcome=row.status, city_reply=row.city_reply)
-    if row.city_reply in ("recorded", "already_recorded"):
+    """Tell the city, holding no transaction during the call (the city writes to its own database)."""
+    session, application_id = get_session(), row.id
+    notice = filing_books.prepare_notice(row, request.environ.get("SERVER_PORT", ""))
+    session.rollback()
+    reply = filing_books.send_notice(notice)
+    with write_intent():
+        row = _load(application_id)
+        row.city_reply = reply
+        session.commit()
+    log_event("sandbox_province.filing_decided", application=application_id, outcome=row.status, city_reply=reply)
+    if reply in ("recorded", "already_recorded"):
         flash("审批结果已送达城市平台", "info")
     else:
-        flash(f"审批结果未能送达城市平台({row.city_reply}),可重新发送", "error")
-    return redirect(url_for("sandbox_filings.detail", application_id=row.id))
+        flash(f"审批结果未能送达城市平台({reply}),可重新发送", "error")
+    return redirect(url_for("sandbox_filings.detail", application_id=application_id))
