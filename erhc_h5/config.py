@@ -307,6 +307,8 @@ def check_production(cfg) -> None:
     staging = cfg["ENV"] == "staging"
     if not cfg.get("PROVINCE_URL") or ("/sandbox-province" in str(cfg.get("PROVINCE_URL")) and not staging):
         raise ConfigError("ERHC_PROVINCE_URL is missing or points at the sandbox receiver")
+    if "/sandbox-province" in str(cfg.get("PROVINCE_FILING_URL") or "") and not staging:
+        raise ConfigError("ERHC_PROVINCE_FILING_URL points at the sandbox province")
     if not cfg.get("PROVINCE_APP_ID") or (cfg.get("PROVINCE_APP_ID") == "sandbox-city-3301" and not staging):
         raise ConfigError("ERHC_PROVINCE_APP_ID is missing or still the sandbox default")
     if cfg.get("PROVINCE_SECRET") in (None, "", DEV_PROVINCE_SECRET):
