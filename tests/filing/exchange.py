@@ -8,16 +8,22 @@ import json
 import secrets
 import time
 
+from urllib.parse import urlsplit
+
 import pytest
+import requests
 from sqlalchemy import select
 
 from erhc_h5.config import DEV_PROVINCE_VERIFY_SECRET
 from erhc_h5.filing import services, uploads
+from erhc_h5.filing.delivery import TRANSPORT
+from erhc_h5.sandbox.filing_books import CITY_TRANSPORT
 from erhc_h5.staff.models import StaffUser
 from tests.filing.helpers import FIELDS, beijing_today, image_bytes
 
 DECISION_PATH = "/api/v1/province/filing-decision"
 VERIFY_ID = "sandbox-province-verify"
+APPLICATIONS = "/sandbox-province/filings/applications"
 
 
 def sign(secret: str, path: str, stamp: str, nonce: str, body: bytes) -> str:
@@ -69,3 +75,34 @@ def pending(db_session, staff, upload_dir):
     db_session.commit()
     assert filed.status == "province_pending"
     return filed
+
+
+class Wire:
+    """Both directions through the WSGI test client, keeping what crossed; ``down`` makes the
+    province unreachable."""
+
+    def __init__(self, app):
+        self.province, self.city = app.test_client(), app.test_client()
+        self.sent: list[tuple[str, bytes, dict]] = []
+        self.decisions: list[bytes] = []
+        self.down = False
+
+    def to_province(self, url, body, headers):
+        if self.down:
+            raise requests.ConnectionError("province unreachable")
+        self.sent.append((url, body, headers))
+        return self.province.post(urlsplit(url).path, data=body, headers=headers).status_code
+
+    def to_city(self, url, body, headers):
+        self.decisions.append(body)
+        reply = self.city.post(urlsplit(url).path, data=body, headers=headers)
+        return reply.status_code, reply.get_json() or {}
+
+
+@pytest.fixture
+def wire(app):
+    app.config["PROVINCE_FILING_URL"] = "http://province.test" + APPLICATIONS
+    wire = Wire(app)
+    app.extensions[TRANSPORT], app.extensions[CITY_TRANSPORT] = wire.to_province, wire.to_city
+    yield wire
+    app.extensions.pop(TRANSPORT), app.extensions.pop(CITY_TRANSPORT)

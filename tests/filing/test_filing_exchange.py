@@ -6,54 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from urllib.parse import urlsplit
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from erhc_h5.filing import services, uploads
-from erhc_h5.filing.delivery import TRANSPORT
 from erhc_h5.filing.models import FiledApp, FilingDecision, FilingDelivery
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.launch import make_launch_url
-from erhc_h5.sandbox.filing_books import CITY_TRANSPORT
 from erhc_h5.sandbox.models import SandboxProvinceFiling
-from tests.filing.exchange import make_pending, signed, staff, upload_dir  # noqa: F401
+from tests.filing.exchange import APPLICATIONS, make_pending, signed, staff, upload_dir, wire  # noqa: F401
 from tests.filing.helpers import FIELDS, beijing_today, image_bytes
-
-APPLICATIONS = "/sandbox-province/filings/applications"
-
-
-class Wire:
-    """Both directions through the WSGI test client, keeping what crossed; ``down`` makes the
-    province unreachable."""
-
-    def __init__(self, app):
-        self.province, self.city = app.test_client(), app.test_client()
-        self.sent: list[tuple[str, bytes, dict]] = []
-        self.decisions: list[bytes] = []
-        self.down = False
-
-    def to_province(self, url, body, headers):
-        if self.down:
-            raise requests.ConnectionError("province unreachable")
-        self.sent.append((url, body, headers))
-        return self.province.post(urlsplit(url).path, data=body, headers=headers).status_code
-
-    def to_city(self, url, body, headers):
-        self.decisions.append(body)
-        reply = self.city.post(urlsplit(url).path, data=body, headers=headers)
-        return reply.status_code, reply.get_json() or {}
-
-
-@pytest.fixture
-def wire(app):
-    app.config["PROVINCE_FILING_URL"] = "http://province.test" + APPLICATIONS
-    wire = Wire(app)
-    app.extensions[TRANSPORT], app.extensions[CITY_TRANSPORT] = wire.to_province, wire.to_city
-    yield wire
-    app.extensions.pop(TRANSPORT), app.extensions.pop(CITY_TRANSPORT)
 
 
 def _draft_submitted(db_session, reviewer, **fields) -> FiledApp:
