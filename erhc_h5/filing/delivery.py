@@ -65,11 +65,12 @@ def queue_delivery(session: Session, app: FiledApp) -> FilingDelivery | None:
     return row
 
 
-def application_body(app: FiledApp, cfg) -> bytes:
-    """The JSON the province receives: the 申请表's fields, the city's filing id, cd_source, methods."""
+def application_body(app: FiledApp, cfg, delivery_id: int) -> bytes:
+    """The JSON the province receives: the 申请表's fields, the city's filing id, cd_source, methods, and
+    the delivery's id (a copy of one delivery sent twice is recognised as the same)."""
     sent = app.reviewed_at or app.submitted_at
     body = {
-        "filing_id": app.id, "cd_source": str(cfg["CD_SOURCE"]), "app_name": app.app_name,
+        "filing_id": app.id, "delivery_id": delivery_id, "cd_source": str(cfg["CD_SOURCE"]), "app_name": app.app_name,
         "app_filing_no": app.app_filing_no or "", "org_name": app.org_name, "org_filing_no": app.org_filing_no,
         "builder_unit": app.builder_unit, "builder_contact": app.builder_contact,
         "developer_unit": app.developer_unit, "developer_contact": app.developer_contact,
@@ -106,7 +107,7 @@ def send(session: Session, row_id: int, transport: Transport | None = None) -> b
         session.rollback()
         return False
     cfg = current_app.config
-    url, body = row.url, application_body(session.get(FiledApp, row.app_id), cfg)
+    url, body = row.url, application_body(session.get(FiledApp, row.app_id), cfg, row_id)
     session.rollback()
     error = _post(transport, url, body, signed_headers(cfg, urlsplit(url).path, body))
     with write_intent():

@@ -66,15 +66,21 @@ def receive_application(session: Session, data: dict, nonce: str) -> SandboxProv
     except IntegrityError:
         raise Refusal(401, "replayed_nonce", "随机数已使用过") from None
     form = {name: data.get(name) for name in FORM_FIELDS}
+    delivery_id = data.get("delivery_id") if isinstance(data.get("delivery_id"), int) else None
+    if delivery_id is not None:  # the same delivery again (its reply was lost): already held, decided or not
+        held = session.scalar(select(SandboxProvinceFiling).where(
+            SandboxProvinceFiling.cd_source == data["cd_source"], SandboxProvinceFiling.city_delivery_id == delivery_id))
+        if held is not None:
+            return held
     row = session.scalar(select(SandboxProvinceFiling).where(
         SandboxProvinceFiling.cd_source == data["cd_source"], SandboxProvinceFiling.city_filing_id == data["filing_id"],
         SandboxProvinceFiling.status == "received").with_for_update())
     if row is None:
         row = SandboxProvinceFiling(cd_source=data["cd_source"], city_filing_id=data["filing_id"], form=form,
-                                    status="received", opinion="", city_reply="")
+                                    status="received", opinion="", city_reply="", city_delivery_id=delivery_id)
         session.add(row)
     else:
-        row.form = form
+        row.form, row.city_delivery_id = form, delivery_id
     session.flush()
     return row
 

@@ -19,6 +19,7 @@ class SandboxProvinceFiling(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     cd_source: Mapped[str] = mapped_column(String(12), index=True)
     city_filing_id: Mapped[int] = mapped_column(Integer, index=True)
+    city_delivery_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     form: Mapped[dict] = mapped_column(JSON)  # the §5.1 form fields as delivered
     status: Mapped[str] = mapped_column(String(16), default="received", index=True)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

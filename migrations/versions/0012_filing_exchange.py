@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("cd_source", sa.String(length=12), nullable=False),
         sa.Column("city_filing_id", sa.Integer(), nullable=False),
+        sa.Column("city_delivery_id", sa.Integer(), nullable=True),
         sa.Column("form", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("received_at", sa.DateTime(), nullable=False),
@@ -55,6 +56,8 @@ def upgrade() -> None:
     op.create_index(op.f("ix_sandbox_province_filings_cd_source"), "sandbox_province_filings", ["cd_source"])
     op.create_index(op.f("ix_sandbox_province_filings_city_filing_id"), "sandbox_province_filings",
                     ["city_filing_id"])
+    op.create_index(op.f("ix_sandbox_province_filings_city_delivery_id"), "sandbox_province_filings",
+                    ["city_delivery_id"])
     op.create_index(op.f("ix_sandbox_province_filings_status"), "sandbox_province_filings", ["status"])
 
 

@@ -28,13 +28,14 @@ def _submitted_filing(app) -> int:
         return filed.id
 
 
-def _delivered(app, filing_id: int) -> bool:
+def _delivery(app, filing_id: int) -> tuple:
     with app.app_context(), session_scope(app) as session:
-        return session.scalar(select(FilingDelivery.state).where(FilingDelivery.app_id == filing_id)) == "delivered"
+        row = session.scalar(select(FilingDelivery).where(FilingDelivery.app_id == filing_id))
+        return (row.state, row.attempts, row.last_error) if row else None
 
 
 @pytest.mark.slow
-def test_city_and_provincial_reviewers_file_an_app_without_retyping(browser, live_server, artifacts_dir, tmp_path):
+def test_city_and_provincial_reviewers_file_an_app_without_retyping(browser, live_server, tmp_path):
     app, base = live_server.app, live_server.url
     app.config.update(PROVINCE_FILING_URL=base + "/sandbox-province/filings/applications",
                       SANDBOX_PROVINCE_CITIES={"3301": base}, UPLOAD_DIR=str(tmp_path / "uploads"))
@@ -51,7 +52,8 @@ def test_city_and_provincial_reviewers_file_an_app_without_retyping(browser, liv
         desk.goto(f"{base}/staff/filing/{filing_id}")
         desk.get_by_label("管理单位意见").fill("同意报省")
         desk.get_by_role("button", name="审核通过并提交省级").click()
-        assert wait_until(lambda: _delivered(app, filing_id), timeout=20)
+        assert wait_until(lambda: (_delivery(app, filing_id) or ("",))[0] == "delivered", timeout=60), \
+            _delivery(app, filing_id)
         desk.reload()
         assert desk.locator("#filing-delivery").inner_text() == "已电子报送省级"
 
@@ -62,12 +64,10 @@ def test_city_and_provincial_reviewers_file_an_app_without_retyping(browser, liv
         desk.get_by_label("管理单位意见").fill("同意备案(省级)")
         desk.get_by_role("button", name="提交审批结果").click()
         assert desk.locator("#city-reply").inner_text() == "已登记"
-        desk.screenshot(path=str(artifacts_dir / "filing-exchange-province.png"), full_page=True)
 
         desk.goto(f"{base}/staff/filing/{filing_id}")
         decision = desk.locator("#province-decision").inner_text()
         assert "ZJ-BROWSER-0901" in decision and "330101000901" in decision and "同意备案(省级)" in decision
-        desk.screenshot(path=str(artifacts_dir / "filing-exchange-city.png"), full_page=True)
     finally:
         context.close()
     with app.app_context(), session_scope(app) as session:

@@ -79,3 +79,21 @@ def test_a_city_that_cannot_be_reached_gets_the_decision_when_sent_again(app, db
     assert wire.province.post(f"/sandbox-province/filings/{row.id}/notify").status_code == 302
     db_session.expire_all()
     assert db_session.get(SandboxProvinceFiling, row.id).city_reply == "already_recorded"
+
+
+def test_a_delivery_sent_again_after_the_decision_makes_no_second_application(app, db_session, staff, wire):
+    """The province stored the 申请表 but its reply was lost: the city sends the same delivery again."""
+    from erhc_h5.filing.delivery import deliver_pending
+    from erhc_h5.filing.models import FilingDelivery
+
+    filed, row = _received(db_session, staff)
+    wire.province.post(f"/sandbox-province/filings/{row.id}/decide", data={
+        "outcome": "approved", "app_filing_no": "ZJ-ONCE-1", "access_code": "330101000031", "opinion": "同意"})
+    delivery = db_session.scalar(select(FilingDelivery).where(FilingDelivery.app_id == filed.id))
+    delivery.state = "pending"
+    db_session.commit()
+    assert deliver_pending(db_session) == {"delivered": 1, "failed": 0}
+    db_session.expire_all()
+    held = db_session.scalars(select(SandboxProvinceFiling).where(
+        SandboxProvinceFiling.city_filing_id == filed.id)).all()
+    assert [(h.status, h.access_code) for h in held] == [("approved", "330101000031")]
