@@ -71,7 +71,8 @@ class DecisionOutcome(StrEnum):
 
 class DecisionSource(StrEnum):
     """How a decision reached the registry: typed in the console, given to the CLI, carried over from
-    the time the city approved filings itself, or made up for the sandbox's demo app."""
+    the time the city approved filings itself, made up for the sandbox's demo app, or sent by the
+    province's signed call."""
 
     CONSOLE = "console"
     CLI = "cli"
