@@ -43,6 +43,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from erhc_h5.apidoc.views import bp as apidoc_bp
     from erhc_h5.code.views import bp as code_bp
+    from erhc_h5.filing.province_api import bp as province_filing_bp
     from erhc_h5.filing.views import bp as filing_bp
     from erhc_h5.ops.views import bp as ops_bp
     from erhc_h5.resident.views import bp as resident_bp
@@ -56,13 +57,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     from erhc_h5.sync.receiver import bp as province_bp
 
     for bp in (staff_bp, admin_bp, cards_bp, onsite_bp, unlock_bp, resident_bp, code_bp, scan_bp, province_verify_bp,
-               filing_bp, ops_bp):
+               filing_bp, province_filing_bp, ops_bp):
         app.register_blueprint(bp)
     app.register_blueprint(apidoc_bp)
     if app.config["SANDBOX"]:
+        from erhc_h5.sandbox.filings import bp as sandbox_filings_bp
         from erhc_h5.sandbox.vaccination import bp as sandbox_vaccination_bp
 
         app.register_blueprint(province_bp)
+        app.register_blueprint(sandbox_filings_bp)
         app.register_blueprint(sandbox_vaccination_bp)
 
     from erhc_h5 import cli

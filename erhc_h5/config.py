@@ -54,6 +54,9 @@ def defaults(instance_path: str) -> dict:
         "CLOCK_OFFSET_ALERT_SECONDS": 60.0,
         # The province's verification (验码) calls: its app id, the shared signing secret, its limit
         # (per app id and address: the province's terminals arrive through one gateway).
+        # Where the 申请表 is delivered electronically (empty: the built-in sandbox province in sandbox mode
+        # when PROVINCE_URL names it, else paper only); see erhc_h5/filing/delivery.py.
+        "PROVINCE_FILING_URL": "",
         "PROVINCE_VERIFY_ID": "sandbox-province-verify",
         "PROVINCE_VERIFY_SECRET": DEV_PROVINCE_VERIFY_SECRET,
         "PROVINCE_VERIFY_RATE_LIMIT": "6000 per minute",
@@ -304,6 +307,8 @@ def check_production(cfg) -> None:
     staging = cfg["ENV"] == "staging"
     if not cfg.get("PROVINCE_URL") or ("/sandbox-province" in str(cfg.get("PROVINCE_URL")) and not staging):
         raise ConfigError("ERHC_PROVINCE_URL is missing or points at the sandbox receiver")
+    if "/sandbox-province" in str(cfg.get("PROVINCE_FILING_URL") or "") and not staging:
+        raise ConfigError("ERHC_PROVINCE_FILING_URL points at the sandbox province")
     if not cfg.get("PROVINCE_APP_ID") or (cfg.get("PROVINCE_APP_ID") == "sandbox-city-3301" and not staging):
         raise ConfigError("ERHC_PROVINCE_APP_ID is missing or still the sandbox default")
     if cfg.get("PROVINCE_SECRET") in (None, "", DEV_PROVINCE_SECRET):

@@ -47,6 +47,7 @@ def import_models() -> None:
     from erhc_h5.code import models as _code  # noqa: F401
     from erhc_h5.filing import models as _filing  # noqa: F401
     from erhc_h5.resident import models as _resident  # noqa: F401
+    from erhc_h5.sandbox import models as _sandbox  # noqa: F401
     from erhc_h5.records import models as _records  # noqa: F401
     from erhc_h5.scan import models as _scan  # noqa: F401
     from erhc_h5.security import revocation as _revocation  # noqa: F401

@@ -260,6 +260,63 @@ PATHS = {
             },
         },
     },
+    "/api/v1/province/filing-decision": {
+        "post": {
+            "operationId": "provinceFilingDecision",
+            "summary": "省级平台送达应用备案审批结果(应用备案号、入网编码、管理单位意见、审批日期)",
+            "tags": ["province"],
+            "parameters": [{"name": n, "in": "header", "required": True, "schema": s,
+                            "description": d.replace("城市平台应用标识", "省级平台验码调用方标识(ERHC_PROVINCE_VERIFY_ID)")}
+                           for n, s, d in _SIGNED_HEADERS],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False,
+                "required": ["filing_id", "outcome", "opinion", "decided_on", "decision_no"],
+                "properties": {
+                    "filing_id": {"type": "integer", "minimum": 1},
+                    "outcome": {"type": "string", "enum": ["approved", "rejected"]},
+                    "app_filing_no": {"type": "string", "pattern": r"^([A-Za-z0-9_-]{1,20})?$"},
+                    "access_code": {"type": "string", "pattern": r"^([0-9]{6,20})?$"},
+                    "opinion": {"type": "string", "minLength": 1, "maxLength": 500},
+                    "decided_on": {"type": "string", "format": "date"},
+                    "decision_no": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
+                }}}}},
+            "responses": {
+                "200": _json({"type": "object", "required": ["result"], "properties": {
+                    "result": {"type": "string", "enum": ["recorded", "already_recorded"]}}},
+                    "已登记;同一审批结果重复送达时为 already_recorded"),
+                "401": _error("签名缺失或错误、调用方标识未知、时间戳超出±300秒或随机数重复",
+                              {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+                "404": _error("unknown_filing:找不到该备案申请"),
+                "409": _error("already_decided:已登记不同的审批结果;not_pending:该申请未提交省级"),
+                "413": _error("请求内容过大"),
+                "422": _error("格式错误或号码已被占用(与登记页面的原因码相同)"),
+                "503": _error("数据服务暂不可用,请稍后重试", RETRY_AFTER),
+                **COMMON_ERRORS,
+            },
+        },
+    },
+    "/sandbox-province/filings/applications": {
+        "post": {
+            "operationId": "deliverFilingApplication",
+            "summary": "(沙箱省级平台)接收城市电子报送的《备案申请表》",
+            "tags": ["province"],
+            "parameters": [{"name": n, "in": "header", "required": True, "schema": s, "description": d}
+                           for n, s, d in _SIGNED_HEADERS],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["filing_id", "cd_source", "app_name", "auth_methods"],
+                "properties": {"filing_id": {"type": "integer"}, "cd_source": {"type": "string", "pattern": r"^\d{4}$"},
+                               "app_name": {"type": "string"},
+                               "auth_methods": {"type": "array", "items": {"type": "string"}}}}}}},
+            "responses": {
+                "200": _json({"type": "object", "properties": {"result": {"type": "string", "enum": ["received"]},
+                                                              "application_id": {"type": "integer"}}}, "已接收"),
+                "400": _error("申请表 JSON 有误"),
+                "401": _error("应用标识、时间戳、随机数或签名有误"),
+                "413": _error("请求内容过大"),
+                **COMMON_ERRORS,
+            },
+        },
+    },
     "/sandbox-province/erhc/v1/auth-records": {
         "post": {
             "operationId": "uploadAuthRecords",

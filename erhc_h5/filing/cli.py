@@ -124,3 +124,13 @@ def filing_list() -> None:
         for app in list_applications(session):
             click.echo(f"{app.id}\t{app.status}\t{app.app_filing_no or '-'}\t{app.access_code or '-'}\t"
                        f"{app.app_name}")
+
+
+@filing_cli.command("deliver")
+def filing_deliver() -> None:
+    """Send the 申请表 deliveries the province has not taken yet; last line JSON {"delivered", "failed"}."""
+    from erhc_h5.filing.delivery import deliver_pending
+
+    with session_scope() as session:
+        result = deliver_pending(session)
+    click.echo(json.dumps(result))

@@ -31,6 +31,7 @@ from erhc_h5.timefmt import beijing_now, to_beijing
 ACCESS_CODE = re.compile(r"^[0-9]{6,20}$")
 DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 OPINION_MAX = 500
+ACTOR_TYPES = {DecisionSource.CONSOLE: "staff", DecisionSource.PROVINCE: "province"}
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def record_decision(session: Session, app: FiledApp, given: DecisionInput, *, ac
     if suffix:
         decision.form_file = uploads.store_stamped_form(given.form_data, suffix)
     audit_filing(session, app, f"filing.province_{'approve' if approved else 'reject'}", actor_id,
-                 actor_type="staff" if source is DecisionSource.CONSOLE else "cli", to=app.status,
+                 actor_type=ACTOR_TYPES.get(source, "cli"), to=app.status,
                  app_filing_no=filing_no, decided_on=decided_on.isoformat(), source=str(source),
                  form_file=decision.form_file)
     return decision, secret

@@ -71,12 +71,14 @@ class DecisionOutcome(StrEnum):
 
 class DecisionSource(StrEnum):
     """How a decision reached the registry: typed in the console, given to the CLI, carried over from
-    the time the city approved filings itself, or made up for the sandbox's demo app."""
+    the time the city approved filings itself, made up for the sandbox's demo app, or sent by the
+    province's signed call."""
 
     CONSOLE = "console"
     CLI = "cli"
     MIGRATED = "migrated"
     SANDBOX = "sandbox"
+    PROVINCE = "province"  # the province's signed call (filing/province_api.py): the call is the record
 
 
 class FilingDecision(Base):
@@ -95,6 +97,30 @@ class FilingDecision(Base):
     source: Mapped[str] = mapped_column(String(16))  # DecisionSource
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), nullable=True)
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # a decision the province sent electronically: its own number and the SHA-256 of the signed body
+    province_decision_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    signed_body_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # written with the state change; sent after the commit, retried until delivered
+    DELIVERED = "delivered"
+
+
+class FilingDelivery(Base):
+    """One electronic delivery of the 申请表 to the province (an outbox row, written in the transaction
+    that sent the filing to the province; sent after the commit by filing/delivery.py)."""
+
+    __tablename__ = "filing_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("filed_apps.id"), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # DeliveryState
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class LaunchNonce(Base):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.db import lock_row, utcnow
+from erhc_h5.filing.delivery import queue_delivery
 from erhc_h5.filing.models import FILING_STATES, FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.staff.models import StaffUser
@@ -169,6 +170,8 @@ def transition(session: Session, app: FiledApp, action: str, *, actor_id: int, o
     app.status = target
     session.flush()
     audit_filing(session, app, f"filing.{action}", actor_id, to=target)
+    if target == "province_pending":
+        queue_delivery(session, app)
 
 
 def send_to_province(session: Session, app: FiledApp, *, actor_type: str = "cli") -> None:
@@ -182,6 +185,7 @@ def send_to_province(session: Session, app: FiledApp, *, actor_type: str = "cli"
     app.status = "province_pending"
     session.flush()
     audit_filing(session, app, "filing.send_to_province", None, actor_type=actor_type, to=app.status)
+    queue_delivery(session, app)
 
 
 def rotate_secret(session: Session, app: FiledApp, *, actor_id: int | None, actor_type: str = "staff") -> str:
