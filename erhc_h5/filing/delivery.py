@@ -23,7 +23,7 @@ from flask import after_this_request, current_app, has_request_context
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from erhc_h5.db import utcnow, write_intent
+from erhc_h5.db import utcnow, writing
 from erhc_h5.filing.models import DeliveryState, FiledApp, FilingDelivery
 from erhc_h5.logs import log_event
 from erhc_h5.outbound import Limits, OutboundFailure, fetch, new_session
@@ -110,7 +110,7 @@ def send(session: Session, row_id: int, transport: Transport | None = None) -> b
     url, body = row.url, application_body(session.get(FiledApp, row.app_id), cfg, row_id)
     session.rollback()
     error = _post(transport, url, body, signed_headers(cfg, urlsplit(url).path, body))
-    with write_intent():
+    with writing():
         row = session.get(FilingDelivery, row_id)
         row.attempts += 1
         if error:

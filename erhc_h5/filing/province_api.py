@@ -13,7 +13,7 @@ import json
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from erhc_h5.db import get_session, write_intent
+from erhc_h5.db import get_session, writing
 from erhc_h5.extensions import csrf, limiter
 from erhc_h5.filing import delivery, province_inbox
 from erhc_h5.filing.services import FilingError
@@ -74,7 +74,7 @@ def filing_decision():
         province.check_signature(current_app.config, request.path, request.headers, stamp, nonce, raw)
     except province.Refused as refused:
         return _refusal(refused)
-    with write_intent():
+    with writing():
         session = get_session()
         if not _use_nonce(session, nonce):
             session.rollback()

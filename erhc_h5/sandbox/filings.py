@@ -9,7 +9,7 @@ from sqlalchemy import select
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
-from erhc_h5.db import get_session, write_intent
+from erhc_h5.db import get_session, writing
 from erhc_h5.extensions import csrf
 from erhc_h5.logs import log_event
 from erhc_h5.records.codes import AUTH_METHODS
@@ -112,7 +112,7 @@ def _notify(row: SandboxProvinceFiling):
     notice = filing_books.prepare_notice(row, request.environ.get("SERVER_PORT", ""))
     session.rollback()
     reply = filing_books.send_notice(notice)
-    with write_intent():
+    with writing():
         row = _load(application_id)
         row.city_reply = reply
         session.commit()
