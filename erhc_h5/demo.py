@@ -13,6 +13,7 @@ from erhc_h5.filing.models import DecisionOutcome, DecisionSource, FiledApp, Fil
 from erhc_h5.scan.models import ScanDevice
 from erhc_h5.timefmt import beijing_now
 from erhc_h5.staff.models import ROLES, StaffUser
+from erhc_h5.uow import unit_of_work
 
 # numbers as the province would assign them: 应用备案号 AN20, 入网编码 digits after the division code
 DEMO_APP_FILING_NO = "ZJ-3301-2026-0001"
@@ -77,3 +78,14 @@ def seed(app: Flask, session: Session) -> dict:
         "device_token": device_token,
         "users": users,
     }
+
+
+def sandbox_app(app: Flask, session: Session) -> FiledApp:
+    """The demo app, the sandbox seeded first when it is missing (committed before it is used)."""
+    query = select(FiledApp).where(FiledApp.app_filing_no == DEMO_APP_FILING_NO)
+    demo_app = session.scalar(query)
+    if demo_app is None:
+        with unit_of_work(session):
+            seed(app, session)
+        demo_app = session.scalar(query)
+    return demo_app

@@ -119,8 +119,15 @@ def _send_code(session: Session, vs: VerificationSession, now: dt.datetime | Non
 def check_code(session: Session, vs: VerificationSession, code: str, now: dt.datetime | None = None) -> str:
     """'ok', or why not: no_code, expired, too_many_tries, bad_format, wrong (a try is spent).
 
-    The try is counted by one conditional UPDATE, so parallel guesses cannot exceed OTP_MAX_TRIES."""
-    now = now or utcnow()
+    The try is counted by one conditional UPDATE, so parallel guesses cannot exceed OTP_MAX_TRIES.
+    Committed, whatever the answer: a spent try counts although the code was wrong, and a right code
+    is proven before the three-factor check is begun."""
+    with unit_of_work(session):
+        return _check_code(session, vs, code, now or utcnow())
+
+
+def _check_code(session: Session, vs: VerificationSession, code: str, now: dt.datetime) -> str:
+    """The check itself, in the caller's transaction."""
     current = draft(vs)
     if not vs.otp_hash or current.proof("otp") is None:
         return "no_code"
@@ -171,16 +178,20 @@ def three_factor(session: Session, vs: VerificationSession) -> Outcome:
 
 # --- face and on-site -------------------------------------------------------------------------
 
-def face_start(vs: VerificationSession, return_url: str):
-    """Start a face check at the provider; a redirect-style provider moves the session to pending_provider."""
-    current = draft(vs)
-    started = providers().face.start(current.name, current.id_card_type_code, current.idcode, return_url)
-    vs.method = "3"
-    current.prove("face", started.token)  # tokens may be long: kept encrypted, void for anyone else
-    save(vs, current)
-    vs.provider_ref = "face:" + hashlib.sha256(started.token.encode()).hexdigest()[:32]
-    if started.redirect_url:
-        move(vs, "pending_provider")
+def face_start(session: Session, vs: VerificationSession, return_url: str):
+    """Start a face check at the provider; a redirect-style provider moves the session to pending_provider.
+
+    The token is committed once the provider gave it (the resident comes back with it); a provider
+    that cannot start the check (ProviderUnavailable, rolled back) leaves nothing written."""
+    with unit_of_work(session):
+        current = draft(vs)
+        started = providers().face.start(current.name, current.id_card_type_code, current.idcode, return_url)
+        vs.method = "3"
+        current.prove("face", started.token)  # tokens may be long: kept encrypted, void for anyone else
+        save(vs, current)
+        vs.provider_ref = "face:" + hashlib.sha256(started.token.encode()).hexdigest()[:32]
+        if started.redirect_url:
+            move(vs, "pending_provider")
     return started
 
 

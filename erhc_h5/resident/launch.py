@@ -20,10 +20,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from erhc_h5.audit import audit
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp, LaunchNonce
+from erhc_h5.resident import presence
+from erhc_h5.resident import session as resident_session
 from erhc_h5.resident.cards import ensure_app_user
 from erhc_h5.resident.models import AppUser
+from erhc_h5.uow import unit_of_work
 
 _APP = re.compile(r"^[0-9A-Za-z\-_]{1,20}$")
 _UID = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -61,6 +65,7 @@ class Launch:
     app: FiledApp
     app_user: AppUser
     hint: str = ""
+    held: bool = False  # waits for the person's go-ahead: it would replace another account's session
 
 
 def sign(secret: str, app: str, uid: str, ts: str | int, nonce: str, hint: str | None = None) -> str:
@@ -89,6 +94,21 @@ def make_launch_url(app, uid: str, secret: str, now=None, *, nonce: str | None =
         query["hint"] = hint
     query["sig"] = sign(secret, filing_no, uid, ts, nonce, hint)
     return f"{base}/h5/launch?{urlencode(query)}"
+
+
+def enter(session: Session, args, *, max_skew: int) -> Launch:
+    """A launch from the city app, committed: the ticket verified and its nonce recorded, the launch
+    audited, and this browser bound to the app user, unless that would replace another account's
+    session (then ``held``: the caller keeps it until the person confirms). LaunchError (rolled
+    back, nothing recorded) when the ticket is refused."""
+    with unit_of_work(session):
+        result = verify_launch(session, args, max_skew=max_skew)
+        result.held = presence.replaces_other_account(result.app_user.id)
+        audit(session, "resident.launch", actor_type="resident", actor_id=result.app_user.id,
+              target_type="app", target_id=result.app.id, detail={"held": True} if result.held else None)
+        if not result.held:
+            resident_session.start(session, result.app_user)
+    return result
 
 
 def verify_launch(session: Session, args, *, max_skew: int, now=None) -> Launch:

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import get_session
 from erhc_h5.resident.models import AppUser, VerificationSession
+from erhc_h5.uow import unit_of_work
 
 KEY = "resident"
 
@@ -48,12 +49,14 @@ def start(db: Session, app_user: AppUser) -> None:
     """A verified launch: end this app user's other sessions, then bind this browser to it.
 
     Of parallel launches of one account each gets its own version; the last to commit is the one
-    that stays valid. The caller commits."""
-    version = db.execute(update(AppUser).where(AppUser.id == app_user.id)
-                         .values(session_version=AppUser.session_version + 1)
-                         .returning(AppUser.session_version).execution_options(synchronize_session=False)).scalar_one()
-    set_committed_value(app_user, "session_version", version)
-    bind(app_user)
+    that stays valid. Committed (joining the caller's unit of work, if any)."""
+    with unit_of_work(db):
+        version = db.execute(update(AppUser).where(AppUser.id == app_user.id)
+                             .values(session_version=AppUser.session_version + 1)
+                             .returning(AppUser.session_version)
+                             .execution_options(synchronize_session=False)).scalar_one()
+        set_committed_value(app_user, "session_version", version)
+        bind(app_user)
 
 
 def bind(app_user: AppUser, consent_version: str | None = None) -> None:

@@ -1,7 +1,8 @@
 """The verification session state machine: consent, identity, profile, the gates before a check, the pass.
 
 created -> in_progress -> pending_provider | pending_onsite -> passed | failed | expired | locked.
-Functions work in the caller's transaction; the caller commits once, except around a provider
+Functions work in the caller's transaction, except the steps a resident's request ends in, which
+own theirs (``start``, ``set_identity``, ``set_profile``, ``run_check``), and around a provider
 call: ``begin_check`` is committed before the provider is asked, so that parallel requests see
 the spent guess and the session's check under way (see ``resident/checks.py``); and ``load``
 commits an expiry it finds on the way in a unit of work of its own (``erhc_h5/uow.py``).
@@ -101,7 +102,14 @@ def move(vs: VerificationSession, state: str) -> None:
 
 
 def start(session: Session, app_user: AppUser, consent_version: str, ip: str | None) -> VerificationSession:
-    """A new session after the resident accepted the privacy notice of ``consent_version``."""
+    """A new session after the resident accepted the privacy notice of ``consent_version``; committed."""
+    with unit_of_work(session):
+        vs = _new_session(session, app_user, consent_version, ip)
+    log_event("verification.started", session=vs.id[:8], app_id=app_user.app_id)
+    return vs
+
+
+def _new_session(session: Session, app_user: AppUser, consent_version: str, ip: str | None) -> VerificationSession:
     vs = VerificationSession(
         id=secrets.token_hex(16), app_user_id=app_user.id, app_id=app_user.app_id, method="",
         state=State.CREATED, consent_version=consent_version, ip_hash=limits.ip_hash(ip), payload={},
@@ -109,7 +117,6 @@ def start(session: Session, app_user: AppUser, consent_version: str, ip: str | N
     )
     session.add(vs)
     session.flush()
-    log_event("verification.started", session=vs.id[:8], app_id=app_user.app_id)
     return vs
 
 
@@ -166,17 +173,25 @@ def asks_sex_and_birthday(vs: VerificationSession) -> bool:
 
 
 def set_identity(session: Session, vs: VerificationSession, form: dict) -> tuple[list[Violation], limits.Lock | None]:
-    """Validate name, document type, number and nationality; keep them, or return violations / the person's lock."""
+    """Validate name, document type, number and nationality; keep them, or return violations / the person's lock.
+
+    Kept or locked: committed (a lock found here stands). Violations: nothing is written."""
     record = normalize_record({k: form.get(k) or "" for k in IDENTITY_FIELDS})
     violations = validate_record(record, fields=IDENTITY_FIELDS) + unsafe_text(record)
     if violations:
         return violations, None
+    with unit_of_work(session):
+        return [], _keep_identity(session, vs, record)
+
+
+def _keep_identity(session: Session, vs: VerificationSession, record: dict) -> limits.Lock | None:
+    """The person's lock (the session locked), or None with the identity kept."""
     subject = limits.subject_hash(record["id_card_type_code"], record["idcode"], record.get("nationality"))
     lock = limits.identity_lock(session, limits.Who(subject, vs.app_user_id, (vs.ip_hash or "")[:16]))
     if lock is not None:
         vs.subject_hash = subject
         move(vs, State.LOCKED)
-        return [], lock
+        return lock
     current = draft(vs)
     changed = any((getattr(current, k) or "") != (record.get(k) or "") for k in IDENTITY_FIELDS)
     for key in IDENTITY_FIELDS:
@@ -191,11 +206,13 @@ def set_identity(session: Session, vs: VerificationSession, form: dict) -> tuple
     save(vs, current)
     if vs.state == State.CREATED:
         move(vs, State.IN_PROGRESS)
-    return [], None
+    return None
 
 
-def set_profile(vs: VerificationSession, form: dict) -> list[Violation]:
-    """Validate ethnicity, phone, addresses and contact (sex and birthday when the document has none)."""
+def set_profile(session: Session, vs: VerificationSession, form: dict) -> list[Violation]:
+    """Validate ethnicity, phone, addresses and contact (sex and birthday when the document has none).
+
+    Kept: committed. Violations: nothing is written."""
     fields = PROFILE_FIELDS + (ASKED_WITHOUT_RESIDENT_ID if asks_sex_and_birthday(vs) else ())
     record = normalize_record({k: form.get(k) or "" for k in fields})
     current = draft(vs)
@@ -204,14 +221,15 @@ def set_profile(vs: VerificationSession, form: dict) -> list[Violation]:
         violations.append(Violation("telephone", "required", "填写了联系人时,请同时填写联系人电话"))
     if violations:
         return violations
-    if current.phone != record["phone"]:
-        current.drop("otp", "phone_proof")
-        vs.otp_hash, vs.otp_expires_at, vs.otp_attempts = None, None, 0
-    for key, value in record.items():
-        setattr(current, key, value or None)
-    current.profile_done = True
-    save(vs, current)
-    vs.phone_bidx = limits.phone_hash(record["phone"])
+    with unit_of_work(session):
+        if current.phone != record["phone"]:
+            current.drop("otp", "phone_proof")
+            vs.otp_hash, vs.otp_expires_at, vs.otp_attempts = None, None, 0
+        for key, value in record.items():
+            setattr(current, key, value or None)
+        current.profile_done = True
+        save(vs, current)
+        vs.phone_bidx = limits.phone_hash(record["phone"])
     return []
 
 

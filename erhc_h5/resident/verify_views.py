@@ -117,7 +117,6 @@ def sms():
             flash(METHOD_REFUSALS[refusal], "error")
             return redirect(url_for("resident.methods"))
         result = checks.check_code(get_session(), vs, request.form.get("otp", ""))
-        get_session().commit()  # the spent try counts
         if result == "ok":
             return _outcome("2", lambda: checks.three_factor(get_session(), vs), retry_action=url_for(".three_factor"))
         form.otp.errors = [OTP_ERRORS[result]]
@@ -143,7 +142,6 @@ def sms_send():
         result = checks.send_code(session, g.vs)
     except ProviderUnavailable as exc:
         return provider_unavailable(exc, retry_action=url_for(".sms_send"))
-    session.commit()
     if result.sent:
         flash(f"验证码已发送至{mask_phone(data(g.vs)['phone'])},5分钟内有效", "info")
     elif result.reason == "cooldown":
@@ -180,10 +178,9 @@ def face():
         form.photo.errors = [PHOTO_ERRORS.get(problem, PHOTO_ERRORS["bad_image"])]
     if not checks.face_token(vs):
         try:
-            started = checks.face_start(vs, url_for(".face_return", _external=True))
+            started = checks.face_start(session, vs, url_for(".face_return", _external=True))
         except ProviderUnavailable as exc:
             return provider_unavailable(exc, retry_link=url_for(".face"))
-        session.commit()
         if started.redirect_url:
             return redirect(started.redirect_url)
     return render_template("resident/face.html", form=form, step=3)

@@ -8,7 +8,6 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from sqlalchemy import select
 
 from erhc_h5 import demo
-from erhc_h5.audit import audit
 from erhc_h5.code.service import card_of
 from erhc_h5.db import get_session, writes_on_get
 from erhc_h5.extensions import limiter
@@ -43,12 +42,7 @@ def index():
     user = resident_session.current_app_user()
     if user is not None:
         return redirect(url_for("resident.service"))
-    session = get_session()
-    app = session.scalar(select(FiledApp).where(FiledApp.app_filing_no == demo.DEMO_APP_FILING_NO))
-    if app is None:
-        demo.seed(current_app, session)
-        session.commit()
-        app = session.scalar(select(FiledApp).where(FiledApp.app_filing_no == demo.DEMO_APP_FILING_NO))
+    app = demo.sandbox_app(current_app, get_session())
     uid = request.cookies.get(DEMO_UID_COOKIE, "")
     if not _DEMO_UID.match(uid):
         uid = "demo-" + secrets.token_hex(8)
@@ -67,22 +61,14 @@ def launch():
     if presence.cross_site(request):
         log_event("resident.launch_refused", reason="cross_site")
         return _launch_error(launching.LaunchError("cross_site"))
-    session = get_session()
     try:
-        result = launching.verify_launch(session, request.args,
-                                         max_skew=int(current_app.config["LAUNCH_MAX_SKEW_SECONDS"]))
+        result = launching.enter(get_session(), request.args,
+                                 max_skew=int(current_app.config["LAUNCH_MAX_SKEW_SECONDS"]))
     except launching.LaunchError as exc:
-        session.rollback()
         return _launch_error(exc)
-    held = presence.replaces_other_account(result.app_user.id)
-    audit(session, "resident.launch", actor_type="resident", actor_id=result.app_user.id,
-          target_type="app", target_id=result.app.id, detail={"held": True} if held else None)
-    if held:
-        session.commit()
+    if result.held:
         presence.hold(result.app_user.id, result.app.id, result.hint)
         return redirect(url_for("resident.launch_confirm"))
-    resident_session.start(session, result.app_user)
-    session.commit()
     return redirect(url_for("resident.service"))
 
 
@@ -106,7 +92,6 @@ def launch_confirm():
             presence.drop()
             return redirect(url_for("resident.service"))
         resident_session.start(session, user)
-        session.commit()
         return redirect(url_for("resident.service"))
     app = session.get(FiledApp, held["app"])
     return render_template("resident/launch_confirm.html", form=form, hint=held.get("hint") or "",
@@ -136,9 +121,7 @@ def consent():
         if not form.agree.data:
             form.agree.errors = ["请阅读并勾选同意后继续;不同意将无法进行实名认证"]
         else:
-            session = get_session()
-            vs = verification.start(session, g.app_user, version, request.remote_addr)
-            session.commit()
+            vs = verification.start(get_session(), g.app_user, version, request.remote_addr)
             resident_session.set_consent(version)
             resident_session.set_verification(vs.id)
             return redirect(url_for("resident.identity"))
@@ -152,15 +135,11 @@ def identity():
     vs = g.vs
     form = IdentityForm(data=verification.data(vs) if request.method == "GET" else None)
     if form.validate_on_submit():
-        session = get_session()
-        violations, lock = verification.set_identity(session, vs, request.form)
+        violations, lock = verification.set_identity(get_session(), vs, request.form)
         if lock is not None:
-            session.commit()
             return redirect(url_for("resident.status"))
         if not violations:
-            session.commit()
             return redirect(url_for("resident.profile"))
-        session.rollback()
         apply_violations(form, violations)
     return render_template("resident/identity.html", form=form, step=1)
 
@@ -176,11 +155,9 @@ def profile():
     form.county_code.choices = county_choices(current_app.config["CD_SOURCE"])
     asks = verification.asks_sex_and_birthday(vs)
     if form.validate_on_submit():
-        violations = verification.set_profile(vs, request.form)
+        violations = verification.set_profile(get_session(), vs, request.form)
         if not violations:
-            get_session().commit()
             return redirect(url_for("resident.methods"))
-        get_session().rollback()
         apply_violations(form, violations)
     return render_template("resident/profile.html", form=form, asks_sex_birthday=asks, step=2)
 

@@ -25,7 +25,8 @@ def test_typed_input_is_either_refused_with_messages_or_valid(app, db_session, s
         assert vs.state == "created" and all(v.message for v in violations)
         return
     assert validate_record(verification.data(vs), fields=verification.IDENTITY_FIELDS) == []
-    problems = verification.set_profile(vs, {"phone": phone, "nation": nation, "sex": "1", "birthday": "1990-01-01"})
+    problems = verification.set_profile(db_session, vs, {"phone": phone, "nation": nation, "sex": "1",
+                                                         "birthday": "1990-01-01"})
     if not problems:
         assert verification.ready_for_check(vs)
     else:

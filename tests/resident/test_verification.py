@@ -25,7 +25,7 @@ def new_vs(app, db_session, seeded):
         assert vs.state == "created" and vs.consent_version == app.config["CONSENT_VERSION"]
         violations, lock = verification.set_identity(db_session, vs, {**IDENTITY, **(identity or {})})
         assert violations == [] and lock is None and vs.state == "in_progress"
-        assert verification.set_profile(vs, {**PROFILE, **(profile or {})}) == []
+        assert verification.set_profile(db_session, vs, {**PROFILE, **(profile or {})}) == []
         assert verification.ready_for_check(vs)
         db_session.commit()
         return vs
@@ -173,9 +173,9 @@ def test_identity_violations(new_vs, db_session, app, seeded, field, value, reas
     ("nation", "57", "bad_code"), ("county_code", "999999", "unknown_division"),
     ("linkman", "张3", "bad_characters"), ("telephone", "abc", "bad_format"),
 ])
-def test_profile_violations(new_vs, field, value, reason):
+def test_profile_violations(new_vs, db_session, field, value, reason):
     vs = new_vs()
-    violations = verification.set_profile(vs, {**PROFILE, field: value})
+    violations = verification.set_profile(db_session, vs, {**PROFILE, field: value})
     assert (field, reason) in [(v.field, v.reason) for v in violations]
 
 
@@ -185,9 +185,9 @@ def test_other_documents_ask_sex_and_birthday(new_vs, db_session, seeded):
     assert verification.set_identity(db_session, vs, {"name": "测试乙", "id_card_type_code": "03",
                                                       "idcode": "E12345678", "nationality": "GBR"}) == ([], None)
     assert verification.asks_sex_and_birthday(vs)
-    missing = verification.set_profile(vs, PROFILE)
+    missing = verification.set_profile(db_session, vs, PROFILE)
     assert {v.field for v in missing} == {"sex", "birthday"}
-    assert verification.set_profile(vs, {**PROFILE, "sex": "2", "birthday": "1985-02-03"}) == []
+    assert verification.set_profile(db_session, vs, {**PROFILE, "sex": "2", "birthday": "1985-02-03"}) == []
     assert checks.two_factor(db_session, vs).kind == "passed"
     card = db_session.get(EHealthCard, vs.card_id)
     assert card.sex == "2" and card.birthday == "1985-02-03"
