@@ -10,7 +10,8 @@ from erhc_h5.extensions import csrf, limiter
 from erhc_h5.logs import log_event
 from erhc_h5.scan import province
 from erhc_h5.scan.service import NOT_AUTHENTICATED_MESSAGE, Scanner, check, record
-from erhc_h5.scan.views import MAX_BODY, OnDemandSession, api_transaction
+from erhc_h5.scan.transactions import OnDemandSession, api_transaction
+from erhc_h5.scan.views import MAX_BODY
 
 bp = Blueprint("province_verify", __name__)
 NOT_AUTHENTICATED = {"result": "not_authenticated", "message": NOT_AUTHENTICATED_MESSAGE}

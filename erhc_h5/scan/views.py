@@ -5,23 +5,21 @@ import datetime as dt
 import hashlib
 import json
 import time
-from contextlib import contextmanager
 from functools import wraps
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, session as cookie, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
-from erhc_h5.db import get_db, get_session, utcnow, writing
+from erhc_h5.db import get_session, utcnow
 from erhc_h5.extensions import csrf, limiter
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
 from erhc_h5.resident.models import EHealthCard
 from erhc_h5.scan import clock, devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent
-from erhc_h5.scan.service import NOT_READ, RESULT_LABELS, Scanner, check, record, scan, voucher_visible
-from erhc_h5.scan.sql import driver_transaction, session_cursor, statements_for
+from erhc_h5.scan.service import NOT_READ, RESULT_LABELS, Scanner, check, record, voucher_visible
+from erhc_h5.scan.transactions import OnDemandSession, api_transaction, console_scan
 from erhc_h5.security import revocation
 from erhc_h5.sync.clock import latest_offset
 from erhc_h5.security.masking import mask_idcode
@@ -37,57 +35,6 @@ def _api_error(status: int, reason: str, message: str):
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="erhc-scan"'
     return response
-
-
-def _end_read_snapshot(session) -> None:
-    """End a read transaction begun earlier in the request (session, user, device lookups), so the
-    scan's own transaction begins fresh, with the write intent, inside the writer lock."""
-    if session.in_transaction():
-        session.commit()
-
-
-@contextmanager
-def scan_transaction(session):
-    """The console's scan transaction on the request session: on SQLite the cross-process writer
-    lock, then BEGIN IMMEDIATE (reads see the newest commit, the insert never waits on a stale
-    snapshot); plain BEGIN on PostgreSQL. The caller commits; the request teardown rolls back
-    otherwise."""
-    with writing():
-        yield
-
-
-class OnDemandSession:
-    """The request session, made only when the device or signing-key cache has to be refilled
-    (most scans need neither)."""
-
-    def execute(self, *args, **kwargs):
-        return get_session().execute(*args, **kwargs)
-
-    def connection(self):
-        return get_session().connection()
-
-
-@contextmanager
-def api_transaction():
-    """The scan API's transaction and a driver cursor in it, committed when the block ends.
-
-    In production sessions bind to the engine, and the scan takes a pooled driver connection of its
-    own (``scan.sql``); tests bind sessions to an outer transaction, and the scan then runs in the
-    request session's. On SQLite both hold the cross-process writer lock for the transaction only:
-    the device, the key and the signature were checked before it."""
-    if "db_session" in g:
-        _end_read_snapshot(g.db_session)
-    bind = get_db().factory.kw.get("bind")
-    with writing():
-        if isinstance(bind, Engine):
-            with driver_transaction(bind) as cursor:
-                yield statements_for(bind.dialect), cursor
-            return
-        with writing():
-            session = get_session()
-            conn = session.connection()
-            yield statements_for(conn.dialect), session_cursor(conn)
-            session.commit()
 
 
 def _parse_code(raw: bytes) -> tuple[str | None, float | None]:
@@ -248,11 +195,7 @@ def console():
     form = ScanForm()
     outcome = None
     if form.validate_on_submit():
-        session = get_session()
-        _end_read_snapshot(session)
-        with scan_transaction(session):
-            outcome = scan(session, form.code.data, g.scanner)
-            session.commit()
+        outcome = console_scan(get_session(), form.code.data, g.scanner)
         clock_advice(outcome, clock.device_time(form.device_time.data))
         form.code.data = ""
     extra = labels(outcome.resident, outcome.authentication_method) if outcome and outcome.resident else {}
