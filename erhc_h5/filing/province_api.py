@@ -68,10 +68,7 @@ def filing_decision():
     """Signed decision JSON from the provincial platform → ``{"result"}`` or ``{"error", "message"}``."""
     raw = _read_body()
     try:
-        stamp, nonce = province.check_headers(current_app.config, request.headers)
-        if raw is None:
-            raise province.Refused(413, "too_large", "请求内容过大")
-        province.check_signature(current_app.config, request.path, request.headers, stamp, nonce, raw)
+        nonce = province.check_signed(current_app.config, request.path, request.headers, raw)
     except province.Refused as refused:
         return _refusal(refused)
     with writing():

@@ -74,6 +74,16 @@ def check_signature(cfg, path: str, headers, stamp: str, nonce: str, body: bytes
         raise Refused.unauthorized("bad_signature")
 
 
+def check_signed(cfg, path: str, headers, body: bytes | None) -> str:
+    """Every check of a signed province call, in order: headers, size (``None``: the body was over
+    the cap), signature. Returns the nonce, still to be used up in the caller's transaction."""
+    stamp, nonce = check_headers(cfg, headers)
+    if body is None:
+        raise Refused(413, "too_large", "请求内容过大")
+    check_signature(cfg, path, headers, stamp, nonce, body)
+    return nonce
+
+
 def parse_body(raw: bytes) -> VerifyRequest:
     """``{"code": str, "terminal": 1–64 printable ASCII}``, else Refused 400."""
     try:
