@@ -22,6 +22,7 @@ from PIL import Image
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from erhc_h5.sandbox.models import SandboxProvinceFiling
 from erhc_h5.scan.models import ScanDevice
 from erhc_h5.staff.models import StaffUser
 from erhc_h5.sync.province_signing import signed_headers
@@ -50,6 +51,11 @@ FORMS: dict[str, tuple[str, dict, dict]] = {
     "province.upload": ("signed", {}, {}),
     "province_verify.verify": ("verify-signed", {}, {}),
     "sandbox_vaccination.vaccination": ("anonymous", {"code": TEXT}, {}),
+    "province_filing.filing_decision": ("verify-signed", {}, {}),
+    "sandbox_filings.receive": ("signed", {}, {}),
+    "sandbox_filings.decide": ("anonymous", {"outcome": CHOICE, "app_filing_no": TEXT, "access_code": TEXT,
+                                             "opinion": TEXT}, {"application_id": "province_application_id"}),
+    "sandbox_filings.notify": ("anonymous", {}, {"application_id": "province_application_id"}),
     "province.faults": ("anonymous", {"error_rate": FLOAT, "latency_ms": INT, "status": INT, "retry_after": INT,
                                       "drop_connection": BOOL, "garbled_reply": BOOL, "stored_then_500": BOOL,
                                       "reject_field": TEXT, "count": INT}, {}),
@@ -191,7 +197,11 @@ def world(app, client, db_session, seeded, tmp_path):
     pending.ready(uid="fuzz-onsite")
     assert pending.client.post("/h5/verify/onsite").status_code == 302
     nurse = seeded["users"]["nurse"]["username"]
+    received = SandboxProvinceFiling(cd_source="3301", city_filing_id=app_id, form={"app_name": "模糊测试应用"})
+    db_session.add(received)
+    db_session.flush()
     return {
+        "province_application_id": received.id,
         "app_id": app_id, "screen": screen, "onsite_code": pending.vs().onsite_code,
         "user_id": db_session.scalar(select(StaffUser.id).where(StaffUser.username == nurse)),
         "device_id": db_session.scalar(select(ScanDevice.id).order_by(ScanDevice.id).limit(1)),
