@@ -8,6 +8,7 @@ from sqlalchemy import JSON, DateTime, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from erhc_h5.db import Base, utcnow
+from erhc_h5.text import ascii_digits
 
 
 class AuditEntry(Base):
@@ -46,7 +47,7 @@ def audit(
         target_id=str(target_id),
         detail=detail or {},
         request_id=(g.get("request_id", "") if has_request_context() else ""),
-        staff_user_id=int(actor_id) if actor_type == "staff" and str(actor_id).isdigit() else None,
+        staff_user_id=int(actor_id) if actor_type == "staff" and ascii_digits(str(actor_id)) else None,
     )
     session.add(entry)
     return entry

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from erhc_h5.text import ascii_digits
+
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 DEV_PII_KEY = "ZGV2LWluc2VjdXJlLXBpaS1rZXktMzItYnl0ZXMhISE="  # base64 of 32 dev bytes (SM4 uses the first 16)
 DEV_EMPI_KEY = "dev-insecure-empi-key"
@@ -278,7 +280,7 @@ def server_workers() -> int:
     for name in ("GUNICORN_WORKERS", "WEB_CONCURRENCY"):
         value = (os.environ.get(name) or "").strip()
         if value:
-            if not value.isdigit():
+            if not ascii_digits(value):
                 raise ConfigError(f"{name} must be a whole number, got {value!r}")
             return int(value)
     return 2 * (os.cpu_count() or 1)

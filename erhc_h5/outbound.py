@@ -39,6 +39,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from erhc_h5.outbound_tls import TLS_DETAIL, TLS_REASONS, tls_reason
+from erhc_h5.text import ascii_digits
 
 REASONS = (
     "connect_timeout",  # no TCP connection within the connect timeout
@@ -297,7 +298,7 @@ def fetch(session: requests.Session, prepared: requests.PreparedRequest, limits:
 def _read_body(response: requests.Response, limits: Limits, watch: _Watch) -> bytes:
     status = response.status_code
     declared = response.headers.get("Content-Length", "")
-    if declared.strip().isdigit() and int(declared) > limits.max_bytes:
+    if ascii_digits(declared.strip()) and int(declared) > limits.max_bytes:
         raise OutboundFailure("reply_too_large", f"声明 {int(declared)} 字节,超过上限 {limits.max_bytes}", status)
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):

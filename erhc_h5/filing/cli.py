@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 
 from erhc_h5.db import session_scope, writing
 from erhc_h5.filing.models import DecisionOutcome, DecisionSource, FiledApp
+from erhc_h5.text import ascii_digits
 
 filing_cli = AppGroup("filing", help="应用备案:提交省级、登记省级审批结果、接入密钥。")
 JSON_FIELDS = ("app_name", "app_filing_no", "org_name", "org_filing_no", "builder_unit", "builder_contact",
@@ -42,7 +43,7 @@ def _read_json(path: str | None) -> dict:
 
 
 def _load(session, app_id: str | None) -> FiledApp:
-    if not app_id or not app_id.isdigit():
+    if not app_id or not ascii_digits(app_id):
         _fail("请给出应用编号(数字,见 flask filing list)")
     app = session.get(FiledApp, int(app_id))
     if app is None:

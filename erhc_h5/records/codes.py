@@ -11,6 +11,8 @@ import csv
 from functools import lru_cache
 from pathlib import Path
 
+from erhc_h5.text import ascii_digits
+
 DIVISIONS_FILE = Path(__file__).resolve().parent / "data" / "divisions.csv"
 
 # GB/T 2261.1
@@ -104,7 +106,7 @@ def division_name(code: str) -> str | None:
     """The name of a 6-digit division, current or historical (python-stdnum's table), or None."""
     from stdnum import numdb
 
-    if len(code) < 6 or not code[:6].isdigit():
+    if len(code) < 6 or not ascii_digits(code[:6]):
         return None
     if (current := current_county(code[:6])) is not None:
         return current

@@ -20,6 +20,7 @@ from functools import lru_cache
 from stdnum.cn import ric
 
 from erhc_h5.records.codes import division_name, to_alpha3
+from erhc_h5.text import ascii_digits
 
 PERMIT_DIVISIONS = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
 _RIC = re.compile(r"^\d{17}[\dX]$")
@@ -92,7 +93,7 @@ def _parse_cached(number: str, today: dt.date) -> tuple[bool, tuple]:
 
 
 def _parse(number: str, today: dt.date) -> ResidentId:
-    if len(number) == 15 and number.isdigit():
+    if len(number) == 15 and ascii_digits(number):
         raise IdNumberError("obsolete_format", "15位旧身份证号码已停止使用,请输入18位身份证号码")
     if len(number) != 18:
         raise IdNumberError("bad_length", "身份证号码应为18位")

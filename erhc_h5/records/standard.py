@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from erhc_h5.records import codes
 from erhc_h5.records.idnumbers import IdNumberError, check_idcode, is_resident_id_number, normalize_idcode
+from erhc_h5.text import ascii_digits
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def normalize_telephone(value: str) -> str:
 def normalize_county(value: str) -> str:
     """The 9-digit form of §5.2.2 from a 6-, 9- or 12-digit division code (000 for 'county only')."""
     value = re.sub(r"\s", "", unicodedata.normalize("NFKC", value or ""))
-    if value.isdigit():
+    if ascii_digits(value):
         if len(value) == 6:
             return value + "000"
         if len(value) == 12:
@@ -276,7 +277,7 @@ def _check_date(field: str, value: str) -> list[Violation]:
 
 
 def _check_phone(field: str, value: str) -> list[Violation]:
-    if not value.isdigit():
+    if not ascii_digits(value):
         return [_v(field, "bad_format", "手机号应为11位数字,例如13800138000")]
     if len(value) != 11:
         return [_v(field, "bad_length", f"手机号应为11位数字,您输入了{len(value)}位")]

@@ -28,6 +28,7 @@ from erhc_h5.resident.verification import (
     Outcome, State, complete, data, draft, move, record_failure, register_pending, save,
 )
 from erhc_h5.uow import unit_of_work
+from erhc_h5.text import ascii_digits
 
 OTP_TTL = dt.timedelta(minutes=5)
 OTP_MAX_TRIES = 5
@@ -136,7 +137,7 @@ def _check_code(session: Session, vs: VerificationSession, code: str, now: dt.da
     if vs.otp_attempts >= OTP_MAX_TRIES:
         return "too_many_tries"
     code = (code or "").strip()
-    if len(code) != 6 or not code.isdigit():
+    if len(code) != 6 or not ascii_digits(code):
         return "bad_format"
     counted = session.execute(
         update(VerificationSession)

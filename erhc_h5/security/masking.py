@@ -1,6 +1,8 @@
 """Masking of personal values for people to read: 张*三, 3301**********1234, 138****5678."""
 from __future__ import annotations
 
+from erhc_h5.text import ascii_digits
+
 
 def mask_name(name: str | None) -> str:
     """Keep the first and last character of a name."""
@@ -43,7 +45,7 @@ def mask_account(account: str | None) -> str:
     """An app's account id as a hint: the first two and last two characters (an 11-digit phone as a phone)."""
     if not account:
         return ""
-    if len(account) == 11 and account.isdigit():
+    if len(account) == 11 and ascii_digits(account):
         return mask_phone(account)
     if len(account) <= 4:
         return account[:1] + "*" * (len(account) - 1)

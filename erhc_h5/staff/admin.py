@@ -14,6 +14,7 @@ from erhc_h5.staff import accounts
 from erhc_h5.staff.auth import role_required
 from erhc_h5.staff.models import ROLES
 from erhc_h5.staff.services import StaffError, create_user
+from erhc_h5.text import ascii_digits
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
 ROLE_CHOICES = [SelectChoice(key, label) for key, label in ROLES.items()]
@@ -179,7 +180,7 @@ def audit_log():
     try:
         result = search(session, action=filters["action"], actor=filters["actor"],
                         date_from=filters["date_from"] or None, date_to=filters["date_to"] or None,
-                        page=int(page) if page.isdigit() else 1)
+                        page=int(page) if ascii_digits(page) else 1)
     except AuditQueryError as exc:
         result, error = search(session, action=filters["action"], actor=filters["actor"]), str(exc)
     return render_template("staff/admin/audit.html", result=result, filters=filters, error=error,

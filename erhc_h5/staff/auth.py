@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from erhc_h5.db import get_session
 from erhc_h5.extensions import login_manager
 from erhc_h5.staff.models import StaffUser
+from erhc_h5.text import ascii_digits
 
 login_manager.login_view = "staff.login"
 login_manager.login_message = "请先登录"
@@ -22,7 +23,7 @@ def _load_user(user_id: str) -> StaffUser | None:
     logout, password reset, role change and deactivation raise it and end every older session. A user
 who must change a temporary password is signed in nowhere until it is changed."""
     key, _, version = user_id.partition(":")
-    if not (key.isdigit() and version.isdigit()) or len(key) > 12 or len(version) > 12:
+    if not (ascii_digits(key) and ascii_digits(version)) or len(key) > 12 or len(version) > 12:
         return None
     user = get_session().get(StaffUser, int(key))
     if user is None or not user.active or user.session_version != int(version) or user.must_change_password:

@@ -17,6 +17,7 @@ from erhc_h5.staff.models import StaffUser
 from erhc_h5.staff.services import StaffError, sign_in, sign_out
 from erhc_h5.staff.services import change_password as change_password_of
 from erhc_h5.timefmt import fmt
+from erhc_h5.text import ascii_digits
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PENDING, PENDING_SECONDS = "staff_password_change", 600
@@ -101,7 +102,7 @@ def _pending_user(session, pending: dict) -> StaffUser | None:
     """The user a temporary-password sign-in left in this browser, while it is recent and still current."""
     key, _, version = str(pending.get("user") or "").partition(":")
     at = pending.get("at")
-    if not (key.isdigit() and version.isdigit() and isinstance(at, int)) or time.time() - at > PENDING_SECONDS:
+    if not (ascii_digits(key) and ascii_digits(version) and isinstance(at, int)) or time.time() - at > PENDING_SECONDS:
         return None
     user = session.get(StaffUser, int(key))
     if user is None or not user.active or not user.must_change_password or user.session_version != int(version):

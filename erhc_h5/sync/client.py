@@ -15,6 +15,7 @@ import requests
 
 from erhc_h5.outbound import Limits, OutboundFailure, fetch, new_session, parse_json
 from erhc_h5.outbound_tls import verify_setting
+from erhc_h5.text import ascii_digits
 
 UPLOAD_PATH = "/erhc/v1/auth-records"
 REFUSED_STATUSES = (400, 401, 413)
@@ -54,7 +55,7 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if ascii_digits(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

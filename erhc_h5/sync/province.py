@@ -20,6 +20,7 @@ from erhc_h5.sync.bulkwrite import executemany
 from erhc_h5.sync.province_rules import validate
 from erhc_h5.sync.province_signing import matches
 from erhc_h5.sync.models import ProvinceNonce, ProvinceRecord
+from erhc_h5.text import ascii_digits
 
 MAX_RECORDS = 500
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -44,7 +45,7 @@ def check_request(cfg, path: str, headers, body: bytes, now: float | None = None
     if headers.get("X-Erhc-App-Id", "") != str(cfg["PROVINCE_APP_ID"]):
         raise Refusal(401, "bad_app_id", "应用标识不正确")
     stamp = headers.get("X-Erhc-Timestamp", "")
-    if not stamp.isdigit():
+    if not ascii_digits(stamp):
         raise Refusal(401, "bad_timestamp", "时间戳缺失或格式不正确")
     if abs((now or time.time()) - int(stamp)) > MAX_SKEW_SECONDS:
         raise Refusal(401, "stale_timestamp", "时间戳与平台时间相差超过300秒")
