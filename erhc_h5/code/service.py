@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from erhc_h5.audit import audit
 from erhc_h5.code import render, tokens
 from erhc_h5.db import utcnow, writing
+from erhc_h5.resident import session as resident_session
 from erhc_h5.resident.cards import cancel_card
 from erhc_h5.resident.models import CARD_LINK_VERIFIED, AppUser, EHealthCard
 from erhc_h5.scan.models import ScanEvent
@@ -76,11 +78,16 @@ def _new_card_ref(session: Session, card: EHealthCard) -> str:
 
 def cancel(session: Session, card: EHealthCard, app_user: AppUser) -> None:
     """The resident cancels their own card, committed; a parallel cancellation that came first leaves
-    nothing to write (and nothing audited twice)."""
+    nothing to write (and nothing audited twice). Every session of the card's app users ends, copies
+    of this browser's cookie included; this browser alone is bound again at the account's new
+    version, so the resident who cancelled reads the confirmation and may start again."""
     with unit_of_work(session):
         if cancel_card(session, card):
             audit(session, "card.cancelled", actor_type="resident", actor_id=app_user.id, target_type="card",
                   target_id=card.id, detail={"by": "resident"})
+        version = session.scalar(select(AppUser.session_version).where(AppUser.id == app_user.id))
+    set_committed_value(app_user, "session_version", version)
+    resident_session.bind(app_user, resident_session.consent_version())
 
 
 def receipt(session: Session, card: EHealthCard, days: int = RECEIPT_DAYS) -> list[ScanEvent]:
