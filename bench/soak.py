@@ -207,6 +207,8 @@ def rss_mb(pid: int) -> float | None:
 
 
 def row_counts(db_url: str) -> dict[str, int]:
+    """Rows of the growing tables; beside them the dead row versions of all tables (what vacuum has
+    not reclaimed yet) and the server's checkpoints so far (a checkpoint's writes slow every request)."""
     import psycopg
 
     counts = {}
@@ -216,6 +218,9 @@ def row_counts(db_url: str) -> dict[str, int]:
                 counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             except psycopg.Error:
                 pass
+        counts["dead_rows"] = conn.execute("SELECT coalesce(sum(n_dead_tup), 0)::bigint FROM pg_stat_user_tables").fetchone()[0]
+        counts["checkpoints"] = conn.execute(
+            "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").fetchone()[0]
     return counts
 
 
