@@ -19,6 +19,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from erhc_h5 import config
 
     config.load(app, overrides)
+    from erhc_h5.afterwards import AfterResponse
+
+    app.wsgi_app = AfterResponse(app.wsgi_app)  # link notices and filing deliveries, after the response
     hops = int(app.config["TRUSTED_PROXIES"])
     if hops > 0:  # behind a reverse proxy: take client address and scheme from its headers
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -1,8 +1,8 @@
 """The 申请表 delivered to the province electronically, where it offers that path.
 
 Sending a filing to the province (``services.transition(..., "approve")`` or ``send_to_province``)
-writes a ``FilingDelivery`` row in the same transaction; after the commit the row is sent, off the
-request (``call_on_close``), signed like the record upload (``X-Erhc-*``, ``PROVINCE_SECRET``). A
+writes a ``FilingDelivery`` row in the same transaction; after the commit the row is sent, once the
+response has gone out (``erhc_h5.afterwards``), signed like the record upload (``X-Erhc-*``, ``PROVINCE_SECRET``). A
 province that is down never blocks or undoes the city's state change: the failure is recorded on
 the row and ``flask filing deliver`` sends what is left. Two senders may race on one row; the
 province keeps one application per city filing, so a second copy only refreshes it.
@@ -19,10 +19,11 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import requests
-from flask import after_this_request, current_app, has_request_context
-from sqlalchemy import event, select
+from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from erhc_h5.afterwards import after_commit
 from erhc_h5.db import utcnow, writing
 from erhc_h5.filing.models import DeliveryState, FiledApp, FilingDelivery
 from erhc_h5.logs import log_event
@@ -32,7 +33,6 @@ from erhc_h5.timefmt import to_beijing
 
 SANDBOX_RECEIVER = "/sandbox-province"
 SANDBOX_APPLICATIONS_PATH = "/filings/applications"
-QUEUED = "erhc_filing_deliveries"
 TRANSPORT = "erhc_filing_transport"  # app.extensions hook: (url, body, headers) -> HTTP status
 MAX_REPLY_BYTES = 65536
 
@@ -58,10 +58,7 @@ def queue_delivery(session: Session, app: FiledApp) -> FilingDelivery | None:
     row = FilingDelivery(app_id=app.id, url=url, state=DeliveryState.PENDING, attempts=0, last_error="")
     session.add(row)
     session.flush()
-    session.info.setdefault(QUEUED, []).append(row.id)
-    if not event.contains(session, "after_commit", _after_commit):
-        event.listen(session, "after_commit", _after_commit)
-        event.listen(session, "after_rollback", _after_rollback)
+    after_commit(session, "filing_delivery", row.id, _deliver)
     return row
 
 
@@ -152,31 +149,9 @@ def latest_delivery(session: Session, app: FiledApp) -> FilingDelivery | None:
                           .order_by(FilingDelivery.id.desc()).limit(1))
 
 
-def _after_rollback(session: Session) -> None:
-    session.info.pop(QUEUED, None)
+def _deliver(ids: list[int]) -> None:
+    """Send the rows a committed transaction queued (``afterwards``), in a session of their own."""
+    from erhc_h5.db import session_scope
 
-
-def _after_commit(session: Session) -> None:
-    """Send what this transaction queued: after the response in a request, at once elsewhere (CLI)."""
-    ids = session.info.pop(QUEUED, None)
-    if not ids:
-        return
-    app = current_app._get_current_object()
-
-    def _send():
-        from erhc_h5.db import session_scope
-
-        try:
-            with app.app_context(), session_scope(app) as db:
-                deliver_pending(db, ids)
-        except Exception as exc:  # noqa: BLE001 - recorded on the row, retried by `flask filing deliver`
-            log_event("filing.delivery_failed", reason=type(exc).__name__)
-
-    if not has_request_context():
-        _send()
-        return
-
-    @after_this_request
-    def _schedule(response):
-        response.call_on_close(_send)
-        return response
+    with session_scope() as db:
+        deliver_pending(db, ids)

@@ -1,17 +1,17 @@
 """Link notices: the card's proven phone hears of every new app account linked to the card.
 
 A notice is written in the transaction that makes the link (so it cannot be lost) and sent after
-the commit, off the resident's request (``send_after_response``); a failure is recorded on the row,
+the commit, once the response has gone out (``erhc_h5.afterwards``); a failure is recorded on the row,
 logged and counted, and never blocks the resident. ``flask notices send`` retries what is left.
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import after_this_request, current_app, has_request_context
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from erhc_h5.afterwards import after_commit
 from erhc_h5.db import utcnow, write_transaction
 from erhc_h5.identity import ProviderUnavailable, get_providers
 from erhc_h5.logs import log_event
@@ -33,7 +33,7 @@ def queue_link_notice(session: Session, card, app_user, app) -> LinkNotice | Non
                                                "account": mask_account(app_user.app_user_id), "hotline": hotline()})
     session.add(notice)
     session.flush()
-    session.info.setdefault("erhc_link_notices", []).append(notice.id)
+    after_commit(session, "link_notice", notice.id, _send_queued)
     log_event("card.link_notice_queued", card_id=card.id, notice=notice.id)
     return notice
 
@@ -93,27 +93,9 @@ def send_pending(session: Session, ids: list[int] | None = None) -> dict:
     return result
 
 
-def send_after_response(session: Session) -> None:
-    """Send the notices this request queued once its response has gone out (never delaying it)."""
-    # Queued ids are dropped with a rollback: only committed notices are sent.
-    ids = session.info.pop("erhc_link_notices", None)
-    if not ids:
-        return
-    if not has_request_context():  # a CLI or a job: nobody waits on it, send now
-        send_pending(session, ids)
-        return
-    app = current_app._get_current_object()
+def _send_queued(ids: list[int]) -> None:
+    """Send the notices a committed transaction queued (``afterwards``), in a session of their own."""
+    from erhc_h5.db import session_scope
 
-    @after_this_request
-    def _schedule(response):
-        def _send():
-            from erhc_h5.db import session_scope
-
-            try:
-                with app.app_context(), session_scope(app) as db:
-                    send_pending(db, ids)
-            except Exception as exc:  # noqa: BLE001 - recorded, retried by `flask notices send`
-                log_event("card.link_notice_failed", reason=type(exc).__name__)
-
-        response.call_on_close(_send)
-        return response
+    with session_scope() as db:
+        send_pending(db, ids)

@@ -27,7 +27,6 @@ from erhc_h5.records.standard import Violation, normalize_record, validate_recor
 from erhc_h5.resident import limits
 from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.records.versions import RecordInvalid
-from erhc_h5.resident import notices
 from erhc_h5.resident.assurance import AuthMethod
 from erhc_h5.resident.cards import StepUpRequired, issue_or_update_card, link
 from erhc_h5.resident.draft import ASKED_WITHOUT_RESIDENT_ID, IDENTITY_FIELDS, PROFILE_FIELDS, Draft
@@ -424,5 +423,4 @@ def run_check(session: Session, vs: VerificationSession, methods: str, check, *,
     if guess and vs.subject_hash and not outcome.refuted:
         limits.give_back_guess(session, limits.Who.of(vs))
     session.commit()
-    notices.send_after_response(session)
     return outcome

@@ -6,7 +6,7 @@ import threading
 
 from erhc_h5 import demo
 from erhc_h5.db import get_db, session_scope
-from erhc_h5.identity import get_providers
+from erhc_h5.identity import ProviderUnavailable, get_providers
 from erhc_h5.resident import notices
 from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
 from tests.factories import person
@@ -15,7 +15,12 @@ from tests.support import demo_app
 SENDERS = 30
 
 
-def _pending_notice(app) -> int:
+def _pending_notice(app, monkeypatch) -> int:
+    """A notice whose first send (right after its commit) met a gateway that was down."""
+    def down(phone, params):
+        raise ProviderUnavailable("timeout")
+
+    monkeypatch.setattr(get_providers(app).sms, "send_notice", down)
     with app.app_context(), session_scope(app) as session:
         demo.seed(app, session)
         filed = demo_app(session)
@@ -26,10 +31,11 @@ def _pending_notice(app) -> int:
 
 
 def test_thirty_senders_of_one_notice_send_it_once(fresh_app, monkeypatch):
-    notice_id = _pending_notice(fresh_app)
+    notice_id = _pending_notice(fresh_app, monkeypatch)
     sent: list[str] = []
     guard = threading.Lock()
     sms = get_providers(fresh_app).sms
+    monkeypatch.undo()
     real = sms.send_notice
 
     def counting(phone, params):
