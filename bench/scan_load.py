@@ -86,7 +86,7 @@ def seeded(env: dict):
 def prepare(env: dict) -> tuple[str, list[str]]:
     """Migrate, seed, create residents and issue one code each; returns (device token, codes)."""
     from erhc_h5.code import tokens
-    from erhc_h5.resident.cards import issue_or_update_card
+    from erhc_h5.cards.service import issue_or_update_card
 
     with seeded(env) as (seed, session, filed):
         card_ids = []

@@ -93,7 +93,7 @@ journey_load.CLIENTS["timed"] = TimedPhone
 def prepare(env: dict) -> dict:
     """Migrate and seed: the demo app's filing number and launch secret, the demo device's token and
     RESIDENTS card ids to issue scan codes for."""
-    from erhc_h5.resident.cards import issue_or_update_card
+    from erhc_h5.cards.service import issue_or_update_card
 
     with seeded(env) as (seed, session, filed):
         cards = []

@@ -74,7 +74,7 @@ def prepare(env: dict) -> tuple[str, list[str], list[str]]:
     """Migrate, seed, create the residents; two codes each: one for the scan device, one for the
     province's terminal (a code claimed by one scanner is ``replayed`` at another)."""
     from erhc_h5.code import tokens
-    from erhc_h5.resident.cards import issue_or_update_card
+    from erhc_h5.cards.service import issue_or_update_card
 
     with sl.seeded(env) as (seed, session, filed):
         cards = [issue_or_update_card(session, sl.person(i), filed, methods="2") for i in range(sl.RESIDENTS)]

@@ -76,7 +76,7 @@ def init_app(app: Flask) -> None:
     from erhc_h5.code.cli import keys_cli
     from erhc_h5.filing.cli import filing_cli
     from erhc_h5.ops.cli import purge_cmd
-    from erhc_h5.resident.cli import notices_cli, residents_cli
+    from erhc_h5.cards.cli import notices_cli, residents_cli
     from erhc_h5.scan.cli import devices_cli
     from erhc_h5.security.cli import rotate_pii_cmd
     from erhc_h5.sync.cli import sync_cli

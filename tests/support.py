@@ -21,7 +21,7 @@ from erhc_h5 import create_app, demo
 from erhc_h5.db import session_scope
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.resident.cards import issue_or_update_card
+from erhc_h5.cards.service import issue_or_update_card
 from erhc_h5.resident.launch import make_launch_url
 from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sync.models import OutboxEntry, ProvinceRecord, SyncBatch

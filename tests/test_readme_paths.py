@@ -32,7 +32,9 @@ def _resolve(dotted: str):
 
 def test_the_records_path_walks_through_functions_that_exist():
     walk = README.split("The record's path, one function per step:")[1].split("\n\n")[0]
+    numbered = re.findall(r"^(\d+)\. ", walk, re.M)
+    assert numbered == [str(i) for i in range(1, len(numbered) + 1)] and len(numbered) >= 8, numbered
     steps = re.findall(r"`([a-z_]+(?:\.[a-z_A-Z]+)+)`", walk)
-    assert len(steps) >= 6, steps
+    assert len(steps) >= 12, steps
     missing = [step for step in steps if _resolve(step) is None]
     assert not missing, missing

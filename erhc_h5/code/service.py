@@ -13,8 +13,8 @@ from erhc_h5.audit import audit
 from erhc_h5.code import render, tokens
 from erhc_h5.db import utcnow, writing
 from erhc_h5.resident import session as resident_session
-from erhc_h5.resident.cards import cancel_card
-from erhc_h5.resident.models import CARD_LINK_VERIFIED, AppUser, EHealthCard
+from erhc_h5.cards.service import cancel_card
+from erhc_h5.cards.models import CARD_LINK_VERIFIED, AppUser, EHealthCard
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.uow import unit_of_work
 

@@ -9,13 +9,13 @@ from erhc_h5.code import service
 from erhc_h5.db import get_session
 from erhc_h5.extensions import limiter
 from erhc_h5.records.codes import method_label
-from erhc_h5.resident.assurance import step_up_message
-from erhc_h5.resident.cards import authority
-from erhc_h5.resident.models import CARD_LINK_VERIFIED
+from erhc_h5.cards.assurance import step_up_message
+from erhc_h5.cards.service import authority
+from erhc_h5.cards.models import CARD_LINK_VERIFIED
 from erhc_h5.resident.session import current_app_user, loaded_card_ref
 from erhc_h5.scan.service import RESULT_LABELS
 from erhc_h5.db import utcnow
-from erhc_h5.resident import helpdesk
+from erhc_h5 import helpdesk
 from erhc_h5.timefmt import fmt
 from erhc_h5.security.masking import mask_idcode, mask_name
 

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
-from erhc_h5.resident.models import LinkNotice, VerificationEvent, VerificationSession
+from erhc_h5.cards.models import LinkNotice
+from erhc_h5.resident.models import VerificationEvent, VerificationSession
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.clock import describe, latest_offset
 from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncAttempt, SyncBatch

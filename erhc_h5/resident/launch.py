@@ -25,8 +25,8 @@ from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp, LaunchNonce
 from erhc_h5.resident import presence
 from erhc_h5.resident import session as resident_session
-from erhc_h5.resident.cards import ensure_app_user
-from erhc_h5.resident.models import AppUser
+from erhc_h5.cards.service import ensure_app_user
+from erhc_h5.cards.models import AppUser
 from erhc_h5.uow import unit_of_work
 
 _APP = re.compile(r"^[0-9A-Za-z\-_]{1,20}$")

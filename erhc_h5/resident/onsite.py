@@ -15,7 +15,7 @@ from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
 from erhc_h5.records.idnumbers import IdNumberError, normalize_idcode, parse_resident_id, uses_resident_id_layout
 from erhc_h5.records.standard import Violation, normalize_phone, normalize_record, validate_record
 from erhc_h5.resident import limits
-from erhc_h5.resident.cards import issue_or_update_card
+from erhc_h5.cards.service import issue_or_update_card
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.resident.verification import Outcome, complete, data, expire_if_due, is_due, move
 from erhc_h5.security.inputs import unsafe_text

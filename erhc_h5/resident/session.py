@@ -17,7 +17,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import get_session
-from erhc_h5.resident.models import AppUser, VerificationSession
+from erhc_h5.cards.models import AppUser
+from erhc_h5.resident.models import VerificationSession
 from erhc_h5.uow import unit_of_work
 
 KEY = "resident"
@@ -37,12 +38,6 @@ def end_sessions(db: Session, app_user_ids: Iterable[int | None]) -> None:
     if ids:
         db.execute(update(AppUser).where(AppUser.id.in_(ids))
                    .values(session_version=AppUser.session_version + 1).execution_options(synchronize_session=False))
-
-
-def end_card_sessions(db: Session, card_id: int) -> None:
-    """End the sessions of every app user linked to this card (call before the links are removed)."""
-    db.execute(update(AppUser).where(AppUser.card_id == card_id)
-               .values(session_version=AppUser.session_version + 1).execution_options(synchronize_session=False))
 
 
 def start(db: Session, app_user: AppUser) -> None:

@@ -27,11 +27,12 @@ from erhc_h5.records.standard import Violation, normalize_record, validate_recor
 from erhc_h5.resident import limits
 from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.records.versions import RecordInvalid
-from erhc_h5.resident.assurance import AuthMethod
-from erhc_h5.resident.cards import StepUpRequired, issue_or_update_card, link
+from erhc_h5.cards.assurance import AuthMethod
+from erhc_h5.cards.service import StepUpRequired, issue_or_update_card, link
 from erhc_h5.resident.draft import ASKED_WITHOUT_RESIDENT_ID, IDENTITY_FIELDS, PROFILE_FIELDS, Draft
 from erhc_h5.security.inputs import unsafe_text
-from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, AppUser, EHealthCard, VerificationSession
+from erhc_h5.cards.models import CARD_LINK_PROVISIONAL, AppUser, EHealthCard
+from erhc_h5.resident.models import VerificationSession
 from erhc_h5.uow import unit_of_work
 
 

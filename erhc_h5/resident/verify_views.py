@@ -10,8 +10,9 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 from erhc_h5.db import get_session
 from erhc_h5.extensions import limiter
 from erhc_h5.identity.base import ProviderUnavailable
-from erhc_h5.resident.assurance import step_up_message
-from erhc_h5.resident import checks, helpdesk
+from erhc_h5.cards.assurance import step_up_message
+from erhc_h5 import helpdesk
+from erhc_h5.resident import checks
 from erhc_h5.resident.forms import FaceForm, OtpForm
 from erhc_h5.resident.journey import CODE_FACE, journey_required, provider_unavailable
 from erhc_h5.identity import sandbox_last_code

@@ -15,13 +15,15 @@ from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.records.codes import ID_CARD_TYPES, method_label
 from erhc_h5.resident import launch as launching
-from erhc_h5.resident import helpdesk, limits, presence
+from erhc_h5 import helpdesk
+from erhc_h5.resident import limits, presence
 from erhc_h5.resident import session as resident_session
 from erhc_h5.resident import verification
 from erhc_h5.resident.forms import (ConsentForm, IdentityForm, LaunchConfirmForm, ProfileForm, apply_violations,
                                     county_choices, shown)
 from erhc_h5.resident.journey import CODE_FACE, journey_required, resident_required
-from erhc_h5.resident.models import AppUser, VerificationSession
+from erhc_h5.cards.models import AppUser
+from erhc_h5.resident.models import VerificationSession
 from erhc_h5.resident.verify_views import bp as verify_bp
 from erhc_h5.security.masking import mask_idcode, mask_name
 from erhc_h5.security.redirects import safe_next

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.models import EHealthCard
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanDevice, ScanEvent, ScanTokenClaim
 from erhc_h5.security import revocation
 from erhc_h5.security.pii import keyring

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from erhc_h5.db import get_session, utcnow
 from erhc_h5.extensions import csrf, limiter
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.models import EHealthCard
 from erhc_h5.scan import clock, devices
 from erhc_h5.scan.forms import DeviceTokenForm, ScanForm
 from erhc_h5.scan.models import ScanDevice, ScanEvent

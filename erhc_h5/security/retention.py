@@ -17,7 +17,8 @@ from erhc_h5.audit import AuditEntry
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import LaunchNonce
 from erhc_h5.resident import models as resident_models
-from erhc_h5.resident.models import AppUser, RateCounter, VerificationSession
+from erhc_h5.cards.models import AppUser
+from erhc_h5.resident.models import RateCounter, VerificationSession
 from erhc_h5.staff.models import LoginThrottle
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent, ScanTokenClaim
 from erhc_h5.sync.models import ProvinceNonce, SyncAttempt

@@ -18,7 +18,7 @@ from erhc_h5.db import utcnow, write_transaction
 from erhc_h5.logs import log_event
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.versions import RecordInvalid, record_card_version
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.models import EHealthCard
 from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncBatch
 
 WAITING_STATES = ("pending", "batched")

@@ -15,8 +15,9 @@ from erhc_h5.filing.models import FiledApp
 from erhc_h5.identity import get_providers
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident import verification
-from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
-from erhc_h5.resident.models import AppUser, EHealthCard, RateCounter, VerificationSession
+from erhc_h5.cards.service import ensure_app_user, issue_or_update_card
+from erhc_h5.cards.models import AppUser, EHealthCard
+from erhc_h5.resident.models import RateCounter, VerificationSession
 from erhc_h5.sync.models import OutboxEntry
 from tests.factories import count, person
 from tests.support import Phone
@@ -144,7 +145,7 @@ def test_the_proven_phone_hears_of_a_new_link(phone, db_session, demo, app):
 
 def test_a_failing_notice_never_blocks_the_resident_and_is_recorded(phone, db_session, demo, app, monkeypatch):
     from erhc_h5.identity import ProviderUnavailable
-    from erhc_h5.resident.models import LinkNotice
+    from erhc_h5.cards.models import LinkNotice
 
     give_victim_card(db_session, demo, "2", phone("victim-app-a", "10.0.0.1"))
     sms = get_providers(app).sms

@@ -10,7 +10,9 @@ import re
 
 from sqlalchemy import select
 
-from erhc_h5.resident.models import EHealthCard, VerificationSession
+from erhc_h5.cards.models import EHealthCard
+
+from erhc_h5.resident.models import VerificationSession
 from tests.attacks.harness import race
 from tests.factories import image_bytes, person
 
@@ -73,7 +75,7 @@ def test_thirty_strangers_failing_at_once_leave_the_real_person_every_stronger_m
         "/h5/verify/onsite")
     confirm_onsite(server, desk)
     with server.db() as db:
-        from erhc_h5.resident.cards import find_card
+        from erhc_h5.cards.service import find_card
 
         card = find_card(db, "01", VICTIM["idcode"])
         assert card.assurance_level == 4 and card.phone == VICTIM["phone"]
@@ -107,7 +109,7 @@ def test_thirty_registrations_at_once_leave_one_open_and_send_nothing(server):
     assert sum(vs.state == "pending_onsite" for vs in sessions) == 1
     with server.db() as db:
         from erhc_h5.records.models import AuthRecord
-        from erhc_h5.resident.cards import find_card
+        from erhc_h5.cards.service import find_card
 
         card = find_card(db, "01", target["idcode"])
         assert card.recognize_flag == 0

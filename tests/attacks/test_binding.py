@@ -16,7 +16,8 @@ from erhc_h5.filing.models import FiledApp
 from erhc_h5.identity import get_providers, set_providers
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.launch import make_launch_url
-from erhc_h5.resident.models import AppUser, EHealthCard, VerificationSession
+from erhc_h5.cards.models import AppUser, EHealthCard
+from erhc_h5.resident.models import VerificationSession
 from tests.factories import count, image_bytes, person
 from tests.support import Phone
 

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from erhc_h5.audit import AuditEntry
 from erhc_h5.resident import session as resident_session
 from erhc_h5.resident.launch import make_launch_url
-from erhc_h5.resident.models import AppUser, EHealthCard, VerificationSession
+from erhc_h5.cards.models import AppUser, EHealthCard
+from erhc_h5.resident.models import VerificationSession
 from tests.attacks.harness import race
 from tests.support import demo_app, qr_texts
 

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from erhc_h5.audit import AuditEntry
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.resident.models import EHealthCard, RateCounter, VerificationEvent, VerificationSession
+from erhc_h5.cards.models import EHealthCard
+from erhc_h5.resident.models import RateCounter, VerificationEvent, VerificationSession
 from erhc_h5.security.pii import blind_index, person_index
 from tests.attacks.harness import race
 from tests.factories import person
@@ -146,7 +147,7 @@ def test_one_launch_ticket_sent_30_times_at_once_opens_one_session(server):
     """The launch nonce is a one-time step: of 30 copies of one signed launch URL released
     together, one is let in and 29 are refused as used; one app user exists for the uid."""
     from erhc_h5.filing.models import LaunchNonce
-    from erhc_h5.resident.models import AppUser
+    from erhc_h5.cards.models import AppUser
 
     url = server.launch_url("ticket-racer")
     answers = race(N, lambda i, s: s.get(url, allow_redirects=False, timeout=60))

@@ -13,8 +13,8 @@ from PIL import Image
 
 from erhc_h5.code import tokens
 from erhc_h5.db import session_scope
-from erhc_h5.resident.cards import issue_or_update_card
-from erhc_h5.resident.models import AppUser
+from erhc_h5.cards.service import issue_or_update_card
+from erhc_h5.cards.models import AppUser
 from erhc_h5.scan.devices import enrol_device
 from tests.browser.conftest import demo_json
 from tests.code.helpers import idcode

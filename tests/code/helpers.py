@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 
-from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
+from erhc_h5.cards.service import ensure_app_user, issue_or_update_card
 from tests.support import demo_app
 from tests.factories import resident_id
 

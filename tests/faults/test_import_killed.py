@@ -17,7 +17,7 @@ from erhc_h5 import demo
 from erhc_h5.audit import AuditEntry
 from erhc_h5.db import get_db
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.models import EHealthCard
 from erhc_h5.sync.models import OutboxEntry
 from tests.factories import people, write_csv
 

@@ -10,7 +10,7 @@ from erhc_h5 import create_app
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.ops.status import get_status
-from erhc_h5.resident.cards import issue_or_update_card
+from erhc_h5.cards.service import issue_or_update_card
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch

@@ -11,8 +11,8 @@ from erhc_h5 import demo
 from erhc_h5.db import get_db, session_scope, write_transaction
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.versions import record_card_version
-from erhc_h5.resident.cards import issue_or_update_card
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.service import issue_or_update_card
+from erhc_h5.cards.models import EHealthCard
 from tests.factories import person
 from tests.support import demo_app
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from erhc_h5.audit import AuditEntry
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.models import EHealthCard
 from tests.support import IDENTITY
 
 

@@ -6,7 +6,7 @@ import io
 from PIL import Image
 from sqlalchemy import select
 
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.models import EHealthCard
 from erhc_h5.security.pii import blind_index
 
 

@@ -19,8 +19,8 @@ def test_failure_then_final_failure_page(journey, client, app):
     assert "实名认证未通过" in page and "查看电子健康码" not in page
     # A refuted identity is nobody's registration: no card, nothing queued upward.
     from erhc_h5.records.models import AuthRecord
-    from erhc_h5.resident.cards import find_card
-    from erhc_h5.resident.models import EHealthCard
+    from erhc_h5.cards.service import find_card
+    from erhc_h5.cards.models import EHealthCard
     from tests.factories import count
     from tests.support import IDENTITY
 

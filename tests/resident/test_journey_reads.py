@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 
 from erhc_h5.db import get_db
 from erhc_h5.resident import limits
-from erhc_h5.resident.models import AppUser, EHealthCard, RateCounter, VerificationSession
+from erhc_h5.cards.models import AppUser, EHealthCard
+from erhc_h5.resident.models import RateCounter, VerificationSession
 from tests.support import demo_app
 
 

@@ -7,8 +7,8 @@ import threading
 from erhc_h5 import demo
 from erhc_h5.db import get_db, session_scope
 from erhc_h5.identity import ProviderUnavailable, get_providers
-from erhc_h5.resident import notices
-from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
+from erhc_h5.cards import notices
+from erhc_h5.cards.service import ensure_app_user, issue_or_update_card
 from tests.factories import person
 from tests.support import demo_app
 

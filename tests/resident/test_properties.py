@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from erhc_h5.records.standard import validate_record
 from erhc_h5.resident import verification
-from erhc_h5.resident.cards import ensure_app_user
+from erhc_h5.cards.service import ensure_app_user
 from tests.support import demo_app
 
 typed = st.one_of(st.text(max_size=40), st.sampled_from(["", "01", "03", "330106199003071236", "测试甲", "13800000001"]))

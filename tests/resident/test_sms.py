@@ -9,7 +9,7 @@ import pytest
 from erhc_h5.db import utcnow
 from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.resident import checks, verification
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.models import EHealthCard
 
 
 def shown_code(page: str) -> str:

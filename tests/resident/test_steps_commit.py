@@ -17,8 +17,9 @@ from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.resident import checks, verification, verify_views, views
 from erhc_h5.resident import launch as launching
 from erhc_h5.resident import session as resident_session
-from erhc_h5.resident.cards import ensure_app_user
-from erhc_h5.resident.models import AppUser, VerificationSession
+from erhc_h5.cards.service import ensure_app_user
+from erhc_h5.cards.models import AppUser
+from erhc_h5.resident.models import VerificationSession
 from tests.support import IDENTITY, PROFILE, demo_app
 
 RETURN_URL = "http://localhost/h5/verify/face/return"

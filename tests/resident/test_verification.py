@@ -10,8 +10,9 @@ from erhc_h5.db import utcnow
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.versions import RecordInvalid
 from erhc_h5.resident import checks, limits, verification
-from erhc_h5.resident.cards import ensure_app_user
-from erhc_h5.resident.models import AppUser, EHealthCard, VerificationSession
+from erhc_h5.cards.service import ensure_app_user
+from erhc_h5.cards.models import AppUser, EHealthCard
+from erhc_h5.resident.models import VerificationSession
 from erhc_h5.sync.models import OutboxEntry
 from tests.factories import resident_id, wrong_check
 from tests.support import IDENTITY, PROFILE, demo_app

@@ -303,7 +303,7 @@ def test_live_city_case_two_then_a_version_still_on_its_way(chain):
     matches; a stronger method not yet uploaded makes the city's record the newer one."""
     from erhc_h5.code import tokens
     from erhc_h5.db import session_scope
-    from erhc_h5.resident.cards import issue_or_update_card
+    from erhc_h5.cards.service import issue_or_update_card
     from tests.code.helpers import seed_with_card
 
     app = chain.app

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from erhc_h5.code import tokens
-from erhc_h5.resident.cards import cancel_card
+from erhc_h5.cards.service import cancel_card
 from erhc_h5.scan.devices import enrol_device, revoke_device
 from erhc_h5.scan.models import ScanEvent
 from tests.code.helpers import make_card

@@ -12,7 +12,7 @@ from itsdangerous import TimestampSigner
 
 from erhc_h5 import ROOT, create_app
 from erhc_h5.resident import session as resident_session
-from erhc_h5.resident.cards import ensure_app_user
+from erhc_h5.cards.service import ensure_app_user
 from tests.support import BASE_OVERRIDES, PRODUCTION, demo_app
 
 TEMPLATES = ROOT / "templates"

@@ -167,7 +167,7 @@ def test_real_codes_get_replies_inside_the_schema(api_app, api_schema, db_sessio
     if not registered(api_app, "/api/v1/scan", "post"):
         pytest.skip("the scan API is not registered yet")
     from erhc_h5.code import tokens
-    from erhc_h5.resident.cards import issue_or_update_card
+    from erhc_h5.cards.service import issue_or_update_card
     from tests.security.helpers import residents
     from tests.support import demo_app
 
@@ -212,7 +212,7 @@ def test_signed_verify_requests_stay_inside_the_schema(api_app, api_schema, mode
 @pytest.mark.parametrize("methods, result", [("2", "authenticated"), (None, "not_authenticated")])
 def test_real_codes_get_verify_replies_inside_the_schema(api_app, api_schema, db_session, seeded, methods, result):
     from erhc_h5.code import tokens
-    from erhc_h5.resident.cards import issue_or_update_card
+    from erhc_h5.cards.service import issue_or_update_card
     from tests.security.helpers import residents
     from tests.support import demo_app
 

@@ -7,7 +7,7 @@ import os
 import pytest
 from sqlalchemy import select
 
-from erhc_h5.resident.cards import find_card, issue_or_update_card, update_profile
+from erhc_h5.cards.service import find_card, issue_or_update_card, update_profile
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.security.pii import Keyring, PIIError
 from tests.security.helpers import clear_forms, raw_dump, residents

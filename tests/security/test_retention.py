@@ -10,8 +10,9 @@ from erhc_h5.audit import AuditEntry
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import LaunchNonce
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.resident.cards import issue_or_update_card
-from erhc_h5.resident.models import EHealthCard, VerificationEvent, VerificationSession
+from erhc_h5.cards.service import issue_or_update_card
+from erhc_h5.cards.models import EHealthCard
+from erhc_h5.resident.models import VerificationEvent, VerificationSession
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent
 from erhc_h5.security.retention import purge
 from erhc_h5.sync.models import OutboxEntry, ProvinceNonce, SyncBatch
@@ -120,7 +121,7 @@ def _launches(client, db_session, seeded, n: int) -> None:
 
 
 def test_launches_leave_nothing_once_past_retention(app, client, db_session, seeded):
-    from erhc_h5.resident.models import AppUser
+    from erhc_h5.cards.models import AppUser
 
     _launches(client, db_session, seeded, 3)
     db_session.expire_all()
@@ -137,7 +138,7 @@ def test_launches_leave_nothing_once_past_retention(app, client, db_session, see
 
 
 def test_app_users_with_a_card_or_a_live_session_are_kept(app, db_session, seeded):
-    from erhc_h5.resident.models import AppUser
+    from erhc_h5.cards.models import AppUser
 
     app_row = demo_app(db_session)
     card = issue_or_update_card(db_session, dict(residents(1)[0]), app_row, methods="2")

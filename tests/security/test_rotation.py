@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Text, select, text, type_coerce
 
 from erhc_h5.db import get_session
-from erhc_h5.resident.cards import issue_or_update_card
-from erhc_h5.resident.models import EHealthCard, VerificationSession
+from erhc_h5.cards.service import issue_or_update_card
+from erhc_h5.cards.models import EHealthCard
+from erhc_h5.resident.models import VerificationSession
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.security.pii import Keyring, keyring, make_empi
 from erhc_h5.security.rotation import encrypted_columns, rotate_pii

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from erhc_h5.audit import AuditEntry, audit
 from erhc_h5.code import tokens
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.models import EHealthCard
 from erhc_h5.scan.models import ScanDevice, ScanEvent
 from tests.code.helpers import make_card
 

@@ -107,7 +107,7 @@ def test_a_cancelled_card_goes_upward_as_d_and_its_code_scans_revoked(chain):
     assert client.post("/h5/verify/two-factor").headers["Location"] == "/h5/code"
     with app.app_context(), session_scope(app) as session:
         from erhc_h5.code import tokens
-        from erhc_h5.resident.models import EHealthCard
+        from erhc_h5.cards.models import EHealthCard
 
         card_id = session.scalar(select(EHealthCard.id))
         code = tokens.issue(session, card_id).text  # the code on the resident's screen

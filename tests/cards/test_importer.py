@@ -6,8 +6,8 @@ import json
 from sqlalchemy import func, select
 
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.resident.cards import find_card, issue_or_update_card
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.service import find_card, issue_or_update_card
+from erhc_h5.cards.models import EHealthCard
 from erhc_h5.sync.models import OutboxEntry
 from tests.support import demo_app
 from tests.factories import count, person, write_csv
@@ -41,27 +41,6 @@ def test_import_valid_and_bad_rows(runner, seeded, db_session, tmp_path):
     assert find_card(db_session, "01", person(0)["idcode"]).authentication_method == "4"
     assert find_card(db_session, "01", person(2)["idcode"]) is None
     assert count(db_session, AuthRecord) == 2 and count(db_session, OutboxEntry, OutboxEntry.state == "pending") == 2
-
-
-def test_bulk_path_writes_what_issue_or_update_card_writes(runner, seeded, db_session, tmp_path):
-    path = _write(tmp_path / "r.csv", [_row(10)])
-    assert runner.invoke(args=["residents", "import", path, "--app-record-no", seeded["app_record_no"]]).exit_code == 0
-    bulk = find_card(db_session, "01", person(10)["idcode"])
-    bulk_record = db_session.scalar(select(AuthRecord).where(AuthRecord.card_id == bulk.id))
-    ref = issue_or_update_card(db_session, {k: v for k, v in person(11).items()}, demo_app(db_session),
-                               methods="4")
-    db_session.flush()
-    ref_record = db_session.scalar(select(AuthRecord).where(AuthRecord.card_id == ref.id))
-    skip = {"id", "erhc_card_no", "empi", "idcode", "idcode_bidx", "name", "phone", "phone_bidx", "birthday",
-            "created_at", "updated_at", "authenticated_at"}
-    for column in EHealthCard.__table__.columns.keys():
-        if column not in skip:
-            assert getattr(bulk, column) == getattr(ref, column), column
-    assert set(bulk_record.payload) == set(ref_record.payload)
-    for key in ("sex", "nation", "recognize_flag", "authentication_method", "app_record_no",
-                "app_record_no_recognize", "cd_operation", "cd_source", "cd_batch", "county_code", "address"):
-        assert bulk_record.payload[key] == ref_record.payload[key], key
-    assert bulk_record.version == 1 and bulk_record.cd_operation == "i"
 
 
 def test_known_person_is_updated_not_duplicated(runner, seeded, db_session, tmp_path):
@@ -159,7 +138,7 @@ def test_oversize_field_is_a_line_error_and_the_rest_is_imported(runner, seeded,
 def test_summary_and_audit_are_written_when_the_database_fails(runner, seeded, db_session, tmp_path, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
-    from erhc_h5.resident import importer
+    from erhc_h5.cards import importer
 
     real, calls = importer._insert_new, []
 

@@ -29,9 +29,9 @@ from erhc_h5.records.versions import CD_TIME_FORMAT, RecordInvalid, build_payloa
 from erhc_h5.records.standard import (
     FIELD_NAMES, SUPPLIED_FIELDS, Violation, canonical_methods, normalize_record, validate_record,
 )
-from erhc_h5.resident.cards import apply_identity, empi_of, issue_or_update_card, new_card_no
-from erhc_h5.resident.assurance import PHONE_PROVEN_LEVEL, level_of, proves_phone
-from erhc_h5.resident.models import EHealthCard
+from erhc_h5.cards.service import issue_or_update_card
+from erhc_h5.cards.writer import apply_identity, empi_of, new_card_no, passed_card
+from erhc_h5.cards.models import EHealthCard
 from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.security.pii import EncryptedText, keyring, seal, seal_json
 from erhc_h5.sync.bulkwrite import executemany
@@ -323,13 +323,9 @@ def _prepare_new(app: FiledApp, chunk: list[tuple[int, dict]], empis: list[str],
         methods = row["authentication_method"]
         if methods not in methods_cache:
             methods_cache[methods] = canonical_methods("", methods)
-        level = level_of(methods_cache[methods])
-        card.__dict__.update(erhc_card_no=new_card_no(), empi=empi, recognize_flag=1, status="active",
-                             assurance_level=level, profile_level=level,
-                             phone_level=PHONE_PROVEN_LEVEL if proves_phone(methods_cache[methods]) else 0,
-                             authentication_method=methods_cache[methods], authenticated_at=now,
-                             app_id=app.id, created_at=now, updated_at=now, app=app)
-        apply_identity(card, _identity(row), normalized=True)  # prepare_row normalised it
+        card.__dict__.update(erhc_card_no=new_card_no(), empi=empi, created_at=now, updated_at=now, app=app)
+        passed_card(card, _identity(row), app, methods, normalized=True, now=now,  # prepare_row normalised it
+                    canonical=methods_cache[methods])
         payload = build_payload(card, record_id=uuid.uuid4().hex, operation="i", cd_time=cd_time,
                                 cd_source=cd_source)
         # Profile fields were validated in prepare_row on these very values; check what we made.

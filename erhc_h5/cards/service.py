@@ -8,16 +8,15 @@ The binding rule (README, "Binding a person to a card"):
 - a passed check makes the lasting (verified) link at its level; when the person passes, the verified
   details replace unverified ones, every other provisional link and every link made by a weaker
   check ends, and codes shown before stop scanning (the card's code reference is renewed);
-- assurance only climbs (``resident/assurance.py``): a check below the card's level changes
+- assurance only climbs (``cards/assurance.py``): a check below the card's level changes
   nothing and links nobody (StepUpRequired); a new link to a card whose phone was proven queues an
-  SMS to that phone (``resident/notices.py``).
+  SMS to that phone (``cards/notices.py``).
 
 Each function works inside the caller's transaction and writes the card change, its 5.2.2 record
 version and that version's outbox entry together; the caller commits once.
 """
 from __future__ import annotations
 
-import secrets
 
 from sqlalchemy import delete, inspect, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -27,30 +26,20 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from erhc_h5.code.models import CardCodeRef
-from erhc_h5.resident.session import end_card_sessions
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
-from erhc_h5.records.idnumbers import check_idcode, normalize_idcode
+from erhc_h5.cards.writer import apply_identity, empi_of, new_card_no, passed_card
+from erhc_h5.records.idnumbers import normalize_idcode
 from erhc_h5.records.versions import record_card_version
-from erhc_h5.records.standard import canonical_methods, normalize_record
-from erhc_h5.resident import notices
-from erhc_h5.resident.assurance import PHONE_PROVEN_LEVEL, level_of, proves_phone
-from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, CARD_LINK_VERIFIED, AppUser, EHealthCard
-from erhc_h5.security.pii import blind_index, make_empi, person_index
+from erhc_h5.records.standard import canonical_methods
+from erhc_h5.cards import notices
+from erhc_h5.cards.assurance import PHONE_PROVEN_LEVEL, level_of, proves_phone
+from erhc_h5.cards.models import CARD_LINK_PROVISIONAL, CARD_LINK_VERIFIED, AppUser, EHealthCard
+from erhc_h5.security.pii import blind_index, make_empi
 
-# Card columns a resident or an import supplies (identity columns are set by apply_identity).
-PROFILE_COLUMNS = (
-    "name", "sex", "nation", "nationality", "birthday", "address", "phone", "linkman", "telephone",
-    "birthplace", "county_code", "current_address",
-)
 # What a resident may change on a card without a new check.
 EDITABLE_COLUMNS = ("nation", "address", "phone", "linkman", "telephone", "birthplace", "county_code",
                     "current_address")
-
-
-def new_card_no() -> str:
-    """A random 64-character uppercase hex e-health card number."""
-    return secrets.token_hex(32).upper()
 
 
 def ensure_app_user(session: Session, app: FiledApp, app_user_id: str) -> AppUser:
@@ -63,40 +52,10 @@ def ensure_app_user(session: Session, app: FiledApp, app_user_id: str) -> AppUse
     return user
 
 
-def empi_of(identity: dict) -> str:
-    return make_empi(identity["id_card_type_code"], normalize_idcode(identity["idcode"]), identity.get("nationality"))
-
-
 def find_card(session: Session, id_card_type_code: str, idcode: str, nationality: str | None = None) -> EHealthCard | None:
     """The person's card, if any, whatever document type the number is typed under (by empi, never the clear number)."""
     empi = make_empi(id_card_type_code, normalize_idcode(idcode), nationality)
     return session.scalar(select(EHealthCard).where(EHealthCard.empi == empi))
-
-
-def apply_identity(card, identity: dict, *, replace: bool = False, normalized: bool = False) -> None:
-    """Copy identity and profile values onto the card; sex and birthday come from a resident ID.
-
-    ``replace``: the values are a verified person's and replace unverified ones, blanks included.
-    Values are normalised here too (idempotent), so every path stores the same form;
-    ``normalized``: the caller passes ``normalize_record``'s output already (the bulk import)."""
-    if not normalized:
-        identity = normalize_record(identity)
-    type_code = identity["id_card_type_code"]
-    idcode = normalize_idcode(identity["idcode"])
-    card.id_card_type_code = type_code
-    card.idcode = idcode
-    card.idcode_bidx = person_index(type_code, idcode, identity.get("nationality"))
-    for column in PROFILE_COLUMNS:
-        value = identity.get(column)
-        if value not in (None, ""):
-            setattr(card, column, value)
-        elif replace and column not in ("sex", "birthday", "name"):
-            setattr(card, column, None)
-    parsed = check_idcode(type_code, idcode)
-    if parsed is not None:
-        card.sex = parsed.sex
-        card.birthday = parsed.birthday.isoformat()
-    card.phone_bidx = blind_index("phone", card.phone) if card.phone else None
 
 
 def _claim_new_card(session: Session, identity: dict, app: FiledApp, methods: str | None = None) -> EHealthCard | None:
@@ -106,13 +65,10 @@ def _claim_new_card(session: Session, identity: dict, app: FiledApp, methods: st
     ``issue_or_update_card`` would leave it, so no UPDATE follows the INSERT."""
     card = EHealthCard(erhc_card_no=new_card_no(), empi=empi_of(identity), recognize_flag=0,
                        authentication_method="", status="active", app_id=app.id)
-    apply_identity(card, identity, replace=bool(methods))
     if methods:
-        card.recognize_flag = 1
-        card.authentication_method = canonical_methods("", methods)
-        card.authenticated_at = utcnow()
-        card.assurance_level = card.profile_level = level_of(methods)
-        card.phone_level = PHONE_PROVEN_LEVEL if proves_phone(methods) else 0
+        passed_card(card, identity, app, methods)
+    else:
+        apply_identity(card, identity)
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         # One statement instead of SAVEPOINT, INSERT, RELEASE: a conflict on the person (empi)
@@ -136,6 +92,12 @@ def _claim_new_card(session: Session, identity: dict, app: FiledApp, methods: st
     except IntegrityError:
         return None
     return card
+
+
+def end_card_sessions(db: Session, card_id: int) -> None:
+    """End the sessions of every app user linked to this card (call before the links are removed)."""
+    db.execute(update(AppUser).where(AppUser.card_id == card_id)
+               .values(session_version=AppUser.session_version + 1).execution_options(synchronize_session=False))
 
 
 class StepUpRequired(Exception):

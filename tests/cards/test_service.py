@@ -5,7 +5,7 @@ from sqlalchemy import select, text
 
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.resident.cards import cancel_card, issue_or_update_card
+from erhc_h5.cards.service import cancel_card, issue_or_update_card
 from erhc_h5.sync.models import OutboxEntry
 
 IDENTITY = {

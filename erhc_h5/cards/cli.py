@@ -27,7 +27,7 @@ def residents_import(path: str, app_record_no: str, chunk_size: int) -> None:
     """Register residents from a CSV whose header names record fields; prints JSON last, exit 1 on bad
     rows. Re-running a file (or the rest of one) writes nothing for people already registered as it
     says; the summary then also counts them as "unchanged"."""
-    from erhc_h5.resident.importer import ImportInterrupted, ImportRefused, ImportResult, import_csv
+    from erhc_h5.cards.importer import ImportInterrupted, ImportRefused, ImportResult, import_csv
 
     result = ImportResult()
     error: tuple[str, str] | None = None
@@ -110,7 +110,7 @@ notices_cli = AppGroup("notices", help="账号关联提醒短信。")
 def notices_send() -> None:
     """Send the link notices still pending (a gateway failure left them); prints JSON {"sent", "failed"}."""
     from erhc_h5.db import session_scope
-    from erhc_h5.resident.notices import send_pending
+    from erhc_h5.cards.notices import send_pending
 
     with session_scope() as session:
         result = send_pending(session)

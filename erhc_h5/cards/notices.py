@@ -15,8 +15,8 @@ from erhc_h5.afterwards import after_commit
 from erhc_h5.db import utcnow, write_transaction
 from erhc_h5.identity import ProviderUnavailable, get_providers
 from erhc_h5.logs import log_event
-from erhc_h5.resident.helpdesk import hotline
-from erhc_h5.resident.models import LinkNotice
+from erhc_h5.helpdesk import hotline
+from erhc_h5.cards.models import LinkNotice
 from erhc_h5.security.masking import mask_account
 from erhc_h5.timefmt import fmt
 
