@@ -19,8 +19,8 @@ from erhc_h5 import helpdesk
 from erhc_h5.resident import limits, presence
 from erhc_h5.resident import session as resident_session
 from erhc_h5.resident import verification
-from erhc_h5.resident.forms import (ConsentForm, IdentityForm, LaunchConfirmForm, ProfileForm, apply_violations,
-                                    county_choices, shown)
+from erhc_h5.records.fields import apply_violations, county_choices, shown
+from erhc_h5.resident.forms import ConsentForm, IdentityForm, LaunchConfirmForm, ProfileForm
 from erhc_h5.resident.journey import CODE_FACE, journey_required, resident_required
 from erhc_h5.cards.models import AppUser
 from erhc_h5.resident.models import VerificationSession

@@ -13,7 +13,7 @@ from erhc_h5.extensions import limiter
 from erhc_h5.records.codes import ID_CARD_TYPES, method_label
 from erhc_h5.records.standard import normalize_record
 from erhc_h5.cards.service import cancel_card, find_card
-from erhc_h5.resident.forms import ID_TYPE_CHOICES, CachedOptionsSelect, nationality_choices
+from erhc_h5.records.fields import ID_TYPE_CHOICES, CachedOptionsSelect, nationality_choices
 from erhc_h5.cards.models import EHealthCard
 from erhc_h5.security.logfilter import redact
 from erhc_h5.security.masking import mask_idcode, mask_name, mask_phone

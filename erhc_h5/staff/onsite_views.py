@@ -10,8 +10,8 @@ from erhc_h5.extensions import limiter
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.versions import RecordInvalid
 from erhc_h5.resident import onsite
-from erhc_h5.resident.forms import (OnsiteConfirmForm, OnsiteFindForm, OnsiteRegisterForm, apply_violations,
-                                    choices, county_choices)
+from erhc_h5.records.fields import apply_violations, choices, county_choices
+from erhc_h5.resident.forms import OnsiteConfirmForm, OnsiteFindForm, OnsiteRegisterForm
 from erhc_h5.security.masking import mask_name
 from erhc_h5.staff.auth import role_required
 

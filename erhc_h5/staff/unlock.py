@@ -20,7 +20,7 @@ from erhc_h5.extensions import limiter
 from erhc_h5.logs import log_event
 from erhc_h5.records.standard import Violation, normalize_record, validate_record
 from erhc_h5.resident import limits
-from erhc_h5.resident.forms import ID_TYPE_CHOICES, apply_violations
+from erhc_h5.records.fields import ID_TYPE_CHOICES, apply_violations
 from erhc_h5.staff.auth import role_required
 
 bp = Blueprint("unlock", __name__, url_prefix="/staff/onsite/unlock")
