@@ -28,7 +28,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
-from erhc_h5.cards.writer import apply_identity, empi_of, new_card_no, passed_card
+from erhc_h5.cards.identity import Identity
+from erhc_h5.cards.writer import apply_identity, new_card_no, passed_card
 from erhc_h5.records.idnumbers import normalize_idcode
 from erhc_h5.records.versions import record_card_version
 from erhc_h5.records.standard import canonical_methods
@@ -58,17 +59,21 @@ def find_card(session: Session, id_card_type_code: str, idcode: str, nationality
     return session.scalar(select(EHealthCard).where(EHealthCard.empi == empi))
 
 
-def _claim_new_card(session: Session, identity: dict, app: FiledApp, methods: str | None = None) -> EHealthCard | None:
+def _card_of(session: Session, person: Identity) -> EHealthCard | None:
+    return session.scalar(select(EHealthCard).where(EHealthCard.empi == person.person_key))
+
+
+def _claim_new_card(session: Session, person: Identity, app: FiledApp, methods: str | None = None) -> EHealthCard | None:
     """Insert the person's first card; None when a parallel request inserted it first (one card per person).
 
     ``methods``: the person passed by them; the card is inserted authenticated, as
     ``issue_or_update_card`` would leave it, so no UPDATE follows the INSERT."""
-    card = EHealthCard(erhc_card_no=new_card_no(), empi=empi_of(identity), recognize_flag=0,
+    card = EHealthCard(erhc_card_no=new_card_no(), empi=person.person_key, recognize_flag=0,
                        authentication_method="", status="active", app_id=app.id)
     if methods:
-        passed_card(card, identity, app, methods)
+        passed_card(card, person.values, app, methods, normalized=True)
     else:
-        apply_identity(card, identity)
+        apply_identity(card, person.values, normalized=True)
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         # One statement instead of SAVEPOINT, INSERT, RELEASE: a conflict on the person (empi)
@@ -139,12 +144,12 @@ def _end_weaker_links(session: Session, card: EHealthCard, keep: AppUser | None,
     return ended
 
 
-def _apply_pass(card: EHealthCard, identity: dict, level: int, methods: str, was_verified: bool) -> None:
+def _apply_pass(card: EHealthCard, person: Identity, level: int, methods: str, was_verified: bool) -> None:
     """A pass whose authority reaches the card's level: its details replace those of a weaker check (an
     unverified card's, or a profile a lower level supplied); otherwise a verified card keeps what the pass
     leaves blank. The phone stays proven only if unchanged or proven now."""
     old_phone = card.phone
-    apply_identity(card, identity, replace=not was_verified or level > card.profile_level)
+    apply_identity(card, person.values, replace=not was_verified or level > card.profile_level, normalized=True)
     if proves_phone(methods):
         card.phone_level = PHONE_PROVEN_LEVEL
     elif not (was_verified and card.phone == old_phone):
@@ -153,7 +158,7 @@ def _apply_pass(card: EHealthCard, identity: dict, level: int, methods: str, was
 
 
 def issue_or_update_card(
-    session: Session, identity: dict, app: FiledApp, *, methods: str | None, app_user: AppUser | None = None,
+    session: Session, identity: dict | Identity, app: FiledApp, *, methods: str | None, app_user: AppUser | None = None,
     staff: bool = False,
 ) -> EHealthCard:
     """Create or update the person's card.
@@ -167,19 +172,19 @@ def issue_or_update_card(
     provisional link, and nothing goes upward until a check passes; an existing card is left
     untouched (only a pass changes someone's card).
     """
-    find = (identity["id_card_type_code"], identity["idcode"], identity.get("nationality"))
+    person = Identity.of(identity)
     level = level_of(methods)
-    card = find_card(session, *find)
+    card = _card_of(session, person)
     created = False
     if card is None:
-        card = _claim_new_card(session, identity, app, methods)
+        card = _claim_new_card(session, person, app, methods)
         created = card is not None
         if created and methods:  # inserted as the pass leaves it (the update path below, written at once)
             record_card_version(session, card, "i", new_card=True)
             if app_user is not None:
                 link(session, app_user, card, verified=True, level=level)
             return card
-        card = card or find_card(session, *find)
+        card = card or _card_of(session, person)
     if not methods:
         if app_user is not None and not card.is_authenticated:
             link(session, app_user, card, verified=False)
@@ -191,7 +196,7 @@ def issue_or_update_card(
     linked_before = app_user is not None and app_user.card_id == card.id and app_user.card_link == CARD_LINK_VERIFIED
     if not created and (not was_verified or level > card.assurance_level):
         _end_weaker_links(session, card, app_user, max(level, card.assurance_level if was_verified else 0))
-    _apply_pass(card, identity, level, methods, was_verified)
+    _apply_pass(card, person, level, methods, was_verified)
     card.recognize_flag = 1
     card.assurance_level = max(level, card.assurance_level if was_verified else 0)
     card.authentication_method = canonical_methods(card.authentication_method if was_verified else "", methods)
