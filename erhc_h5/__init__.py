@@ -57,7 +57,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from erhc_h5.staff.onsite_views import bp as onsite_bp
     from erhc_h5.staff.unlock import bp as unlock_bp
     from erhc_h5.staff.views import bp as staff_bp
-    from erhc_h5.sync.receiver import bp as province_bp
+    from erhc_h5.sandbox.receiver import bp as province_bp
 
     for bp in (staff_bp, admin_bp, cards_bp, onsite_bp, unlock_bp, resident_bp, code_bp, scan_bp, province_verify_bp,
                filing_bp, province_filing_bp, ops_bp):

@@ -12,7 +12,7 @@ from flask import request
 
 from erhc_h5 import demo, migrate
 from erhc_h5.db import get_db, get_session
-from erhc_h5.sync.receiver import set_faults
+from erhc_h5.sandbox.receiver import set_faults
 from tests.support import ARTIFACTS, Chain, LiveServer, drop_database, make_app, new_database_url
 from tests.support import demo_app as find_demo_app
 

@@ -24,8 +24,9 @@ from erhc_h5.records.models import AuthRecord
 from erhc_h5.cards.service import issue_or_update_card
 from erhc_h5.resident.launch import make_launch_url
 from erhc_h5.sync.client import ProvinceClient
-from erhc_h5.sync.models import OutboxEntry, ProvinceRecord, SyncBatch
-from erhc_h5.sync.receiver import set_faults
+from erhc_h5.sandbox.models import ProvinceRecord
+from erhc_h5.sync.models import OutboxEntry, SyncBatch
+from erhc_h5.sandbox.receiver import set_faults
 from erhc_h5.sync.worker import Worker
 from tests.factories import person
 

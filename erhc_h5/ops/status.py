@@ -14,7 +14,8 @@ from erhc_h5.cards.models import LinkNotice
 from erhc_h5.resident.models import VerificationEvent, VerificationSession
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.clock import describe, latest_offset
-from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncAttempt, SyncBatch
+from erhc_h5.sync.models import SyncAttempt, SyncBatch
+from erhc_h5.sync.repair import outbox_counts, rejected_entries
 from erhc_h5.timefmt import fmt
 
 # What each upload attempt reason means, for the operator (the code itself stays on the page too).
@@ -62,23 +63,10 @@ def get_status(session: Session, *, now: dt.datetime | None = None, rejected_lim
 
 
 def _outbox(session: Session, now: dt.datetime) -> dict:
-    try:
-        from erhc_h5.sync.repair import outbox_counts
-    except ImportError:  # sync service not installed yet: count directly
-        outbox_counts = None
-    if outbox_counts is not None:
-        counts = dict(outbox_counts(session))
-        batches = counts.pop("batches", {})
-        oldest = counts.pop("oldest_pending_age_seconds", None)
-        by_state = {k: int(v) for k, v in counts.items()}
-    else:
-        rows = dict(session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all())
-        by_state = {s: int(rows.get(s, 0)) for s in OUTBOX_STATES} | {k: int(v) for k, v in rows.items()}
-        first = session.scalar(select(func.min(OutboxEntry.created_at))
-                               .where(OutboxEntry.state.in_(("pending", "batched"))))
-        oldest = round((now - first).total_seconds(), 1) if first else None
-        brows = dict(session.execute(select(SyncBatch.state, func.count()).group_by(SyncBatch.state)).all())
-        batches = {s: int(brows.get(s, 0)) for s in BATCH_STATES}
+    counts = dict(outbox_counts(session))
+    batches = counts.pop("batches", {})
+    oldest = counts.pop("oldest_pending_age_seconds", None)
+    by_state = {k: int(v) for k, v in counts.items()}
     backlog = by_state.get("pending", 0) + by_state.get("batched", 0)
     return {"by_state": by_state, "backlog": backlog, "oldest_pending_age_seconds": oldest, "batches": batches}
 
@@ -164,12 +152,6 @@ def _alerts(clock: dict) -> list[dict]:
 
 
 def _rejected(session: Session, limit: int) -> list[dict]:
-    try:
-        from erhc_h5.sync.repair import rejected_entries
-    except ImportError:
-        rows = session.scalars(select(OutboxEntry).where(OutboxEntry.state == "rejected")
-                               .order_by(OutboxEntry.id.desc()).limit(limit)).all()
-        return [{"id": e.id, "errors": e.errors or [], "updated_at": fmt(e.updated_at)} for e in rows]
     out = []
     for item in rejected_entries(session, limit):
         item = dict(item)

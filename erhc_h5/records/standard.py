@@ -2,7 +2,7 @@
 
 Forms, the record builder and the CSV import all validate through ``validate_record`` /
 ``validate_field`` (the sandbox receiver, playing the province, has its own reading:
-``erhc_h5.sync.province_rules``). Each violation is a (field, reason code, Chinese message)
+``erhc_h5.sandbox.province_rules``). Each violation is a (field, reason code, Chinese message)
 triple; reason codes are stable for machines.
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from erhc_h5.sync.models import ProvinceRecord
+from erhc_h5.sandbox.models import ProvinceRecord
 
 _CD_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 # Compared field by field in the version both sides name; labels for the nurse (never the values).

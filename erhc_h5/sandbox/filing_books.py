@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.sandbox.cities import known_cities
 from erhc_h5.sandbox.models import SandboxProvinceFiling
-from erhc_h5.sync.models import ProvinceNonce
-from erhc_h5.sync.province import Refusal
+from erhc_h5.sandbox.models import ProvinceNonce
+from erhc_h5.sandbox.province_books import Refusal
 from erhc_h5.sync.province_signing import signed_headers
 from erhc_h5.sync.province_verify import _path_of
 

@@ -15,7 +15,7 @@ from erhc_h5.logs import log_event
 from erhc_h5.records.codes import AUTH_METHODS
 from erhc_h5.sandbox import filing_books
 from erhc_h5.sandbox.models import SandboxProvinceFiling
-from erhc_h5.sync.province import Refusal, check_request
+from erhc_h5.sandbox.province_books import Refusal, check_request
 from erhc_h5.timefmt import beijing_now
 
 bp = Blueprint("sandbox_filings", __name__, url_prefix="/sandbox-province/filings")

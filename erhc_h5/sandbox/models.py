@@ -1,12 +1,14 @@
-"""The sandbox province's own books of filing applications received from cities and its decisions."""
+"""The sandbox province's own books: the record versions it accepted, the request nonces it has seen,
+and the filing applications cities delivered with its decisions."""
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Date, DateTime, Integer, String, Text
+from sqlalchemy import JSON, Date, DateTime, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from erhc_h5.db import Base, utcnow
+from erhc_h5.security.pii import EncryptedJSON
 
 APPLICATION_STATES = {"received": "待审批", "approved": "已批准", "rejected": "不予批准"}
 
@@ -34,3 +36,28 @@ class SandboxProvinceFiling(Base):
     @property
     def status_label(self) -> str:
         return APPLICATION_STATES.get(self.status, self.status)
+
+
+class ProvinceRecord(Base):
+    """The sandbox provincial receiver's copy of each record version it accepted."""
+
+    __tablename__ = "sandbox_province_records"
+    __table_args__ = (UniqueConstraint("record_id", "cd_time", "cd_operation", name="uq_sandbox_province_records_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(32), index=True)
+    cd_time: Mapped[str] = mapped_column(String(19))
+    cd_operation: Mapped[str] = mapped_column(String(1))
+    cd_batch: Mapped[str] = mapped_column(String(20), index=True)
+    cd_source: Mapped[str] = mapped_column(String(12))
+    payload: Mapped[dict] = mapped_column(EncryptedJSON)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class ProvinceNonce(Base):
+    """A request nonce the sandbox receiver has seen."""
+
+    __tablename__ = "sandbox_province_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

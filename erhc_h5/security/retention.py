@@ -21,7 +21,8 @@ from erhc_h5.cards.models import AppUser
 from erhc_h5.resident.models import RateCounter, VerificationSession
 from erhc_h5.staff.models import LoginThrottle
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent, ScanTokenClaim
-from erhc_h5.sync.models import ProvinceNonce, SyncAttempt
+from erhc_h5.sandbox.models import ProvinceNonce
+from erhc_h5.sync.models import SyncAttempt
 
 FINISHED = ("passed", "failed", "expired", "locked")
 NONCE_DAYS = 1  # a launch ticket is valid for minutes (LAUNCH_MAX_SKEW_SECONDS); a day is ample

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from erhc_h5.db import Base, utcnow
-from erhc_h5.security.pii import EncryptedJSON
 
 OUTBOX_STATES = ("pending", "batched", "accepted", "rejected", "dead", "superseded")
 BATCH_STATES = ("ready", "sending", "done", "refused", "dead")
@@ -70,28 +69,3 @@ class SyncAttempt(Base):
     detail: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # The province's clock minus ours, from the reply's Date header (None: no reply or no header).
     clock_offset_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-
-
-class ProvinceRecord(Base):
-    """The sandbox provincial receiver's copy of each record version it accepted."""
-
-    __tablename__ = "sandbox_province_records"
-    __table_args__ = (UniqueConstraint("record_id", "cd_time", "cd_operation", name="uq_sandbox_province_records_version"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    record_id: Mapped[str] = mapped_column(String(32), index=True)
-    cd_time: Mapped[str] = mapped_column(String(19))
-    cd_operation: Mapped[str] = mapped_column(String(1))
-    cd_batch: Mapped[str] = mapped_column(String(20), index=True)
-    cd_source: Mapped[str] = mapped_column(String(12))
-    payload: Mapped[dict] = mapped_column(EncryptedJSON)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
-
-
-class ProvinceNonce(Base):
-    """A request nonce the sandbox receiver has seen."""
-
-    __tablename__ = "sandbox_province_nonces"
-
-    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
-    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from erhc_h5.db import session_scope
-from erhc_h5.sync.receiver import current_faults
+from erhc_h5.sandbox.receiver import current_faults
 from erhc_h5.sync.worker import Worker
 from tests.support import demo_app, make_cards
 from tests.factories import person

@@ -6,7 +6,7 @@ import json
 from sqlalchemy import func, select
 
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.cards.service import find_card, issue_or_update_card
+from erhc_h5.cards.service import find_card
 from erhc_h5.cards.models import EHealthCard
 from erhc_h5.sync.models import OutboxEntry
 from tests.support import demo_app

@@ -17,7 +17,7 @@ from sqlalchemy import delete
 
 from erhc_h5 import create_app
 from erhc_h5.config import ConfigError
-from erhc_h5.sync.models import ProvinceRecord
+from erhc_h5.sandbox.models import ProvinceRecord
 from tests.support import PRODUCTION
 
 PAGE = "/sandbox-province/vaccination"

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from erhc_h5.code import tokens
 from erhc_h5.cards.service import cancel_card, issue_or_update_card
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent
-from erhc_h5.sync.province_rules import validate
+from erhc_h5.sandbox.province_rules import validate
 from erhc_h5.sync.province_verify import VERIFY_PATH, ProvinceVerifyClient, SignedRequest
 from tests.code.helpers import make_card, post_scan
 

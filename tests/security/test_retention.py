@@ -15,7 +15,8 @@ from erhc_h5.cards.models import EHealthCard
 from erhc_h5.resident.models import VerificationEvent, VerificationSession
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent
 from erhc_h5.security.retention import purge
-from erhc_h5.sync.models import OutboxEntry, ProvinceNonce, SyncBatch
+from erhc_h5.sandbox.models import ProvinceNonce
+from erhc_h5.sync.models import OutboxEntry, SyncBatch
 from tests.security.helpers import residents
 from tests.support import demo_app
 

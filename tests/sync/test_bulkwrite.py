@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 
 from erhc_h5.security.pii import seal_json
 from erhc_h5.sync.bulkwrite import executemany
-from erhc_h5.sync.models import ProvinceRecord
+from erhc_h5.sandbox.models import ProvinceRecord
 
 
 def test_rows_read_back_through_the_orm(app, db_session):

@@ -13,7 +13,7 @@ from erhc_h5 import demo
 from erhc_h5.db import session_scope
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.resident.launch import make_launch_url
-from erhc_h5.sync.models import ProvinceRecord
+from erhc_h5.sandbox.models import ProvinceRecord
 
 SPECIMEN = "11010519491231002X"  # GB 11643-1999
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from erhc_h5.sync.client import ProvinceClient
-from erhc_h5.sync.models import ProvinceRecord
-from erhc_h5.sync.receiver import current_faults, set_faults
+from erhc_h5.sandbox.models import ProvinceRecord
+from erhc_h5.sandbox.receiver import current_faults, set_faults
 from tests.support import demo_app, make_cards
 
 PATH = "/sandbox-province/erhc/v1/auth-records"

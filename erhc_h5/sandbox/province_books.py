@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from erhc_h5.db import utcnow
 from erhc_h5.security.pii import keyring, seal_json
 from erhc_h5.sync.bulkwrite import executemany
-from erhc_h5.sync.province_rules import validate
+from erhc_h5.sandbox.province_rules import validate
 from erhc_h5.sync.province_signing import matches
-from erhc_h5.sync.models import ProvinceNonce, ProvinceRecord
+from erhc_h5.sandbox.models import ProvinceNonce, ProvinceRecord
 from erhc_h5.text import ascii_digits
 
 MAX_RECORDS = 500

@@ -18,8 +18,8 @@ from erhc_h5.db import get_session
 from erhc_h5.extensions import csrf
 from erhc_h5.logs import log_event
 from erhc_h5.security.masking import mask_idcode, mask_name
-from erhc_h5.sync.models import ProvinceRecord
-from erhc_h5.sync.province import Refusal, check_request, parse_envelope, receive
+from erhc_h5.sandbox.models import ProvinceRecord
+from erhc_h5.sandbox.province_books import Refusal, check_request, parse_envelope, receive
 
 bp = Blueprint("province", __name__, url_prefix="/sandbox-province")
 
