@@ -71,7 +71,8 @@ def new_database(tmp: Path, postgres: bool) -> str:
 def seeded(env: dict):
     """Migrate and seed the database ``env`` names; yields (seed JSON, session, the demo FiledApp)."""
     os.environ.update(env)
-    from erhc_h5 import create_app, demo, migrate
+    from erhc_h5 import create_app, migrate
+    from erhc_h5.sandbox import demo
     from erhc_h5.db import get_db, session_scope
     from erhc_h5.filing.models import FiledApp
 

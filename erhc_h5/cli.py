@@ -27,7 +27,7 @@ def db_upgrade() -> None:
 @demo_cli.command("seed")
 def demo_seed() -> None:
     """Create the sandbox demo app, staff users and scan device; prints JSON last."""
-    from erhc_h5 import demo
+    from erhc_h5.sandbox import demo
 
     if not current_app.config["SANDBOX"]:
         raise click.ClickException("演示数据只能在沙箱或演练环境中创建(ERHC_ENV=production 时不可用)")

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from flask import request
 
-from erhc_h5 import demo, migrate
+from erhc_h5 import migrate
+
+from erhc_h5.sandbox import demo
 from erhc_h5.db import get_db, get_session
 from erhc_h5.sandbox.receiver import set_faults
 from tests.support import ARTIFACTS, Chain, LiveServer, drop_database, make_app, new_database_url

@@ -17,7 +17,9 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
-from erhc_h5 import create_app, demo
+from erhc_h5 import create_app
+
+from erhc_h5.sandbox import demo
 from erhc_h5.db import session_scope
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.models import AuthRecord

@@ -7,7 +7,7 @@ import secrets
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.code.service import card_of
 from erhc_h5.db import get_session, writes_on_get
 from erhc_h5.extensions import limiter

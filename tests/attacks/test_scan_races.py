@@ -7,7 +7,7 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from erhc_h5.code import tokens
-from erhc_h5.demo import token_hash
+from erhc_h5.sandbox.demo import token_hash
 from erhc_h5.scan.models import ScanDevice, ScanEvent, ScanTokenClaim
 from tests.attacks.harness import race
 from tests.code.helpers import make_card

@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.audit import AuditEntry
 from erhc_h5.db import session_scope
 from erhc_h5.filing import services as filing

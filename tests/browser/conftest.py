@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.db import session_scope
 from tests.support import LiveServer
 

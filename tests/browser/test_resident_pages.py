@@ -14,7 +14,9 @@ import re
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from erhc_h5 import demo, migrate
+from erhc_h5 import migrate
+
+from erhc_h5.sandbox import demo
 from erhc_h5.db import get_db, session_scope
 from erhc_h5.resident.launch import make_launch_url
 from tests.browser.conftest import PHONE

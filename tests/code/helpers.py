@@ -48,7 +48,7 @@ def post_scan(client, token: str, code: str):
 def seed_with_card(app, codes: int = 1):
     """On a database with real commits: the demo seed, one authenticated card and ``codes`` fresh
     codes for it; returns (seed JSON, card, the card's identity, codes)."""
-    from erhc_h5 import demo
+    from erhc_h5.sandbox import demo
     from erhc_h5.code import tokens
     from erhc_h5.db import session_scope
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from erhc_h5 import demo, migrate
+from erhc_h5 import migrate
+
+from erhc_h5.sandbox import demo
 from erhc_h5.db import get_db, get_session, session_scope
 from erhc_h5.errors import is_database_outage
 from tests.code.helpers import make_card, resident_cookie

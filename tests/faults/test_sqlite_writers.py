@@ -16,7 +16,7 @@ import threading
 import pytest
 from sqlalchemy import event, select, text
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.db import WriterLock, get_db, get_session, session_scope, write_transaction, writing
 from tests.support import Journey, demo_app, make_launch_url
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from erhc_h5.db import session_scope
 from erhc_h5.filing.models import FiledApp, FilingDecision
 from erhc_h5.staff.models import StaffUser
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from tests.filing.exchange import DECISION_PATH, decision_body, make_pending, signed
 from tests.support import LiveServer
 

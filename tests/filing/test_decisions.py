@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.audit import AuditEntry
 from erhc_h5.filing import decisions, services, uploads
 from erhc_h5.filing.decisions import DecisionInput, record_decision

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.audit import AuditEntry
 from erhc_h5.filing import services, uploads
 from erhc_h5.filing.decisions import DecisionInput, record_decision

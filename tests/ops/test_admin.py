@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.audit import AuditEntry, audit
 from erhc_h5.db import session_scope
 from erhc_h5.scan.models import ScanDevice

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.db import session_scope
 
 

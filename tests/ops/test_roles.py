@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from erhc_h5.demo import DEMO_APP_FILING_NO
+from erhc_h5.sandbox.demo import DEMO_APP_FILING_NO
 from erhc_h5.filing.models import FiledApp
 
 ROLES = ("admin", "reviewer", "operator", "ops", "nurse")

@@ -7,7 +7,7 @@ import threading
 
 from sqlalchemy import select
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.db import get_db, session_scope, write_transaction
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.versions import record_card_version

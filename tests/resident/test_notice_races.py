@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.db import get_db, session_scope
 from erhc_h5.identity import ProviderUnavailable, get_providers
 from erhc_h5.cards import notices

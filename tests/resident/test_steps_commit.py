@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from sqlalchemy import select
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.audit import AuditEntry
 from erhc_h5.filing.models import FiledApp, LaunchNonce
 from erhc_h5.identity.base import ProviderUnavailable

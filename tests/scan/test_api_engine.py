@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.code import tokens
 from erhc_h5.db import session_scope
 from erhc_h5.scan.models import ScanEvent

@@ -9,7 +9,7 @@ import csv
 
 from sqlalchemy import select
 
-from erhc_h5 import demo
+from erhc_h5.sandbox import demo
 from erhc_h5.db import session_scope
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.resident.launch import make_launch_url
