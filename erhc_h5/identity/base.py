@@ -59,7 +59,12 @@ class SmsProvider(Protocol):
 
 
 class FaceProvider(Protocol):
-    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str) -> FaceStart: ...
+    """Face verification. ``device_script``: the URL of a vendor script our face page must run first (its
+    ``getMetaInfo()`` gives ``device_info`` for ``start``), or "" when the check starts without one."""
+
+    device_script: str
+
+    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str, device_info: str = "") -> FaceStart: ...
 
     def verify_image(self, token: str, image: bytes) -> CheckResult: ...
 
