@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 
 from erhc_h5.identity.aliyun_codes import PASS, lookup
-from erhc_h5.identity.base import CheckResult, FaceStart, ProviderUnavailable, SmsReceipt
+from erhc_h5.identity.base import CheckResult, FaceStart, ProviderUnavailable, SmsReceipt, device_info_problem
 from erhc_h5.identity.http import TRANSPORT_REASONS
 from erhc_h5.identity.vendor import (VendorProvider, allowed_scheme, limits_of, logged_call, refusal,
                                      require_id_card, text, verdict)
@@ -214,22 +214,6 @@ class AliyunSmsProvider(VendorProvider):
         values["hotline"] = str(params.get("hotline") or "城市服务热线")
         return self._send(phone, "ALIYUN_SMS_TEMPLATE_NOTICE", values)
 
-
-
-MAX_DEVICE_INFO = 8192  # MetaInfo is a small JSON object; anything larger is not what the script gave
-
-
-def device_info_problem(value: str) -> str | None:
-    """Why the page's MetaInfo cannot be sent on, or None: it must be the JSON object ``getMetaInfo()`` gave."""
-    if not value:
-        return "no_device_info"
-    if len(value) > MAX_DEVICE_INFO:
-        return "bad_device_info"
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return "bad_device_info"
-    return None if isinstance(parsed, dict) and parsed else "bad_device_info"
 
 
 class AliyunFaceProvider(VendorProvider):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -10,9 +9,9 @@ from flask import Flask, current_app
 
 from erhc_h5.config import ConfigError
 from erhc_h5.identity.base import FaceProvider, IdentityProvider, SmsProvider
+from erhc_h5.security.headers import script_origin
 
 EXTENSION_KEY = "erhc_identity_providers"
-_HOST = re.compile(r"[A-Za-z0-9.-]+(:\d{1,5})?")  # what may stand in a CSP source expression
 KINDS = ("sandbox", "http", "tencent", "aliyun", "null")
 SETTINGS = {"identity": "IDENTITY_PROVIDER", "sms": "SMS_PROVIDER", "face": "FACE_PROVIDER"}
 TENCENT_KEYS = ("TENCENT_SECRET_ID", "TENCENT_SECRET_KEY")
@@ -82,8 +81,7 @@ def check_aliyun(config, role: str, key: str) -> None:
 
 def _check_script_url(config, name: str) -> None:
     parts = urlsplit(str(config.get(name) or ""))
-    if (parts.scheme not in ("http", "https") or not _HOST.fullmatch(parts.netloc) or not parts.path.endswith(".js")
-            or parts.query or parts.fragment):
+    if script_origin(parts.geturl()) is None or not parts.path.endswith(".js") or parts.query or parts.fragment:
         raise ConfigError(f"ERHC_{name} must look like https://host/path.js")
     if parts.scheme != "https" and not config.get("SANDBOX"):
         raise ConfigError(f"ERHC_{name} must use https in production")
