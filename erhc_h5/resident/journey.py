@@ -12,10 +12,12 @@ from erhc_h5.resident import session as resident_session
 from erhc_h5.resident.verification import load
 
 CODE_FACE = "/h5/code"  # the code package's page; a plain path keeps resident/ free of its blueprint
-# Which page a provider's unavailability shows: "busy" (the vendor's quota, throttling or its own
-# failure: try later or go on-site), "onsite" (this document cannot be checked online), else "retry".
+# Which page a provider's unavailability shows: "busy" (the vendor's quota, throttling, its own failure
+# or a refusal of our account: try later or go on-site), "onsite" (this document cannot be checked
+# online), else "retry" (a passing fault: retry for free).
 UNAVAILABLE_PAGES = {"quota": "busy", "throttled": "busy", "sms_throttled": "busy", "upstream_error": "busy",
-                     "unsupported_device": "busy", "unsupported_document": "onsite"}
+                     "provider_refused": "busy", "unsupported_device": "busy", "unsupported_phone": "busy",
+                     "unsupported_document": "onsite"}
 
 
 def no_session_page():
