@@ -189,13 +189,19 @@ def face():
     return render_template("resident/face.html", form=form, step=3)
 
 
-def _start_face(session, vs, device_info: str):
-    """Start the check; a redirect-style vendor's page is where the resident goes next (else None)."""
+def _start_face(session, vs, device_info: str, after_post: bool = False):
+    """Start the check; a redirect-style vendor's page is where the resident goes next (else None).
+    After a form post the browser may not be redirected to another site (form-action 'self'): our own
+    page then sends the resident on."""
     try:
         started = checks.face_start(session, vs, url_for(".face_return", _external=True), device_info=device_info)
     except ProviderUnavailable as exc:
         return provider_unavailable(exc, retry_link=url_for(".face"))
-    return redirect(started.redirect_url) if started.redirect_url else None
+    if not started.redirect_url:
+        return None
+    if after_post:
+        return render_template("resident/face_leave.html", url=started.redirect_url)
+    return redirect(started.redirect_url)
 
 
 def _device_page(script: str, form: FaceDeviceForm, status: int = 200):
@@ -221,7 +227,7 @@ def face_device():
     if (problem := device_info_problem(form.meta_info.data or "")) is not None:
         form.meta_info.errors = [DEVICE_ERRORS[problem]]
         return _device_page(script, form, 400)
-    return _start_face(session, vs, form.meta_info.data) or redirect(url_for(".face"))
+    return _start_face(session, vs, form.meta_info.data, after_post=True) or redirect(url_for(".face"))
 
 
 def _photo() -> bytes:

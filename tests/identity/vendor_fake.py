@@ -13,6 +13,8 @@ FACE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <body><h1>人脸核身(测试)</h1><p>请正对屏幕。</p>
 <form method="post" action="/h5/face/done"><input type="hidden" name="token" value="{token}">
 <button type="submit">完成</button></form></body></html>"""
+# For journeys that simulate no fault: a machine under load must not turn a slow answer into a timeout page.
+JOURNEY_TIMEOUTS = {"PROVIDER_TIMEOUT": "2,5", "PROVIDER_DEADLINE_SECONDS": 8.0}
 
 
 class QuietServer(ThreadingHTTPServer):
