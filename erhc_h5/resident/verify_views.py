@@ -215,12 +215,10 @@ def _device_page(script: str, form: FaceDeviceForm, status: int = 200):
 @journey_required("in_progress")
 def face_device():
     """The device data the vendor's script gathered in the page: start the check with it, then go to the vendor."""
-    if (blocked := _require_ready()) is not None:
-        return blocked
     vs, form, session = g.vs, FaceDeviceForm(), get_session()
     script = checks.face_device_script()
-    if not script or checks.face_token(vs) or not form.validate_on_submit():
-        return redirect(url_for(".face"))
+    if not (script and ready_for_check(vs) and form.validate_on_submit()) or checks.face_token(vs):
+        return redirect(url_for(".face"))  # which says where the resident belongs
     if (refusal := verification.app_refusal(session, vs, "3")) is not None:
         flash(METHOD_REFUSALS[refusal], "error")
         return redirect(url_for("resident.methods"))

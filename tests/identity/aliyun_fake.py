@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from tests.identity.vendor_fake import FakeHandler, LoopbackFake, handler_for
 
@@ -117,21 +117,10 @@ class FakeAliyun(LoopbackFake):
 
 class AliyunHandler(FakeHandler):
     fake: FakeAliyun
+    TOKEN_PARAM = "certifyId"
+    PAGES = {SCRIPT_PATH: (DEVICE_SCRIPT.encode(), "application/javascript")}
 
-    def do_GET(self):
-        parts = urlsplit(self.path)
-        if parts.path == SCRIPT_PATH:
-            return self.send(200, DEVICE_SCRIPT.encode(), "application/javascript")
-        if parts.path != "/h5/face":
-            return self.send(404, b"not found", "text/plain")
-        self.face_page(parse_qs(parts.query).get("certifyId", [""])[0])
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path == "/h5/face/done":
-            return self.face_done(body)
-        if self.fault():
-            return
+    def api(self, body: bytes):
         action = self.headers.get("x-acs-action", "")
         if not self._signed(action, body):
             self.fake.refused.append(action)

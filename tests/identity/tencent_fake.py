@@ -16,7 +16,6 @@ import json
 import time
 import uuid
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, urlsplit
 
 from tests.identity.vendor_fake import FakeHandler, LoopbackFake, handler_for
 
@@ -112,21 +111,7 @@ def _error(code: str, message: str) -> dict:
 class TencentHandler(FakeHandler):
     fake: FakeTencent
 
-    def do_GET(self):
-        parts = urlsplit(self.path)
-        if parts.path != "/h5/face":
-            return self.send(404, b"not found", "text/plain")
-        self.face_page(parse_qs(parts.query).get("token", [""])[0])
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path == "/h5/face/done":
-            return self.face_done(body)
-        self._api(body)
-
-    def _api(self, body: bytes):
-        if self.fault():
-            return
+    def api(self, body: bytes):
         action = self.headers.get("X-TC-Action", "")
         refusal = self._auth(action, body)
         reply = _error(*refusal) if refusal else self.fake.answer(action, json.loads(body or b"{}"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 FACE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width"><title>人脸核身(测试)</title></head>
@@ -80,13 +80,33 @@ class LoopbackFake:
 
 
 class FakeHandler(BaseHTTPRequestHandler):
-    """Serves the vendor's face page; subclasses answer the API and extra pages."""
+    """Serves the vendor's face page (``/h5/face?<TOKEN_PARAM>=…``) and ``PAGES``; subclasses answer the API."""
 
     protocol_version = "HTTP/1.1"
     fake: LoopbackFake
+    TOKEN_PARAM = "token"
+    PAGES: dict[str, tuple[bytes, str]] = {}  # path → (body, content type)
 
     def log_message(self, *args):  # keep test output quiet, and personal data out of it
         pass
+
+    def do_GET(self):
+        parts = urlsplit(self.path)
+        if parts.path in self.PAGES:
+            return self.send(200, *self.PAGES[parts.path])
+        if parts.path != "/h5/face":
+            return self.send(404, b"not found", "text/plain")
+        self.face_page(parse_qs(parts.query).get(self.TOKEN_PARAM, [""])[0])
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/h5/face/done":
+            return self.face_done(body)
+        if not self.fault():
+            self.api(body)
+
+    def api(self, body: bytes) -> None:
+        raise NotImplementedError
 
     def face_page(self, token: str) -> None:
         if token not in self.fake.faces:
