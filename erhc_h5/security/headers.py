@@ -4,8 +4,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, session
+from flask import Flask, current_app, request, session
 
+SCRIPT_ORIGINS = "erhc.csp_script_origins"  # per request (the WSGI environ), never shared with another
 # An origin as CSP source expression: scheme://host[:port], nothing that could end the directive.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 
@@ -25,14 +26,14 @@ def script_origin(url: str) -> str | None:
 def allow_script(url: str) -> None:
     """Let this response's page load the script at ``url`` (its origin joins script-src, nothing else does)."""
     if (origin := script_origin(url)) is not None:
-        g.csp_script_origins = (*g.get("csp_script_origins", ()), origin)
+        request.environ[SCRIPT_ORIGINS] = (*request.environ.get(SCRIPT_ORIGINS, ()), origin)
 
 
 def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         origins = " ".join(frame_origins(current_app.config["APP_ORIGINS"]))
-        scripts = " ".join(["'self'", *g.get("csp_script_origins", ())])
+        scripts = " ".join(["'self'", *request.environ.get(SCRIPT_ORIGINS, ())])
         csp = (
             f"default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data: blob:; "
             "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "

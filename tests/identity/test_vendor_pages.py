@@ -318,3 +318,36 @@ def test_a_document_the_vendor_cannot_check_shows_the_on_site_page(vendor_journe
         assert (response.status_code, page_of(response)) == (503, "onsite:unsupported_document")
         assert "您的证件类型暂不支持在线核验" in response.get_data(as_text=True)
     assert fake.calls == []
+
+
+def script_src(response) -> list[str]:
+    policy = dict(part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";"))
+    return policy["script-src"].split()
+
+
+@pytest.mark.parametrize("vendor_journey", ["aliyun"], indirect=True)
+def test_only_the_face_page_may_load_the_configured_script_and_only_from_its_host(vendor_journey, app):
+    journey, fake = vendor_journey
+    assert script_src(journey.client.get("/h5/methods")) == ["'self'"]
+    page = journey.client.get("/h5/verify/face")
+    assert script_src(page) == ["'self'", fake.url]  # scheme, host and port of ALIYUN_FACE_SCRIPT_URL alone
+    assert f'<script src="{fake.url}/cdn/jsvm_all.js" defer>' in page.get_data(as_text=True)
+    app.config["ALIYUN_FACE_SCRIPT_URL"] = "https://o.alicdn.com/yd-cloudauth/cloudauth-cdn/jsvm_all.js"
+    set_providers(app, None)
+    assert script_src(journey.client.get("/h5/verify/face")) == ["'self'", "https://o.alicdn.com"]
+
+
+@pytest.mark.parametrize("vendor_journey", ["aliyun"], indirect=True)
+@pytest.mark.parametrize("meta_info,words", [
+    ("", "请开启浏览器的JavaScript"),  # no script ran (JavaScript off, or the script did not load)
+    ("not json", "刷脸组件返回的信息无法识别"), ("[]", "刷脸组件返回的信息无法识别"),
+    ("{" + '"a": 1, ' * 2000 + '"b": 2}', "刷脸组件返回的信息无法识别"),
+])
+def test_device_data_the_script_did_not_give_is_refused_in_chinese_and_never_sent(vendor_journey, meta_info, words):
+    journey, fake = vendor_journey
+    journey.client.get("/h5/verify/face")
+    response = journey.client.post("/h5/verify/face/device", data={"meta_info": meta_info})
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400 and words in text and 'data-reason="device_info"' in text
+    assert script_src(response) == ["'self'", fake.url] and fake.calls == []
+    assert journey.vs().state == "in_progress" and journey.vs().attempts == 0
