@@ -220,3 +220,18 @@ def test_face_verdict_is_fetched_by_certify_id_not_taken_from_the_return_url(ali
     assert back.startswith(RETURN + "?response=")
     assert providers.face.fetch_result(started.token).reason == "face_mismatch"
     assert aliyun.calls == ["InitFaceVerify", "DescribeFaceVerify"]
+
+
+@pytest.mark.parametrize("missing", ["ALIYUN_ACCESS_KEY_ID", "ALIYUN_FACE_SCENE_ID", "ALIYUN_SMS_TEMPLATE_CODE"])
+def test_production_start_refuses_incomplete_aliyun_settings(missing):
+    from erhc_h5 import create_app
+    from tests.support import PRODUCTION
+
+    good = {**PRODUCTION, "DATABASE_URL": "postgresql+psycopg://u@db.invalid/erhc", "IDENTITY_PROVIDER": "aliyun",
+            "SMS_PROVIDER": "aliyun", "FACE_PROVIDER": "aliyun", "ALIYUN_ACCESS_KEY_ID": "LTAIexample",
+            "ALIYUN_ACCESS_KEY_SECRET": "example-secret", "ALIYUN_SMS_SIGN": "电子健康码",
+            "ALIYUN_SMS_TEMPLATE_CODE": "SMS_1", "ALIYUN_SMS_TEMPLATE_NOTICE": "SMS_2", "ALIYUN_FACE_SCENE_ID": "1000000006"}
+    assert create_app(dict(good)).config["FACE_PROVIDER"] == "aliyun"
+    with pytest.raises(ConfigError, match=f"ERHC_{missing} is required") as info:
+        create_app({**good, missing: ""})
+    assert "\n" not in str(info.value) and "example-secret" not in str(info.value)
