@@ -108,7 +108,7 @@ def defaults(instance_path: str) -> dict:
         "TENCENT_SMS_TEMPLATE_CODE": "",
         "TENCENT_SMS_TEMPLATE_NOTICE": "",
         "TENCENT_ENDPOINT": "",  # override both products' endpoint, e.g. a private gateway (https only in production)
-        # Alibaba Cloud (kind "aliyun", identity and SMS; see erhc_h5/identity/aliyun.py).
+        # Alibaba Cloud (kind "aliyun"; see erhc_h5/identity/aliyun.py).
         "ALIYUN_ACCESS_KEY_ID": "",
         "ALIYUN_ACCESS_KEY_SECRET": "",
         "ALIYUN_REGION": "cn-hangzhou",
@@ -116,6 +116,10 @@ def defaults(instance_path: str) -> dict:
         "ALIYUN_SMS_TEMPLATE_CODE": "",
         "ALIYUN_SMS_TEMPLATE_NOTICE": "",
         "ALIYUN_ENDPOINT": "",  # override both products' endpoint (https only in production)
+        "ALIYUN_FACE_SCENE_ID": "",  # 认证场景ID of the H5 face check (console, 金融级实人认证)
+        "ALIYUN_FACE_PRODUCT_CODE": "ID_PRO",  # the H5 solution
+        # The vendor's script our face page runs for the device data (MetaInfo); its origin joins script-src.
+        "ALIYUN_FACE_SCRIPT_URL": "https://o.alicdn.com/yd-cloudauth/cloudauth-cdn/jsvm_all.js",
         # Dynamic health code.
         "CODE_TTL_SECONDS": 60,
         "CODE_CLOCK_SKEW_SECONDS": 90,

@@ -1,28 +1,31 @@
 """Alibaba Cloud providers on the official SDKs: 身份二要素核验 (cloudauth Id2MetaVerify), 手机号三要素
-核验简版 (Mobile3MetaSimpleVerify) and SMS by template (dysmsapi SendSms).
+核验简版 (Mobile3MetaSimpleVerify), SMS by template (dysmsapi SendSms) and the H5 face check of
+金融级实人认证 (InitFaceVerify, then DescribeFaceVerify server to server by CertifyId).
 
 The SDKs sign with ACS3-HMAC-SHA256 and shape each request; the HTTP exchange goes through the
 project's bounded transport (``erhc_h5/outbound.py``): the OpenAPI core's ``do_action`` is replaced,
 for calls made here only, by one that keeps the deadline, the reply cap and the JSON nesting limit.
 The SDK's own retries are off. Codes are read through ONE table (``aliyun_codes.py``); an unknown
-code is never a pass. Alibaba Cloud's H5 face product needs the browser's device data (MetaInfo,
-gathered by its own script) to start, so no face provider is offered here.
+code is never a pass. The H5 face check needs the browser's device data (MetaInfo), gathered in our
+face page by Alibaba's own script (``ALIYUN_FACE_SCRIPT_URL``, ``getMetaInfo()``) and posted to us:
+it arrives here as ``device_info``.
 """
 from __future__ import annotations
 
+import json
+import secrets
 import threading
-import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import requests
 
-from erhc_h5.identity.aliyun_codes import FAIL, PASS, lookup
-from erhc_h5.identity.base import CheckResult, ProviderUnavailable, SmsReceipt
-from erhc_h5.identity.http import TRANSPORT_REASONS, count_provider_failure, parse_timeout
-from erhc_h5.identity.tencent import require_id_card
-from erhc_h5.logs import log_event
-from erhc_h5.outbound import Limits, OutboundFailure, fetch, new_session, parse_json
+from erhc_h5.identity.aliyun_codes import PASS, lookup
+from erhc_h5.identity.base import CheckResult, FaceStart, ProviderUnavailable, SmsReceipt, device_info_problem
+from erhc_h5.identity.http import TRANSPORT_REASONS
+from erhc_h5.identity.vendor import (VendorProvider, allowed_scheme, limits_of, logged_call, refusal,
+                                     require_id_card, text, verdict)
+from erhc_h5.outbound import OutboundFailure, fetch, new_session, parse_json
 
 ENDPOINTS = {"cloudauth": "cloudauth.aliyuncs.com", "dysmsapi": "dysmsapi.aliyuncs.com"}
 _call = threading.local()  # the limits and session of the call this thread is making, if any
@@ -79,9 +82,7 @@ class AliyunApi:
     """One place that calls an SDK method, maps every failure through the code table and logs the call."""
 
     def __init__(self, config: Mapping) -> None:
-        connect, read = parse_timeout(config.get("PROVIDER_TIMEOUT", 5.0))
-        self.limits = Limits(connect, read, deadline=float(config.get("PROVIDER_DEADLINE_SECONDS", 10.0)),
-                             max_bytes=int(config.get("PROVIDER_MAX_REPLY_BYTES", 1024 * 1024)))
+        self.limits = limits_of(config)
         self.config = config
         self.session = new_session()
         self._clients: dict[str, object] = {}
@@ -112,14 +113,7 @@ class AliyunApi:
 
     def call(self, op: str, product: str, api: str, invoke):
         """The reply body model of a call that reached the vendor; ProviderUnavailable otherwise."""
-        started = time.monotonic()
-        try:
-            body = self._call(product, api, invoke)
-        except ProviderUnavailable as exc:
-            _log(op, started, exc.reason, exc.detail)
-            raise
-        _log(op, started, "ok", "")
-        return body
+        return logged_call("aliyun", op, lambda: self._call(product, api, invoke))
 
     def _call(self, product: str, api: str, invoke):
         from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
@@ -131,7 +125,7 @@ class AliyunApi:
         except UnretryableException as exc:
             raise _transport(getattr(exc, "inner_exception", None)) from None
         except AlibabaCloudException as exc:
-            raise refusal(api, str(exc.code or "")) from None
+            raise refusal(lookup(api, str(exc.code or "")), api, str(exc.code or "")) from None
         except (OutboundFailure, UpstreamStatus) as exc:
             raise _transport(exc) from None
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -148,50 +142,31 @@ def _transport(exc) -> ProviderUnavailable:
     return ProviderUnavailable("bad_reply", type(exc).__name__)
 
 
-def refusal(api: str, code: str) -> ProviderUnavailable:
-    """The unavailability an error code stands for (never a verdict: the call itself failed)."""
-    kind, reason = lookup(api, code)
-    return ProviderUnavailable(reason if kind not in (PASS, FAIL) else "unknown_result", f"{api} {code[:64]}")
-
-
-def _log(op: str, started: float, outcome: str, detail: str) -> None:
-    log_event("provider_call", op=op, vendor="aliyun", outcome=outcome, detail=detail,
-              elapsed_ms=round((time.monotonic() - started) * 1000))
-    if outcome != "ok":
-        count_provider_failure(op, outcome)
-
-
 def _code(value) -> str:
-    if value is None or isinstance(value, (dict, list, bool)) or str(value) == "":
-        raise ProviderUnavailable("bad_reply", "missing code")
-    return str(value)
+    return text(value, "code")
+
+
+def _read(api: str, body, field: str):
+    """The reply's result object once ``Code`` says the call succeeded; else its failure or unavailability."""
+    code = _code(body.code)
+    ref = str(getattr(body, "request_id", "") or "")
+    kind_reason = lookup(api, code)
+    if kind_reason[0] != PASS:
+        return verdict(kind_reason, api, code, ref)
+    result = body.result_object
+    return result, _code(getattr(result, field, None) if result is not None else None), ref
 
 
 def verify_verdict(api: str, body) -> CheckResult:
     """Code first (200 or a failure), then ResultObject.BizCode; unknown codes are unavailable."""
-    ref = str(getattr(body, "request_id", "") or "")
-    kind, reason = lookup(api, _code(body.code))
-    if kind == FAIL:
-        return CheckResult(False, reason, ref)
-    if kind != PASS:
-        raise ProviderUnavailable(reason, f"{api} {str(body.code)[:64]}")
-    result = body.result_object
-    biz = _code(result.biz_code if result is not None else None)
-    kind, reason = lookup(api, "biz:" + biz)
-    if kind == PASS:
-        return CheckResult(True, "", ref)
-    if kind == FAIL:
-        return CheckResult(False, reason, ref)
-    raise ProviderUnavailable(reason, f"{api} BizCode {biz[:64]}")
+    read = _read(api, body, "biz_code")
+    if isinstance(read, CheckResult):
+        return read
+    _, biz, ref = read
+    return verdict(lookup(api, "biz:" + biz), api, "BizCode " + biz, ref)
 
 
-class _AliyunBase:
-    def __init__(self, api: AliyunApi, config: Mapping) -> None:
-        self._api = api
-        self._config = config
-
-
-class AliyunIdentityProvider(_AliyunBase):
+class AliyunIdentityProvider(VendorProvider):
     """身份二要素核验 and 手机号三要素核验 (简版)."""
 
     def check_two_factor(self, name: str, id_card_type_code: str, idcode: str) -> CheckResult:
@@ -214,12 +189,10 @@ class AliyunIdentityProvider(_AliyunBase):
         return verify_verdict("Mobile3MetaSimpleVerify", body)
 
 
-class AliyunSmsProvider(_AliyunBase):
+class AliyunSmsProvider(VendorProvider):
     """Templated SMS; the receipt (BizId) means the gateway accepted the message."""
 
     def _send(self, phone: str, template_key: str, params: dict[str, str]) -> SmsReceipt:
-        import json
-
         from alibabacloud_dysmsapi20170525 import models
 
         request = models.SendSmsRequest(phone_numbers=phone, sign_name=str(self._config["ALIYUN_SMS_SIGN"]),
@@ -228,10 +201,9 @@ class AliyunSmsProvider(_AliyunBase):
         body = self._api.call("sms_send", "dysmsapi", "SendSms",
                               lambda client, runtime: client.send_sms_with_options(request, runtime))
         code = _code(body.code)
-        kind, reason = lookup("SendSms", code)
-        if kind != PASS:
-            raise ProviderUnavailable(reason if kind != FAIL else "unknown_result", f"SendSms {code[:64]}")
-        return SmsReceipt(_code(body.biz_id))
+        if lookup("SendSms", code)[0] != PASS:
+            raise refusal(lookup("SendSms", code), "SendSms", code)
+        return SmsReceipt(text(body.biz_id, "BizId"))
 
     def send_code(self, phone: str, code: str) -> SmsReceipt:
         return self._send(phone, "ALIYUN_SMS_TEMPLATE_CODE", {"code": code})
@@ -242,3 +214,54 @@ class AliyunSmsProvider(_AliyunBase):
         values["hotline"] = str(params.get("hotline") or "城市服务热线")
         return self._send(phone, "ALIYUN_SMS_TEMPLATE_NOTICE", values)
 
+
+
+class AliyunFaceProvider(VendorProvider):
+    """金融级实人认证, H5: InitFaceVerify (with the page's MetaInfo) sends the resident to the vendor's page;
+    the verdict is fetched by CertifyId with DescribeFaceVerify. Nothing the browser brings back is read."""
+
+    @property
+    def device_script(self) -> str:
+        """The vendor script our face page runs before the check can start (its ``getMetaInfo()``)."""
+        return str(self._config.get("ALIYUN_FACE_SCRIPT_URL") or "")
+
+    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str, device_info: str = "") -> FaceStart:
+        from alibabacloud_cloudauth20190307 import models
+
+        require_id_card(id_card_type_code)
+        if (problem := device_info_problem(device_info)) is not None:
+            raise ProviderUnavailable(problem, "MetaInfo")
+        request = models.InitFaceVerifyRequest(
+            scene_id=int(self._config["ALIYUN_FACE_SCENE_ID"]), outer_order_no=secrets.token_hex(16),
+            product_code=str(self._config.get("ALIYUN_FACE_PRODUCT_CODE") or "ID_PRO"), cert_type="IDENTITY_CARD",
+            cert_name=name, cert_no=idcode, return_url=return_url, meta_info=device_info)
+        body = self._api.call("face_token", "cloudauth", "InitFaceVerify",
+                              lambda client, runtime: client.init_face_verify_with_options(request, runtime))
+        read = _read("InitFaceVerify", body, "certify_id")
+        if isinstance(read, CheckResult):  # a verdict before the resident saw the vendor's page: not one
+            raise ProviderUnavailable(read.reason or "unknown_result", "InitFaceVerify")
+        result, certify_id, _ = read
+        url = text(result.certify_url, "CertifyUrl")
+        if urlsplit(url).scheme != allowed_scheme(self._config, "ALIYUN_ENDPOINT"):
+            raise ProviderUnavailable("bad_reply", "CertifyUrl scheme")
+        return FaceStart(token=certify_id, redirect_url=url)
+
+    def verify_image(self, token: str, image: bytes) -> CheckResult:
+        raise ProviderUnavailable("not_supported", "the vendor's own page captures the face")
+
+    def fetch_result(self, token: str) -> CheckResult:
+        from alibabacloud_cloudauth20190307 import models
+
+        request = models.DescribeFaceVerifyRequest(scene_id=int(self._config["ALIYUN_FACE_SCENE_ID"]), certify_id=token)
+        body = self._api.call("face_result", "cloudauth", "DescribeFaceVerify",
+                              lambda client, runtime: client.describe_face_verify_with_options(request, runtime))
+        read = _read("DescribeFaceVerify", body, "sub_code")
+        if isinstance(read, CheckResult):
+            return read
+        result, sub_code, ref = read
+        passed = text(result.passed, "Passed")
+        verdict_ = verdict(lookup("DescribeFaceVerify", "sub:" + sub_code), "DescribeFaceVerify", "SubCode " + sub_code, ref)
+        # The documentation: judge by Passed. A pass needs Passed "T" and the pass sub-code, both.
+        if verdict_.passed != (passed == "T") or passed not in ("T", "F"):
+            raise ProviderUnavailable("bad_reply", f"Passed {passed[:8]} with SubCode {sub_code[:16]}")
+        return verdict_

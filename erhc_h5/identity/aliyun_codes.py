@@ -1,17 +1,21 @@
 """Alibaba Cloud result codes, in one table: what each code means for the journey.
 
-Each row: (API, code) → (kind, reason), with the documentation's wording quoted beside it; kinds as
-in ``tencent_codes``. API ``*`` holds the gateway's error codes (HTTP 4xx/5xx ``Code``); a sub-code
-not listed falls back to its parent (``Throttling.User`` → ``Throttling``). Anything else is
-``unknown_result``: never a pass.
+Each row: (API, code) → (kind, reason), with the documentation's wording quoted beside it; kinds and
+the fall-back to a parent code (``Throttling.User`` → ``Throttling``) as in ``vendor.py``. API ``*``
+holds the gateway's error codes (HTTP 4xx/5xx ``Code``). A reply's own ``Code`` is looked up as is;
+``biz:`` prefixes ResultObject.BizCode, ``sub:`` ResultObject.SubCode.
 
 Sources (read 2026-12-03): 身份二要素核验 Id2MetaVerify and 手机号三要素简版 Mobile3MetaSimpleVerify
-(https://help.aliyun.com/zh/id-verification/, 返回码 and BizCode tables); 短信服务 API 错误码
+(https://help.aliyun.com/zh/id-verification/, 返回码 and BizCode tables); 金融级实人认证 错误码
+(https://help.aliyun.com/zh/id-verification/financial-grade-id-verification/error-code: InitFaceVerify
+and DescribeFaceVerify Code, ResultObject.SubCode错误码说明); H5 接入 (InitFaceVerify ProductCode ID_PRO,
+https://help.aliyun.com/document_detail/173781.html); 短信服务 API 错误码
 (https://help.aliyun.com/document_detail/101346.html); OpenAPI 公共错误码 (SignatureDoesNotMatch…).
 """
 from __future__ import annotations
 
-from erhc_h5.identity.tencent_codes import FAIL, PASS, UNAVAILABLE
+from erhc_h5.identity import vendor
+from erhc_h5.identity.vendor import FAIL, PASS, PENDING, UNAVAILABLE
 
 # Id2MetaVerify and Mobile3MetaSimpleVerify share the Code table; BizCode differs by API below.
 _VERIFY_CODES = {
@@ -24,6 +28,24 @@ _VERIFY_CODES = {
     "411": (UNAVAILABLE, "provider_refused"),  # RAM无权限
     "412": (UNAVAILABLE, "quota"),  # 欠费中: 产品欠费,请充值后操作。
     "500": (UNAVAILABLE, "upstream_error"),  # 系统错误: 系统内部错误。
+}
+
+# InitFaceVerify and DescribeFaceVerify share most of the Code table (金融级实人认证 错误码).
+_FACE_CODES = {
+    "200": (PASS, ""),  # success / 成功。
+    "400": (UNAVAILABLE, "upstream_error"),  # 参数不能为空
+    "401": (UNAVAILABLE, "upstream_error"),  # 参数非法: 传入的姓名、身份证号码长度必须符合国家标准 (checked before we call)
+    "402": (UNAVAILABLE, "provider_refused"),  # 应用配置不存在
+    "404": (UNAVAILABLE, "provider_refused"),  # 认证场景配置不存在,请先在控制台上创建认证场景。
+    "410": (UNAVAILABLE, "provider_refused"),  # 未开通服务: 未开通OSS产品或未完成OSS读写授权
+    "411": (UNAVAILABLE, "provider_refused"),  # RAM无权限
+    "412": (UNAVAILABLE, "quota"),  # 欠费中: 金融级实人认证或OSS存在欠费,请充值后操作。
+    "414": (UNAVAILABLE, "unsupported_device"),  # 设备类型不支持: 当前移动设备不支持刷脸认证,请更换设备后操作。
+    "415": (UNAVAILABLE, "unsupported_device"),  # SDK版本不支持
+    "416": (UNAVAILABLE, "unsupported_device"),  # 系统版本不支持: 请升级系统或更换设备操作。
+    "417": (UNAVAILABLE, "unsupported_document"),  # 无法使用刷脸服务: 当前身份信息比对源不可用。若信息正确,建议人工审核。
+    "418": (UNAVAILABLE, "quota"),  # 刷脸失败次数过多: 当天刷脸认证次数过多,请明天再试。
+    "500": (UNAVAILABLE, "upstream_error"),  # 系统错误: 系统内部错误
 }
 
 TABLE: dict[tuple[str, str], tuple[str, str]] = {
@@ -47,6 +69,23 @@ TABLE: dict[tuple[str, str], tuple[str, str]] = {
     ("Mobile3MetaSimpleVerify", "biz:1"): (PASS, ""),  # 1:校验一致
     ("Mobile3MetaSimpleVerify", "biz:2"): (FAIL, "mismatch"),  # 2:校验不一致
     ("Mobile3MetaSimpleVerify", "biz:3"): (FAIL, "no_record"),  # 3:查无记录
+    # --- InitFaceVerify (金融级实人认证 H5, ProductCode ID_PRO): Code -----------------------------
+    **{("InitFaceVerify", code): value for code, value in _FACE_CODES.items()},
+    # --- DescribeFaceVerify: Code, then ResultObject.Passed and ResultObject.SubCode ------------
+    **{("DescribeFaceVerify", code): value for code, value in _FACE_CODES.items()},
+    ("DescribeFaceVerify", "403"): (PENDING, ""),  # 认证未完成
+    ("DescribeFaceVerify", "406"): (UNAVAILABLE, "face_expired"),  # 无效的CertifyId
+    ("DescribeFaceVerify", "424"): (PENDING, ""),  # 身份认证记录不存在: 当前CertifyId还未完成认证…认证过程中放弃、认证处理中
+    ("DescribeFaceVerify", "427"): (UNAVAILABLE, "throttled"),  # 业务策略限制: 该身份因触发内部风控策略未完成认证
+    ("DescribeFaceVerify", "sub:200"): (PASS, ""),  # 认证通过
+    ("DescribeFaceVerify", "sub:201"): (FAIL, "mismatch"),  # 姓名和身份证不一致
+    ("DescribeFaceVerify", "sub:202"): (FAIL, "no_record"),  # 查询不到身份信息
+    ("DescribeFaceVerify", "sub:203"): (FAIL, "no_record"),  # 查询不到照片或照片不可用
+    ("DescribeFaceVerify", "sub:204"): (FAIL, "face_mismatch"),  # 人脸比对不一致
+    ("DescribeFaceVerify", "sub:205"): (FAIL, "liveness_failed"),  # 活体检测存在风险
+    ("DescribeFaceVerify", "sub:206"): (UNAVAILABLE, "throttled"),  # 业务策略限制: 可能存在异常风险操作,建议人工确认后操作
+    ("DescribeFaceVerify", "sub:207"): (FAIL, "face_mismatch"),  # 人脸与身份证人脸比对不一致
+    ("DescribeFaceVerify", "sub:209"): (UNAVAILABLE, "upstream_error"),  # 权威比对源异常
     # --- SendSms (短信服务 dysmsapi 2017-05-25): Code ----------------------------------------------
     ("SendSms", "OK"): (PASS, ""),  # 请求成功
     ("SendSms", "isv.BUSINESS_LIMIT_CONTROL"): (UNAVAILABLE, "sms_throttled"),  # 业务限流
@@ -64,13 +103,8 @@ TABLE: dict[tuple[str, str], tuple[str, str]] = {
     ("SendSms", "isp.RAM_PERMISSION_DENY"): (UNAVAILABLE, "provider_refused"),  # RAM权限不足
     ("SendSms", "isp.SYSTEM_ERROR"): (UNAVAILABLE, "upstream_error"),  # 系统错误
 }
-UNKNOWN = (UNAVAILABLE, "unknown_result")
 
 
 def lookup(api: str, code) -> tuple[str, str]:
     """(kind, reason) for ``code`` returned by ``api``; unknown codes are ``unknown_result``."""
-    code = str(code)
-    for key in ((api, code), ("*", code), ("*", code.split(".")[0])):
-        if key in TABLE:
-            return TABLE[key]
-    return UNKNOWN
+    return vendor.lookup(TABLE, api, code)

@@ -6,8 +6,11 @@ the journey then offers a retry without spending an attempt.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Protocol
+
+MAX_DEVICE_INFO = 8192  # a vendor script's device data is a small JSON object; anything larger is not it
 
 
 class ProviderUnavailable(RuntimeError):
@@ -44,6 +47,20 @@ class FaceStart:
     extra: dict = field(default_factory=dict)
 
 
+def device_info_problem(value: str) -> str | None:
+    """Why device data posted by the face page cannot be sent on (``no_device_info``, ``bad_device_info``),
+    or None: it must be the non-empty JSON object the vendor's script gave."""
+    if not value:
+        return "no_device_info"
+    if len(value) > MAX_DEVICE_INFO:
+        return "bad_device_info"
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return "bad_device_info"
+    return None if isinstance(parsed, dict) and parsed else "bad_device_info"
+
+
 class IdentityProvider(Protocol):
     def check_two_factor(self, name: str, id_card_type_code: str, idcode: str) -> CheckResult: ...
 
@@ -59,7 +76,12 @@ class SmsProvider(Protocol):
 
 
 class FaceProvider(Protocol):
-    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str) -> FaceStart: ...
+    """Face verification. ``device_script``: the URL of a vendor script our face page must run first (its
+    ``getMetaInfo()`` gives ``device_info`` for ``start``), or "" when the check starts without one."""
+
+    device_script: str
+
+    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str, device_info: str = "") -> FaceStart: ...
 
     def verify_image(self, token: str, image: bytes) -> CheckResult: ...
 

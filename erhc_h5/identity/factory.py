@@ -9,6 +9,7 @@ from flask import Flask, current_app
 
 from erhc_h5.config import ConfigError
 from erhc_h5.identity.base import FaceProvider, IdentityProvider, SmsProvider
+from erhc_h5.security.headers import script_origin
 
 EXTENSION_KEY = "erhc_identity_providers"
 KINDS = ("sandbox", "http", "tencent", "aliyun", "null")
@@ -23,8 +24,10 @@ TENCENT_NEEDS = {
 TENCENT_SDK = {"identity": "tencentcloud.faceid", "face": "tencentcloud.faceid", "sms": "tencentcloud.sms"}
 ALIYUN_KEYS = ("ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET")
 ALIYUN_NEEDS = {"identity": ALIYUN_KEYS,
+                "face": (*ALIYUN_KEYS, "ALIYUN_FACE_SCENE_ID", "ALIYUN_FACE_PRODUCT_CODE", "ALIYUN_FACE_SCRIPT_URL"),
                 "sms": (*ALIYUN_KEYS, "ALIYUN_SMS_SIGN", "ALIYUN_SMS_TEMPLATE_CODE", "ALIYUN_SMS_TEMPLATE_NOTICE")}
-ALIYUN_SDK = {"identity": "alibabacloud_cloudauth20190307", "sms": "alibabacloud_dysmsapi20170525"}
+ALIYUN_SDK = {"identity": "alibabacloud_cloudauth20190307", "face": "alibabacloud_cloudauth20190307",
+              "sms": "alibabacloud_dysmsapi20170525"}
 
 
 @dataclass(frozen=True)
@@ -64,14 +67,24 @@ def check_tencent(config, role: str, key: str) -> None:
 
 
 def check_aliyun(config, role: str, key: str) -> None:
-    """The Alibaba Cloud settings one role needs (no face: its H5 product needs the page's device data)."""
-    if role == "face":
-        raise ConfigError(f"ERHC_{key}=aliyun is not offered (its H5 face check needs the page's MetaInfo); use tencent")
+    """The Alibaba Cloud settings one role needs, the endpoint override, the face page's script and the SDK."""
     for needed in ALIYUN_NEEDS[role]:
         if not str(config.get(needed) or ""):
             raise ConfigError(f"ERHC_{needed} is required when ERHC_{key}=aliyun")
     _check_endpoint(config, "ALIYUN_ENDPOINT")
+    if role == "face":
+        if not str(config["ALIYUN_FACE_SCENE_ID"]).isdigit():
+            raise ConfigError("ERHC_ALIYUN_FACE_SCENE_ID must be the console's numeric 认证场景ID")
+        _check_script_url(config, "ALIYUN_FACE_SCRIPT_URL")
     _check_sdk(ALIYUN_SDK[role], key, "aliyun", "the Alibaba Cloud SDK")
+
+
+def _check_script_url(config, name: str) -> None:
+    parts = urlsplit(str(config.get(name) or ""))
+    if script_origin(parts.geturl()) is None or not parts.path.endswith(".js") or parts.query or parts.fragment:
+        raise ConfigError(f"ERHC_{name} must look like https://host/path.js")
+    if parts.scheme != "https" and not config.get("SANDBOX"):
+        raise ConfigError(f"ERHC_{name} must use https in production")
 
 
 def _check_endpoint(config, name: str) -> None:
@@ -136,7 +149,8 @@ def _make(role: str, kind: str, config, client):
     if kind == "aliyun":
         from erhc_h5.identity import aliyun
 
-        cls = {"identity": aliyun.AliyunIdentityProvider, "sms": aliyun.AliyunSmsProvider}[role]
+        cls = {"identity": aliyun.AliyunIdentityProvider, "sms": aliyun.AliyunSmsProvider,
+               "face": aliyun.AliyunFaceProvider}[role]
         return cls(client, config)
     from erhc_h5.identity import null
 

@@ -212,7 +212,10 @@ class HttpSmsProvider(_HttpBase):
 class HttpFaceProvider(_HttpBase):
     """H5 face verification: token + redirect to the vendor page, then a server-side result fetch."""
 
-    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str) -> FaceStart:
+    device_script = ""
+
+
+    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str, device_info: str = "") -> FaceStart:
         data = self._client.call("face_token", "POST", "/face/token",
                                  {"name": name, "id_type": id_card_type_code, "id_no": idcode, "return_url": return_url})
         redirect = _field(data, "redirect_url")

@@ -25,7 +25,9 @@ class NullSmsProvider:
 
 
 class NullFaceProvider:
-    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str) -> FaceStart:
+    device_script = ""
+
+    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str, device_info: str = "") -> FaceStart:
         _unavailable()
 
     def verify_image(self, token: str, image: bytes) -> CheckResult:

@@ -133,13 +133,16 @@ class SandboxSmsProvider(_SandboxBase):
 class SandboxFaceProvider(_SandboxBase):
     """The page captures; any decodable image of at least 64x64 passes unless the name holds 失败."""
 
+    device_script = ""
+
+
     def __init__(self, config: Mapping) -> None:
         super().__init__(config)
         # Tokens carry their own verdict seed, signed, so any worker process can check an image.
         self._signer = URLSafeSerializer(str(config.get("SECRET_KEY", "")), salt="sandbox-face")
         self._verdicts = _BoundedMap()
 
-    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str) -> FaceStart:
+    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str, device_info: str = "") -> FaceStart:
         self._simulate_faults()
         token = self._signer.dumps({"n": secrets.token_hex(8), "f": FAIL_MARK in name})
         return FaceStart(token=token, redirect_url=None)

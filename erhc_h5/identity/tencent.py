@@ -12,20 +12,19 @@ Personal data never reaches logs or exception text, and the SDK's own debug logg
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import requests
 
 from erhc_h5.identity.base import CheckResult, FaceStart, ProviderUnavailable, SmsReceipt
-from erhc_h5.identity.http import TRANSPORT_REASONS, count_provider_failure, parse_timeout
-from erhc_h5.identity.tencent_codes import FAIL, PASS, PENDING, UNAVAILABLE, lookup
-from erhc_h5.logs import log_event
+from erhc_h5.identity.http import TRANSPORT_REASONS
+from erhc_h5.identity.tencent_codes import PASS, lookup
+from erhc_h5.identity.vendor import (VendorProvider, allowed_scheme, limits_of, logged_call, refusal,
+                                     require_id_card, text, verdict)
 from erhc_h5.outbound import Limits, OutboundFailure, fetch, new_session, parse_json
 
 SDK_LOGGER = "tencentcloud_sdk_common"
-ID_CARD = "01"  # the vendor checks mainland resident ID numbers only (居民身份证)
 
 
 class _Reply:
@@ -104,9 +103,7 @@ class TencentApi:
     """One place that calls an action, maps every failure through the code table and logs the call."""
 
     def __init__(self, config: Mapping) -> None:
-        connect, read = parse_timeout(config.get("PROVIDER_TIMEOUT", 5.0))
-        self.limits = Limits(connect, read, deadline=float(config.get("PROVIDER_DEADLINE_SECONDS", 10.0)),
-                             max_bytes=int(config.get("PROVIDER_MAX_REPLY_BYTES", 1024 * 1024)))
+        self.limits = limits_of(config)
         self.config = config
         self._clients: dict[str, object] = {}
 
@@ -121,14 +118,7 @@ class TencentApi:
 
     def call(self, op: str, product: str, action: str, params: dict) -> dict:
         """The ``Response`` object of a successful call; ProviderUnavailable otherwise."""
-        started = time.monotonic()
-        try:
-            response = self._call(product, action, params)
-        except ProviderUnavailable as exc:
-            _log(op, started, exc.reason, exc.detail)
-            raise
-        _log(op, started, "ok", "")
-        return response
+        return logged_call("tencent", op, lambda: self._call(product, action, params))
 
     def _call(self, product: str, action: str, params: dict) -> dict:
         from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -138,7 +128,7 @@ class TencentApi:
         except OutboundFailure as exc:
             raise ProviderUnavailable(TRANSPORT_REASONS.get(exc.reason, "unreachable"), exc.reason) from None
         except TencentCloudSDKException as exc:
-            raise refusal(action, str(exc.get_code())) from None
+            raise _refusal(action, str(exc.get_code())) from None
         except (ValueError, KeyError, TypeError):
             raise ProviderUnavailable("bad_reply", "unreadable reply") from None
         response = data.get("Response") if isinstance(data, dict) else None
@@ -146,70 +136,38 @@ class TencentApi:
             raise ProviderUnavailable("bad_reply", "no Response")
         error = response.get("Error")
         if error is not None:  # the SDK only looks for it under an exact JSON content type
-            raise refusal(action, str(error.get("Code", "")) if isinstance(error, dict) else "")
+            raise _refusal(action, str(error.get("Code", "")) if isinstance(error, dict) else "")
         return response
 
 
-def refusal(api: str, code: str) -> ProviderUnavailable:
-    """The unavailability an error code stands for (never a verdict: the call itself failed)."""
-    kind, reason = lookup(api, code)
-    return ProviderUnavailable(reason if kind == UNAVAILABLE else "unknown_result", f"{api} {code[:64]}")
+def _refusal(api: str, code: str) -> ProviderUnavailable:
+    return refusal(lookup(api, code), api, code)
 
 
-def _log(op: str, started: float, outcome: str, detail: str) -> None:
-    log_event("provider_call", op=op, vendor="tencent", outcome=outcome, detail=detail,
-              elapsed_ms=round((time.monotonic() - started) * 1000))
-    if outcome != "ok":
-        count_provider_failure(op, outcome)
+def _verdict(api: str, code: str, ref: str) -> CheckResult:
+    return verdict(lookup(api, code), api, code, ref)
 
 
 def _text(response: dict, key: str) -> str:
-    value = response.get(key)
-    if value is None or isinstance(value, (dict, list, bool)) or str(value) == "":
-        raise ProviderUnavailable("bad_reply", f"missing {key}")
-    return str(value)
+    return text(response.get(key), key)
 
 
-def verdict(api: str, code: str, ref: str) -> CheckResult:
-    """A check's result code read through the table: pass, a failure reason, or unavailable."""
-    kind, reason = lookup(api, code)
-    if kind == PASS:
-        return CheckResult(True, "", ref)
-    if kind == FAIL:
-        return CheckResult(False, reason, ref)
-    if kind == PENDING:
-        raise ProviderUnavailable("pending", f"{api} {code[:64]}")
-    raise ProviderUnavailable(reason, f"{api} {code[:64]}")
-
-
-def require_id_card(id_card_type_code: str) -> None:
-    """Real-name vendors check mainland resident ID numbers only; other documents go to on-site checks."""
-    if id_card_type_code != ID_CARD:
-        raise ProviderUnavailable("unsupported_document", f"type {id_card_type_code}")
-
-
-class _TencentBase:
-    def __init__(self, api: TencentApi, config: Mapping) -> None:
-        self._api = api
-        self._config = config
-
-
-class TencentIdentityProvider(_TencentBase):
+class TencentIdentityProvider(VendorProvider):
     """身份证二要素核验 and 手机号三要素核验 (carrier records)."""
 
     def check_two_factor(self, name: str, id_card_type_code: str, idcode: str) -> CheckResult:
         require_id_card(id_card_type_code)
         response = self._api.call("two_factor", "faceid", "IdCardVerification", {"IdCard": idcode, "Name": name})
-        return verdict("IdCardVerification", _text(response, "Result"), str(response.get("RequestId") or ""))
+        return _verdict("IdCardVerification", _text(response, "Result"), str(response.get("RequestId") or ""))
 
     def check_three_factor(self, name: str, id_card_type_code: str, idcode: str, phone: str) -> CheckResult:
         require_id_card(id_card_type_code)
         response = self._api.call("three_factor", "faceid", "PhoneVerification",
                                   {"IdCard": idcode, "Name": name, "Phone": phone})
-        return verdict("PhoneVerification", _text(response, "Result"), str(response.get("RequestId") or ""))
+        return _verdict("PhoneVerification", _text(response, "Result"), str(response.get("RequestId") or ""))
 
 
-class TencentSmsProvider(_TencentBase):
+class TencentSmsProvider(VendorProvider):
     """Templated SMS; the receipt means the gateway accepted the message for this number."""
 
     def _send(self, phone: str, template_key: str, params: list[str]) -> SmsReceipt:
@@ -221,9 +179,8 @@ class TencentSmsProvider(_TencentBase):
         if not isinstance(statuses, list) or len(statuses) != 1 or not isinstance(statuses[0], dict):
             raise ProviderUnavailable("bad_reply", "SendStatusSet")
         code = _text(statuses[0], "Code")
-        kind, reason = lookup("SendSms", code)
-        if kind != PASS:
-            raise ProviderUnavailable(reason if kind == UNAVAILABLE else "unknown_result", f"SendSms {code[:64]}")
+        if lookup("SendSms", code)[0] != PASS:
+            raise _refusal("SendSms", code)
         return SmsReceipt(_text(statuses[0], "SerialNo"))
 
     def send_code(self, phone: str, code: str) -> SmsReceipt:
@@ -235,23 +192,21 @@ class TencentSmsProvider(_TencentBase):
         return self._send(phone, "TENCENT_SMS_TEMPLATE_NOTICE", values)
 
 
-class TencentFaceProvider(_TencentBase):
+class TencentFaceProvider(VendorProvider):
     """H5 人脸核身: DetectAuth sends the resident to the vendor's page; the verdict is fetched by BizToken."""
 
-    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str) -> FaceStart:
+    device_script = ""
+
+
+    def start(self, name: str, id_card_type_code: str, idcode: str, return_url: str, device_info: str = "") -> FaceStart:
         require_id_card(id_card_type_code)
         response = self._api.call("face_token", "faceid", "DetectAuth", {
             "RuleId": str(self._config["TENCENT_FACEID_RULE_ID"]), "IdCard": idcode, "Name": name,
             "RedirectUrl": return_url})
         url = _text(response, "Url")
-        if urlsplit(url).scheme != self._allowed_scheme():
+        if urlsplit(url).scheme != allowed_scheme(self._config, "TENCENT_ENDPOINT"):
             raise ProviderUnavailable("bad_reply", "Url scheme")
         return FaceStart(token=_text(response, "BizToken"), redirect_url=url)
-
-    def _allowed_scheme(self) -> str:
-        # https always; plain http only when the endpoint itself was configured as http (a test fake).
-        endpoint = str(self._config.get("TENCENT_ENDPOINT") or "")
-        return "http" if endpoint.startswith("http://") else "https"
 
     def verify_image(self, token: str, image: bytes) -> CheckResult:
         raise ProviderUnavailable("not_supported", "the vendor's own page captures the face")
@@ -265,7 +220,7 @@ class TencentFaceProvider(_TencentBase):
             raise ProviderUnavailable("pending", "no result yet")
         if not isinstance(text, dict) or isinstance(text["ErrCode"], bool):
             raise ProviderUnavailable("bad_reply", "Text")
-        result = verdict("DetectInfo", str(text["ErrCode"]), ref)
+        result = _verdict("DetectInfo", str(text["ErrCode"]), ref)
         return self._confirm(result, text, ref) if result.passed else result
 
     def _confirm(self, result: CheckResult, text: dict, ref: str) -> CheckResult:

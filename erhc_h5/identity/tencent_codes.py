@@ -1,11 +1,8 @@
 """Tencent Cloud result codes, in one table: what each code means for the journey.
 
-Each row: (API, code) → (kind, reason), with the documentation's wording quoted beside it.
-``kind`` is ``pass`` (the provider confirms), ``fail`` (a verdict against the resident: CheckResult
-reason), ``unavailable`` (not the resident's fault: ProviderUnavailable reason) or ``pending``
-(the resident has not finished the vendor's page). API ``*`` holds the common error codes
-(``Response.Error.Code``) every API may return; a sub-code not listed falls back to its documented
-parent (``LimitExceeded.Foo`` → ``LimitExceeded``). Anything else is ``unknown_result``: never a pass.
+Each row: (API, code) → (kind, reason), with the documentation's wording quoted beside it; kinds and
+the fall-back to a parent code as in ``vendor.py``. API ``*`` holds the common error codes
+(``Response.Error.Code``) every API may return.
 
 Sources (read 2026-12-03): 公共错误码 https://cloud.tencent.com/document/api/1007/31324 and
 https://cloud.tencent.com/document/api/382/52075; IdCardVerification and PhoneVerification result
@@ -15,7 +12,8 @@ https://cloud.tencent.com/document/api/382/59177 (and the SDK's errorcodes.py co
 """
 from __future__ import annotations
 
-PASS, FAIL, UNAVAILABLE, PENDING = "pass", "fail", "unavailable", "pending"
+from erhc_h5.identity import vendor
+from erhc_h5.identity.vendor import FAIL, PASS, PENDING, UNAVAILABLE
 
 TABLE: dict[tuple[str, str], tuple[str, str]] = {
     # --- common error codes (Response.Error.Code), any API -----------------------------------
@@ -129,13 +127,8 @@ TABLE: dict[tuple[str, str], tuple[str, str]] = {
     ("SendSms", "UnauthorizedOperation.RequestPermissionDeny"): (UNAVAILABLE, "provider_refused"),  # 请求没有权限…
     ("SendSms", "InternalError.Timeout"): (UNAVAILABLE, "timeout"),  # 请求下发短信超时…
 }
-UNKNOWN = (UNAVAILABLE, "unknown_result")
 
 
 def lookup(api: str, code) -> tuple[str, str]:
     """(kind, reason) for ``code`` returned by ``api``; unknown codes are ``unknown_result``."""
-    code = str(code)
-    for key in ((api, code), ("*", code), ("*", code.split(".")[0])):
-        if key in TABLE:
-            return TABLE[key]
-    return UNKNOWN
+    return vendor.lookup(TABLE, api, code)

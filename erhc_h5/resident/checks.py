@@ -179,14 +179,21 @@ def three_factor(session: Session, vs: VerificationSession) -> Outcome:
 
 # --- face and on-site -------------------------------------------------------------------------
 
-def face_start(session: Session, vs: VerificationSession, return_url: str):
+def face_device_script() -> str:
+    """The vendor script the face page must run before the check can start ("" when none)."""
+    return providers().face.device_script
+
+
+def face_start(session: Session, vs: VerificationSession, return_url: str, device_info: str = ""):
     """Start a face check at the provider; a redirect-style provider moves the session to pending_provider.
 
     The token is committed once the provider gave it (the resident comes back with it); a provider
-    that cannot start the check (ProviderUnavailable, rolled back) leaves nothing written."""
+    that cannot start the check (ProviderUnavailable, rolled back) leaves nothing written.
+    ``device_info``: what the vendor's script gathered in the page (``face_device_script``)."""
     with unit_of_work(session):
         current = draft(vs)
-        started = providers().face.start(current.name, current.id_card_type_code, current.idcode, return_url)
+        started = providers().face.start(current.name, current.id_card_type_code, current.idcode, return_url,
+                                         device_info=device_info)
         vs.method = "3"
         current.prove("face", started.token)  # tokens may be long: kept encrypted, void for anyone else
         save(vs, current)

@@ -51,6 +51,12 @@ class FaceForm(FlaskForm):
     photo = FileField("拍摄或选择本人正面照片")
 
 
+class FaceDeviceForm(FlaskForm):
+    """The device data (MetaInfo) the face vendor's own script gathered in the page, posted to start the check."""
+
+    meta_info = StringField("设备信息")
+
+
 class OnsiteFindForm(FlaskForm):
     code = StringField("现场认证码")
 

@@ -12,6 +12,12 @@ from erhc_h5.resident import session as resident_session
 from erhc_h5.resident.verification import load
 
 CODE_FACE = "/h5/code"  # the code package's page; a plain path keeps resident/ free of its blueprint
+# Which page a provider's unavailability shows: "busy" (the vendor's quota, throttling, its own failure
+# or a refusal of our account: try later or go on-site), "onsite" (this document cannot be checked
+# online), else "retry" (a passing fault: retry for free).
+UNAVAILABLE_PAGES = {"quota": "busy", "throttled": "busy", "sms_throttled": "busy", "upstream_error": "busy",
+                     "provider_refused": "busy", "unsupported_device": "busy", "unsupported_phone": "busy",
+                     "unsupported_document": "onsite"}
 
 
 def no_session_page():
@@ -77,5 +83,6 @@ def provider_unavailable(exc: ProviderUnavailable, retry_action: str | None = No
     guess given back, ``checks.send_code`` the code it generated); a face check that could not
     start wrote nothing."""
     log_event("verification.provider_unavailable", reason=exc.reason, path=request.path)
-    return render_template("resident/unavailable.html", reason=exc.reason, retry_action=retry_action,
+    page = UNAVAILABLE_PAGES.get(exc.reason, "retry")
+    return render_template("resident/unavailable.html", reason=exc.reason, page=page, retry_action=retry_action,
                            retry_link=retry_link), 503

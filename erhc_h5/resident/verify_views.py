@@ -9,21 +9,23 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 
 from erhc_h5.db import get_session
 from erhc_h5.extensions import limiter
-from erhc_h5.identity.base import ProviderUnavailable
+from erhc_h5.identity.base import ProviderUnavailable, device_info_problem
 from erhc_h5.cards.assurance import step_up_message
 from erhc_h5 import helpdesk
 from erhc_h5.resident import checks
-from erhc_h5.resident.forms import FaceForm, OtpForm
+from erhc_h5.resident.forms import FaceDeviceForm, FaceForm, OtpForm
 from erhc_h5.resident.journey import CODE_FACE, journey_required, provider_unavailable
 from erhc_h5.identity import sandbox_last_code
 from erhc_h5.resident import verification
 from erhc_h5.resident.verification import METHOD_REFUSALS, data, ready_for_check
+from erhc_h5.security.headers import allow_script
 from erhc_h5.security.masking import mask_phone
 
 bp = Blueprint("verify", __name__, url_prefix="/h5/verify")
 POST_LIMIT = "20 per minute; 200 per hour"
 
 REASON_TEXT = {
+    "no_record": "权威数据中未查询到该证件的登记信息",
     "face_mismatch": "人脸比对未通过",
     "liveness_failed": "活体检测未通过",
     "phone_mismatch": "手机号与本人身份信息不一致",
@@ -33,6 +35,10 @@ PHOTO_ERRORS = {
     "too_large": "照片过大,请重新拍摄",
     "not_an_image": "无法识别该文件,请上传照片(JPG或PNG)",
     "bad_image": "照片不清晰或过小,请正对镜头重新拍摄",
+}
+DEVICE_ERRORS = {
+    "no_device_info": "刷脸组件未能启动。请开启浏览器的JavaScript后刷新本页重试,或改为到现场核验",
+    "bad_device_info": "刷脸组件返回的信息无法识别,请刷新本页重试,或改为到现场核验",
 }
 OTP_ERRORS = {
     "no_code": "请先获取短信验证码",
@@ -178,13 +184,49 @@ def face():
             return _outcome("3", lambda: checks.face_verify_image(session, vs, image), retry_link=url_for(".face"))
         form.photo.errors = [PHOTO_ERRORS.get(problem, PHOTO_ERRORS["bad_image"])]
     if not checks.face_token(vs):
-        try:
-            started = checks.face_start(session, vs, url_for(".face_return", _external=True))
-        except ProviderUnavailable as exc:
-            return provider_unavailable(exc, retry_link=url_for(".face"))
-        if started.redirect_url:
-            return redirect(started.redirect_url)
+        if script := checks.face_device_script():
+            return _device_page(script, FaceDeviceForm())
+        return _start_face(session, vs, "") or render_template("resident/face.html", form=form, step=3)
     return render_template("resident/face.html", form=form, step=3)
+
+
+def _start_face(session, vs, device_info: str, after_post: bool = False):
+    """Start the check; a redirect-style vendor's page is where the resident goes next (else None).
+    After a form post the browser may not be redirected to another site (form-action 'self'): our own
+    page then sends the resident on."""
+    try:
+        started = checks.face_start(session, vs, url_for(".face_return", _external=True), device_info=device_info)
+    except ProviderUnavailable as exc:
+        return provider_unavailable(exc, retry_link=url_for(".face"))
+    if not started.redirect_url:
+        return None
+    if after_post:
+        return render_template("resident/face_leave.html", url=started.redirect_url)
+    return redirect(started.redirect_url)
+
+
+def _device_page(script: str, form: FaceDeviceForm, status: int = 200):
+    """The page that runs the vendor's script (its origin alone joins script-src) and posts its device data."""
+    allow_script(script)
+    return render_template("resident/face_device.html", form=form, script=script, step=3), status
+
+
+@bp.route("/face/device", methods=["POST"])
+@limiter.limit(POST_LIMIT)
+@journey_required("in_progress")
+def face_device():
+    """The device data the vendor's script gathered in the page: start the check with it, then go to the vendor."""
+    vs, form, session = g.vs, FaceDeviceForm(), get_session()
+    script = checks.face_device_script()
+    if not (script and ready_for_check(vs) and form.validate_on_submit()) or checks.face_token(vs):
+        return redirect(url_for(".face"))  # which says where the resident belongs
+    if (refusal := verification.app_refusal(session, vs, "3")) is not None:
+        flash(METHOD_REFUSALS[refusal], "error")
+        return redirect(url_for("resident.methods"))
+    if (problem := device_info_problem(form.meta_info.data or "")) is not None:
+        form.meta_info.errors = [DEVICE_ERRORS[problem]]
+        return _device_page(script, form, 400)
+    return _start_face(session, vs, form.meta_info.data, after_post=True) or redirect(url_for(".face"))
 
 
 def _photo() -> bytes:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, request, session
 
+SCRIPT_ORIGINS = "erhc.csp_script_origins"  # per request (the WSGI environ), never shared with another
 # An origin as CSP source expression: scheme://host[:port], nothing that could end the directive.
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?")
 
@@ -14,12 +16,26 @@ def frame_origins(value) -> list[str]:
     return [o for o in str(value or "").split() if _ORIGIN.fullmatch(o)]
 
 
+def script_origin(url: str) -> str | None:
+    """The origin of a script's http(s) URL, fit for script-src, or None."""
+    parts = urlsplit(str(url or ""))
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin if _ORIGIN.fullmatch(origin) else None
+
+
+def allow_script(url: str) -> None:
+    """Let this response's page load the script at ``url`` (its origin joins script-src, nothing else does)."""
+    if (origin := script_origin(url)) is not None:
+        request.environ[SCRIPT_ORIGINS] = (*request.environ.get(SCRIPT_ORIGINS, ()), origin)
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         origins = " ".join(frame_origins(current_app.config["APP_ORIGINS"]))
+        scripts = " ".join(["'self'", *request.environ.get(SCRIPT_ORIGINS, ())])
         csp = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            f"default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data: blob:; "
             "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
             f"form-action 'self'; frame-ancestors 'self' {origins}".rstrip()
         )

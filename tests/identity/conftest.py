@@ -10,7 +10,7 @@ from PIL import Image
 from erhc_h5.identity import get_providers, set_providers
 from erhc_h5.identity.factory import build_providers
 from tests.identity.fake_upstream import CONFIG, FakeVendor
-from tests.identity.aliyun_fake import FakeAliyun
+from tests.identity.aliyun_fake import SCRIPT_META_INFO, FakeAliyun
 from tests.identity.aliyun_fake import provider_config as aliyun_config
 from tests.identity.tencent_fake import FakeTencent, provider_config
 
@@ -25,12 +25,15 @@ class Handle:
     """Providers plus a switch that makes the upstream time out or fail, and the resident's face step:
     a photo the page captures, or (redirect providers) finishing the vendor's own page."""
 
-    def __init__(self, kind, providers, set_mode, vendor=None, finish_face=None, loopback=False, face=True):
+    def __init__(self, kind, providers, set_mode, vendor=None, finish_face=None, loopback=False, device_info=""):
         self.kind, self.providers, self.set_mode, self.vendor = kind, providers, set_mode, vendor
-        self.face = face  # False: this vendor offers no face provider
         self.loopback = loopback  # the vendor is a plain-http fake on 127.0.0.1
         self.captures = finish_face is None
         self.finish_face = finish_face or (lambda token: providers.face.verify_image(token, png()))
+        self.device_info = device_info  # what the face page's vendor script would have posted
+
+    def start_face(self, name: str, idcode: str, return_url: str = "https://h5.test/r"):
+        return self.providers.face.start(name, "01", idcode, return_url, device_info=self.device_info)
 
 
 @pytest.fixture(scope="session")
@@ -40,16 +43,17 @@ def tencent_fake():
     fake.stop()
 
 
+def _reset(fake):
+    fake.reset()
+    yield fake
+    fake.release.set()
+    fake.mode = "normal"
+
+
 @pytest.fixture
 def tencent(tencent_fake):
     """The fake, reset for one test."""
-    tencent_fake.mode = "normal"
-    for seen in (tencent_fake.result_override, tencent_fake.calls, tencent_fake.refused, tencent_fake.sms):
-        seen.clear()
-    tencent_fake.release.clear()
-    yield tencent_fake
-    tencent_fake.release.set()
-    tencent_fake.mode = "normal"
+    yield from _reset(tencent_fake)
 
 
 @pytest.fixture(scope="session")
@@ -62,13 +66,7 @@ def aliyun_fake():
 @pytest.fixture
 def aliyun(aliyun_fake):
     """The fake, reset for one test."""
-    aliyun_fake.mode = "normal"
-    aliyun_fake.release.clear()
-    for seen in (aliyun_fake.result_override, aliyun_fake.calls, aliyun_fake.refused, aliyun_fake.sms):
-        seen.clear()
-    yield aliyun_fake
-    aliyun_fake.release.set()
-    aliyun_fake.mode = "normal"
+    yield from _reset(aliyun_fake)
 
 
 @pytest.fixture(params=["sandbox", "http", "tencent", "aliyun"])
@@ -81,22 +79,15 @@ def impl(request, app):
 
         yield Handle("sandbox", get_providers(app), set_mode)
         return
-    if request.param == "aliyun":
-        fake = request.getfixturevalue("aliyun")
-
-        def set_aliyun_mode(mode):
-            fake.mode = mode
-
-        yield Handle("aliyun", build_providers(aliyun_config(fake)), set_aliyun_mode, fake, face=False)
-        return
-    if request.param == "tencent":
-        fake = request.getfixturevalue("tencent")
+    if request.param in ("aliyun", "tencent"):
+        fake = request.getfixturevalue(request.param)
+        config = (aliyun_config if request.param == "aliyun" else provider_config)(fake)
 
         def set_fake_mode(mode):
             fake.mode = mode
 
-        yield Handle("tencent", build_providers(provider_config(fake)), set_fake_mode, fake,
-                     finish_face=fake.finish_face, loopback=True)
+        yield Handle(request.param, build_providers(config), set_fake_mode, fake, finish_face=fake.finish_face,
+                     loopback=True, device_info=SCRIPT_META_INFO if request.param == "aliyun" else "")
         return
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         vendor = FakeVendor(rsps)

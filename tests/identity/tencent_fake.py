@@ -13,17 +13,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.identity.vendor_fake import FakeHandler, LoopbackFake, handler_for
 
 SECRET_ID = "AKIDfake0123456789abcdef"
 SECRET_KEY = "fake-secret-key-0123456789"
-PORTS = range(5220, 5240)
 PRODUCTS = {"IdCardVerification": ("faceid", "2018-03-01"), "PhoneVerification": ("faceid", "2018-03-01"),
             "DetectAuth": ("faceid", "2018-03-01"), "GetDetectInfoEnhanced": ("faceid", "2018-03-01"),
             "SendSms": ("sms", "2021-01-11")}
@@ -57,45 +54,13 @@ def parse_authorization(value: str) -> dict[str, str]:
     return {"algorithm": algorithm, **fields}
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
+class FakeTencent(LoopbackFake):
+    """Tencent Cloud's faceid and sms APIs and its H5 face page."""
 
-    def handle_error(self, request, client_address):  # a client that gave up is expected here
-        pass
+    PORTS = range(5220, 5240)
 
-
-class FakeTencent:
-    """Shared state of the fake (faces, SMS sent, calls seen) and its fault mode."""
-
-    def __init__(self) -> None:
-        self.mode = "normal"
-        self.faces: dict[str, dict] = {}
-        self.sms: list[dict] = []
-        self.calls: list[str] = []
-        self.refused: list[str] = []
-        self.result_override: dict[str, dict] = {}  # action → fields replacing the normal answer
-        self.release = threading.Event()
-        self.server = None
-        self.url = ""
-
-    # --- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> FakeTencent:
-        for port in PORTS:
-            try:
-                self.server = _QuietServer(("127.0.0.1", port), _handler(self))
-                break
-            except OSError:
-                continue
-        else:
-            raise RuntimeError("no free port in 5220-5239")
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def handler(self):
+        return handler_for(self, TencentHandler)
 
     # --- the API ------------------------------------------------------------------------------
     def answer(self, action: str, params: dict) -> dict:
@@ -138,123 +103,49 @@ class FakeTencent:
                                    "Fee": 1, "SessionContext": "", "Code": "Ok", "Message": "send success",
                                    "IsoCode": "CN"}]}
 
-    def finish_face(self, token: str) -> str:
-        """The resident completes the vendor's page; returns where the page sends the browser."""
-        face = self.faces[token]
-        face["done"] = True
-        return face["redirect"] + ("&" if "?" in face["redirect"] else "?") + urlencode({"token": token})
-
 
 def _error(code: str, message: str) -> dict:
     return {"Error": {"Code": code, "Message": message}}
 
 
-FACE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width"><title>人脸核身(测试)</title></head>
-<body><h1>人脸核身(测试)</h1><p>请正对屏幕。</p>
-<form method="post" action="/h5/face/done"><input type="hidden" name="token" value="{token}">
-<button type="submit">完成</button></form></body></html>"""
+class TencentHandler(FakeHandler):
+    fake: FakeTencent
 
+    def api(self, body: bytes):
+        action = self.headers.get("X-TC-Action", "")
+        refusal = self._auth(action, body)
+        reply = _error(*refusal) if refusal else self.fake.answer(action, json.loads(body or b"{}"))
+        if self.fake.mode == "bad_json":
+            return self.send(200, b'{"Response": {"Result": "0", ', "application/json")
+        if self.fake.mode == "nested":
+            return self.send(200, b'{"Response": ' + b"[" * 200 + b"]" * 200 + b"}", "application/json")
+        if self.fake.mode == "huge":
+            padding = "x" * (2 * 1024 * 1024)
+            reply = {**reply, "Padding": padding}
+        reply["RequestId"] = str(uuid.uuid4())
+        self.send(200, json.dumps({"Response": reply}, ensure_ascii=False).encode(), "application/json")
 
-def _handler(fake: FakeTencent):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):  # keep test output quiet
-            pass
-
-        def do_GET(self):
-            parts = urlsplit(self.path)
-            token = parse_qs(parts.query).get("token", [""])[0]
-            if parts.path != "/h5/face" or token not in fake.faces:
-                return self._send(404, b"not found", "text/plain")
-            self._send(200, FACE_PAGE.replace("{token}", token).encode(), "text/html; charset=utf-8")
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.path == "/h5/face/done":
-                token = parse_qs(body.decode()).get("token", [""])[0]
-                if token not in fake.faces:
-                    return self._send(404, b"not found", "text/plain")
-                self.send_response(302)
-                self.send_header("Location", fake.finish_face(token))
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self._api(body)
-
-        def _api(self, body: bytes):
-            if self._fault():
-                return
-            action = self.headers.get("X-TC-Action", "")
-            refusal = self._auth(action, body)
-            reply = _error(*refusal) if refusal else fake.answer(action, json.loads(body or b"{}"))
-            if fake.mode == "bad_json":
-                return self._send(200, b'{"Response": {"Result": "0", ', "application/json")
-            if fake.mode == "nested":
-                return self._send(200, b'{"Response": ' + b"[" * 200 + b"]" * 200 + b"}", "application/json")
-            if fake.mode == "huge":
-                padding = "x" * (2 * 1024 * 1024)
-                reply = {**reply, "Padding": padding}
-            reply["RequestId"] = str(uuid.uuid4())
-            self._send(200, json.dumps({"Response": reply}, ensure_ascii=False).encode(), "application/json")
-
-        def _fault(self) -> bool:
-            if fake.mode == "timeout":
-                fake.release.wait(5)
-                return True
-            if fake.mode == "trickle":
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "100")
-                self.end_headers()
-                for _ in range(20):
-                    if fake.release.wait(0.1):
-                        break
-                    try:
-                        self.wfile.write(b" ")
-                        self.wfile.flush()
-                    except OSError:
-                        break
-                return True
-            if fake.mode == "error":
-                self._send(502, b"<html>Bad Gateway</html>", "text/html")
-                return True
-            return False
-
-        def _auth(self, action: str, body: bytes):
-            auth = parse_authorization(self.headers.get("Authorization", ""))
-            try:
-                secret_id, date, service, terminal = auth["Credential"].split("/")
-                signed = auth["SignedHeaders"].split(";")
-                timestamp = self.headers["X-TC-Timestamp"]
-                expected = tc3_signature(SECRET_KEY, "POST", "/", "", {k.lower(): v for k, v in self.headers.items()},
-                                         signed, body, timestamp, service)
-            except (KeyError, ValueError):
-                fake.refused.append(action)
-                return ("AuthFailure.InvalidAuthorization", "请求头部的 Authorization 不符合腾讯云标准。")
-            if abs(time.time() - int(timestamp)) > 300:
-                return ("AuthFailure.SignatureExpire", "签名过期。")
-            if (auth["algorithm"] != "TC3-HMAC-SHA256" or secret_id != SECRET_ID or terminal != "tc3_request"
-                    or "host" not in signed or "content-type" not in signed
-                    or PRODUCTS.get(action, ("", ""))[0] != service
-                    or PRODUCTS[action][1] != self.headers.get("X-TC-Version")
-                    or not hmac.compare_digest(expected, auth.get("Signature", ""))):
-                fake.refused.append(action)
-                return SIGNATURE_FAILURE
-            return None
-
-        def _send(self, status: int, body: bytes, content_type: str):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            try:
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError, socket.timeout):
-                pass
-
-    return Handler
+    def _auth(self, action: str, body: bytes):
+        auth = parse_authorization(self.headers.get("Authorization", ""))
+        try:
+            secret_id, date, service, terminal = auth["Credential"].split("/")
+            signed = auth["SignedHeaders"].split(";")
+            timestamp = self.headers["X-TC-Timestamp"]
+            expected = tc3_signature(SECRET_KEY, "POST", "/", "", {k.lower(): v for k, v in self.headers.items()},
+                                     signed, body, timestamp, service)
+        except (KeyError, ValueError):
+            self.fake.refused.append(action)
+            return ("AuthFailure.InvalidAuthorization", "请求头部的 Authorization 不符合腾讯云标准。")
+        if abs(time.time() - int(timestamp)) > 300:
+            return ("AuthFailure.SignatureExpire", "签名过期。")
+        if (auth["algorithm"] != "TC3-HMAC-SHA256" or secret_id != SECRET_ID or terminal != "tc3_request"
+                or "host" not in signed or "content-type" not in signed
+                or PRODUCTS.get(action, ("", ""))[0] != service
+                or PRODUCTS[action][1] != self.headers.get("X-TC-Version")
+                or not hmac.compare_digest(expected, auth.get("Signature", ""))):
+            self.fake.refused.append(action)
+            return SIGNATURE_FAILURE
+        return None
 
 
 def provider_config(fake: FakeTencent, **changes) -> dict:

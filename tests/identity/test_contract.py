@@ -11,13 +11,6 @@ PHONE = "13800138000"
 FAULTS = [("timeout", "timeout"), ("error", "upstream_error")]
 
 
-@pytest.fixture
-def face_impl(impl):
-    if not impl.face:
-        pytest.skip("this vendor offers no face provider")
-    return impl
-
-
 def test_two_factor_passes_well_formed_identity(impl):
     result = impl.providers.identity.check_two_factor("张三", "01", ID)
     assert result == CheckResult(True, "", result.provider_ref) and result.provider_ref
@@ -40,10 +33,9 @@ def test_sms_send_returns_receipt(impl):
     assert isinstance(receipt, SmsReceipt) and receipt.message_id
 
 
-def test_face_start_then_resident_step_then_server_side_result(face_impl):
-    impl = face_impl
+def test_face_start_then_resident_step_then_server_side_result(impl):
     face = impl.providers.face
-    started = face.start("张三", "01", ID, "https://h5.test/h5/face/return")
+    started = impl.start_face("张三", ID, "https://h5.test/h5/face/return")
     assert started.token
     secure = ("https://", "http://127.0.0.1:") if impl.loopback else ("https://",)
     assert started.redirect_url is None or started.redirect_url.startswith(secure)
@@ -55,26 +47,23 @@ def test_face_start_then_resident_step_then_server_side_result(face_impl):
     assert verdict.passed and not verdict.reason
 
 
-def test_face_mismatch_for_magic_name(face_impl):
-    impl = face_impl
-    started = impl.providers.face.start("李失败", "01", ID, "https://h5.test/r")
+def test_face_mismatch_for_magic_name(impl):
+    started = impl.start_face("李失败", ID)
     impl.finish_face(started.token)
     verdict = impl.providers.face.fetch_result(started.token)
     assert (verdict.passed, verdict.reason) == (False, "face_mismatch")
 
 
 @pytest.mark.parametrize("image", [b"not an image", b"", png(32, 32)], ids=["garbage", "empty", "tiny"])
-def test_face_bad_image(face_impl, image):
-    impl = face_impl
+def test_face_bad_image(impl, image):
     if not impl.captures:
         pytest.skip("the vendor's own page captures the face")
-    started = impl.providers.face.start("张三", "01", ID, "https://h5.test/r")
+    started = impl.start_face("张三", ID)
     verdict = impl.providers.face.verify_image(started.token, image)
     assert (verdict.passed, verdict.reason) == (False, "bad_image")
 
 
-def test_face_unknown_token_is_not_residents_fault(face_impl):
-    impl = face_impl
+def test_face_unknown_token_is_not_residents_fault(impl):
     with pytest.raises(ProviderUnavailable) as info:
         impl.providers.face.fetch_result("forged-token")
     assert info.value.reason == "face_expired"
@@ -82,15 +71,13 @@ def test_face_unknown_token_is_not_residents_fault(face_impl):
 
 @pytest.mark.parametrize("mode,reason", FAULTS)
 def test_every_call_unavailable_when_upstream_fails(impl, mode, reason):
-    started = impl.providers.face.start("张三", "01", ID, "https://h5.test/r") if impl.face else None
+    started = impl.start_face("张三", ID)
     impl.set_mode(mode)
     calls = [lambda: impl.providers.identity.check_two_factor("张三", "01", ID),
              lambda: impl.providers.identity.check_three_factor("张三", "01", ID, PHONE),
              lambda: impl.providers.sms.send_code(PHONE, "123456")]
-    if impl.face:
-        calls += [lambda: impl.providers.face.start("张三", "01", ID, "https://h5.test/r"),
-                  lambda: impl.providers.face.fetch_result(started.token)]
-    if impl.face and impl.captures:
+    calls += [lambda: impl.start_face("张三", ID), lambda: impl.providers.face.fetch_result(started.token)]
+    if impl.captures:
         calls.append(lambda: impl.providers.face.verify_image(started.token, png()))
     for call in calls:
         with pytest.raises(ProviderUnavailable) as info:
