@@ -11,9 +11,12 @@ from sqlalchemy.orm import Session
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.resident.models import LinkNotice, VerificationEvent, VerificationSession
+from erhc_h5.resident.states import VerificationState
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.clock import describe, latest_offset
-from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncAttempt, SyncBatch
+from erhc_h5.sync.models import (
+    BATCH_STATES, OUTBOX_STATES, WAITING_STATES, OutboxEntry, OutboxState, SyncAttempt, SyncBatch,
+)
 from erhc_h5.timefmt import fmt
 
 # What each upload attempt reason means, for the operator (the code itself stays on the page too).
@@ -31,7 +34,7 @@ REASON_LABELS = {
 }
 RECENT_FAILURES = 10
 WINDOW = dt.timedelta(hours=24)
-FUNNEL = ("passed", "failed", "locked")
+FUNNEL = (VerificationState.PASSED, VerificationState.FAILED, VerificationState.LOCKED)
 SCAN_OK = ("authenticated", "not_authenticated")
 
 
@@ -74,11 +77,11 @@ def _outbox(session: Session, now: dt.datetime) -> dict:
         rows = dict(session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state)).all())
         by_state = {s: int(rows.get(s, 0)) for s in OUTBOX_STATES} | {k: int(v) for k, v in rows.items()}
         first = session.scalar(select(func.min(OutboxEntry.created_at))
-                               .where(OutboxEntry.state.in_(("pending", "batched"))))
+                               .where(OutboxEntry.state.in_(WAITING_STATES)))
         oldest = round((now - first).total_seconds(), 1) if first else None
         brows = dict(session.execute(select(SyncBatch.state, func.count()).group_by(SyncBatch.state)).all())
         batches = {s: int(brows.get(s, 0)) for s in BATCH_STATES}
-    backlog = by_state.get("pending", 0) + by_state.get("batched", 0)
+    backlog = sum(by_state.get(state, 0) for state in WAITING_STATES)
     return {"by_state": by_state, "backlog": backlog, "oldest_pending_age_seconds": oldest, "batches": batches}
 
 
@@ -166,7 +169,7 @@ def _rejected(session: Session, limit: int) -> list[dict]:
     try:
         from erhc_h5.sync.repair import rejected_entries
     except ImportError:
-        rows = session.scalars(select(OutboxEntry).where(OutboxEntry.state == "rejected")
+        rows = session.scalars(select(OutboxEntry).where(OutboxEntry.state == OutboxState.REJECTED)
                                .order_by(OutboxEntry.id.desc()).limit(limit)).all()
         return [{"id": e.id, "errors": e.errors or [], "updated_at": fmt(e.updated_at)} for e in rows]
     out = []
@@ -185,7 +188,7 @@ def _funnel(session: Session, since: dt.datetime) -> dict:
         .group_by(VerificationSession.method, VerificationSession.app_id, VerificationSession.state)
     ).all()
     apps = dict(session.execute(select(FiledApp.id, FiledApp.app_name)).all())
-    groups: dict = defaultdict(lambda: {"started": 0, "passed": 0, "failed": 0, "locked": 0})
+    groups: dict = defaultdict(lambda: dict.fromkeys(("started", *FUNNEL), 0))
     for method, app_id, state, n in rows:
         cell = groups[(method, app_id)]
         cell["started"] += int(n)

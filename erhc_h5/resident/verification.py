@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from enum import StrEnum
 
 from flask import current_app
 from sqlalchemy import or_, select, update
@@ -28,26 +27,17 @@ from erhc_h5.resident import limits
 from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.records.versions import RecordInvalid
 from erhc_h5.resident import notices
-from erhc_h5.resident.assurance import AuthMethod
+from erhc_h5.records.codes import AuthMethod, has_method
 from erhc_h5.resident.cards import StepUpRequired, issue_or_update_card, link
 from erhc_h5.resident.draft import ASKED_WITHOUT_RESIDENT_ID, IDENTITY_FIELDS, PROFILE_FIELDS, Draft
 from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.resident.models import CARD_LINK_PROVISIONAL, AppUser, EHealthCard, VerificationSession
+from erhc_h5.resident.states import FINISHED, VerificationState
 from erhc_h5.uow import unit_of_work
 
 
-class State(StrEnum):
-    CREATED = "created"
-    IN_PROGRESS = "in_progress"
-    PENDING_PROVIDER = "pending_provider"
-    PENDING_ONSITE = "pending_onsite"
-    PASSED = "passed"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    LOCKED = "locked"
-
-
-TERMINAL = {State.PASSED, State.FAILED, State.EXPIRED, State.LOCKED}
+State = VerificationState  # the machine's own short name for its states
+TERMINAL = set(FINISHED)
 TRANSITIONS = {
     State.CREATED: {State.IN_PROGRESS, State.EXPIRED, State.LOCKED},
     State.IN_PROGRESS: {State.IN_PROGRESS, State.PENDING_PROVIDER, State.PENDING_ONSITE, State.PASSED, State.FAILED,
@@ -354,8 +344,8 @@ def register_pending(session: Session, vs: VerificationSession) -> Outcome | Non
     others = session.scalars(select(VerificationSession).where(
         VerificationSession.subject_hash == vs.subject_hash, VerificationSession.state == State.PENDING_ONSITE,
         VerificationSession.id != vs.id)).all()
-    face = AuthMethod.FACE.value
-    if face not in vs.method.split("^") and any(face in o.method.split("^") and not expire_if_due(o) for o in others):
+    face = AuthMethod.FACE
+    if not has_method(vs.method, face) and any(has_method(o.method, face) and not expire_if_due(o) for o in others):
         return Outcome("onsite_taken", "onsite_taken")
     for other in others:
         if other.state == State.PENDING_ONSITE:

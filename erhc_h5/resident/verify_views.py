@@ -16,6 +16,8 @@ from erhc_h5.resident.forms import FaceForm, OtpForm
 from erhc_h5.resident.journey import CODE_FACE, journey_required, provider_unavailable
 from erhc_h5.identity import sandbox_last_code
 from erhc_h5.resident import verification
+from erhc_h5.records.codes import AuthMethod, has_method
+from erhc_h5.resident.states import VerificationState
 from erhc_h5.resident.verification import METHOD_REFUSALS, data, ready_for_check
 from erhc_h5.security.masking import mask_phone
 
@@ -96,15 +98,15 @@ def _require_ready():
 
 @bp.route("/two-factor", methods=["POST"])
 @limiter.limit(POST_LIMIT)
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def two_factor():
-    return _require_ready() or _outcome("1", lambda: checks.two_factor(get_session(), g.vs),
+    return _require_ready() or _outcome(AuthMethod.TWO_FACTOR, lambda: checks.two_factor(get_session(), g.vs),
                                         retry_action=url_for(".two_factor"))
 
 
 @bp.route("/sms", methods=["GET", "POST"])
 @limiter.limit(POST_LIMIT, methods=["POST"])
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def sms():
     if (blocked := _require_ready()) is not None:
         return blocked
@@ -113,12 +115,12 @@ def sms():
         return render_template("resident/sms.html", form=form, vs=vs, phone=mask_phone(data(vs)["phone"]),
                                verified=True, wait=0, sandbox=None, step=3)
     if form.validate_on_submit():
-        if (refusal := verification.app_refusal(get_session(), vs, "2")) is not None:
+        if (refusal := verification.app_refusal(get_session(), vs, AuthMethod.THREE_FACTOR)) is not None:
             flash(METHOD_REFUSALS[refusal], "error")
             return redirect(url_for("resident.methods"))
         result = checks.check_code(get_session(), vs, request.form.get("otp", ""))
         if result == "ok":
-            return _outcome("2", lambda: checks.three_factor(get_session(), vs), retry_action=url_for(".three_factor"))
+            return _outcome(AuthMethod.THREE_FACTOR, lambda: checks.three_factor(get_session(), vs), retry_action=url_for(".three_factor"))
         form.otp.errors = [OTP_ERRORS[result]]
     phone = data(vs)["phone"]
     return render_template("resident/sms.html", form=form, vs=vs, phone=mask_phone(phone), verified=False,
@@ -128,14 +130,14 @@ def sms():
 
 @bp.route("/sms/send", methods=["POST"])
 @limiter.limit(POST_LIMIT)
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def sms_send():
     if (blocked := _require_ready()) is not None:
         return blocked
     if not OtpForm().validate_on_submit():
         return redirect(url_for(".sms"))
     session = get_session()
-    if (refusal := verification.app_refusal(session, g.vs, "2")) is not None:
+    if (refusal := verification.app_refusal(session, g.vs, AuthMethod.THREE_FACTOR)) is not None:
         flash(METHOD_REFUSALS[refusal], "error")
         return redirect(url_for("resident.methods"))
     try:
@@ -153,28 +155,28 @@ def sms_send():
 
 @bp.route("/three-factor", methods=["POST"])
 @limiter.limit(POST_LIMIT)
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def three_factor():
     if not checks.phone_verified(g.vs):
         return redirect(url_for(".sms"))
-    return _outcome("2", lambda: checks.three_factor(get_session(), g.vs), retry_action=url_for(".three_factor"))
+    return _outcome(AuthMethod.THREE_FACTOR, lambda: checks.three_factor(get_session(), g.vs), retry_action=url_for(".three_factor"))
 
 
 @bp.route("/face", methods=["GET", "POST"])
 @limiter.limit(POST_LIMIT, methods=["POST"])
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def face():
     if (blocked := _require_ready()) is not None:
         return blocked
     vs, form, session = g.vs, FaceForm(), get_session()
-    if (refusal := verification.app_refusal(session, vs, "3")) is not None:
+    if (refusal := verification.app_refusal(session, vs, AuthMethod.FACE)) is not None:
         flash(METHOD_REFUSALS[refusal], "error")
         return redirect(url_for("resident.methods"))
     if request.method == "POST" and form.validate_on_submit():
         image = _photo()
         problem = checks.image_problem(image)
         if problem is None and checks.face_token(vs):
-            return _outcome("3", lambda: checks.face_verify_image(session, vs, image), retry_link=url_for(".face"))
+            return _outcome(AuthMethod.FACE, lambda: checks.face_verify_image(session, vs, image), retry_link=url_for(".face"))
         form.photo.errors = [PHOTO_ERRORS.get(problem, PHOTO_ERRORS["bad_image"])]
     if not checks.face_token(vs):
         try:
@@ -196,35 +198,35 @@ def _photo() -> bytes:
 
 
 @bp.route("/face/return")
-@journey_required("pending_provider", "in_progress")
+@journey_required(VerificationState.PENDING_PROVIDER, VerificationState.IN_PROGRESS)
 def face_return():
     """Back from the provider's own page: fetch the verdict server-side."""
     if not checks.face_token(g.vs):
         return redirect(url_for(".face"))
-    return _outcome("3", lambda: checks.face_fetch(get_session(), g.vs), retry_link=url_for(".face_return"))
+    return _outcome(AuthMethod.FACE, lambda: checks.face_fetch(get_session(), g.vs), retry_link=url_for(".face_return"))
 
 
 @bp.route("/onsite", methods=["POST"])
 @limiter.limit(POST_LIMIT)
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def onsite_choose():
     """No camera or no phone: go to an on-site point (method 4)."""
     if (blocked := _require_ready()) is not None:
         return blocked
-    return _outcome("4", lambda: checks.to_onsite(get_session(), g.vs, "4"), guess=False)
+    return _outcome(AuthMethod.ONSITE, lambda: checks.to_onsite(get_session(), g.vs, AuthMethod.ONSITE), guess=False)
 
 
 @bp.route("/onsite")
-@journey_required("pending_onsite", "passed")
+@journey_required(VerificationState.PENDING_ONSITE, VerificationState.PASSED)
 def onsite():
-    if g.vs.state == "passed":
+    if g.vs.state == VerificationState.PASSED:
         return redirect(CODE_FACE)
-    return render_template("resident/onsite.html", vs=g.vs, face=("3" in g.vs.method.split("^")), **helpdesk.context())
+    return render_template("resident/onsite.html", vs=g.vs, face=has_method(g.vs.method, AuthMethod.FACE), **helpdesk.context())
 
 
 @bp.route("/onsite/qr.svg")
 @limiter.limit("30 per minute")
-@journey_required("pending_onsite")
+@journey_required(VerificationState.PENDING_ONSITE)
 def onsite_qr():
     image = qrcode.make(g.vs.onsite_code, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
     buffer = io.BytesIO()
