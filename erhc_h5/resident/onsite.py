@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.db import lock_row, utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, AuthMethod, has_method, method_label
@@ -80,10 +81,11 @@ def opened(session: Session, vs: VerificationSession, staff_id: int) -> None:
               target_type="verification_session", target_id=vs.id, detail={})
 
 
-class DocumentMismatch(Exception):
+class DocumentMismatch(DomainError):
     """The document number typed from the card in hand is not the registered one."""
 
     reason = "document_mismatch"
+    status = 422
     message = ("证件号码与登记信息不一致,不能确认。请核对居民出示的证件原件并重新输入;"
                "如证件与登记的不是同一人,请选择“人证不一致,不予通过”")
 
@@ -103,9 +105,11 @@ def check_document(session: Session, vs: VerificationSession, staff_id: int, typ
         raise DocumentMismatch()
 
 
-class AlreadyHandled(Exception):
+class AlreadyHandled(DomainError):
     """Another operator confirmed or rejected this code first (or it expired meanwhile)."""
 
+    reason = "already_handled"
+    status = 409
     message = "该认证码已由其他核验员处理,无需重复操作"
 
 

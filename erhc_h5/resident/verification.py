@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.db import utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.records.idnumbers import uses_resident_id_layout
@@ -50,8 +51,17 @@ TRANSITIONS = {
 CHECK_STALE_AFTER = dt.timedelta(minutes=2)
 
 
-class TransitionError(RuntimeError):
-    """A state change the machine does not allow (a bug or a stale page), never shown as a trace."""
+class TransitionError(DomainError, RuntimeError):
+    """A state change the machine does not allow (a bug or a stale page), never shown as a trace:
+    the resident reads that the page is out of date; ``transition`` says which change was refused."""
+
+    reason = "stale_state"
+    status = 409
+    message = "页面已过期,请刷新页面后重试"
+
+    def __init__(self, transition: str) -> None:
+        super().__init__()
+        self.transition = transition
 
 
 @dataclass

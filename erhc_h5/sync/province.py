@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.security.pii import keyring, seal_json
 from erhc_h5.sync.bulkwrite import executemany
 from erhc_h5.sync.province_rules import validate
@@ -28,13 +28,15 @@ MAX_SKEW_SECONDS = 300
 _NONCE = re.compile(r"^[0-9a-f]{32}$")
 
 
-@dataclass
-class Refusal(Exception):
-    """A batch-level refusal: HTTP status, reason code and a Chinese message."""
+class Refusal(DomainError):
+    """A batch-level refusal: HTTP status, reason code (``error``, as the reply names it) and a Chinese message."""
 
-    status: int
-    error: str
-    message: str
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(error, message, status)
+
+    @property
+    def error(self) -> str:
+        return self.reason
 
     def as_reply(self) -> dict:
         return {"error": self.error, "message": self.message}
