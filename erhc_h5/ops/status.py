@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.resident.models import LinkNotice, VerificationEvent, VerificationSession
-from erhc_h5.resident.states import VerificationState
+from erhc_h5.resident.states import NoticeState, VerificationState
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.clock import describe, latest_offset
 from erhc_h5.sync.models import (
@@ -226,8 +226,9 @@ def _attack_signal(session: Session, since: dt.datetime) -> dict:
 
 def _link_notices(session: Session) -> dict:
     rows = dict(session.execute(select(LinkNotice.state, func.count()).group_by(LinkNotice.state)).all())
-    rows["pending"] = rows.get("pending", 0) + rows.get("sending", 0)  # a send under way is still to be done
-    return {state: int(rows.get(state, 0)) for state in ("pending", "sent", "failed")}
+    # A send under way is still to be done.
+    rows[NoticeState.PENDING] = rows.get(NoticeState.PENDING, 0) + rows.get(NoticeState.SENDING, 0)
+    return {state.value: int(rows.get(state, 0)) for state in (NoticeState.PENDING, NoticeState.SENT, NoticeState.FAILED)}
 
 
 def _scans(session: Session, since: dt.datetime) -> list[dict]:

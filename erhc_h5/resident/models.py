@@ -7,7 +7,7 @@ from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from erhc_h5.db import Base, utcnow
-from erhc_h5.resident.states import VerificationState
+from erhc_h5.resident.states import NoticeState, VerificationState
 from erhc_h5.security.pii import EncryptedJSON, EncryptedText
 
 
@@ -163,7 +163,7 @@ class LinkNotice(Base):
     app_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_users.id"), nullable=True)
     phone: Mapped[str] = mapped_column(EncryptedText)
     params: Mapped[dict] = mapped_column(EncryptedJSON)
-    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # pending | sent | failed
+    state: Mapped[str] = mapped_column(String(12), default=NoticeState.PENDING.value, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

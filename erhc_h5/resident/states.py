@@ -25,3 +25,12 @@ class VerificationState(StrEnum):
 FINISHED = (VerificationState.PASSED, VerificationState.FAILED, VerificationState.EXPIRED, VerificationState.LOCKED)
 # Over without a pass: the page says so and offers a new start.
 ENDED_WITHOUT_PASS = (VerificationState.FAILED, VerificationState.LOCKED, VerificationState.EXPIRED)
+
+
+class NoticeState(StrEnum):
+    """Where an account-link SMS notice stands (``link_notices.state``)."""
+
+    PENDING = "pending"  # queued, or its last attempt failed with tries left
+    SENDING = "sending"  # claimed by one sender; taken again once stale
+    SENT = "sent"
+    FAILED = "failed"  # out of attempts

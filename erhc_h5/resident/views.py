@@ -197,7 +197,7 @@ def status():
 @resident_required
 def status_json():
     vs = verification.load(get_session(), resident_session.verification_id(), g.app_user)
-    return jsonify(state=vs.state if vs else None, next=CODE_FACE if vs and vs.state == "passed" else None)
+    return jsonify(state=vs.state if vs else None, next=CODE_FACE if vs and vs.state == VerificationState.PASSED else None)
 
 
 @bp.route("/h5/onsite-points")

@@ -5,7 +5,7 @@ from sqlalchemy import inspect, text
 
 from erhc_h5.db import get_db
 from erhc_h5.resident.models import VERIFICATION_STATES, VerificationSession
-from erhc_h5.resident.states import ENDED_WITHOUT_PASS, FINISHED, VerificationState
+from erhc_h5.resident.states import ENDED_WITHOUT_PASS, FINISHED, NoticeState, VerificationState
 from erhc_h5.resident.verification import State, TERMINAL, TRANSITIONS
 
 # The values rows already hold and pages and logs show (the machine's docstring): they must not change.
@@ -35,3 +35,7 @@ def test_each_state_fits_the_migrated_column_and_reads_back_as_plain_text(app, d
     stored = db_session.execute(text("SELECT state FROM verification_sessions WHERE id LIKE '0000000000%' "
                                      "ORDER BY id")).scalars().all()
     assert stored == list(STORED) and all(type(s) is str for s in stored)
+
+
+def test_notice_states_are_the_stored_strings():
+    assert [s.value for s in NoticeState] == ["pending", "sending", "sent", "failed"]
