@@ -80,6 +80,18 @@ class DomainError(Exception):
         return {}
 
 
+class WireRefusal(DomainError):
+    """A refusal built as the signed province APIs answer it: (status, error, message), where
+    ``error`` is the reason code under the name the reply gives it."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(error, message, status)
+
+    @property
+    def error(self) -> str:
+        return self.reason
+
+
 def wants_json() -> bool:
     if request.path.startswith(VACCINATION_PAGE):  # the sandbox province's one page for people
         return False

@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from erhc_h5.errors import DomainError
+from erhc_h5.errors import WireRefusal
 from erhc_h5.sync.client import signature
 
 MAX_SKEW_SECONDS = 300
@@ -32,16 +32,9 @@ REFUSALS = {
 }
 
 
-class Refused(DomainError):
+class Refused(WireRefusal):
     """A province request refused before its code is looked at: status, reason code (``error``),
     Chinese message; a 401 names the signature scheme the caller must use."""
-
-    def __init__(self, status: int, error: str, message: str) -> None:
-        super().__init__(error, message, status)
-
-    @property
-    def error(self) -> str:
-        return self.reason
 
     def response_headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'ErhcSignature realm="erhc-province-verify"'} if self.status == 401 else {}

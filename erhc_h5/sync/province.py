@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
-from erhc_h5.errors import DomainError
+from erhc_h5.errors import WireRefusal
 from erhc_h5.security.pii import keyring, seal_json
 from erhc_h5.sync.bulkwrite import executemany
 from erhc_h5.sync.province_rules import validate
@@ -28,15 +28,8 @@ MAX_SKEW_SECONDS = 300
 _NONCE = re.compile(r"^[0-9a-f]{32}$")
 
 
-class Refusal(DomainError):
-    """A batch-level refusal: HTTP status, reason code (``error``, as the reply names it) and a Chinese message."""
-
-    def __init__(self, status: int, error: str, message: str) -> None:
-        super().__init__(error, message, status)
-
-    @property
-    def error(self) -> str:
-        return self.reason
+class Refusal(WireRefusal):
+    """A batch-level refusal: HTTP status, reason code (``error``) and a Chinese message."""
 
     def as_reply(self) -> dict:
         return {"error": self.error, "message": self.message}
