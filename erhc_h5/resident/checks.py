@@ -26,7 +26,7 @@ from erhc_h5.resident.models import VerificationSession
 from erhc_h5.identity import get_providers as providers
 from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.resident.verification import (
-    Outcome, State, complete, data, draft, move, record_failure, register_pending, save,
+    Outcome, OutcomeKind, State, complete, data, draft, move, record_failure, register_pending, save,
 )
 from erhc_h5.uow import unit_of_work
 from erhc_h5.text import ascii_digits
@@ -170,7 +170,7 @@ def three_factor(session: Session, vs: VerificationSession) -> Outcome:
     """Name + document number + the proven phone, checked by the carrier (after ``begin_check``)."""
     if not phone_verified(vs):
         vs.check_started_at = None
-        return Outcome("phone_unproven", "phone_unproven")
+        return Outcome(OutcomeKind.PHONE_UNPROVEN, OutcomeKind.PHONE_UNPROVEN)
     values = data(vs)
     vs.method = AuthMethod.THREE_FACTOR
     result = providers().identity.check_three_factor(
@@ -235,7 +235,7 @@ def _face_outcome(session: Session, vs: VerificationSession, result) -> Outcome:
         vs.check_started_at = None
         if vs.state == State.PENDING_PROVIDER:
             move(vs, State.IN_PROGRESS)
-        return Outcome("bad_image", "bad_image")
+        return Outcome(OutcomeKind.BAD_IMAGE, OutcomeKind.BAD_IMAGE)
     return record_failure(session, vs, result.reason or "face_mismatch")
 
 
@@ -274,4 +274,4 @@ def to_onsite(session: Session, vs: VerificationSession, methods: str) -> Outcom
     vs.onsite_expires_at = utcnow() + dt.timedelta(hours=float(current_app.config["ONSITE_CODE_HOURS"]))
     move(vs, State.PENDING_ONSITE)
     log_event("verification.pending_onsite", session=vs.id[:8], methods=methods)
-    return Outcome("pending_onsite")
+    return Outcome(OutcomeKind.PENDING_ONSITE)

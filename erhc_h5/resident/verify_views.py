@@ -18,7 +18,7 @@ from erhc_h5.identity import sandbox_last_code
 from erhc_h5.resident import verification
 from erhc_h5.records.codes import AuthMethod, has_method
 from erhc_h5.resident.states import VerificationState
-from erhc_h5.resident.verification import METHOD_REFUSALS, data, ready_for_check
+from erhc_h5.resident.verification import METHOD_REFUSALS, OutcomeKind, data, ready_for_check
 from erhc_h5.security.masking import mask_phone
 
 bp = Blueprint("verify", __name__, url_prefix="/h5/verify")
@@ -46,35 +46,35 @@ OTP_ERRORS = {
 
 def _respond(outcome, retry_action: str | None = None, retry_link: str | None = None):
     """Where an outcome sends the resident (the transaction is the service's: nothing is committed here)."""
-    if outcome.kind == "passed":
+    if outcome.kind == OutcomeKind.PASSED:
         return redirect(CODE_FACE)
-    if outcome.kind == "pending_onsite":
+    if outcome.kind == OutcomeKind.PENDING_ONSITE:
         return redirect(url_for(".onsite"))
-    if outcome.kind == "unavailable":
+    if outcome.kind == OutcomeKind.UNAVAILABLE:
         return provider_unavailable(outcome.error, retry_action, retry_link)
-    if outcome.kind == "invalid":
+    if outcome.kind == OutcomeKind.INVALID:
         for violation in outcome.error.violations:
             flash(f"信息不符合上报标准:{violation.message},请修改后重试", "error")
         return redirect(url_for("resident.profile"))
-    if outcome.kind == "bad_image":
+    if outcome.kind == OutcomeKind.BAD_IMAGE:
         flash(PHOTO_ERRORS["bad_image"], "error")
         return redirect(url_for(".face"))
-    if outcome.kind == "retry":
+    if outcome.kind == OutcomeKind.RETRY:
         why = REASON_TEXT.get(outcome.reason, "您填写的信息与权威数据核验不一致")
         flash(f"核验未通过:{why}。请核对信息后重试。本账号还可尝试{outcome.attempts_left}次,"
               "用完后该证件在本账号上将被锁定24小时。", "error")
         return redirect(url_for("resident.methods"))
-    if outcome.kind == "step_up":
+    if outcome.kind == OutcomeKind.STEP_UP:
         flash(step_up_message(outcome.required, g.app_user.app.auth_methods), "error")
         return redirect(url_for("resident.methods"))
-    if outcome.kind == "slowed":
+    if outcome.kind == OutcomeKind.SLOWED:
         flash(f"该证件近期有多次核验未通过,为防止他人冒用,姓名+身份证号核验需等待{_wait_text(outcome.wait_seconds)}后再试;"
               "您也可以改用加手机短信验证、刷脸核验或到现场核验,不受影响。", "error")
         return redirect(url_for("resident.methods"))
-    if outcome.kind == "onsite_taken":
+    if outcome.kind == OutcomeKind.ONSITE_TAKEN:
         flash("该证件已有一条刷脸通过、等待现场核验的登记,请携带本人证件到现场核验点办理。", "error")
         return redirect(url_for("resident.methods"))
-    if outcome.kind == "phone_unproven":
+    if outcome.kind == OutcomeKind.PHONE_UNPROVEN:
         return redirect(url_for(".sms"))
     if outcome.kind in METHOD_REFUSALS:
         flash(METHOD_REFUSALS[outcome.kind], "error")

@@ -171,7 +171,7 @@ def methods():
         return redirect(url_for("resident.profile" if verification.draft(vs).identity_done else "resident.identity"))
     values = verification.data(vs)
     offered = set((g.app_user.app.auth_methods or "").split("^"))
-    if verification.app_refusal(get_session(), vs, AuthMethod.ONSITE) == "app_suspended":
+    if verification.app_refusal(get_session(), vs, AuthMethod.ONSITE) == verification.OutcomeKind.APP_SUSPENDED:
         offered = set()
     who = {"name": mask_name(values["name"]), "idcode": mask_idcode(values["idcode"]),
            "type": ID_CARD_TYPES.get(values["id_card_type_code"], "")}

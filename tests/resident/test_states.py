@@ -39,3 +39,13 @@ def test_each_state_fits_the_migrated_column_and_reads_back_as_plain_text(app, d
 
 def test_notice_states_are_the_stored_strings():
     assert [s.value for s in NoticeState] == ["pending", "sending", "sent", "failed"]
+
+
+def test_outcome_kinds_keep_their_reason_codes():
+    """The refusals before a check are reason codes too (logged, audited): their strings stay."""
+    from erhc_h5.resident.verification import METHOD_REFUSALS, OutcomeKind
+
+    assert {str(k) for k in METHOD_REFUSALS} == {"app_suspended", "method_not_filed", "busy", "person_busy",
+                                                 "attempts_used"}
+    assert {"passed", "retry", "failed", "locked", "pending_onsite", "step_up", "unavailable", "invalid",
+            "bad_image", "phone_unproven", "slowed", "onsite_taken"} <= {k.value for k in OutcomeKind}
