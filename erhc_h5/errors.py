@@ -14,6 +14,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
+from erhc_h5.logs import log_event
+
 MESSAGES = {
     400: ("bad_request", "请求内容有误,请检查后重试"),
     401: ("unauthorized", "请先登录或提供有效的设备令牌"),
@@ -54,6 +56,42 @@ FALLBACK_PAGE = (
 )
 
 
+class DomainError(Exception):
+    """A request the domain refuses: a stable ``reason`` code for machines, a Chinese ``message`` for
+    people and the HTTP ``status`` to answer with. Subclasses name their defaults as class
+    attributes; one handler (``init_app``) renders any that a view lets through, as JSON for API
+    routes and as the error page for pages."""
+
+    reason: str = "refused"
+    message: str = "请求无法处理"
+    status: int = 400
+
+    def __init__(self, reason: str | None = None, message: str | None = None, status: int | None = None) -> None:
+        if reason is not None:
+            self.reason = reason
+        if message is not None:
+            self.message = message
+        if status is not None:
+            self.status = status
+        super().__init__(self.message)
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers the answer carries besides the body (e.g. ``WWW-Authenticate`` on a 401)."""
+        return {}
+
+
+class WireRefusal(DomainError):
+    """A refusal built as the signed province APIs answer it: (status, error, message), where
+    ``error`` is the reason code under the name the reply gives it."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(error, message, status)
+
+    @property
+    def error(self) -> str:
+        return self.reason
+
+
 def wants_json() -> bool:
     if request.path.startswith(VACCINATION_PAGE):  # the sandbox province's one page for people
         return False
@@ -86,8 +124,7 @@ def _render_page(status: int, reason: str, message: str) -> str:
         return render_template("error.html", status=status, reason=reason, message=message)
     except Exception as exc:  # the page itself must not fail: a context processor met the outage
         if not is_database_outage(exc):
-            logging.getLogger("erhc").error("error_page_failed", extra={"event": {
-                "event": "error_page_failed", "exc_type": type(exc).__name__}})
+            log_event("error_page_failed", level=logging.ERROR, exc_type=type(exc).__name__)
         _assume_anonymous()
         try:
             return render_template("error.html", status=status, reason=reason, message=message)
@@ -104,10 +141,18 @@ def error_response(status: int, reason: str | None = None, message: str | None =
     return _render_page(status, reason, message), status
 
 
+def domain_error_response(exc: DomainError):
+    """The one rendering of a refusal: ``{"error": reason, "message"}`` or the error page, with its headers."""
+    body, status = error_response(exc.status, exc.reason, exc.message)
+    response = current_app.make_response((body, status))
+    response.headers.update(exc.response_headers())
+    return response
+
+
 def database_unavailable(exc: BaseException | None = None):
     """503 with Retry-After: the database cannot be reached; logged and counted, never a trace."""
-    logging.getLogger("erhc").warning("database_unavailable", extra={"event": {
-        "event": "database_unavailable", "exc_type": type(exc).__name__ if exc else "", "endpoint": request.endpoint}})
+    log_event("database_unavailable", level=logging.WARNING, exc_type=type(exc).__name__ if exc else "",
+              endpoint=request.endpoint)
     metrics = current_app.extensions.get("erhc_metrics")
     if metrics is not None:
         metrics.dependency_failures.labels("database").inc()
@@ -150,6 +195,11 @@ def init_app(app: Flask) -> None:
             response[0].headers["Retry-After"] = str(exc.retry_after)
         return response
 
+    @app.errorhandler(DomainError)
+    def _refused(exc: DomainError):
+        log_event("request.refused", reason=exc.reason, status=exc.status, endpoint=request.endpoint or "")
+        return domain_error_response(exc)
+
     for outage in OUTAGE_ERRORS:
         app.register_error_handler(outage, database_unavailable)
 
@@ -157,7 +207,5 @@ def init_app(app: Flask) -> None:
     def _unexpected(exc: Exception):
         if is_database_outage(exc):
             return database_unavailable(exc)
-        logging.getLogger("erhc").error(
-            "unhandled_error", extra={"event": {"event": "unhandled_error", "exc_type": type(exc).__name__, "path": request.path}}
-        )
+        log_event("unhandled_error", level=logging.ERROR, exc_type=type(exc).__name__, path=request.path)
         return error_response(500)

@@ -45,13 +45,12 @@ class FailOpenLimiter(Limiter):
 def _report_store(dead: bool) -> None:
     import logging
 
-    from erhc_h5.logs import EVENT_LOGGER, log_event
+    from erhc_h5.logs import log_event
 
     uri = str(current_app.config["RATELIMIT_STORAGE_URI"])
     scheme = uri.partition(":")[0]
     if dead:
-        logging.getLogger(EVENT_LOGGER).warning("ratelimit_store_unavailable", extra={"event": {
-            "event": "ratelimit_store_unavailable", "store": scheme, "fallback": "memory"}})
+        log_event("ratelimit_store_unavailable", level=logging.WARNING, store=scheme, fallback="memory")
         metrics = current_app.extensions.get("erhc_metrics")
         if metrics is not None:
             metrics.dependency_failures.labels("limiter_store").inc()

@@ -32,9 +32,12 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(line, ensure_ascii=False, default=str))  # request_id joins here, after filters
 
 
-def log_event(name: str, **fields) -> None:
-    """Log a named event; callers pass only non-personal fields (ids, codes, counts, masked values)."""
-    logging.getLogger(EVENT_LOGGER).info(name, extra={"event": {"event": name, **fields}})
+def log_event(name: str, *, level: int = logging.INFO, exc_info: bool = False, **fields) -> None:
+    """Log a named event; callers pass only non-personal fields (ids, codes, counts, masked values).
+
+    ``level`` for warnings and errors; ``exc_info`` keeps the exception being handled with the record
+    (the JSON line shows its type only, and the redacting filter masks any trace other handlers print)."""
+    logging.getLogger(EVENT_LOGGER).log(level, name, extra={"event": {"event": name, **fields}}, exc_info=exc_info)
 
 
 def init_app(app: Flask) -> None:

@@ -17,16 +17,7 @@ stronger methods instead (a step-up).
 """
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class AuthMethod(StrEnum):
-    """The 5.2.2 ``authentication_method`` codes."""
-
-    TWO_FACTOR = "1"
-    THREE_FACTOR = "2"
-    FACE = "3"
-    ONSITE = "4"
+from erhc_h5.records.codes import AuthMethod, has_method
 
 
 LEVELS = {AuthMethod.TWO_FACTOR: 1, AuthMethod.THREE_FACTOR: 2, AuthMethod.FACE: 3, AuthMethod.ONSITE: 4}
@@ -47,7 +38,7 @@ def level_of(methods: str | None) -> int:
 
 
 def proves_phone(methods: str | None) -> bool:
-    return AuthMethod.THREE_FACTOR in (methods or "").split("^")
+    return has_method(methods, AuthMethod.THREE_FACTOR)
 
 
 def step_up_methods(required: int, filed: str | None) -> list[str]:

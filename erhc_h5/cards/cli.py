@@ -14,6 +14,7 @@ import click
 from flask.cli import AppGroup
 
 from erhc_h5.db import get_db
+from erhc_h5.logs import log_event
 
 residents_cli = AppGroup("residents", help="居民批量登记。")
 EXIT_REJECTED, EXIT_REFUSED, EXIT_STOPPED = 1, 2, 3
@@ -43,8 +44,7 @@ def residents_import(path: str, app_record_no: str, chunk_size: int) -> None:
     except ImportInterrupted:
         error = ("interrupted", "导入被中止,已提交的部分保留;重新执行同一文件即可继续")
     except Exception as exc:  # the summary and the audit row are still due; the trace is not for operators
-        logging.getLogger("erhc").exception("residents_import_failed", extra={"event": {
-            "event": "residents_import_failed", "exc_type": type(exc).__name__}})
+        log_event("residents_import_failed", level=logging.ERROR, exc_info=True, exc_type=type(exc).__name__)
         error = ("import_failed", "导入中途出错,已提交的部分保留;排除故障后重新执行同一文件即可继续")
     finally:
         _restore_sigterm(previous)
@@ -89,7 +89,6 @@ def _close(session) -> None:
 def _audit(summary: dict, app_record_no: str) -> None:
     """The import's audit row in its own transaction; logged instead when the database is down."""
     from erhc_h5.audit import audit
-    from erhc_h5.logs import log_event
 
     log_event("residents.import", **summary)
     session = get_db().factory()
@@ -97,8 +96,7 @@ def _audit(summary: dict, app_record_no: str) -> None:
         audit(session, "residents.import", detail={**summary, "app_record_no": app_record_no})
         session.commit()
     except Exception as exc:
-        logging.getLogger("erhc").error("residents_import_audit_failed", extra={"event": {
-            "event": "residents_import_audit_failed", "exc_type": type(exc).__name__}})
+        log_event("residents_import_audit_failed", level=logging.ERROR, exc_type=type(exc).__name__)
     finally:
         _close(session)
 

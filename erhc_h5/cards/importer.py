@@ -22,7 +22,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow, write_transaction
+from erhc_h5.errors import DomainError
 from erhc_h5.filing.models import FiledApp
+from erhc_h5.records.codes import AuthMethod
 from erhc_h5.records.idnumbers import IdNumberError, check_idcode, uses_resident_id_layout
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.versions import CD_TIME_FORMAT, RecordInvalid, build_payload, record_columns
@@ -47,7 +49,7 @@ MAX_FIELD_CHARS = 4096
 _COMPARED_COLUMNS = ("id_card_type_code", "idcode", "idcode_bidx", "phone_bidx", "name", "sex", "nation",
                      "nationality", "birthday", "address", "phone", "linkman", "telephone", "birthplace",
                      "county_code", "current_address")
-DEFAULT_METHOD = "4"
+DEFAULT_METHOD = AuthMethod.ONSITE
 CARD_COLUMNS = (
     "erhc_card_no", "empi", "id_card_type_code", "idcode", "idcode_bidx", "name", "sex", "nation", "nationality",
     "birthday", "address", "phone", "phone_bidx", "linkman", "telephone", "birthplace", "county_code",
@@ -62,13 +64,10 @@ _CHUNK_FIELDS = tuple(n for n in _PLATFORM_FIELDS if n not in _ROW_FIELDS)
 _SEALED_CARD_COLUMNS = tuple(c for c in CARD_COLUMNS if isinstance(EHealthCard.__table__.c[c].type, EncryptedText))
 
 
-class ImportRefused(Exception):
+class ImportRefused(DomainError):
     """The whole file is refused before anything is written; the message is Chinese, for operators."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+    status = 422
 
 
 class ImportInterrupted(Exception):

@@ -6,6 +6,7 @@ pass, at the level of the check that made the link."""
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -93,6 +94,15 @@ class AppUser(Base):
     app = relationship("FiledApp")
 
 
+class NoticeState(StrEnum):
+    """Where an account-link SMS notice stands (``link_notices.state``)."""
+
+    PENDING = "pending"  # queued, or its last attempt failed with tries left
+    SENDING = "sending"  # claimed by one sender; taken again once stale
+    SENT = "sent"
+    FAILED = "failed"  # out of attempts
+
+
 class LinkNotice(Base):
     """An SMS to a card's proven phone that an app account was linked to the card (sent after commit)."""
 
@@ -103,7 +113,7 @@ class LinkNotice(Base):
     app_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_users.id"), nullable=True)
     phone: Mapped[str] = mapped_column(EncryptedText)
     params: Mapped[dict] = mapped_column(EncryptedJSON)
-    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)  # pending | sent | failed
+    state: Mapped[str] = mapped_column(String(12), default=NoticeState.PENDING.value, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

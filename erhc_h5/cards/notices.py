@@ -16,7 +16,7 @@ from erhc_h5.db import utcnow, write_transaction
 from erhc_h5.identity import ProviderUnavailable, get_providers
 from erhc_h5.logs import log_event
 from erhc_h5.helpdesk import hotline
-from erhc_h5.cards.models import LinkNotice
+from erhc_h5.cards.models import LinkNotice, NoticeState
 from erhc_h5.security.masking import mask_account
 from erhc_h5.timefmt import fmt
 
@@ -28,7 +28,7 @@ def queue_link_notice(session: Session, card, app_user, app) -> LinkNotice | Non
     """Note that ``app_user`` was linked to ``card``; None when the card has no proven phone."""
     if not card.phone or (card.phone_level or 0) < 2:
         return None
-    notice = LinkNotice(card_id=card.id, app_user_id=app_user.id, phone=card.phone, state="pending", attempts=0,
+    notice = LinkNotice(card_id=card.id, app_user_id=app_user.id, phone=card.phone, state=NoticeState.PENDING, attempts=0,
                         last_error="", params={"time": fmt(utcnow(), "%Y-%m-%d %H:%M"), "app": app.app_name,
                                                "account": mask_account(app_user.app_user_id), "hotline": hotline()})
     session.add(notice)
@@ -47,7 +47,7 @@ def claim(session: Session, notice: LinkNotice, now: dt.datetime | None = None) 
     write_transaction(session)
     won = session.execute(
         update(LinkNotice).where(LinkNotice.id == notice.id, _takeable(now))
-        .values(state="sending", sent_at=now, attempts=LinkNotice.attempts + 1)
+        .values(state=NoticeState.SENDING, sent_at=now, attempts=LinkNotice.attempts + 1)
         .execution_options(synchronize_session=False)
     ).rowcount == 1
     if won:
@@ -57,8 +57,8 @@ def claim(session: Session, notice: LinkNotice, now: dt.datetime | None = None) 
 
 
 def _takeable(now: dt.datetime):
-    return or_(LinkNotice.state == "pending",
-               and_(LinkNotice.state == "sending", LinkNotice.sent_at < now - SENDING_STALE_AFTER))
+    return or_(LinkNotice.state == NoticeState.PENDING,
+               and_(LinkNotice.state == NoticeState.SENDING, LinkNotice.sent_at < now - SENDING_STALE_AFTER))
 
 
 def send(session: Session, notice: LinkNotice) -> bool:
@@ -69,10 +69,10 @@ def send(session: Session, notice: LinkNotice) -> bool:
         get_providers().sms.send_notice(notice.phone, dict(notice.params))
     except ProviderUnavailable as exc:
         notice.last_error = exc.reason[:64]
-        notice.state = "failed" if notice.attempts >= MAX_ATTEMPTS else "pending"
+        notice.state = NoticeState.FAILED if notice.attempts >= MAX_ATTEMPTS else NoticeState.PENDING
         log_event("card.link_notice_failed", notice=notice.id, reason=exc.reason, attempts=notice.attempts)
         return False
-    notice.state, notice.sent_at, notice.last_error = "sent", utcnow(), ""
+    notice.state, notice.sent_at, notice.last_error = NoticeState.SENT, utcnow(), ""
     log_event("card.link_notice_sent", notice=notice.id)
     return True
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.code.models import CodeSigningKey
 from erhc_h5.db import utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.security import revocation
 
 CACHE_SECONDS = 10.0  # reload at least this often (a rotation or revocation is seen at once: see above)
@@ -36,8 +37,14 @@ class Key:
     revoked_at: dt.datetime | None = None
 
 
-class KeyRefused(LookupError):
+class KeyRefused(DomainError, LookupError):
     """A key operation was refused; the message is Chinese."""
+
+    reason = "unknown_key"
+    status = 404
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
 
 
 @dataclass

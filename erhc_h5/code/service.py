@@ -100,11 +100,13 @@ def receipt(session: Session, card: EHealthCard, days: int = RECEIPT_DAYS) -> li
 
 def face_passed_waiting(session: Session, app_user) -> bool:
     """The user's face check passed and the on-site step is still to come (the code page says so)."""
+    from erhc_h5.records.codes import FACE_THEN_ONSITE
     from erhc_h5.resident.models import VerificationSession
+    from erhc_h5.resident.states import VerificationState
 
     if app_user is None:
         return False
     return session.scalar(
         select(VerificationSession.id).where(VerificationSession.app_user_id == app_user.id,
-                                             VerificationSession.state == "pending_onsite",
-                                             VerificationSession.method == "3^4").limit(1)) is not None
+                                             VerificationSession.state == VerificationState.PENDING_ONSITE,
+                                             VerificationSession.method == FACE_THEN_ONSITE).limit(1)) is not None

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from erhc_h5.code import keys
 from erhc_h5.code.models import CardCodeRef
 from erhc_h5.db import utcnow
+from erhc_h5.errors import DomainError
 
 PREFIX = "EHC2"
 MAX_LENGTH = 100
@@ -59,12 +60,13 @@ MESSAGES = {
 }
 
 
-class CodeError(ValueError):
+class CodeError(DomainError, ValueError):
     """The code text was refused; ``reason`` is a stable machine code."""
 
+    status = 422
+
     def __init__(self, reason: str, ref: str | None = None, window: tuple[int, int] | None = None) -> None:
-        super().__init__(MESSAGES.get(reason, reason))
-        self.reason = reason
+        super().__init__(reason, MESSAGES.get(reason, reason))
         self.ref = ref  # set once the signature is known good (the scan can then be tied to a card)
         self.window = window  # (issued_at, expires_at) of a signed code refused for its time
 

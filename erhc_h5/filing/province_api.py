@@ -14,13 +14,14 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from erhc_h5.db import get_session, writing
+from erhc_h5.errors import domain_error_response
 from erhc_h5.extensions import csrf, limiter
 from erhc_h5.filing import delivery, province_inbox
 from erhc_h5.filing.services import FilingError
 from erhc_h5.logs import log_event
 from erhc_h5.scan import province
 from erhc_h5.scan.models import ProvinceVerifyNonce
-from erhc_h5.scan.province_views import _refusal, caller_key
+from erhc_h5.scan.province_views import caller_key
 
 bp = Blueprint("province_filing", __name__)
 MAX_BODY = 16384
@@ -67,15 +68,12 @@ def _decide(session, raw: bytes):
 def filing_decision():
     """Signed decision JSON from the provincial platform → ``{"result"}`` or ``{"error", "message"}``."""
     raw = _read_body()
-    try:
-        nonce = province.check_signed(current_app.config, request.path, request.headers, raw)
-    except province.Refused as refused:
-        return _refusal(refused)
+    nonce = province.check_signed(current_app.config, request.path, request.headers, raw)  # Refused: the one handler
     with writing():
         session = get_session()
         if not _use_nonce(session, nonce):
             session.rollback()
-            return _refusal(province.Refused.unauthorized("replayed_nonce"))
+            return domain_error_response(province.Refused.unauthorized("replayed_nonce"))
         reply, status = _decide(session, raw)
         session.commit()
     if status != 200:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import lock_row
+from erhc_h5.errors import WireRefusal
 from erhc_h5.filing.decisions import DecisionInput, latest_decision, record_decision
 from erhc_h5.filing.models import DecisionSource, FiledApp, FilingDecision
 from erhc_h5.filing.services import FilingError
@@ -22,13 +23,8 @@ DECIDED_STATES = ("approved", "rejected", "suspended")
 FIELDS = ("filing_id", "outcome", "app_filing_no", "access_code", "opinion", "decided_on", "decision_no")
 
 
-@dataclass
-class InboxRefusal(Exception):
-    """A decision the city does not record: HTTP status, reason code, Chinese message."""
-
-    status: int
-    error: str
-    message: str
+class InboxRefusal(WireRefusal):
+    """A decision the city does not record: HTTP status, reason code (``error``), Chinese message."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.db import lock_row, utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.filing.delivery import queue_delivery
 from erhc_h5.filing.models import FILING_STATES, FiledApp
 from erhc_h5.logs import log_event
@@ -51,12 +52,13 @@ FILING_NO = re.compile(r"^[A-Za-z0-9_-]{1,20}$")  # AN20, as app_record_no_recog
 ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
-class FilingError(ValueError):
+class FilingError(DomainError, ValueError):
     """A filing request that cannot be carried out: a stable ``reason`` and a Chinese message."""
 
+    status = 422
+
     def __init__(self, reason: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(reason, message)
         self.field = field
 
 

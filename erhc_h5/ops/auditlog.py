@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import AuditEntry
+from erhc_h5.errors import DomainError
 from erhc_h5.security.masking import mask_address, mask_idcode, mask_name, mask_phone
 from erhc_h5.staff.models import StaffUser
 from erhc_h5.timefmt import utc_from_beijing_date
@@ -17,8 +18,14 @@ MASKERS = {"name": mask_name, "linkman": mask_name, "idcode": mask_idcode, "phon
            "birthplace": mask_address}
 
 
-class AuditQueryError(ValueError):
+class AuditQueryError(DomainError, ValueError):
     """A filter the viewer cannot use (Chinese message)."""
+
+    reason = "bad_filter"
+    status = 422
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
 
 
 @dataclass

@@ -7,6 +7,8 @@ from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from erhc_h5.ops.status import FUNNEL
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -92,7 +94,7 @@ class StatusCollector:
         funnel = GaugeMetricFamily("erhc_verification_sessions_24h", "Verification sessions in 24 h",
                                    labels=["method", "app_id", "stage"])
         for row in s["verification"]["funnel"]:
-            for stage in ("started", "passed", "failed", "locked"):
+            for stage in ("started", *FUNNEL):
                 funnel.add_metric([str(row["method"]), str(row["app_id"] or ""), stage], row[stage])
         yield funnel
         attack = s["verification"]["attack_signal"]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from erhc_h5.audit import audit
 from erhc_h5.logs import log_event
 from erhc_h5.resident.limits import take
+from erhc_h5.sync.models import REQUEUE_STATES
 from erhc_h5.sync.repair import requeue as requeue_entries
 from erhc_h5.uow import unit_of_work
 
@@ -45,7 +46,7 @@ def requeue(session: Session, entry_id: int | None, *, staff_id: int) -> int:
     """Requeue one rejected version (``entry_id``) or every rejected and dead one, audited, committed;
     returns how many versions went back (the sync module's rules, sync/repair.py)."""
     with unit_of_work(session):
-        count = requeue_entries(session, entry_ids=[entry_id] if entry_id else None, states=("rejected", "dead"))
+        count = requeue_entries(session, entry_ids=[entry_id] if entry_id else None, states=REQUEUE_STATES)
         audit(session, "ops.requeue", actor_type="staff", actor_id=staff_id, target_type="outbox",
               target_id=entry_id or "", detail={"versions": count})
     log_event("ops.requeue", versions=count, staff_user_id=staff_id)

@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
-from erhc_h5.cards.models import LinkNotice
+from erhc_h5.cards.models import LinkNotice, NoticeState
 from erhc_h5.resident.models import VerificationEvent, VerificationSession
+from erhc_h5.resident.states import VerificationState
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.clock import describe, latest_offset
-from erhc_h5.sync.models import SyncAttempt, SyncBatch
+from erhc_h5.sync.models import WAITING_STATES, SyncAttempt, SyncBatch
 from erhc_h5.sync.repair import outbox_counts, rejected_entries
 from erhc_h5.timefmt import fmt
 
@@ -33,7 +34,7 @@ REASON_LABELS = {
 }
 RECENT_FAILURES = 10
 WINDOW = dt.timedelta(hours=24)
-FUNNEL = ("passed", "failed", "locked")
+FUNNEL = (VerificationState.PASSED, VerificationState.FAILED, VerificationState.LOCKED)
 SCAN_OK = ("authenticated", "not_authenticated")
 
 
@@ -67,7 +68,7 @@ def _outbox(session: Session, now: dt.datetime) -> dict:
     batches = counts.pop("batches", {})
     oldest = counts.pop("oldest_pending_age_seconds", None)
     by_state = {k: int(v) for k, v in counts.items()}
-    backlog = by_state.get("pending", 0) + by_state.get("batched", 0)
+    backlog = sum(by_state.get(state, 0) for state in WAITING_STATES)
     return {"by_state": by_state, "backlog": backlog, "oldest_pending_age_seconds": oldest, "batches": batches}
 
 
@@ -168,7 +169,7 @@ def _funnel(session: Session, since: dt.datetime) -> dict:
         .group_by(VerificationSession.method, VerificationSession.app_id, VerificationSession.state)
     ).all()
     apps = dict(session.execute(select(FiledApp.id, FiledApp.app_name)).all())
-    groups: dict = defaultdict(lambda: {"started": 0, "passed": 0, "failed": 0, "locked": 0})
+    groups: dict = defaultdict(lambda: dict.fromkeys(("started", *FUNNEL), 0))
     for method, app_id, state, n in rows:
         cell = groups[(method, app_id)]
         cell["started"] += int(n)
@@ -206,8 +207,9 @@ def _attack_signal(session: Session, since: dt.datetime) -> dict:
 
 def _link_notices(session: Session) -> dict:
     rows = dict(session.execute(select(LinkNotice.state, func.count()).group_by(LinkNotice.state)).all())
-    rows["pending"] = rows.get("pending", 0) + rows.get("sending", 0)  # a send under way is still to be done
-    return {state: int(rows.get(state, 0)) for state in ("pending", "sent", "failed")}
+    # A send under way is still to be done.
+    rows[NoticeState.PENDING] = rows.get(NoticeState.PENDING, 0) + rows.get(NoticeState.SENDING, 0)
+    return {state.value: int(rows.get(state, 0)) for state in (NoticeState.PENDING, NoticeState.SENT, NoticeState.FAILED)}
 
 
 def _scans(session: Session, since: dt.datetime) -> list[dict]:

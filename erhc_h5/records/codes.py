@@ -8,6 +8,7 @@ abolished codes: an ID number's issuing division may be one of those, and is onl
 from __future__ import annotations
 
 import csv
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,8 +42,30 @@ ID_CARD_TYPES = {
     "99": "其他法定有效证件",
 }
 
-# Real-name methods (authentication_method).
-AUTH_METHODS = {"1": "二要素认证", "2": "三要素认证", "3": "面部识别", "4": "现场认证"}
+
+class AuthMethod(StrEnum):
+    """The real-name methods: the 5.2.2 ``authentication_method`` codes (several joined by ``^``)."""
+
+    TWO_FACTOR = "1"
+    THREE_FACTOR = "2"
+    FACE = "3"
+    ONSITE = "4"
+
+
+def joined_methods(*methods: AuthMethod) -> str:
+    """The field's value for methods used together: (FACE, ONSITE) -> '3^4'."""
+    return "^".join(methods)
+
+
+def has_method(methods: str | None, method: AuthMethod) -> bool:
+    """Whether a field value ('3^4') includes ``method``."""
+    return method in (methods or "").split("^")
+
+
+# A face check passed, then the document inspected on-site.
+FACE_THEN_ONSITE = joined_methods(AuthMethod.FACE, AuthMethod.ONSITE)
+AUTH_METHODS = {AuthMethod.TWO_FACTOR: "二要素认证", AuthMethod.THREE_FACTOR: "三要素认证",
+                AuthMethod.FACE: "面部识别", AuthMethod.ONSITE: "现场认证"}
 
 CD_OPERATIONS = {"i": "新增", "u": "更新", "d": "删除"}
 

@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from stdnum.cn import ric
 
+from erhc_h5.errors import DomainError
 from erhc_h5.records.codes import division_name, to_alpha3
 from erhc_h5.text import ascii_digits
 
@@ -31,13 +32,10 @@ _OTHER = re.compile(r"^[A-Z0-9][A-Z0-9()\-]{3,29}$")
 EARLIEST_BIRTH = dt.date(1880, 1, 1)
 
 
-class IdNumberError(ValueError):
+class IdNumberError(DomainError, ValueError):
     """A document number breaks a hard rule; ``reason`` is a stable code."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+    status = 422
 
 
 @dataclass

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.models import OutboxEntry
 from erhc_h5.sync.outbox import pending_entry
@@ -19,11 +20,15 @@ from erhc_h5.records.standard import CHINESE_DOCUMENT_TYPES, FIELD_NAMES, Violat
 CD_TIME_FORMAT = SECONDS
 
 
-class RecordInvalid(ValueError):
-    """The card cannot produce a valid 5.2.2 record; nothing was written."""
+class RecordInvalid(DomainError, ValueError):
+    """The card cannot produce a valid 5.2.2 record; nothing was written. ``violations`` name each
+    field and rule; the message joins their Chinese texts."""
+
+    reason = "record_invalid"
+    status = 422
 
     def __init__(self, violations: list[Violation]) -> None:
-        super().__init__("; ".join(f"{v.field}: {v.reason}" for v in violations))
+        super().__init__(message="信息不符合上报标准:" + ";".join(v.message for v in violations))
         self.violations = violations
 
 

@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
 from erhc_h5.logs import log_event
+from erhc_h5.records.codes import FACE_THEN_ONSITE, AuthMethod
 from erhc_h5.resident import limits
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.identity import get_providers as providers
 from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.resident.verification import (
-    Outcome, State, complete, data, draft, move, record_failure, register_pending, save,
+    Outcome, OutcomeKind, State, complete, data, draft, move, record_failure, register_pending, save,
 )
 from erhc_h5.uow import unit_of_work
 from erhc_h5.text import ascii_digits
@@ -47,9 +48,9 @@ def _passed_or_failed(session: Session, vs: VerificationSession, result, methods
 def two_factor(session: Session, vs: VerificationSession) -> Outcome:
     """Name + document number checked by the identity provider (after ``begin_check``)."""
     values = data(vs)
-    vs.method = "1"
+    vs.method = AuthMethod.TWO_FACTOR
     result = providers().identity.check_two_factor(values["name"], values["id_card_type_code"], values["idcode"])
-    return _passed_or_failed(session, vs, result, "1")
+    return _passed_or_failed(session, vs, result, AuthMethod.TWO_FACTOR)
 
 
 # --- SMS code --------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def _send_code(session: Session, vs: VerificationSession, now: dt.datetime | Non
         current.prove("otp", code)
         save(vs, current)
         vs.otp_hash, vs.otp_expires_at, vs.otp_attempts = _otp_digest(vs, code), now + OTP_TTL, 0
-    vs.method = "2"
+    vs.method = AuthMethod.THREE_FACTOR
     try:
         providers().sms.send_code(phone, code)
     except Exception:
@@ -169,12 +170,12 @@ def three_factor(session: Session, vs: VerificationSession) -> Outcome:
     """Name + document number + the proven phone, checked by the carrier (after ``begin_check``)."""
     if not phone_verified(vs):
         vs.check_started_at = None
-        return Outcome("phone_unproven", "phone_unproven")
+        return Outcome(OutcomeKind.PHONE_UNPROVEN, OutcomeKind.PHONE_UNPROVEN)
     values = data(vs)
-    vs.method = "2"
+    vs.method = AuthMethod.THREE_FACTOR
     result = providers().identity.check_three_factor(
         values["name"], values["id_card_type_code"], values["idcode"], values["phone"])
-    return _passed_or_failed(session, vs, result, "2")
+    return _passed_or_failed(session, vs, result, AuthMethod.THREE_FACTOR)
 
 
 # --- face and on-site -------------------------------------------------------------------------
@@ -194,12 +195,12 @@ def face_start(session: Session, vs: VerificationSession, return_url: str, devic
         current = draft(vs)
         started = providers().face.start(current.name, current.id_card_type_code, current.idcode, return_url,
                                          device_info=device_info)
-        vs.method = "3"
+        vs.method = AuthMethod.FACE
         current.prove("face", started.token)  # tokens may be long: kept encrypted, void for anyone else
         save(vs, current)
         vs.provider_ref = "face:" + hashlib.sha256(started.token.encode()).hexdigest()[:32]
         if started.redirect_url:
-            move(vs, "pending_provider")
+            move(vs, State.PENDING_PROVIDER)
     return started
 
 
@@ -236,12 +237,12 @@ def image_problem(image: bytes) -> str | None:
 
 def _face_outcome(session: Session, vs: VerificationSession, result) -> Outcome:
     if result.passed:
-        return to_onsite(session, vs, "3^4")
+        return to_onsite(session, vs, FACE_THEN_ONSITE)
     if result.reason == "bad_image":  # an unusable photo is not a failed identity check (the guess comes back)
         vs.check_started_at = None
         if vs.state == State.PENDING_PROVIDER:
             move(vs, State.IN_PROGRESS)
-        return Outcome("bad_image", "bad_image")
+        return Outcome(OutcomeKind.BAD_IMAGE, OutcomeKind.BAD_IMAGE)
     return record_failure(session, vs, result.reason or "face_mismatch")
 
 
@@ -280,4 +281,4 @@ def to_onsite(session: Session, vs: VerificationSession, methods: str) -> Outcom
     vs.onsite_expires_at = utcnow() + dt.timedelta(hours=float(current_app.config["ONSITE_CODE_HOURS"]))
     move(vs, State.PENDING_ONSITE)
     log_event("verification.pending_onsite", session=vs.id[:8], methods=methods)
-    return Outcome("pending_onsite")
+    return Outcome(OutcomeKind.PENDING_ONSITE)

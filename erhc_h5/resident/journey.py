@@ -9,6 +9,7 @@ from erhc_h5.db import get_session
 from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.logs import log_event
 from erhc_h5.resident import session as resident_session
+from erhc_h5.resident.states import ENDED_WITHOUT_PASS, VerificationState
 from erhc_h5.resident.verification import load
 
 CODE_FACE = "/h5/code"  # the code package's page; a plain path keeps resident/ free of its blueprint
@@ -46,13 +47,13 @@ def resident_required(view=None, *, with_verification: bool = False):
 
 def state_page(vs):
     """Where a session in this state belongs, or None when the journey continues."""
-    if vs.state == "passed":
+    if vs.state == VerificationState.PASSED:
         return redirect(CODE_FACE)
-    if vs.state == "pending_onsite":
+    if vs.state == VerificationState.PENDING_ONSITE:
         return redirect(url_for("resident.verify.onsite"))
-    if vs.state in ("failed", "locked", "expired"):
+    if vs.state in ENDED_WITHOUT_PASS:
         return redirect(url_for("resident.status"))
-    if vs.state == "pending_provider":
+    if vs.state == VerificationState.PENDING_PROVIDER:
         return redirect(url_for("resident.verify.face_return"))
     return None
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.db import utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.filing.models import FiledApp, LaunchNonce
 from erhc_h5.resident import presence
 from erhc_h5.resident import session as resident_session
@@ -51,13 +52,12 @@ REASONS = {
 }
 
 
-class LaunchError(Exception):
+class LaunchError(DomainError):
     """A launch was refused; ``reason`` is a stable code, ``status`` and ``message`` for the page."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status, self.message = REASONS[reason]
+        status, message = REASONS[reason]
+        super().__init__(reason, message, status)
 
 
 @dataclass

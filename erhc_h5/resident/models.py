@@ -9,19 +9,11 @@ from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from erhc_h5.db import Base, utcnow
+from erhc_h5.resident.states import VerificationState
 from erhc_h5.security.pii import EncryptedJSON
 
 
-VERIFICATION_STATES = (
-    "created",
-    "in_progress",
-    "pending_provider",
-    "pending_onsite",
-    "passed",
-    "failed",
-    "expired",
-    "locked",
-)
+VERIFICATION_STATES = tuple(VerificationState)
 
 
 class VerificationSession(Base):
@@ -33,7 +25,7 @@ class VerificationSession(Base):
     app_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_users.id"), nullable=True, index=True)
     app_id: Mapped[int | None] = mapped_column(ForeignKey("filed_apps.id"), nullable=True, index=True)
     method: Mapped[str] = mapped_column(String(12))
-    state: Mapped[str] = mapped_column(String(20), default="created", index=True)
+    state: Mapped[str] = mapped_column(String(20), default=VerificationState.CREATED.value, index=True)
     consent_version: Mapped[str] = mapped_column(String(32), default="")
     subject_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     phone_bidx: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)

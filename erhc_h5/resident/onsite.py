@@ -9,14 +9,16 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.db import lock_row, utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
-from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, method_label
+from erhc_h5.records.codes import ID_CARD_TYPES, NATIONS, SEX, AuthMethod, has_method, method_label
 from erhc_h5.records.idnumbers import IdNumberError, normalize_idcode, parse_resident_id, uses_resident_id_layout
 from erhc_h5.records.standard import Violation, normalize_phone, normalize_record, validate_record
 from erhc_h5.resident import limits
 from erhc_h5.cards.service import issue_or_update_card
 from erhc_h5.resident.models import VerificationSession
+from erhc_h5.resident.states import VerificationState
 from erhc_h5.resident.verification import Outcome, complete, data, expire_if_due, is_due, move
 from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.security.masking import mask_address, mask_phone
@@ -36,7 +38,7 @@ def find_pending(session: Session, raw_code: str | None) -> VerificationSession 
     if len(code) != 8:
         return None
     vs = session.scalar(select(VerificationSession).where(VerificationSession.onsite_code == code))
-    if vs is None or vs.state != "pending_onsite":
+    if vs is None or vs.state != VerificationState.PENDING_ONSITE:
         return None
     if is_due(vs):
         with unit_of_work(session):
@@ -67,7 +69,7 @@ def summary(vs: VerificationSession) -> dict:
         "nation": NATIONS.get(values.get("nation") or "", ""),
         "current_address": mask_address(values.get("current_address")),
         "methods": method_label(vs.method),
-        "face_passed": "3" in vs.method.split("^"),
+        "face_passed": has_method(vs.method, AuthMethod.FACE),
         "expires_at": vs.onsite_expires_at,
     }
 
@@ -79,10 +81,11 @@ def opened(session: Session, vs: VerificationSession, staff_id: int) -> None:
               target_type="verification_session", target_id=vs.id, detail={})
 
 
-class DocumentMismatch(Exception):
+class DocumentMismatch(DomainError):
     """The document number typed from the card in hand is not the registered one."""
 
     reason = "document_mismatch"
+    status = 422
     message = ("证件号码与登记信息不一致,不能确认。请核对居民出示的证件原件并重新输入;"
                "如证件与登记的不是同一人,请选择“人证不一致,不予通过”")
 
@@ -102,9 +105,11 @@ def check_document(session: Session, vs: VerificationSession, staff_id: int, typ
         raise DocumentMismatch()
 
 
-class AlreadyHandled(Exception):
+class AlreadyHandled(DomainError):
     """Another operator confirmed or rejected this code first (or it expired meanwhile)."""
 
+    reason = "already_handled"
+    status = 409
     message = "该认证码已由其他核验员处理,无需重复操作"
 
 
@@ -112,7 +117,7 @@ def _claim(session: Session, vs: VerificationSession) -> None:
     """Hold the session's row for this operator; operators acting at once queue here, and the later
     ones find it no longer pending."""
     lock_row(session, vs)
-    if vs.state != "pending_onsite" or expire_if_due(vs):
+    if vs.state != VerificationState.PENDING_ONSITE or expire_if_due(vs):
         raise AlreadyHandled()
 
 
@@ -132,7 +137,7 @@ def confirm(session: Session, vs: VerificationSession, staff_id: int, note: str,
         except DocumentMismatch as exc:
             mismatch = exc
         else:
-            return complete(session, vs, vs.method or "4", staff_id=staff_id, note=note)
+            return complete(session, vs, vs.method or AuthMethod.ONSITE, staff_id=staff_id, note=note)
     raise mismatch
 
 
@@ -146,7 +151,7 @@ def reject(session: Session, vs: VerificationSession, staff_id: int, note: str) 
         if vs.subject_hash:
             limits.count_failure(session, limits.Who.of(vs))
         vs.confirmed_by_id, vs.confirm_note, vs.failure_reason = staff_id, note, "onsite_rejected"
-        move(vs, "failed")
+        move(vs, VerificationState.FAILED)
         audit(session, "onsite.rejected", actor_type="staff", actor_id=staff_id,
               target_type="verification_session", target_id=vs.id, detail={})
     log_event("onsite.rejected", session=vs.id[:8])
@@ -185,7 +190,7 @@ def _register(session: Session, app: FiledApp, form: dict, staff_id: int, note: 
     if fixed:
         return None, list(fixed.values())
     identity = {k: (v or None) for k, v in record.items()}
-    card = issue_or_update_card(session, identity, app, methods="4")
+    card = issue_or_update_card(session, identity, app, methods=AuthMethod.ONSITE)
     audit(session, "onsite.registered", actor_type="staff", actor_id=staff_id, target_type="card",
           target_id=card.id, detail={"note_len": len(note), "at": utcnow().isoformat()})
     log_event("onsite.registered", card_id=card.id)

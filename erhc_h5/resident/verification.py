@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.db import utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
 from erhc_h5.records.idnumbers import uses_resident_id_layout
@@ -27,27 +28,18 @@ from erhc_h5.records.standard import Violation, normalize_record, validate_recor
 from erhc_h5.resident import limits
 from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.records.versions import RecordInvalid
-from erhc_h5.cards.assurance import AuthMethod
+from erhc_h5.records.codes import AuthMethod, has_method
 from erhc_h5.cards.service import StepUpRequired, issue_or_update_card, link
 from erhc_h5.resident.draft import ASKED_WITHOUT_RESIDENT_ID, IDENTITY_FIELDS, PROFILE_FIELDS, Draft
 from erhc_h5.security.inputs import unsafe_text
 from erhc_h5.cards.models import CARD_LINK_PROVISIONAL, AppUser, EHealthCard
 from erhc_h5.resident.models import VerificationSession
+from erhc_h5.resident.states import FINISHED, VerificationState
 from erhc_h5.uow import unit_of_work
 
 
-class State(StrEnum):
-    CREATED = "created"
-    IN_PROGRESS = "in_progress"
-    PENDING_PROVIDER = "pending_provider"
-    PENDING_ONSITE = "pending_onsite"
-    PASSED = "passed"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    LOCKED = "locked"
-
-
-TERMINAL = {State.PASSED, State.FAILED, State.EXPIRED, State.LOCKED}
+State = VerificationState  # the machine's own short name for its states
+TERMINAL = set(FINISHED)
 TRANSITIONS = {
     State.CREATED: {State.IN_PROGRESS, State.EXPIRED, State.LOCKED},
     State.IN_PROGRESS: {State.IN_PROGRESS, State.PENDING_PROVIDER, State.PENDING_ONSITE, State.PASSED, State.FAILED,
@@ -60,8 +52,39 @@ TRANSITIONS = {
 CHECK_STALE_AFTER = dt.timedelta(minutes=2)
 
 
-class TransitionError(RuntimeError):
-    """A state change the machine does not allow (a bug or a stale page), never shown as a trace."""
+class TransitionError(DomainError, RuntimeError):
+    """A state change the machine does not allow (a bug or a stale page), never shown as a trace:
+    the resident reads that the page is out of date; ``transition`` says which change was refused."""
+
+    reason = "stale_state"
+    status = 409
+    message = "页面已过期,请刷新页面后重试"
+
+    def __init__(self, transition: str) -> None:
+        super().__init__()
+        self.transition = transition
+
+
+class OutcomeKind(StrEnum):
+    """What a check came to (``Outcome.kind``); the refusals before a check double as their reason codes."""
+
+    PASSED = "passed"
+    RETRY = "retry"  # refuted, tries left
+    FAILED = "failed"
+    LOCKED = "locked"
+    PENDING_ONSITE = "pending_onsite"
+    STEP_UP = "step_up"
+    UNAVAILABLE = "unavailable"
+    INVALID = "invalid"
+    BAD_IMAGE = "bad_image"
+    PHONE_UNPROVEN = "phone_unproven"
+    APP_SUSPENDED = "app_suspended"
+    METHOD_NOT_FILED = "method_not_filed"
+    BUSY = "busy"
+    PERSON_BUSY = limits.ACCOUNT_BUSY
+    ATTEMPTS_USED = "attempts_used"
+    SLOWED = "slowed"
+    ONSITE_TAKEN = "onsite_taken"
 
 
 @dataclass
@@ -71,7 +94,7 @@ class Outcome:
     app_suspended, bad_image, slowed, phone_unproven, onsite_taken); unavailable / invalid when the
     provider gave no answer or the record would break the standard (``error``)."""
 
-    kind: str
+    kind: OutcomeKind
     reason: str = ""
     attempts_left: int = 0
     lock: limits.Lock | None = None
@@ -82,7 +105,7 @@ class Outcome:
     @property
     def refuted(self) -> bool:
         """The provider or the operator refuted the identity: the guess is kept and counts."""
-        return self.kind in ("retry", "failed", "locked")
+        return self.kind in (OutcomeKind.RETRY, OutcomeKind.FAILED, OutcomeKind.LOCKED)
 
 
 def max_attempts() -> int:
@@ -241,22 +264,22 @@ def ready_for_check(vs: VerificationSession) -> bool:
 # --- the gates before a check -----------------------------------------------------------------
 
 METHOD_REFUSALS = {
-    "app_suspended": "该应用的接种疫苗服务备案已暂停或撤销,暂不能进行实名认证,请联系应用运营方",
-    "method_not_filed": "该应用未备案此实名认证方式,请选择页面上提供的认证方式",
-    "busy": "正在核验您的信息,请勿重复提交,稍候刷新页面查看结果",
-    limits.ACCOUNT_BUSY: "该证件正在其他设备上核验,请稍后再试",
-    "attempts_used": "本次认证尝试次数已用完,请重新开始实名认证",
+    OutcomeKind.APP_SUSPENDED: "该应用的接种疫苗服务备案已暂停或撤销,暂不能进行实名认证,请联系应用运营方",
+    OutcomeKind.METHOD_NOT_FILED: "该应用未备案此实名认证方式,请选择页面上提供的认证方式",
+    OutcomeKind.BUSY: "正在核验您的信息,请勿重复提交,稍候刷新页面查看结果",
+    OutcomeKind.PERSON_BUSY: "该证件正在其他设备上核验,请稍后再试",
+    OutcomeKind.ATTEMPTS_USED: "本次认证尝试次数已用完,请重新开始实名认证",
 }
 
 
-def app_refusal(session: Session, vs: VerificationSession, methods: str) -> str | None:
+def app_refusal(session: Session, vs: VerificationSession, methods: str) -> OutcomeKind | None:
     """Why the resident's app may not run a check by ``methods`` now, or None."""
     app = session.get(FiledApp, vs.app_id) if vs.app_id else None
     if app is None or not app.can_launch:
-        return "app_suspended"
+        return OutcomeKind.APP_SUSPENDED
     filed = set((app.auth_methods or "").split("^"))
     if not set(methods.split("^")) <= filed:
-        return "method_not_filed"
+        return OutcomeKind.METHOD_NOT_FILED
     return None
 
 
@@ -269,7 +292,7 @@ def begin_check(session: Session, vs: VerificationSession, methods: str, *, gues
     if refusal:
         return Outcome(refusal, refusal)
     if vs.attempts >= max_attempts():
-        return Outcome("attempts_used", "attempts_used")
+        return Outcome(OutcomeKind.ATTEMPTS_USED, OutcomeKind.ATTEMPTS_USED)
     now = utcnow()
     # The claim and the re-read of the session in one statement: RETURNING refreshes ``vs``.
     claimed = session.scalars(
@@ -284,7 +307,7 @@ def begin_check(session: Session, vs: VerificationSession, methods: str, *, gues
         .execution_options(synchronize_session=False, populate_existing=True)
     ).all()
     if len(claimed) != 1:
-        return Outcome("busy", "busy")
+        return Outcome(OutcomeKind.BUSY, OutcomeKind.BUSY)
     if claimed[0] is not vs:  # ``vs`` belongs to another session: read what the claim left
         session.refresh(vs)
     who = limits.Who.of(vs)
@@ -292,16 +315,16 @@ def begin_check(session: Session, vs: VerificationSession, methods: str, *, gues
         taken = limits.take_guess(session, who, knowledge=methods == AuthMethod.TWO_FACTOR, now=now)
         if isinstance(taken, limits.Slowed):
             vs.check_started_at = None
-            return Outcome("slowed", "slowed", wait_seconds=taken.wait_seconds)
+            return Outcome(OutcomeKind.SLOWED, OutcomeKind.SLOWED, wait_seconds=taken.wait_seconds)
         if taken == limits.ACCOUNT_BUSY:
             vs.check_started_at = None
-            return Outcome(limits.ACCOUNT_BUSY, limits.ACCOUNT_BUSY)
+            return Outcome(OutcomeKind.PERSON_BUSY, OutcomeKind.PERSON_BUSY)
         if taken is not None:
             move(vs, State.LOCKED)
-            return Outcome("locked", "locked", 0, taken)
+            return Outcome(OutcomeKind.LOCKED, OutcomeKind.LOCKED, 0, taken)
     elif vs.subject_hash and (lock := limits.identity_lock(session, who, now)) is not None:
         move(vs, State.LOCKED)
-        return Outcome("locked", "locked", 0, lock)
+        return Outcome(OutcomeKind.LOCKED, OutcomeKind.LOCKED, 0, lock)
     return None
 
 
@@ -333,10 +356,10 @@ def record_failure(session: Session, vs: VerificationSession, reason: str) -> Ou
     left = limits.tries_left(session, who) if vs.subject_hash else max_attempts() - vs.attempts
     if lock is not None or vs.attempts >= max_attempts():
         move(vs, State.LOCKED if lock is not None else State.FAILED)
-        return Outcome("locked" if lock else "failed", reason, 0, lock)
+        return Outcome(OutcomeKind.LOCKED if lock else OutcomeKind.FAILED, reason, 0, lock)
     if vs.state != State.IN_PROGRESS:
         move(vs, State.IN_PROGRESS)
-    return Outcome("retry", reason, left)
+    return Outcome(OutcomeKind.RETRY, reason, left)
 
 
 def register_pending(session: Session, vs: VerificationSession) -> Outcome | None:
@@ -354,9 +377,9 @@ def register_pending(session: Session, vs: VerificationSession) -> Outcome | Non
     others = session.scalars(select(VerificationSession).where(
         VerificationSession.subject_hash == vs.subject_hash, VerificationSession.state == State.PENDING_ONSITE,
         VerificationSession.id != vs.id)).all()
-    face = AuthMethod.FACE.value
-    if face not in vs.method.split("^") and any(face in o.method.split("^") and not expire_if_due(o) for o in others):
-        return Outcome("onsite_taken", "onsite_taken")
+    face = AuthMethod.FACE
+    if not has_method(vs.method, face) and any(has_method(o.method, face) and not expire_if_due(o) for o in others):
+        return Outcome(OutcomeKind.ONSITE_TAKEN, OutcomeKind.ONSITE_TAKEN)
     for other in others:
         if other.state == State.PENDING_ONSITE:
             move(other, State.EXPIRED)
@@ -388,7 +411,7 @@ def complete(session: Session, vs: VerificationSession, methods: str, *, staff_i
               target_type="verification_session", target_id=vs.id,
               detail={"methods": methods, "required": exc.required, "card_id": exc.card.id})
         log_event("verification.step_up", session=vs.id[:8], methods=methods, required=exc.required)
-        return Outcome("step_up", "step_up", required=exc.required)
+        return Outcome(OutcomeKind.STEP_UP, OutcomeKind.STEP_UP, required=exc.required)
     vs.card_id = card.id
     vs.method = methods
     if staff_id is not None:
@@ -398,7 +421,7 @@ def complete(session: Session, vs: VerificationSession, methods: str, *, staff_i
           actor_id=staff_id or vs.app_user_id or "", target_type="verification_session", target_id=vs.id,
           detail={"methods": methods, "card_id": card.id})
     log_event("verification.passed", session=vs.id[:8], methods=methods)
-    return Outcome("passed")
+    return Outcome(OutcomeKind.PASSED)
 
 
 def run_check(session: Session, vs: VerificationSession, methods: str, check, *, guess: bool = True) -> Outcome:
@@ -415,11 +438,11 @@ def run_check(session: Session, vs: VerificationSession, methods: str, check, *,
         outcome = check()
     except ProviderUnavailable as exc:
         session.rollback()
-        outcome = Outcome("unavailable", exc.reason, error=exc)
+        outcome = Outcome(OutcomeKind.UNAVAILABLE, exc.reason, error=exc)
     except RecordInvalid as exc:
         session.rollback()
-        outcome = Outcome("invalid", "record_invalid", error=exc)
-    if outcome.kind in ("unavailable", "invalid"):
+        outcome = Outcome(OutcomeKind.INVALID, "record_invalid", error=exc)
+    if outcome.kind in (OutcomeKind.UNAVAILABLE, OutcomeKind.INVALID):
         vs.check_started_at = None
     if guess and vs.subject_hash and not outcome.refuted:
         limits.give_back_guess(session, limits.Who.of(vs))

@@ -17,7 +17,9 @@ from erhc_h5.resident.forms import FaceDeviceForm, FaceForm, OtpForm
 from erhc_h5.resident.journey import CODE_FACE, journey_required, provider_unavailable
 from erhc_h5.identity import sandbox_last_code
 from erhc_h5.resident import verification
-from erhc_h5.resident.verification import METHOD_REFUSALS, data, ready_for_check
+from erhc_h5.records.codes import AuthMethod, has_method
+from erhc_h5.resident.states import VerificationState
+from erhc_h5.resident.verification import METHOD_REFUSALS, OutcomeKind, data, ready_for_check
 from erhc_h5.security.headers import allow_script
 from erhc_h5.security.masking import mask_phone
 
@@ -51,35 +53,35 @@ OTP_ERRORS = {
 
 def _respond(outcome, retry_action: str | None = None, retry_link: str | None = None):
     """Where an outcome sends the resident (the transaction is the service's: nothing is committed here)."""
-    if outcome.kind == "passed":
+    if outcome.kind == OutcomeKind.PASSED:
         return redirect(CODE_FACE)
-    if outcome.kind == "pending_onsite":
+    if outcome.kind == OutcomeKind.PENDING_ONSITE:
         return redirect(url_for(".onsite"))
-    if outcome.kind == "unavailable":
+    if outcome.kind == OutcomeKind.UNAVAILABLE:
         return provider_unavailable(outcome.error, retry_action, retry_link)
-    if outcome.kind == "invalid":
+    if outcome.kind == OutcomeKind.INVALID:
         for violation in outcome.error.violations:
             flash(f"信息不符合上报标准:{violation.message},请修改后重试", "error")
         return redirect(url_for("resident.profile"))
-    if outcome.kind == "bad_image":
+    if outcome.kind == OutcomeKind.BAD_IMAGE:
         flash(PHOTO_ERRORS["bad_image"], "error")
         return redirect(url_for(".face"))
-    if outcome.kind == "retry":
+    if outcome.kind == OutcomeKind.RETRY:
         why = REASON_TEXT.get(outcome.reason, "您填写的信息与权威数据核验不一致")
         flash(f"核验未通过:{why}。请核对信息后重试。本账号还可尝试{outcome.attempts_left}次,"
               "用完后该证件在本账号上将被锁定24小时。", "error")
         return redirect(url_for("resident.methods"))
-    if outcome.kind == "step_up":
+    if outcome.kind == OutcomeKind.STEP_UP:
         flash(step_up_message(outcome.required, g.app_user.app.auth_methods), "error")
         return redirect(url_for("resident.methods"))
-    if outcome.kind == "slowed":
+    if outcome.kind == OutcomeKind.SLOWED:
         flash(f"该证件近期有多次核验未通过,为防止他人冒用,姓名+身份证号核验需等待{_wait_text(outcome.wait_seconds)}后再试;"
               "您也可以改用加手机短信验证、刷脸核验或到现场核验,不受影响。", "error")
         return redirect(url_for("resident.methods"))
-    if outcome.kind == "onsite_taken":
+    if outcome.kind == OutcomeKind.ONSITE_TAKEN:
         flash("该证件已有一条刷脸通过、等待现场核验的登记,请携带本人证件到现场核验点办理。", "error")
         return redirect(url_for("resident.methods"))
-    if outcome.kind == "phone_unproven":
+    if outcome.kind == OutcomeKind.PHONE_UNPROVEN:
         return redirect(url_for(".sms"))
     if outcome.kind in METHOD_REFUSALS:
         flash(METHOD_REFUSALS[outcome.kind], "error")
@@ -103,15 +105,15 @@ def _require_ready():
 
 @bp.route("/two-factor", methods=["POST"])
 @limiter.limit(POST_LIMIT)
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def two_factor():
-    return _require_ready() or _outcome("1", lambda: checks.two_factor(get_session(), g.vs),
+    return _require_ready() or _outcome(AuthMethod.TWO_FACTOR, lambda: checks.two_factor(get_session(), g.vs),
                                         retry_action=url_for(".two_factor"))
 
 
 @bp.route("/sms", methods=["GET", "POST"])
 @limiter.limit(POST_LIMIT, methods=["POST"])
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def sms():
     if (blocked := _require_ready()) is not None:
         return blocked
@@ -120,12 +122,12 @@ def sms():
         return render_template("resident/sms.html", form=form, vs=vs, phone=mask_phone(data(vs)["phone"]),
                                verified=True, wait=0, sandbox=None, step=3)
     if form.validate_on_submit():
-        if (refusal := verification.app_refusal(get_session(), vs, "2")) is not None:
+        if (refusal := verification.app_refusal(get_session(), vs, AuthMethod.THREE_FACTOR)) is not None:
             flash(METHOD_REFUSALS[refusal], "error")
             return redirect(url_for("resident.methods"))
         result = checks.check_code(get_session(), vs, request.form.get("otp", ""))
         if result == "ok":
-            return _outcome("2", lambda: checks.three_factor(get_session(), vs), retry_action=url_for(".three_factor"))
+            return _outcome(AuthMethod.THREE_FACTOR, lambda: checks.three_factor(get_session(), vs), retry_action=url_for(".three_factor"))
         form.otp.errors = [OTP_ERRORS[result]]
     phone = data(vs)["phone"]
     return render_template("resident/sms.html", form=form, vs=vs, phone=mask_phone(phone), verified=False,
@@ -135,14 +137,14 @@ def sms():
 
 @bp.route("/sms/send", methods=["POST"])
 @limiter.limit(POST_LIMIT)
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def sms_send():
     if (blocked := _require_ready()) is not None:
         return blocked
     if not OtpForm().validate_on_submit():
         return redirect(url_for(".sms"))
     session = get_session()
-    if (refusal := verification.app_refusal(session, g.vs, "2")) is not None:
+    if (refusal := verification.app_refusal(session, g.vs, AuthMethod.THREE_FACTOR)) is not None:
         flash(METHOD_REFUSALS[refusal], "error")
         return redirect(url_for("resident.methods"))
     try:
@@ -160,28 +162,28 @@ def sms_send():
 
 @bp.route("/three-factor", methods=["POST"])
 @limiter.limit(POST_LIMIT)
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def three_factor():
     if not checks.phone_verified(g.vs):
         return redirect(url_for(".sms"))
-    return _outcome("2", lambda: checks.three_factor(get_session(), g.vs), retry_action=url_for(".three_factor"))
+    return _outcome(AuthMethod.THREE_FACTOR, lambda: checks.three_factor(get_session(), g.vs), retry_action=url_for(".three_factor"))
 
 
 @bp.route("/face", methods=["GET", "POST"])
 @limiter.limit(POST_LIMIT, methods=["POST"])
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def face():
     if (blocked := _require_ready()) is not None:
         return blocked
     vs, form, session = g.vs, FaceForm(), get_session()
-    if (refusal := verification.app_refusal(session, vs, "3")) is not None:
+    if (refusal := verification.app_refusal(session, vs, AuthMethod.FACE)) is not None:
         flash(METHOD_REFUSALS[refusal], "error")
         return redirect(url_for("resident.methods"))
     if request.method == "POST" and form.validate_on_submit():
         image = _photo()
         problem = checks.image_problem(image)
         if problem is None and checks.face_token(vs):
-            return _outcome("3", lambda: checks.face_verify_image(session, vs, image), retry_link=url_for(".face"))
+            return _outcome(AuthMethod.FACE, lambda: checks.face_verify_image(session, vs, image), retry_link=url_for(".face"))
         form.photo.errors = [PHOTO_ERRORS.get(problem, PHOTO_ERRORS["bad_image"])]
     if not checks.face_token(vs):
         if script := checks.face_device_script():
@@ -239,35 +241,35 @@ def _photo() -> bytes:
 
 
 @bp.route("/face/return")
-@journey_required("pending_provider", "in_progress")
+@journey_required(VerificationState.PENDING_PROVIDER, VerificationState.IN_PROGRESS)
 def face_return():
     """Back from the provider's own page: fetch the verdict server-side."""
     if not checks.face_token(g.vs):
         return redirect(url_for(".face"))
-    return _outcome("3", lambda: checks.face_fetch(get_session(), g.vs), retry_link=url_for(".face_return"))
+    return _outcome(AuthMethod.FACE, lambda: checks.face_fetch(get_session(), g.vs), retry_link=url_for(".face_return"))
 
 
 @bp.route("/onsite", methods=["POST"])
 @limiter.limit(POST_LIMIT)
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def onsite_choose():
     """No camera or no phone: go to an on-site point (method 4)."""
     if (blocked := _require_ready()) is not None:
         return blocked
-    return _outcome("4", lambda: checks.to_onsite(get_session(), g.vs, "4"), guess=False)
+    return _outcome(AuthMethod.ONSITE, lambda: checks.to_onsite(get_session(), g.vs, AuthMethod.ONSITE), guess=False)
 
 
 @bp.route("/onsite")
-@journey_required("pending_onsite", "passed")
+@journey_required(VerificationState.PENDING_ONSITE, VerificationState.PASSED)
 def onsite():
-    if g.vs.state == "passed":
+    if g.vs.state == VerificationState.PASSED:
         return redirect(CODE_FACE)
-    return render_template("resident/onsite.html", vs=g.vs, face=("3" in g.vs.method.split("^")), **helpdesk.context())
+    return render_template("resident/onsite.html", vs=g.vs, face=has_method(g.vs.method, AuthMethod.FACE), **helpdesk.context())
 
 
 @bp.route("/onsite/qr.svg")
 @limiter.limit("30 per minute")
-@journey_required("pending_onsite")
+@journey_required(VerificationState.PENDING_ONSITE)
 def onsite_qr():
     image = qrcode.make(g.vs.onsite_code, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
     buffer = io.BytesIO()

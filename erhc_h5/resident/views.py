@@ -13,7 +13,7 @@ from erhc_h5.db import get_session, writes_on_get
 from erhc_h5.extensions import limiter
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.logs import log_event
-from erhc_h5.records.codes import ID_CARD_TYPES, method_label
+from erhc_h5.records.codes import ID_CARD_TYPES, AuthMethod, method_label
 from erhc_h5.resident import launch as launching
 from erhc_h5 import helpdesk
 from erhc_h5.resident import limits, presence
@@ -24,6 +24,7 @@ from erhc_h5.resident.forms import ConsentForm, IdentityForm, LaunchConfirmForm,
 from erhc_h5.resident.journey import CODE_FACE, journey_required, resident_required
 from erhc_h5.cards.models import AppUser
 from erhc_h5.resident.models import VerificationSession
+from erhc_h5.resident.states import ENDED_WITHOUT_PASS, VerificationState
 from erhc_h5.resident.verify_views import bp as verify_bp
 from erhc_h5.security.masking import mask_idcode, mask_name
 from erhc_h5.security.redirects import safe_next
@@ -107,7 +108,7 @@ def service():
     card = user.card
     pending = get_session().scalar(
         select(VerificationSession).where(VerificationSession.app_user_id == user.id,
-                                          VerificationSession.state == "pending_onsite")
+                                          VerificationSession.state == VerificationState.PENDING_ONSITE)
         .order_by(VerificationSession.created_at.desc()).limit(1))
     return render_template("resident/service.html", app=user.app, card=card, pending=pending, code_face=CODE_FACE,
                            method_label=method_label)
@@ -132,7 +133,7 @@ def consent():
 
 @bp.route("/h5/identity", methods=["GET", "POST"])
 @limiter.limit(POST_LIMIT, methods=["POST"])
-@journey_required("created", "in_progress")
+@journey_required(VerificationState.CREATED, VerificationState.IN_PROGRESS)
 def identity():
     vs = g.vs
     form = IdentityForm(data=verification.data(vs) if request.method == "GET" else None)
@@ -148,7 +149,7 @@ def identity():
 
 @bp.route("/h5/profile", methods=["GET", "POST"])
 @limiter.limit(POST_LIMIT, methods=["POST"])
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def profile():
     vs = g.vs
     if not verification.draft(vs).identity_done:
@@ -165,14 +166,14 @@ def profile():
 
 
 @bp.route("/h5/methods")
-@journey_required("in_progress")
+@journey_required(VerificationState.IN_PROGRESS)
 def methods():
     vs = g.vs
     if not verification.ready_for_check(vs):
         return redirect(url_for("resident.profile" if verification.draft(vs).identity_done else "resident.identity"))
     values = verification.data(vs)
     offered = set((g.app_user.app.auth_methods or "").split("^"))
-    if verification.app_refusal(get_session(), vs, "4") == "app_suspended":
+    if verification.app_refusal(get_session(), vs, AuthMethod.ONSITE) == verification.OutcomeKind.APP_SUSPENDED:
         offered = set()
     who = {"name": mask_name(values["name"]), "idcode": mask_idcode(values["idcode"]),
            "type": ID_CARD_TYPES.get(values["id_card_type_code"], "")}
@@ -188,9 +189,9 @@ def status():
     vs = verification.load(session, resident_session.verification_id(), g.app_user)
     if vs is None:
         return redirect(url_for("resident.service"))
-    lock = limits.identity_lock(session, limits.Who.of(vs)) if vs.state == "locked" and vs.subject_hash else None
-    if vs.state not in ("failed", "locked", "expired"):
-        return redirect(CODE_FACE if vs.state == "passed" else url_for("resident.methods"))
+    lock = limits.identity_lock(session, limits.Who.of(vs)) if vs.state == VerificationState.LOCKED and vs.subject_hash else None
+    if vs.state not in ENDED_WITHOUT_PASS:
+        return redirect(CODE_FACE if vs.state == VerificationState.PASSED else url_for("resident.methods"))
     return render_template("resident/status.html", vs=vs, lock=lock, card=card_of(g.app_user), **helpdesk.context())
 
 
@@ -198,7 +199,7 @@ def status():
 @resident_required
 def status_json():
     vs = verification.load(get_session(), resident_session.verification_id(), g.app_user)
-    return jsonify(state=vs.state if vs else None, next=CODE_FACE if vs and vs.state == "passed" else None)
+    return jsonify(state=vs.state if vs else None, next=CODE_FACE if vs and vs.state == VerificationState.PASSED else None)
 
 
 @bp.route("/h5/onsite-points")

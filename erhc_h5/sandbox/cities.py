@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from erhc_h5.config import ConfigError
+from erhc_h5.errors import DomainError
 
 RECEIVER_PATH = "/sandbox-province"
 _CD_SOURCE = re.compile(r"[0-9]{4}")
@@ -29,12 +30,10 @@ class City:
     base_url: str
 
 
-@dataclass
-class Unroutable(Exception):
+class Unroutable(DomainError):
     """The code cannot be sent to any city: a reason code and a Chinese message for the nurse."""
 
-    reason: str
-    message: str
+    status = 422
 
 
 def check_config(cfg) -> None:

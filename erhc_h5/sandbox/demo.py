@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
 from erhc_h5.filing.models import DecisionOutcome, DecisionSource, FiledApp, FilingDecision
+from erhc_h5.records.codes import AuthMethod, joined_methods
 from erhc_h5.scan.models import ScanDevice
 from erhc_h5.timefmt import beijing_now
 from erhc_h5.staff.models import ROLES, StaffUser
@@ -41,7 +42,7 @@ def _demo_app(app: Flask, session: Session) -> FiledApp:
         org_name="示范市卫生健康委员会", org_filing_no="DEMO-ORG-0001",
         builder_unit="示范市卫生健康委员会", builder_contact="王建设 0571-00000000",
         developer_unit="示范信息技术有限公司", developer_contact="李开发 0571-00000001",
-        auth_methods="1^2^3^4", status="approved", access_code=DEMO_ACCESS_CODE,
+        auth_methods=joined_methods(*AuthMethod), status="approved", access_code=DEMO_ACCESS_CODE,
         launch_secret=derived_secret(app, "launch-secret", 32), review_opinion=opinion,
         submitted_at=now, reviewed_at=now, secret_version=1, province_decided_on=today,
     )

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from erhc_h5.errors import DomainError
 from erhc_h5.sandbox.cities import known_cities
 from erhc_h5.sandbox.models import SandboxProvinceFiling
 from erhc_h5.sandbox.models import ProvinceNonce
@@ -34,12 +35,15 @@ ACCESS_CODE = re.compile(r"[0-9]{6,20}")
 CD_SOURCE = re.compile(r"[0-9]{4}")
 
 
-@dataclass
-class ReviewError(Exception):
+class ReviewError(DomainError):
     """A reviewer's input the province refuses: the field and a Chinese message."""
 
-    field: str
-    message: str
+    reason = "review_refused"
+    status = 422
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message=message)
+        self.field = field
 
 
 def parse_application(body: bytes) -> dict:

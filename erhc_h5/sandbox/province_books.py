@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
+from erhc_h5.errors import WireRefusal
 from erhc_h5.security.pii import keyring, seal_json
 from erhc_h5.sync.bulkwrite import executemany
 from erhc_h5.sandbox.province_rules import validate
@@ -28,13 +28,8 @@ MAX_SKEW_SECONDS = 300
 _NONCE = re.compile(r"^[0-9a-f]{32}$")
 
 
-@dataclass
-class Refusal(Exception):
-    """A batch-level refusal: HTTP status, reason code and a Chinese message."""
-
-    status: int
-    error: str
-    message: str
+class Refusal(WireRefusal):
+    """A batch-level refusal: HTTP status, reason code (``error``) and a Chinese message."""
 
     def as_reply(self) -> dict:
         return {"error": self.error, "message": self.message}

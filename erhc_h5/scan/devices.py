@@ -18,18 +18,17 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.db import utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.scan.models import ScanDevice
 from erhc_h5.security import revocation
 
 TOKEN_PREFIX = "dev_"
 
 
-class DeviceError(ValueError):
+class DeviceError(DomainError, ValueError):
     """A device operation was refused; ``reason`` is stable, the message is Chinese."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+    status = 422
 
 
 def token_hash(token: str) -> str:

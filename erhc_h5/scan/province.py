@@ -14,6 +14,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from erhc_h5.errors import WireRefusal
 from erhc_h5.sync.client import signature
 
 MAX_SKEW_SECONDS = 300
@@ -31,13 +32,12 @@ REFUSALS = {
 }
 
 
-@dataclass
-class Refused(Exception):
-    """A province request refused before its code is looked at: status, reason code, Chinese message."""
+class Refused(WireRefusal):
+    """A province request refused before its code is looked at: status, reason code (``error``),
+    Chinese message; a 401 names the signature scheme the caller must use."""
 
-    status: int
-    error: str
-    message: str
+    def response_headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'ErhcSignature realm="erhc-province-verify"'} if self.status == 401 else {}
 
     @classmethod
     def unauthorized(cls, reason: str) -> "Refused":

@@ -24,14 +24,6 @@ def caller_key() -> str:
         request.remote_addr or "127.0.0.1")
 
 
-def _refusal(refused: province.Refused):
-    response = jsonify(error=refused.error, message=refused.message)
-    response.status_code = refused.status
-    if refused.status == 401:
-        response.headers["WWW-Authenticate"] = 'ErhcSignature realm="erhc-province-verify"'
-    return response
-
-
 def _read_body() -> bytes | None:
     """The raw body, or None when it is larger than the API takes."""
     if (request.content_length or 0) > MAX_BODY:
@@ -49,10 +41,7 @@ def verify():
     nonce is used up and the scan is recorded at the terminal (the scan's replay/claim rule with
     the terminal as the scanner). A replayed nonce writes no scan."""
     raw = _read_body()
-    try:
-        nonce = province.check_signed(current_app.config, request.path, request.headers, raw)
-    except province.Refused as refused:
-        return _refusal(refused)
+    nonce = province.check_signed(current_app.config, request.path, request.headers, raw)  # Refused: the one handler
     try:  # a signed but malformed body still uses its nonce up
         asked = province.parse_body(raw)
     except province.Refused as refused:
@@ -67,9 +56,9 @@ def verify():
             if outcome.result == "authenticated":
                 found = statements.current_record(cursor, outcome.event["card_id"])
     if not fresh:
-        return _refusal(province.Refused.unauthorized("replayed_nonce"))
+        raise province.Refused.unauthorized("replayed_nonce")
     if checked is None:
-        return _refusal(asked)
+        raise asked
     if outcome.result != "authenticated":
         return jsonify(outcome.body), outcome.status
     if not province.is_authenticated(found):  # the card and its uploaded record disagree: say the safe thing

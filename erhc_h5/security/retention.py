@@ -19,12 +19,12 @@ from erhc_h5.filing.models import LaunchNonce
 from erhc_h5.resident import models as resident_models
 from erhc_h5.cards.models import AppUser
 from erhc_h5.resident.models import RateCounter, VerificationSession
+from erhc_h5.resident.states import FINISHED, VerificationState
 from erhc_h5.staff.models import LoginThrottle
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent, ScanTokenClaim
 from erhc_h5.sandbox.models import ProvinceNonce
 from erhc_h5.sync.models import SyncAttempt
 
-FINISHED = ("passed", "failed", "expired", "locked")
 NONCE_DAYS = 1  # a launch ticket is valid for minutes (LAUNCH_MAX_SKEW_SECONDS); a day is ample
 LAUNCH_AUDIT_ACTION = "resident.launch"
 BATCH = 1000
@@ -52,8 +52,8 @@ def rules(cfg, now: dt.datetime | None = None) -> list[Rule]:
     found = [
         # Expired unfinished: the payload is already gone and nothing counts them; they go sooner
         # (counted with the other verification sessions).
-        Rule("verification_sessions", vs, vs.id, (vs.state == "expired") & (last_activity < expired_cutoff)),
-        Rule("verification_sessions", vs, vs.id, vs.state.in_(FINISHED) & (vs.state != "expired")
+        Rule("verification_sessions", vs, vs.id, (vs.state == VerificationState.EXPIRED) & (last_activity < expired_cutoff)),
+        Rule("verification_sessions", vs, vs.id, vs.state.in_(FINISHED) & (vs.state != VerificationState.EXPIRED)
              & (last_activity < verification_cutoff)),
         # Never finished and untouched for the whole retention period: abandoned long ago.
         Rule("abandoned_verification_sessions", vs, vs.id,

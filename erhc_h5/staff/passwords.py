@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from zxcvbn import zxcvbn
 
+from erhc_h5.errors import DomainError
+
 MIN_LENGTH, MAX_LENGTH, MIN_SCORE = 10, 128, 3
 # Stems of the most common Chinese passwords (public leaked-password top lists), and this service's
 # own words; zxcvbn's dictionaries are English.
@@ -24,12 +26,10 @@ _PATTERNS = {  # zxcvbn match pattern -> what a person is told (Chinese)
 }
 
 
-class WeakPassword(ValueError):
+class WeakPassword(DomainError, ValueError):
     """A password the rules refuse: ``reason`` stable, the message in Chinese."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+    status = 422
 
 
 def check_strength(password: str, *, username: str, display_name: str = "") -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
 from erhc_h5.db import utcnow
+from erhc_h5.errors import DomainError
 from erhc_h5.logs import log_event
 from erhc_h5.staff import throttle
 from erhc_h5.staff.models import ROLES, StaffUser
@@ -20,12 +21,13 @@ from erhc_h5.uow import unit_of_work
 USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{2,63}$")
 
 
-class StaffError(ValueError):
+class StaffError(DomainError, ValueError):
     """A staff account request that cannot be carried out: message in Chinese, ``reason`` stable."""
 
+    status = 422
+
     def __init__(self, message: str, reason: str = "refused") -> None:
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(reason, message)
 
 
 def check_password(password: str, user: StaffUser | None = None, *, username: str = "",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from erhc_h5.db import is_sqlite_lock_conflict, utcnow, write_transaction
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.standard import FIELD_NAMES
-from erhc_h5.sync.models import OutboxEntry, SyncBatch
+from erhc_h5.sync.models import BatchState, OutboxEntry, OutboxState, SyncBatch
 from erhc_h5.timefmt import beijing_now
 
 MAX_SERIAL = 999
@@ -41,7 +41,7 @@ def _new_batch(session: Session, cd_source: str) -> SyncBatch:
     last = session.scalar(select(func.max(SyncBatch.cd_batch)).where(SyncBatch.cd_batch.like(prefix + "%")))
     serial = int(last[-3:]) + 1 if last else 1
     while serial <= MAX_SERIAL:
-        batch = SyncBatch(cd_batch=f"{prefix}{serial:03d}", state="ready", record_count=0, attempts=0,
+        batch = SyncBatch(cd_batch=f"{prefix}{serial:03d}", state=BatchState.READY, record_count=0, attempts=0,
                           next_attempt_at=utcnow())
         try:
             with session.begin_nested():
@@ -60,7 +60,7 @@ def make_batch(session: Session, size: int | None = None) -> SyncBatch | None:
     query = (
         select(OutboxEntry.id, AuthRecord.record_id)
         .join(AuthRecord, AuthRecord.id == OutboxEntry.auth_record_id)
-        .where(OutboxEntry.state == "pending")
+        .where(OutboxEntry.state == OutboxState.PENDING)
         .order_by(OutboxEntry.id)
         .limit(size)
     )
@@ -80,8 +80,8 @@ def make_batch(session: Session, size: int | None = None) -> SyncBatch | None:
         part = chosen[start:start + 500]
         result = session.execute(
             update(OutboxEntry)
-            .where(OutboxEntry.id.in_(part), OutboxEntry.state == "pending")
-            .values(state="batched", batch_id=batch.id, updated_at=utcnow())
+            .where(OutboxEntry.id.in_(part), OutboxEntry.state == OutboxState.PENDING)
+            .values(state=OutboxState.BATCHED, batch_id=batch.id, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
         moved += int(result.rowcount or 0)

@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from erhc_h5.db import session_scope
+from erhc_h5.sync.models import REQUEUE_STATES
 
 sync_cli = AppGroup("sync", help="实名认证记录上传。")
 
@@ -74,14 +75,14 @@ def sync_status() -> None:
 
 @sync_cli.command("requeue")
 @click.option("--entry", "entry_ids", type=int, multiple=True, help="只处理这些出站记录编号(可多次)")
-@click.option("--state", "states", type=click.Choice(["rejected", "dead"]), multiple=True,
+@click.option("--state", "states", type=click.Choice([state.value for state in REQUEUE_STATES]), multiple=True,
               help="要重新排队的状态,默认 rejected 和 dead")
 def sync_requeue(entry_ids: tuple[int, ...], states: tuple[str, ...]) -> None:
     """Resend dead/refused batches unchanged; rewrite rejected versions from the (fixed) card."""
     from erhc_h5.sync.repair import requeue
 
     with session_scope() as session:
-        n = requeue(session, entry_ids=list(entry_ids) or None, states=states or ("rejected", "dead"))
+        n = requeue(session, entry_ids=list(entry_ids) or None, states=states or REQUEUE_STATES)
     _echo({"requeued": n})
 
 

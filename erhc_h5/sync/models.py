@@ -2,14 +2,42 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from erhc_h5.db import Base, utcnow
 
-OUTBOX_STATES = ("pending", "batched", "accepted", "rejected", "dead", "superseded")
-BATCH_STATES = ("ready", "sending", "done", "refused", "dead")
+
+
+class OutboxState(StrEnum):
+    """Where a record version stands on its way upward (``outbox_entries.state``)."""
+
+    PENDING = "pending"  # written with the change, not yet in a batch
+    BATCHED = "batched"  # a member of a batch still to be answered for
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # the province named its errors; waits for ops (``sync requeue``)
+    DEAD = "dead"  # its batch ran out of attempts or was refused
+    SUPERSEDED = "superseded"  # a fresh version of the record replaced it
+
+
+class BatchState(StrEnum):
+    """Where a cd_batch stands (``sync_batches.state``)."""
+
+    READY = "ready"  # due at ``next_attempt_at``
+    SENDING = "sending"  # leased by a worker
+    DONE = "done"
+    REFUSED = "refused"  # a batch-level refusal (400/401/413)
+    DEAD = "dead"  # out of attempts
+
+
+OUTBOX_STATES = tuple(OutboxState)
+BATCH_STATES = tuple(BatchState)
+# Still to go upward: counted as the backlog.
+WAITING_STATES = (OutboxState.PENDING, OutboxState.BATCHED)
+# Waiting for ops: what ``sync requeue`` gives another chance.
+REQUEUE_STATES = (OutboxState.REJECTED, OutboxState.DEAD)
 
 
 class OutboxEntry(Base):
@@ -19,7 +47,7 @@ class OutboxEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     auth_record_id: Mapped[int] = mapped_column(ForeignKey("auth_records.id"), unique=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING.value, index=True)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("sync_batches.id"), nullable=True, index=True)
     errors: Mapped[list | None] = mapped_column(JSON, nullable=True)  # [{"field", "reason"}]
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
@@ -36,7 +64,7 @@ class SyncBatch(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cd_batch: Mapped[str] = mapped_column(String(20), unique=True)
-    state: Mapped[str] = mapped_column(String(16), default="ready", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=BatchState.READY.value, index=True)
     record_count: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

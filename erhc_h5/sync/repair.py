@@ -19,9 +19,9 @@ from erhc_h5.logs import log_event
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.versions import RecordInvalid, record_card_version
 from erhc_h5.cards.models import EHealthCard
-from erhc_h5.sync.models import BATCH_STATES, OUTBOX_STATES, OutboxEntry, SyncBatch
-
-WAITING_STATES = ("pending", "batched")
+from erhc_h5.sync.models import (
+    BATCH_STATES, OUTBOX_STATES, REQUEUE_STATES, WAITING_STATES, BatchState, OutboxEntry, OutboxState, SyncBatch,
+)
 
 
 def outbox_counts(session: Session) -> dict:
@@ -45,7 +45,7 @@ def rejected_entries(session: Session, limit: int = 50) -> list[dict]:
         select(OutboxEntry, AuthRecord.record_id, AuthRecord.cd_operation, AuthRecord.cd_time, SyncBatch.cd_batch)
         .join(AuthRecord, AuthRecord.id == OutboxEntry.auth_record_id)
         .outerjoin(SyncBatch, SyncBatch.id == OutboxEntry.batch_id)
-        .where(OutboxEntry.state == "rejected")
+        .where(OutboxEntry.state == OutboxState.REJECTED)
         .order_by(OutboxEntry.updated_at.desc(), OutboxEntry.id.desc())
         .limit(limit)
     ).all()
@@ -63,7 +63,7 @@ def rejected_entries(session: Session, limit: int = 50) -> list[dict]:
     ]
 
 
-def requeue(session: Session, *, entry_ids: list[int] | None = None, states=("rejected", "dead")) -> int:
+def requeue(session: Session, *, entry_ids: list[int] | None = None, states=REQUEUE_STATES) -> int:
     """Give rejected and dead versions another chance (see the module docstring); returns how many."""
 
     write_transaction(session)
@@ -71,12 +71,12 @@ def requeue(session: Session, *, entry_ids: list[int] | None = None, states=("re
     if entry_ids is not None:
         query = query.where(OutboxEntry.id.in_(list(entry_ids)))
     entries = session.scalars(query.order_by(OutboxEntry.id)).all()
-    batch_ids = {e.batch_id for e in entries if e.state == "dead" and e.batch_id is not None}
+    batch_ids = {e.batch_id for e in entries if e.state == OutboxState.DEAD and e.batch_id is not None}
     count = 0
     for batch_id in sorted(batch_ids):
         count += _revive_batch(session, batch_id)
     for entry in entries:
-        if entry.state == "rejected":
+        if entry.state == OutboxState.REJECTED:
             count += _rewrite_rejected(session, entry)
     if count:
         audit(session, "sync.requeue", detail={"versions": count, "batches": len(batch_ids)})
@@ -87,17 +87,17 @@ def requeue(session: Session, *, entry_ids: list[int] | None = None, states=("re
 def _revive_batch(session: Session, batch_id: int) -> int:
     """Put a dead or refused batch back to ready, unchanged, with its members."""
     batch = session.get(SyncBatch, batch_id)
-    if batch is None or batch.state not in ("dead", "refused"):
+    if batch is None or batch.state not in (BatchState.DEAD, BatchState.REFUSED):
         return 0
-    batch.state = "ready"
+    batch.state = BatchState.READY
     batch.attempts = 0
     batch.next_attempt_at = utcnow()
     batch.lease_owner = None
     batch.lease_expires_at = None
     result = session.execute(
         update(OutboxEntry)
-        .where(OutboxEntry.batch_id == batch_id, OutboxEntry.state == "dead")
-        .values(state="batched", updated_at=utcnow())
+        .where(OutboxEntry.batch_id == batch_id, OutboxEntry.state == OutboxState.DEAD)
+        .values(state=OutboxState.BATCHED, updated_at=utcnow())
         .execution_options(synchronize_session="fetch")
     )
     return int(result.rowcount or 0)
@@ -121,6 +121,6 @@ def _rewrite_rejected(session: Session, entry: OutboxEntry) -> int:
                 record_card_version(session, card, "d" if card.status == "cancelled" else "u")
         except RecordInvalid:
             return 0
-    entry.state = "superseded"
+    entry.state = OutboxState.SUPERSEDED
     entry.updated_at = utcnow()
     return 1

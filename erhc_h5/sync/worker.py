@@ -31,10 +31,10 @@ from erhc_h5.logs import log_event
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.batching import batch_body, batch_members, make_batches
 from erhc_h5.sync.client import ProvinceClient, Reply
-from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
+from erhc_h5.sync.models import BatchState, OutboxEntry, OutboxState, SyncAttempt, SyncBatch
 from erhc_h5.sync.repair import outbox_counts
 
-DUE_STATES = ("ready", "sending")
+DUE_STATES = (BatchState.READY, BatchState.SENDING)
 # Outcomes that no number of attempts can change until someone fixes a clock or a certificate: the
 # batch waits (retried with backoff) without spending its attempts, so it never dies of them.
 WAITS_FOR_FIX = ("clock_skew", "tls_untrusted", "tls_expired", "tls_not_yet_valid", "tls_hostname")
@@ -90,7 +90,7 @@ def claim_batch(session: Session, owner: str, lease_seconds: int, exclude: set[i
             update(SyncBatch)
             .where(SyncBatch.id == batch.id, SyncBatch.state.in_(DUE_STATES))
             .where(or_(SyncBatch.lease_expires_at.is_(None), SyncBatch.lease_expires_at < now))
-            .values(state="sending", lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+            .values(state=BatchState.SENDING, lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
                     attempts=SyncBatch.attempts + 1, sent_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -132,7 +132,7 @@ class Worker:
             finally:
                 session.close()
         out = stats.as_dict()
-        out["pending"] = counts["pending"] + counts["batched"]
+        out["pending"] = counts[OutboxState.PENDING] + counts[OutboxState.BATCHED]
         out["outbox"] = counts
         return out
 
@@ -256,8 +256,8 @@ class Worker:
         write_transaction(session)
         released = session.execute(
             update(SyncBatch)
-            .where(SyncBatch.id == batch_id, SyncBatch.lease_owner == self.owner, SyncBatch.state == "sending")
-            .values(state="ready", lease_owner=None, lease_expires_at=None, next_attempt_at=utcnow(),
+            .where(SyncBatch.id == batch_id, SyncBatch.lease_owner == self.owner, SyncBatch.state == BatchState.SENDING)
+            .values(state=BatchState.READY, lease_owner=None, lease_expires_at=None, next_attempt_at=utcnow(),
                     attempts=SyncBatch.attempts - 1)
             .execution_options(synchronize_session=False)
         )
@@ -288,12 +288,12 @@ class Worker:
         batch.lease_expires_at = None
         if reply.outcome == "ok":
             self._apply_results(session, batch, reply)
-            batch.state, batch.finished_at = "done", now
+            batch.state, batch.finished_at = BatchState.DONE, now
             stats.batches += 1
             stats.accepted += len(reply.accepted)
             stats.rejected += len(reply.rejected)
         elif reply.outcome == "refused":
-            self._finish_badly(session, batch, "refused", now)
+            self._finish_badly(session, batch, BatchState.REFUSED, now)
             stats.refused += size
             audit(session, "sync.batch_refused", target_type="sync_batch", target_id=batch.cd_batch,
                   detail={"status": reply.status, "error": reply.detail})
@@ -301,7 +301,7 @@ class Worker:
             self._wait_for_fix(session, batch, now)
             stats.retrying += size
         elif batch.attempts >= int(self.cfg["SYNC_MAX_ATTEMPTS"]):
-            self._finish_badly(session, batch, "dead", now)
+            self._finish_badly(session, batch, BatchState.DEAD, now)
             stats.dead += size
             audit(session, "sync.batch_dead", target_type="sync_batch", target_id=batch.cd_batch,
                   detail={"attempts": batch.attempts, "last_error": reply.outcome})
@@ -310,7 +310,7 @@ class Worker:
                                     float(self.cfg["SYNC_RETRY_MAX_SECONDS"]))
             if reply.retry_after is not None:
                 delay = max(delay, min(reply.retry_after, 3600.0))
-            batch.state = "ready"
+            batch.state = BatchState.READY
             batch.next_attempt_at = now + dt.timedelta(seconds=delay)
             stats.retrying += size
         log_event("sync.attempt", cd_batch=batch.cd_batch, outcome=reply.outcome, status=reply.status,
@@ -324,7 +324,7 @@ class Worker:
         waits = consecutive_outcomes(session, batch.id, WAITS_FOR_FIX)
         delay = backoff_seconds(waits, float(self.cfg["SYNC_RETRY_BASE_SECONDS"]),
                                 float(self.cfg["SYNC_RETRY_MAX_SECONDS"]))
-        batch.state = "ready"
+        batch.state = BatchState.READY
         batch.next_attempt_at = now + dt.timedelta(seconds=delay)
 
     def _apply_results(self, session: Session, batch: SyncBatch, reply: Reply) -> None:
@@ -339,15 +339,15 @@ class Worker:
         for start in range(0, len(accepted_ids), 500):
             session.execute(
                 update(OutboxEntry).where(OutboxEntry.id.in_(accepted_ids[start:start + 500]))
-                .where(OutboxEntry.state.in_(("batched", "dead")))
-                .values(state="accepted", errors=None, updated_at=now)
+                .where(OutboxEntry.state.in_((OutboxState.BATCHED, OutboxState.DEAD)))
+                .values(state=OutboxState.ACCEPTED, errors=None, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
         for item in reply.rejected:
             session.execute(
                 update(OutboxEntry).where(OutboxEntry.id == by_record[item["id"]])
-                .where(OutboxEntry.state.in_(("batched", "dead")))
-                .values(state="rejected", errors=item["errors"], updated_at=now)
+                .where(OutboxEntry.state.in_((OutboxState.BATCHED, OutboxState.DEAD)))
+                .values(state=OutboxState.REJECTED, errors=item["errors"], updated_at=now)
                 .execution_options(synchronize_session=False)
             )
 
@@ -355,8 +355,8 @@ class Worker:
         """Refused or dead: the batch stops and its versions wait for ops (``sync requeue``)."""
         batch.state, batch.finished_at = state, now
         session.execute(
-            update(OutboxEntry).where(OutboxEntry.batch_id == batch.id, OutboxEntry.state == "batched")
-            .values(state="dead", updated_at=now)
+            update(OutboxEntry).where(OutboxEntry.batch_id == batch.id, OutboxEntry.state == OutboxState.BATCHED)
+            .values(state=OutboxState.DEAD, updated_at=now)
             .execution_options(synchronize_session=False)
         )
 
