@@ -18,6 +18,7 @@ from erhc_h5.ops.auditlog import AuditQueryError
 from erhc_h5.records.idnumbers import IdNumberError
 from erhc_h5.records.standard import Violation
 from erhc_h5.records.versions import RecordInvalid
+from erhc_h5.cards.importer import ImportRefused
 from erhc_h5.resident.launch import LaunchError
 from erhc_h5.resident.onsite import AlreadyHandled, DocumentMismatch
 from erhc_h5.resident.verification import TransitionError
@@ -49,6 +50,7 @@ CASES = {
     "device": (lambda: DeviceError("bad_name", "设备名称不能为空"), 422, "bad_name"),
     "launch_cross_site": (lambda: LaunchError("cross_site"), 403, "cross_site"),
     "launch_expired": (lambda: LaunchError("expired"), 400, "expired"),
+    "import_refused": (lambda: ImportRefused("bad_header", "表头缺少必填列:name"), 422, "bad_header"),
     "document": (lambda: DocumentMismatch(), 422, "document_mismatch"),
     "handled": (lambda: AlreadyHandled(), 409, "already_handled"),
     "transition": (lambda: TransitionError("passed -> created"), 409, "stale_state"),

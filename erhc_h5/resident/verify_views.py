@@ -222,7 +222,7 @@ def face_device():
     script = checks.face_device_script()
     if not (script and ready_for_check(vs) and form.validate_on_submit()) or checks.face_token(vs):
         return redirect(url_for(".face"))  # which says where the resident belongs
-    if (refusal := verification.app_refusal(session, vs, "3")) is not None:
+    if (refusal := verification.app_refusal(session, vs, AuthMethod.FACE)) is not None:
         flash(METHOD_REFUSALS[refusal], "error")
         return redirect(url_for("resident.methods"))
     if (problem := device_info_problem(form.meta_info.data or "")) is not None:

@@ -91,6 +91,7 @@ FORMS: dict[str, tuple[str, dict, dict]] = {
     "resident.verify.sms_send": ("resident", {}, {}),
     "resident.verify.three_factor": ("resident", {}, {}),
     "resident.verify.face": ("resident", {"photo": FILE}, {}),
+    "resident.verify.face_device": ("resident", {"meta_info": TEXT}, {}),
     "resident.verify.onsite_choose": ("resident", {}, {}),
     "cards.find": ("operator", {"id_card_type_code": CHOICE, "idcode": TEXT, "nationality": CHOICE}, {}),
     "cards.cancel": ("operator", {"reason": TEXT, "confirmed": BOOL}, {"card_id": "card_id"}),
