@@ -13,6 +13,7 @@ from flask import request
 from erhc_h5 import demo, migrate
 from erhc_h5.db import get_db, get_session
 from erhc_h5.sync.receiver import set_faults
+from tests import processes
 from tests.support import ARTIFACTS, Chain, LiveServer, drop_database, make_app, new_database_url
 from tests.support import demo_app as find_demo_app
 
@@ -178,3 +179,8 @@ def chain(fresh_app):
     set_faults(app, {})
     yield chain
     server.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No server, proxy or worker a test started outlives the session, also after Ctrl-C."""
+    processes.kill_all()

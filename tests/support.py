@@ -27,6 +27,7 @@ from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sync.models import OutboxEntry, ProvinceRecord, SyncBatch
 from erhc_h5.sync.receiver import set_faults
 from erhc_h5.sync.worker import Worker
+from tests import processes
 from tests.factories import person
 
 TEST_DB_URL = os.environ.get("ERHC_TEST_DATABASE_URL", "")
@@ -133,8 +134,8 @@ def start_nginx(tmp: Path, conf: Path, port: int) -> subprocess.Popen:
 
     import pytest
 
-    proxy = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proxy = processes.start([NGINX, "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -149,9 +150,13 @@ def start_nginx(tmp: Path, conf: Path, port: int) -> subprocess.Popen:
 
 
 def stop_nginx(proxy: subprocess.Popen) -> None:
+    """Stop nginx as its service does (SIGTERM), then kill whatever of its group is left."""
     if proxy.poll() is None:
         os.killpg(proxy.pid, signal.SIGTERM)
-    proxy.wait(timeout=15)
+    try:
+        proxy.wait(timeout=15)
+    finally:
+        processes.kill_group(proxy)
 
 
 def env_file() -> dict[str, str]:

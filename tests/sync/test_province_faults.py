@@ -19,6 +19,7 @@ from erhc_h5.ops.status import get_status
 from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sync.models import SyncAttempt, SyncBatch
 from erhc_h5.sync.worker import Worker
+from tests import processes
 from tests.sync.faulty_province import FaultyProvince
 from tests.support import wait_until
 
@@ -157,8 +158,8 @@ def test_stop_flag_cuts_the_call_short_and_hands_the_batch_back(chain, province)
 def _sync_run(chain, province_url: str, **env) -> subprocess.Popen:
     env = {**os.environ, "ERHC_DATABASE_URL": chain.app.config["DATABASE_URL"], "ERHC_PROVINCE_URL": province_url,
            "ERHC_SYNC_POLL_SECONDS": "0.2", "ERHC_LOG_LEVEL": "WARNING", **env}
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return processes.start([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -166,12 +167,6 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmHWM")
-
-
-def _stop(proc: subprocess.Popen) -> tuple[str, str]:
-    if proc.poll() is None:
-        proc.kill()
-    return proc.communicate(timeout=20)
 
 
 def test_sync_run_stops_within_5s_of_sigterm_while_a_reply_trickles(chain, province):
@@ -190,7 +185,7 @@ def test_sync_run_stops_within_5s_of_sigterm_while_a_reply_trickles(chain, provi
             pytest.fail("sync run was still running 5 s after SIGTERM")
         took = time.monotonic() - sent_at
     finally:
-        _stop(proc)
+        processes.kill_group(proc)
     assert proc.returncode == 0, err[-2000:]
     assert out.strip().splitlines()[-1].endswith('"status": "stopped"}')
     assert took < 5.0
@@ -229,6 +224,6 @@ def test_sync_run_outlives_nested_huge_and_endless_replies_under_150_mb(chain):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     finally:
-        _stop(proc)
+        processes.kill_group(proc)
         faulty.stop()
     assert proc.returncode == 0, err[-2000:]

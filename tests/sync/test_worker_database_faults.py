@@ -22,6 +22,7 @@ from erhc_h5.db import get_db, session_scope
 from erhc_h5.sync.models import SyncAttempt, SyncBatch
 from erhc_h5.sync.repair import outbox_counts
 from erhc_h5.sync.worker import Worker
+from tests import processes
 from tests.support import TEST_DB_URL, make_app, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,7 +177,7 @@ def test_sync_run_lives_through_postgresql_refusing_connections_mid_batch(chain)
            "ERHC_PROVINCE_URL": chain.province_url, "ERHC_SYNC_LEASE_SECONDS": "300", "ERHC_SYNC_POLL_SECONDS": "0.2",
            "ERHC_SYNC_RETRY_BASE_SECONDS": "0", "ERHC_SYNC_ERROR_BACKOFF_SECONDS": "0.2",
            "ERHC_SYNC_ERROR_BACKOFF_MAX_SECONDS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
+    proc = processes.start([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     admin = _postgres_admin()
     try:
@@ -192,9 +193,7 @@ def test_sync_run_lives_through_postgresql_refusing_connections_mid_batch(chain)
     finally:
         _cut(admin, url.database, allow=True)
         admin.dispose()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
+        processes.kill_group(proc)
     assert proc.returncode == 0, err[-2000:]
     assert '"event": "sync.worker_error"' in err and '"kind": "database"' in err
     assert chain.books()["states"] == {"accepted": 3}
