@@ -1,10 +1,12 @@
 """Shared fixtures: an app on the Alembic-migrated test database, each test in a rolled-back
-transaction; ``fresh_app`` for tests that need real commits (workers, live servers); the demo app;
-the sync chain (a live sandbox province). What they are built from is in ``tests/support.py``."""
+transaction (``app_with`` builds more apps, with other settings, on that transaction); ``fresh_app``
+for tests that need real commits (workers, live servers); the demo app; the sync chain (a live
+sandbox province). What they are built from is in ``tests/support.py``."""
 from __future__ import annotations
 
 import tempfile
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,25 @@ def app(_session_db):
     transaction.rollback()
     connection.close()
     db.engine.dispose()
+
+
+@pytest.fixture
+def app_with(app):
+    """Build apps with extra settings (and optional test-only routes via ``setup``) that share the
+    ``app`` fixture's connection, so they see its data and everything is rolled back with it."""
+    connection = get_db(app).factory.kw["bind"]
+    with ExitStack() as stack:
+        def build(setup=None, context=True, **overrides):
+            other = make_app(app.config["DATABASE_URL"], **overrides)
+            if setup is not None:
+                setup(other)
+            get_db(other).bind_to(connection)
+            stack.callback(get_db(other).engine.dispose)
+            if context:  # without one, each request gets its own app context and g, as in production
+                stack.enter_context(other.app_context())
+            return other
+
+        yield build
 
 
 @pytest.fixture

@@ -11,12 +11,14 @@ from erhc_h5.db import utcnow
 from erhc_h5.filing.models import LaunchNonce
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.cards import issue_or_update_card
+from erhc_h5.resident import limits, verification
 from erhc_h5.resident.models import EHealthCard, VerificationEvent, VerificationSession
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent
 from erhc_h5.security.retention import purge
+from erhc_h5.staff.models import LoginThrottle
 from erhc_h5.sync.models import OutboxEntry, ProvinceNonce, SyncBatch
 from tests.security.helpers import residents
-from tests.support import demo_app
+from tests.support import Journey, demo_app
 
 KEPT = (EHealthCard, AuthRecord, OutboxEntry, SyncBatch)
 
@@ -224,3 +226,35 @@ def test_scan_claims_go_after_a_day(app, db_session, seeded):
     assert purge(db_session, app.config)["scan_token_claims"] == 1
     db_session.expire_all()
     assert list(db_session.scalars(select(ScanTokenClaim.token_fingerprint))) == ["b" * 64]
+
+
+def test_a_walked_journey_loses_its_personal_data_then_its_session(client, db_session, seeded, app):
+    journey = Journey(client, db_session)
+    journey.ready()
+    vs = journey.vs()
+    days = app.config["RETENTION_VERIFICATION_DAYS"]
+    limits.record_event(db_session, "failure", subject="x", at=utcnow() - dt.timedelta(days=days + 2))
+    limits.record_event(db_session, "failure", subject="y")
+    db_session.commit()
+    assert db_session.query(LaunchNonce).count() == 1
+    first = purge(db_session, app.config, now=utcnow() + dt.timedelta(days=2))
+    assert first["sessions_expired"] == 1 and first["verification_events"] == 1 and first["launch_nonces"] == 1
+    assert db_session.get(VerificationSession, vs.id).payload is None
+    assert db_session.query(VerificationEvent).filter_by(subject_hash="y").count() == 1
+    second = purge(db_session, app.config, now=utcnow() + dt.timedelta(days=days + 3))
+    db_session.commit()
+    assert second["verification_sessions"] == 1
+    assert db_session.query(VerificationSession).filter_by(id=vs.id).count() == 0
+    assert verification.TERMINAL >= {"expired"}
+
+
+def test_idle_throttle_rows_are_purged_but_not_a_running_backoff(app, db_session):
+    now = utcnow()
+    db_session.add_all([
+        LoginThrottle(username="old.idle", failures=2, lockouts=0, updated_at=now - dt.timedelta(days=5)),
+        LoginThrottle(username="old.blocked", failures=0, lockouts=9, updated_at=now - dt.timedelta(days=5),
+                      blocked_until=now + dt.timedelta(days=1)),
+        LoginThrottle(username="recent", failures=1, lockouts=0, updated_at=now)])
+    db_session.commit()
+    assert purge(db_session, app.config)["staff_login_throttles"] == 1
+    assert sorted(db_session.scalars(select(LoginThrottle.username))) == ["old.blocked", "recent"]
