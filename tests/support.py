@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from erhc_h5 import create_app, demo
-from erhc_h5.db import session_scope
+from erhc_h5.db import get_db, session_scope
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.cards import issue_or_update_card
@@ -244,6 +244,31 @@ def wait_until(predicate, timeout: float = 30.0, every: float = 0.1) -> bool:
             return True
         time.sleep(every)
     return False
+
+
+def in_parallel_sessions(app, n: int, work, timeout: float = 120) -> list[BaseException]:
+    """Run ``work(session)`` in ``n`` threads released together at a barrier, each in the app context
+    with its own session (closed afterwards, never committed here); returns what the threads raised."""
+    start = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        with app.app_context():
+            session = get_db(app).factory()
+            try:
+                start.wait(10)
+                work(session)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                errors.append(exc)
+            finally:
+                session.close()
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return errors
 
 
 def demo_app(session) -> FiledApp:

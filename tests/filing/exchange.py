@@ -57,10 +57,21 @@ def make_pending(session, reviewer: StaffUser, checker: StaffUser, **fields):
 
 
 @pytest.fixture
-def staff(seeded, db_session):
+def reviewer(seeded, db_session):
+    """The demo reviewer: drafts and submits."""
+    return db_session.scalar(select(StaffUser).where(StaffUser.username == "demo-reviewer"))
+
+
+@pytest.fixture
+def checker(seeded, db_session):
+    """The demo admin, a second account: the one that drafted or submitted an application may not approve it."""
+    return db_session.scalar(select(StaffUser).where(StaffUser.username == "demo-admin"))
+
+
+@pytest.fixture
+def staff(reviewer, checker):
     """(reviewer, checker): the demo reviewer drafts, the demo admin passes the city's review."""
-    by_name = {u.username: u for u in db_session.scalars(select(StaffUser))}
-    return by_name["demo-reviewer"], by_name["demo-admin"]
+    return reviewer, checker
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 
-import pytest
 from sqlalchemy import select
 
 from erhc_h5.filing import services, uploads
@@ -15,7 +14,7 @@ from erhc_h5.filing.models import FiledApp, FilingDecision, FilingDelivery
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.launch import make_launch_url
 from erhc_h5.sandbox.models import SandboxProvinceFiling
-from tests.filing.exchange import APPLICATIONS, make_pending, signed, staff, upload_dir, wire  # noqa: F401
+from tests.filing.exchange import APPLICATIONS, make_pending, signed
 from tests.filing.helpers import FIELDS, beijing_today, image_bytes
 
 

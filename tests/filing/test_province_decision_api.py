@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from erhc_h5.audit import AuditEntry
 from erhc_h5.filing import services
 from erhc_h5.filing.models import FiledApp, FilingDecision
-from tests.filing.exchange import DECISION_PATH, decision_body, make_pending, pending, signed, staff, upload_dir  # noqa: F401
+from tests.filing.exchange import DECISION_PATH, decision_body, make_pending, signed
 from tests.filing.helpers import FIELDS
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.sandbox.models import SandboxProvinceFiling
-from tests.filing.exchange import make_pending, staff, upload_dir, wire  # noqa: F401
+from tests.filing.exchange import checker, make_pending, reviewer, staff, upload_dir, wire  # noqa: F401
 
 
 def _received(db_session, staff, **fields) -> tuple[FiledApp, SandboxProvinceFiling]:
