@@ -21,14 +21,13 @@ from erhc_h5 import create_app, demo
 from erhc_h5.db import get_db, session_scope
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.resident.cards import issue_or_update_card
 from erhc_h5.resident.launch import make_launch_url
 from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sync.models import OutboxEntry, ProvinceRecord, SyncBatch
 from erhc_h5.sync.receiver import set_faults
 from erhc_h5.sync.worker import Worker
 from tests import processes
-from tests.factories import person
+from tests.factories import demo_app, make_cards
 
 TEST_DB_URL = os.environ.get("ERHC_TEST_DATABASE_URL", "")
 ARTIFACTS = Path(os.environ.get("ERHC_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
@@ -269,18 +268,6 @@ def in_parallel_sessions(app, n: int, work, timeout: float = 120) -> list[BaseEx
     for thread in threads:
         thread.join(timeout)
     return errors
-
-
-def demo_app(session) -> FiledApp:
-    """The seeded demo app (``demo.seed`` has run)."""
-    return session.scalar(select(FiledApp).where(FiledApp.app_filing_no == demo.DEMO_APP_FILING_NO))
-
-
-def make_cards(session, app: FiledApp, n: int, start: int = 0, methods: str = "2"):
-    """Authenticated cards for the factory's people ``start`` .. ``start + n - 1``, committed."""
-    cards = [issue_or_update_card(session, person(start + i), app, methods=methods) for i in range(n)]
-    session.commit()
-    return cards
 
 
 class LiveServer:

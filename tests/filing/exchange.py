@@ -15,11 +15,11 @@ import requests
 from sqlalchemy import select
 
 from erhc_h5.config import DEV_PROVINCE_VERIFY_SECRET
-from erhc_h5.filing import services, uploads
 from erhc_h5.filing.delivery import TRANSPORT
 from erhc_h5.sandbox.filing_books import CITY_TRANSPORT
 from erhc_h5.staff.models import StaffUser
-from tests.filing.helpers import FIELDS, beijing_today, image_bytes
+from tests.factories import pending_filing
+from tests.filing.helpers import beijing_today
 
 DECISION_PATH = "/api/v1/province/filing-decision"
 VERIFY_ID = "sandbox-province-verify"
@@ -44,16 +44,6 @@ def decision_body(filing_id: int, **changes) -> bytes:
             "access_code": "330101000042", "opinion": "同意备案(省级)", "decided_on": beijing_today(),
             "decision_no": "ZJSP-2026-0042", **changes}
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
-
-
-def make_pending(session, reviewer: StaffUser, checker: StaffUser, **fields):
-    """A filing the reviewer drafted and submitted and the admin sent to the province."""
-    filed = services.create_application(session, {**FIELDS, "auth_methods": "1^2^3^4", **fields},
-                                        actor_id=reviewer.id)
-    uploads.add_screen(session, filed, image_bytes("PNG"), actor_id=reviewer.id)
-    services.transition(session, filed, "submit", actor_id=reviewer.id)
-    services.transition(session, filed, "approve", actor_id=checker.id, opinion="同意报省")
-    return filed
 
 
 @pytest.fixture
@@ -82,7 +72,7 @@ def upload_dir(app, tmp_path):
 
 @pytest.fixture
 def pending(db_session, staff, upload_dir):
-    filed = make_pending(db_session, *staff)
+    filed = pending_filing(db_session, *staff)
     db_session.commit()
     assert filed.status == "province_pending"
     return filed

@@ -9,7 +9,8 @@ from erhc_h5.audit import AuditEntry
 from erhc_h5.filing import console
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.filing.services import FilingError
-from tests.filing.helpers import FIELDS, image_bytes
+from tests.factories import image_bytes
+from tests.filing.helpers import FIELDS
 
 
 def _audits(db_session, action: str, app_id: int) -> int:

@@ -16,7 +16,8 @@ from erhc_h5.filing.models import DecisionSource, FiledApp, FilingDecision
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.launch import LaunchError, make_launch_url, verify_launch
 from erhc_h5.sync.models import OutboxEntry
-from tests.filing.helpers import FIELDS, PDF, beijing_today, decision_data, image_bytes
+from tests.factories import image_bytes
+from tests.filing.helpers import FIELDS, PDF, beijing_today, decision_data
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 JPEG = image_bytes("JPEG")

@@ -11,7 +11,8 @@ from erhc_h5.audit import AuditEntry
 from erhc_h5.filing import services, uploads
 from erhc_h5.filing.decisions import DecisionInput, record_decision
 from erhc_h5.filing.models import DecisionSource, FiledApp
-from tests.filing.helpers import FIELDS, image_bytes
+from tests.factories import image_bytes
+from tests.filing.helpers import FIELDS
 
 
 def _draft(db_session, reviewer, **changes):

@@ -9,11 +9,12 @@ from sqlalchemy import select
 
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.sandbox.models import SandboxProvinceFiling
-from tests.filing.exchange import checker, make_pending, reviewer, staff, upload_dir, wire  # noqa: F401
+from tests.factories import pending_filing
+from tests.filing.exchange import checker, reviewer, staff, upload_dir, wire  # noqa: F401
 
 
 def _received(db_session, staff, **fields) -> tuple[FiledApp, SandboxProvinceFiling]:
-    filed = make_pending(db_session, *staff, **fields)
+    filed = pending_filing(db_session, *staff, **fields)
     db_session.commit()
     row = db_session.scalar(select(SandboxProvinceFiling).where(SandboxProvinceFiling.city_filing_id == filed.id))
     assert row is not None and row.status == "received"
