@@ -192,6 +192,12 @@ def chain(fresh_app):
             with lock:
                 chain_ref[0].bodies.append(request.get_data(cache=True))
 
+    @app.teardown_request
+    def _count_answered(_exc):
+        if request.path.endswith("/erhc/v1/auth-records"):
+            with lock:
+                chain_ref[0].answered += 1
+
     server = LiveServer(app).start()
     chain = Chain(app, server)
     chain_ref.append(chain)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from erhc_h5 import create_app, demo
-from erhc_h5.db import get_db, session_scope
+from erhc_h5.db import get_db, session_scope, utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.launch import make_launch_url
@@ -388,7 +388,8 @@ class Chain:
         self.app = app
         self.server = server
         self.province_url = server.url + "/sandbox-province"
-        self.bodies: list[bytes] = []
+        self.bodies: list[bytes] = []  # every upload the receiver was sent, as it arrived
+        self.answered = 0  # uploads the receiver has finished with
         self.made = 0
 
     def faults(self, **faults):
@@ -400,13 +401,14 @@ class Chain:
             make_cards(session, demo_app(session), n, start=self.made, methods=methods)
         self.made += n
 
-    def once(self, secret: str | None = None, **config) -> dict:
-        """One worker pass; ``secret`` makes the client sign with another secret than the province's."""
+    def once(self, secret: str | None = None, clock=utcnow, **config) -> dict:
+        """One worker pass; ``secret`` makes the client sign with another secret than the province's;
+        ``clock`` is the worker's (naive UTC) clock."""
         self.app.config.update(config)
         client = ProvinceClient.from_config(self.app.config)
         if secret is not None:
             client.secret = secret
-        return Worker(self.app, client=client).once()
+        return Worker(self.app, client=client, clock=clock).once()
 
     def books(self) -> dict:
         """Check the invariants and return figures: every version held at most once by the receiver,

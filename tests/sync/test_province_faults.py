@@ -141,7 +141,7 @@ def test_stop_flag_cuts_the_call_short_and_hands_the_batch_back(chain, province)
     thread = threading.Thread(target=worker.run, kwargs={"poll_seconds": 0.05}, daemon=True)
     thread.start()
     assert trickle.wait_for_request()
-    time.sleep(1.0)
+    assert wait_until(lambda: trickle.sent >= 2, timeout=30, every=0.05), "the reply never began to trickle"
     stopped_at = time.monotonic()
     worker.stop_event.set()
     thread.join(10)
@@ -175,7 +175,7 @@ def test_sync_run_stops_within_5s_of_sigterm_while_a_reply_trickles(chain, provi
     proc = _sync_run(chain, trickle.url, ERHC_SYNC_DEADLINE_SECONDS="120", ERHC_SYNC_LEASE_SECONDS="300")
     try:
         assert trickle.wait_for_request(60), "the worker never reached the province"
-        time.sleep(2.5)  # well inside the trickle
+        assert wait_until(lambda: trickle.sent >= 2, timeout=30, every=0.05), "the reply never began to trickle"
         assert proc.poll() is None
         sent_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -55,7 +54,8 @@ def test_sigkill_mid_batch_then_next_worker_resends_unchanged(chain):
         processes.kill_group(second)
     assert second.returncode == 0, err[-2000:]
     assert json.loads(out.strip().splitlines()[-1])["status"] == "stopped"
-    time.sleep(1.0)  # let the hung first request finish at the province
+    # The hung first request finishes at the province in its own time.
+    assert wait_until(lambda: chain.answered == 2, timeout=30), "the province never answered the hung request"
     books = chain.books()
     assert books["held"] == 6 and books["states"] == {"accepted": 6}
     assert len(chain.bodies) == 2 and chain.bodies[0] == chain.bodies[1]
