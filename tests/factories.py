@@ -1,10 +1,12 @@
 """The one test-data factory: synthetic people with valid document numbers, images, row counts, and
-the builders of database rows (cards, codes, filings, staff, devices, scans, sync batches).
+the builders of database rows (cards, codes, filings, staff, devices, scans, sync batches, verification
+sessions, audit entries).
 
-Shared by the whole suite and by ``bench/``. Row builders add to the session they are given and flush;
-only ``make_card``, ``card_with_code`` and ``make_cards`` commit, as their callers expect. The GB 11643 check character is computed here with
-the standard's own weight table (ISO 7064 MOD 11-2 written out), never with the code under test
-or the library it uses; ``tests/test_factories.py`` checks this factory against published specimens.
+Shared by the whole suite and by ``bench/``. The GB 11643 check character is computed here with the
+standard's own weight table (ISO 7064 MOD 11-2 written out), never with the code under test or the
+library it uses; ``tests/test_factories.py`` checks this factory against published specimens and reads
+each builder's rows back. Row builders add to the session they are given and flush; only
+``make_card``, ``card_with_code`` and ``make_cards`` commit, as their callers expect.
 """
 from __future__ import annotations
 
@@ -16,11 +18,14 @@ import secrets
 from sqlalchemy import func, select
 
 from erhc_h5 import demo
+from erhc_h5.audit import AuditEntry
 from erhc_h5.code import tokens
 from erhc_h5.filing import services as filing_services
 from erhc_h5.filing import uploads
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.resident.cards import ensure_app_user, issue_or_update_card
+from erhc_h5.resident.models import VerificationSession
+from erhc_h5.sandbox.models import SandboxProvinceFiling
 from erhc_h5.scan.devices import token_hash
 from erhc_h5.scan.models import ScanDevice, ScanEvent
 from erhc_h5.staff.models import StaffUser
@@ -207,13 +212,13 @@ def scan_event(session, site_name: str, result: str = "authenticated", **fields)
     return event
 
 
-def sync_batch(session, cd_batch: str, state: str = "done", record_count: int = 1, attempts=(),
+def sync_batch(session, cd_batch: str, state: str = "done", record_count: int = 1, attempt_rows=(),
                **fields) -> SyncBatch:
-    """A batch and its upload attempts (each a dict of ``SyncAttempt`` columns)."""
+    """A batch and its upload attempts (``attempt_rows``: each a dict of ``SyncAttempt`` columns)."""
     batch = SyncBatch(cd_batch=cd_batch, state=state, record_count=record_count, **fields)
     session.add(batch)
     session.flush()
-    session.add_all([SyncAttempt(batch_id=batch.id, **attempt) for attempt in attempts])
+    session.add_all([SyncAttempt(batch_id=batch.id, **attempt) for attempt in attempt_rows])
     session.flush()
     return batch
 
@@ -223,6 +228,30 @@ def province_record(session, record: dict, cd_batch: str = "3301202612031000001"
     held = {**record, **changes, "cd_batch": cd_batch}
     row = ProvinceRecord(record_id=held["id"], cd_time=held["cd_time"], cd_operation=held["cd_operation"],
                          cd_batch=cd_batch, cd_source="3301", payload=held)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def verification_session(session, key: str, method: str = "2", state: str = "passed", **fields) -> VerificationSession:
+    """A verification session whose id is ``key`` padded with zeros to the column's 32 characters."""
+    row = VerificationSession(id=key.ljust(32, "0"), method=method, state=state, **fields)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def audit_entry(session, action: str, actor_type: str = "system", **fields) -> AuditEntry:
+    """One audit log row."""
+    row = AuditEntry(actor_type=actor_type, action=action, **{"detail": {}, **fields})
+    session.add(row)
+    session.flush()
+    return row
+
+
+def sandbox_filing(session, city_filing_id: int, form: dict | None = None, **fields) -> SandboxProvinceFiling:
+    """A filing as the sandbox province holds it, received from city 3301 unless ``fields`` say otherwise."""
+    row = SandboxProvinceFiling(**{"cd_source": "3301", "city_filing_id": city_filing_id, "form": form or {}, **fields})
     session.add(row)
     session.flush()
     return row

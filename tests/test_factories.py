@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select, text
 
 from erhc_h5.staff.models import StaffUser
-from tests.factories import (card_with_code, check_character, demo_app, make_card, make_cards, pending_filing, people,
-                             province_record, resident_id, scan_device, scan_event, staff_user, sync_batch, wrong_check)
+from tests.factories import (audit_entry, card_with_code, check_character, demo_app, make_card, make_cards,
+                             pending_filing, people, province_record, resident_id, sandbox_filing, scan_device,
+                             scan_event, staff_user, sync_batch, verification_session, wrong_check)
 
 # Published specimens: GB 11643-1999's example, python-stdnum's doctest, and numbers printed as
 # examples on the ministry's and provinces' public pages (a male and a female, an X-ending one).
@@ -63,7 +64,8 @@ def test_make_card_issues_through_the_demo_app_and_commits(db_session, seeded):
 
 def test_card_with_code_gives_a_code_the_scan_api_accepts(client, db_session, seeded):
     _, code, identity = card_with_code(db_session, seeded, seq=903, methods="2", name="码工厂")
-    reply = client.post("/api/v1/scan", json={"code": code}, headers={"Authorization": f"Bearer {seeded['device_token']}"})
+    device = {"Authorization": f"Bearer {seeded['device_token']}"}
+    reply = client.post("/api/v1/scan", json={"code": code}, headers=device)
     assert reply.status_code == 200 and reply.json["result"] == "authenticated"
     assert reply.json["resident"]["idcode"] == identity["idcode"] and reply.json["resident"]["name"] == "码工厂"
 
@@ -107,13 +109,25 @@ def test_scan_event_sync_batch_and_province_record_rows(db_session, seeded):
     event = scan_event(db_session, "工厂接种点", voucher_no="JZFACTORY0000001")
     assert _one(db_session, "SELECT site_name, result FROM scan_events WHERE voucher_no = 'JZFACTORY0000001'") == (
         "工厂接种点", "authenticated")
-    batch = sync_batch(db_session, "3301202612031100001", attempts=[{"outcome": "timeout"}, {"outcome": "ok"}])
+    batch = sync_batch(db_session, "3301202612031100001", attempt_rows=[{"outcome": "timeout"}, {"outcome": "ok"}])
     assert _one(db_session, "SELECT state, record_count FROM sync_batches WHERE id = :i", i=batch.id) == ("done", 1)
     outcomes = db_session.execute(text("SELECT outcome FROM sync_attempts WHERE batch_id = :i ORDER BY id"),
                                   {"i": batch.id}).scalars().all()
     assert outcomes == ["timeout", "ok"]
     record = {"id": "F" * 32, "cd_time": "2026-12-03 11:00:00", "cd_operation": "i"}
     province_record(db_session, record, cd_operation="u")
-    assert _one(db_session, "SELECT cd_batch, cd_source, cd_operation FROM sandbox_province_records WHERE record_id = :r",
-                r="F" * 32) == ("3301202612031000001", "3301", "u")
+    assert _one(db_session, "SELECT cd_batch, cd_source, cd_operation FROM sandbox_province_records"
+                            " WHERE record_id = :r", r="F" * 32) == ("3301202612031000001", "3301", "u")
     assert event.id
+
+
+def test_verification_session_audit_entry_and_sandbox_filing_rows(db_session, seeded):
+    verification_session(db_session, "factory", state="failed", failure_reason="mismatch")
+    assert _one(db_session, "SELECT id, method, state, failure_reason FROM verification_sessions"
+                            " WHERE id LIKE 'factory%'") == ("factory" + "0" * 25, "2", "failed", "mismatch")
+    audit_entry(db_session, "factory.made", target_id="t-1")
+    assert _one(db_session, "SELECT actor_type, target_id FROM audit_log WHERE action = 'factory.made'") == (
+        "system", "t-1")
+    sandbox_filing(db_session, 4242, {"app_name": "工厂应用"}, status="approved")
+    assert _one(db_session, "SELECT cd_source, status FROM sandbox_province_filings WHERE city_filing_id = 4242") == (
+        "3301", "approved")

@@ -22,9 +22,15 @@ from erhc_h5.scan.models import ScanEvent
 from erhc_h5.scan.sql import CardRow, ScanStatements, session_cursor, statements_for
 from erhc_h5.timefmt import fmt, to_beijing
 
+
+def _time_now() -> float:
+    """``time.time()``, looked up at each call rather than bound once."""
+    return time.time()
+
+
 # What ``check`` reads when its caller gives no ``now``: the wall clock. Replaceable, so a test moves a
 # running server's time past a code's expiry instead of waiting for it.
-wall_clock: Callable[[], float] = time.time
+wall_clock: Callable[[], float] = _time_now
 
 NOT_AUTHENTICATED_MESSAGE = "该用户未进行实名认证"
 MESSAGES = {

@@ -9,7 +9,7 @@ from tests.factories import sync_batch
 
 
 def _measured(db_session, offset: float) -> None:
-    sync_batch(db_session, "3301202612030900001", attempts=[{"outcome": "ok", "clock_offset_seconds": offset}])
+    sync_batch(db_session, "3301202612030900001", attempt_rows=[{"outcome": "ok", "clock_offset_seconds": offset}])
     db_session.commit()
 
 

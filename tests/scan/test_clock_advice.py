@@ -66,7 +66,8 @@ def test_stale_code_on_a_device_an_hour_off_says_both(db_session, seeded, api):
 
 
 def test_server_skewed_against_the_province_says_so_without_device_time(app, db_session, seeded, api, monkeypatch):
-    sync_batch(db_session, "3301202612030800001", attempts=[{"outcome": "ok", "clock_offset_seconds": -float(AHEAD)}])
+    sync_batch(db_session, "3301202612030800001",
+               attempt_rows=[{"outcome": "ok", "clock_offset_seconds": -float(AHEAD)}])
     db_session.commit()
     code = _code(db_session, seeded)
     _server_ahead(monkeypatch, AHEAD)

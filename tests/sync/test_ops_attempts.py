@@ -9,7 +9,7 @@ from tests.factories import sync_batch
 
 def test_dashboard_lists_recent_failed_attempts_with_reasons(db_session, seeded, client, auth):
     now = utcnow()
-    sync_batch(db_session, "3301202611281200001", state="ready", record_count=3, attempts=[
+    sync_batch(db_session, "3301202611281200001", state="ready", record_count=3, attempt_rows=[
         {"at": now - dt.timedelta(minutes=3), "outcome": "nested_json", "status_code": 200, "elapsed_ms": 40,
          "detail": "嵌套超过 64 层"},
         {"at": now - dt.timedelta(minutes=2), "outcome": "reply_too_large", "status_code": 200, "elapsed_ms": 900,
