@@ -49,7 +49,7 @@ def forking_server():
     yield from _forking_server()
 
 
-def test_a_server_and_its_worker_run_in_their_own_group_and_die_with_the_fixture(forking_server):
+def test_a_server_and_its_worker_run_in_their_own_group(forking_server):
     proc, pids = forking_server
     assert pids["master"] == proc.pid
     assert os.getpgid(pids["master"]) == os.getpgid(pids["worker"]) == proc.pid != os.getpgid(0)
@@ -67,17 +67,21 @@ def test_no_process_of_the_group_outlives_the_fixture():
 
 
 INTERRUPTED_SESSION = textwrap.dedent("""
-    import os, signal, sys
+    import os, pathlib, signal, sys, time
     from tests import processes
 
     def test_starts_a_server_then_the_run_is_interrupted():
-        proc = processes.start([sys.executable, "-c", {server!r}], stdout=open({pids!r}, "w"))
-        while open({pids!r}).read().count("\\n") < 2:
-            pass
+        pids = pathlib.Path({pids!r})
+        with pids.open("w") as out:
+            processes.start([sys.executable, "-c", {server!r}], stdout=out)
+        deadline = time.monotonic() + 30
+        while pids.read_text().count("\\n") < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the terminal
 """)
 
 
+@pytest.mark.slow  # a whole pytest session in a subprocess
 def test_an_interrupted_session_leaves_no_process_of_its_groups(tmp_path):
     pids_file = tmp_path / "pids"
     test_file = tmp_path / "test_interrupted.py"
