@@ -30,7 +30,7 @@ def test_sigterm_during_stalled_handshake_closes_it_and_hands_the_batch_back(cha
                "ERHC_PROVINCE_CONNECT_TIMEOUT": str(HANDSHAKE_TIMEOUT), "ERHC_SYNC_DEADLINE_SECONDS": "120",
                "ERHC_SYNC_POLL_SECONDS": "0.2", "ERHC_LOG_LEVEL": "WARNING"}
         worker = processes.start([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert province.accepted.wait(60), "the worker never reached the province"
             time.sleep(0.3)  # well inside the handshake
