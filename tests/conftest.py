@@ -1,10 +1,12 @@
 """Shared fixtures: an app on the Alembic-migrated test database, each test in a rolled-back
-transaction; ``fresh_app`` for tests that need real commits (workers, live servers); the demo app;
-the sync chain (a live sandbox province). What they are built from is in ``tests/support.py``."""
+transaction (``app_with`` builds more apps, with other settings, on that transaction); ``fresh_app``
+for tests that need real commits (workers, live servers); the demo app; the sync chain (a live
+sandbox province). What they are built from is in ``tests/support.py``."""
 from __future__ import annotations
 
 import tempfile
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from erhc_h5 import migrate
 from erhc_h5.sandbox import demo
 from erhc_h5.db import get_db, get_session
 from erhc_h5.sandbox.receiver import set_faults
+from tests import processes
 from tests.support import ARTIFACTS, Chain, LiveServer, drop_database, make_app, new_database_url
 from tests.support import demo_app as find_demo_app
 
@@ -85,6 +88,25 @@ def app(_session_db):
     transaction.rollback()
     connection.close()
     db.engine.dispose()
+
+
+@pytest.fixture
+def app_with(app):
+    """Build apps with extra settings (and optional test-only routes via ``setup``) that share the
+    ``app`` fixture's connection, so they see its data and everything is rolled back with it."""
+    connection = get_db(app).factory.kw["bind"]
+    with ExitStack() as stack:
+        def build(setup=None, context=True, **overrides):
+            other = make_app(app.config["DATABASE_URL"], **overrides)
+            if setup is not None:
+                setup(other)
+            get_db(other).bind_to(connection)
+            stack.callback(get_db(other).engine.dispose)
+            if context:  # without one, each request gets its own app context and g, as in production
+                stack.enter_context(other.app_context())
+            return other
+
+        yield build
 
 
 @pytest.fixture
@@ -172,6 +194,12 @@ def chain(fresh_app):
             with lock:
                 chain_ref[0].bodies.append(request.get_data(cache=True))
 
+    @app.teardown_request
+    def _count_answered(_exc):
+        if request.path.endswith("/erhc/v1/auth-records"):
+            with lock:
+                chain_ref[0].answered += 1
+
     server = LiveServer(app).start()
     chain = Chain(app, server)
     chain_ref.append(chain)
@@ -180,3 +208,8 @@ def chain(fresh_app):
     set_faults(app, {})
     yield chain
     server.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No server, proxy or worker a test started outlives the session, also after Ctrl-C."""
+    processes.kill_all()

@@ -20,17 +20,17 @@ from werkzeug.serving import make_server
 from erhc_h5 import create_app
 
 from erhc_h5.sandbox import demo
-from erhc_h5.db import session_scope
+from erhc_h5.db import get_db, session_scope, utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.cards.service import issue_or_update_card
 from erhc_h5.resident.launch import make_launch_url
 from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sandbox.models import ProvinceRecord
 from erhc_h5.sync.models import OutboxEntry, SyncBatch
 from erhc_h5.sandbox.receiver import set_faults
 from erhc_h5.sync.worker import Worker
-from tests.factories import person
+from tests import processes
+from tests.factories import demo_app, make_cards
 
 TEST_DB_URL = os.environ.get("ERHC_TEST_DATABASE_URL", "")
 ARTIFACTS = Path(os.environ.get("ERHC_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
@@ -136,8 +136,8 @@ def start_nginx(tmp: Path, conf: Path, port: int) -> subprocess.Popen:
 
     import pytest
 
-    proxy = subprocess.Popen([NGINX, "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proxy = processes.start([NGINX, "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -152,9 +152,13 @@ def start_nginx(tmp: Path, conf: Path, port: int) -> subprocess.Popen:
 
 
 def stop_nginx(proxy: subprocess.Popen) -> None:
+    """Stop nginx as its service does (SIGTERM), then kill whatever of its group is left."""
     if proxy.poll() is None:
         os.killpg(proxy.pid, signal.SIGTERM)
-    proxy.wait(timeout=15)
+    try:
+        proxy.wait(timeout=15)
+    finally:
+        processes.kill_group(proxy)
 
 
 def env_file() -> dict[str, str]:
@@ -244,16 +248,29 @@ def wait_until(predicate, timeout: float = 30.0, every: float = 0.1) -> bool:
     return False
 
 
-def demo_app(session) -> FiledApp:
-    """The seeded demo app (``demo.seed`` has run)."""
-    return session.scalar(select(FiledApp).where(FiledApp.app_filing_no == demo.DEMO_APP_FILING_NO))
+def in_parallel_sessions(app, n: int, work, timeout: float = 120) -> list[BaseException]:
+    """Run ``work(session)`` in ``n`` threads released together at a barrier, each in the app context
+    with its own session (closed afterwards, never committed here); returns what the threads raised."""
+    start = threading.Barrier(n)
+    errors: list[BaseException] = []
 
+    def one() -> None:
+        with app.app_context():
+            session = get_db(app).factory()
+            try:
+                start.wait(10)
+                work(session)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                errors.append(exc)
+            finally:
+                session.close()
 
-def make_cards(session, app: FiledApp, n: int, start: int = 0, methods: str = "2"):
-    """Authenticated cards for the factory's people ``start`` .. ``start + n - 1``, committed."""
-    cards = [issue_or_update_card(session, person(start + i), app, methods=methods) for i in range(n)]
-    session.commit()
-    return cards
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return errors
 
 
 class LiveServer:
@@ -374,7 +391,8 @@ class Chain:
         self.app = app
         self.server = server
         self.province_url = server.url + "/sandbox-province"
-        self.bodies: list[bytes] = []
+        self.bodies: list[bytes] = []  # every upload the receiver was sent, as it arrived
+        self.answered = 0  # uploads the receiver has finished with
         self.made = 0
 
     def faults(self, **faults):
@@ -386,13 +404,14 @@ class Chain:
             make_cards(session, demo_app(session), n, start=self.made, methods=methods)
         self.made += n
 
-    def once(self, secret: str | None = None, **config) -> dict:
-        """One worker pass; ``secret`` makes the client sign with another secret than the province's."""
+    def once(self, secret: str | None = None, clock=utcnow, **config) -> dict:
+        """One worker pass; ``secret`` makes the client sign with another secret than the province's;
+        ``clock`` is the worker's (naive UTC) clock."""
         self.app.config.update(config)
         client = ProvinceClient.from_config(self.app.config)
         if secret is not None:
             client.secret = secret
-        return Worker(self.app, client=client).once()
+        return Worker(self.app, client=client, clock=clock).once()
 
     def books(self) -> dict:
         """Check the invariants and return figures: every version held at most once by the receiver,

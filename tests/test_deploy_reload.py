@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import processes
 from tests.support import NGINX, REPO, nginx_config, port_in, start_nginx, stop_nginx, wait_until
 from tests.test_deploy_nginx import APP_PORTS, NGINX_PORTS
 
@@ -39,8 +40,8 @@ def gunicorn_behind_nginx(tmp_path):
     app_port = port_in(APP_PORTS)
     env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{app_port}", "GUNICORN_WORKERS": "2",
            "GUNICORN_THREADS": "2", "GUNICORN_ACCESSLOG": "", "ERHC_DATABASE_URL": f"sqlite:///{tmp_path}/r.sqlite3"}
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = processes.start([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:app"], cwd=REPO, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tmp = Path(tempfile.mkdtemp(prefix="erhc-nginx-reload-"))
     listen = port_in(NGINX_PORTS)
     proxy = None
@@ -52,7 +53,10 @@ def gunicorn_behind_nginx(tmp_path):
         if proxy is not None:
             stop_nginx(proxy)
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=40)
+        try:
+            server.wait(timeout=40)
+        finally:
+            processes.kill_group(server)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

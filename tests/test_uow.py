@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from erhc_h5.audit import AuditEntry
 from erhc_h5.db import get_db, session_scope
 from erhc_h5.uow import unit_of_work
+from tests.factories import audit_entry
 
 MARK = "test.unit_of_work"
 
@@ -16,8 +17,7 @@ class Boom(Exception):
 
 
 def _row(session, target: str) -> None:
-    session.add(AuditEntry(actor_type="system", action=MARK, target_id=target, detail={}))
-    session.flush()
+    audit_entry(session, MARK, target_id=target)
 
 
 def _count(session, target: str) -> int:

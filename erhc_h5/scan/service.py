@@ -12,6 +12,7 @@ import datetime as dt
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -20,6 +21,16 @@ from erhc_h5.code import tokens
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.scan.sql import CardRow, ScanStatements, session_cursor, statements_for
 from erhc_h5.timefmt import fmt, to_beijing
+
+
+def _time_now() -> float:
+    """``time.time()``, looked up at each call rather than bound once."""
+    return time.time()
+
+
+# What ``check`` reads when its caller gives no ``now``: the wall clock. Replaceable, so a test moves a
+# running server's time past a code's expiry instead of waiting for it.
+wall_clock: Callable[[], float] = _time_now
 
 NOT_AUTHENTICATED_MESSAGE = "该用户未进行实名认证"
 MESSAGES = {
@@ -86,7 +97,7 @@ def check(db, text: object, now: float | None = None, *, seen: int | None = None
     """Verify the issuer, signature, key and validity window of ``text``; no transaction is needed
     when ``seen`` (the revocation counter as the caller read it) is given: ``db`` is then read only
     when the per-process key cache reloads."""
-    now_s = time.time() if now is None else now
+    now_s = wall_clock() if now is None else now
     at = dt.datetime.fromtimestamp(now_s, dt.UTC).replace(tzinfo=None)
     fp = tokens.fingerprint(text.strip()) if isinstance(text, str) and tokens.TOKEN_RE.fullmatch(text.strip()) else None
     try:

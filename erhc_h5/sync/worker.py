@@ -19,6 +19,7 @@ import random
 import socket
 import threading
 from dataclasses import dataclass, field
+from typing import Callable
 
 from flask import Flask
 from sqlalchemy import or_, select, update
@@ -70,10 +71,11 @@ class RunStats:
         return {k: v for k, v in self.__dict__.items()}
 
 
-def claim_batch(session: Session, owner: str, lease_seconds: int, exclude: set[int]) -> SyncBatch | None:
-    """Take the lease on one due batch (committed by the caller), or None."""
+def claim_batch(session: Session, owner: str, lease_seconds: int, exclude: set[int],
+                now: dt.datetime | None = None) -> SyncBatch | None:
+    """Take the lease on one batch due at ``now`` (default: the wall clock; committed by the caller), or None."""
     write_transaction(session)
-    now = utcnow()
+    now = utcnow() if now is None else now
     query = (
         select(SyncBatch)
         .where(SyncBatch.state.in_(DUE_STATES), SyncBatch.next_attempt_at <= now)
@@ -101,10 +103,13 @@ def claim_batch(session: Session, owner: str, lease_seconds: int, exclude: set[i
 
 
 class Worker:
-    """Sends batches for one app; ``once`` is one pass, ``run`` loops until stopped."""
+    """Sends batches for one app; ``once`` is one pass, ``run`` loops until stopped. ``clock`` (naive UTC,
+    the wall clock by default) decides which batches are due, when leases end and when a retry falls due."""
 
-    def __init__(self, app: Flask, client: ProvinceClient | None = None, owner: str | None = None) -> None:
+    def __init__(self, app: Flask, client: ProvinceClient | None = None, owner: str | None = None,
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.app = app
+        self.clock = clock
         self.cfg = app.config
         self.client = client or ProvinceClient.from_config(app.config)
         self.owner = owner or worker_id()
@@ -195,7 +200,7 @@ class Worker:
         """Lease, send and settle one due batch; False when none is due."""
         session = self._session()
         try:
-            batch = claim_batch(session, self.owner, int(self.cfg["SYNC_LEASE_SECONDS"]), tried)
+            batch = claim_batch(session, self.owner, int(self.cfg["SYNC_LEASE_SECONDS"]), tried, self.clock())
             if batch is None:
                 session.rollback()
                 return False
@@ -257,7 +262,7 @@ class Worker:
         released = session.execute(
             update(SyncBatch)
             .where(SyncBatch.id == batch_id, SyncBatch.lease_owner == self.owner, SyncBatch.state == BatchState.SENDING)
-            .values(state=BatchState.READY, lease_owner=None, lease_expires_at=None, next_attempt_at=utcnow(),
+            .values(state=BatchState.READY, lease_owner=None, lease_expires_at=None, next_attempt_at=self.clock(),
                     attempts=SyncBatch.attempts - 1)
             .execution_options(synchronize_session=False)
         )
@@ -268,7 +273,7 @@ class Worker:
         """Record the attempt and move the batch and its entries to their next state."""
         write_transaction(session)
         batch = session.get(SyncBatch, batch_id, with_for_update=session.get_bind().dialect.name == "postgresql")
-        now = utcnow()
+        now = self.clock()
         stats.attempts += 1
         stats.sent += size
         stats.outcomes[reply.outcome] = stats.outcomes.get(reply.outcome, 0) + 1

@@ -58,6 +58,7 @@ from typing import Any, Callable, Iterator
 
 import requests
 
+from tests import processes
 from tests.support import SourceAddress, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,8 +109,8 @@ class Server:
                "-b", f"127.0.0.1:{self.port}", "--timeout", "60", "--graceful-timeout", "5",
                "--access-logfile", str(self.access_log), "--access-logformat", "%(s)s %(m)s %(U)s",
                "--error-logfile", str(self.error_log), "app:app"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = processes.start(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -131,8 +132,9 @@ class Server:
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+                pass
+        if self.proc is not None:
+            processes.kill_group(self.proc)
         self.proc = None
         if self._app is not None:
             from erhc_h5.db import get_db

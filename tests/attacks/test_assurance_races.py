@@ -39,16 +39,27 @@ def person_sessions(server, subject_idcode: str) -> list[VerificationSession]:
         return rows
 
 
-def test_thirty_strangers_failing_at_once_leave_the_real_person_every_stronger_method(server):
-    strangers = []
+def at_methods(server, uid: str, network: str, identity: dict, phones: str) -> list[tuple]:
+    """N residents launched as ``uid``-i from ``network``.(i+1), each at the methods page with
+    ``identity`` and phone ``phones`` + i; with the form token of each (taken before any race)."""
+    ready = []
     for i in range(N):
-        s = server.resident_session(f"race-stranger-{i}", source=f"127.0.1.{i + 1}")
-        walk_to_methods(server, s, {**VICTIM, "name": "赵失败"}, f"1370001{i:04d}")
-        strangers.append(s)
-    tokens = [server.csrf(s, "/h5/methods") for s in strangers]
-    answers = race(N, lambda i, s: s.post(server.url("/h5/verify/two-factor"), data={"csrf_token": tokens[i]},
-                                          allow_redirects=False, timeout=60), sessions=strangers)
+        s = server.resident_session(f"{uid}-{i}", source=f"{network}.{i + 1}")
+        walk_to_methods(server, s, identity, f"{phones}{i:04d}")
+        ready.append((s, server.csrf(s, "/h5/methods")))
+    return ready
+
+
+def all_at_once(server, ready: list[tuple], path: str = "/h5/verify/two-factor") -> None:
+    """All of ``ready`` (``at_methods``) choose the method at ``path`` at the same moment; each is answered
+    with a redirect (passed, failed, opened or told to wait: never an error)."""
+    answers = race(N, lambda i, s: s.post(server.url(path), data={"csrf_token": ready[i][1]},
+                                          allow_redirects=False, timeout=60), sessions=[s for s, _ in ready])
     assert all(a.status_code == 302 for a in answers), [a.status_code for a in answers]
+
+
+def test_thirty_strangers_failing_at_once_leave_the_real_person_every_stronger_method(server):
+    all_at_once(server, at_methods(server, "race-stranger", "127.0.1", {**VICTIM, "name": "赵失败"}, "1370001"))
 
     # Three-factor: the phone in hand.
     own = server.resident_session("race-victim-sms", source="127.0.2.1")
@@ -96,15 +107,7 @@ def confirm_onsite(server, resident) -> None:
 
 def test_thirty_registrations_at_once_leave_one_open_and_send_nothing(server):
     target = person(7202, name="钱被登记")
-    typists = []
-    for i in range(N):
-        s = server.resident_session(f"race-typist-{i}", source=f"127.0.3.{i + 1}")
-        walk_to_methods(server, s, target, f"1370002{i:04d}")
-        typists.append(s)
-    tokens = [server.csrf(s, "/h5/methods") for s in typists]
-    answers = race(N, lambda i, s: s.post(server.url("/h5/verify/onsite"), data={"csrf_token": tokens[i]},
-                                          allow_redirects=False, timeout=60), sessions=typists)
-    assert all(a.status_code == 302 for a in answers), [a.status_code for a in answers]
+    all_at_once(server, at_methods(server, "race-typist", "127.0.3", target, "1370002"), "/h5/verify/onsite")
     sessions = person_sessions(server, target["idcode"])
     assert sum(vs.state == "pending_onsite" for vs in sessions) == 1
     with server.db() as db:
@@ -131,12 +134,7 @@ def test_thirty_knowledge_checks_at_once_after_the_threshold_reach_the_provider_
         s = server.resident_session(f"race-guesser-{i}", source=f"127.0.5.{i + 1}")
         walk_to_methods(server, s, {**target, "name": "孙失败"}, f"1370004{i:04d}")
         server.post_form(s, "/h5/verify/two-factor", {}, page="/h5/methods")
-    guessers = []
-    for i in range(N):
-        s = server.resident_session(f"race-guesser-b{i}", source=f"127.0.6.{i + 1}")
-        walk_to_methods(server, s, {**target, "name": "孙失败"}, f"1370005{i:04d}")
-        guessers.append(s)
-    tokens = [server.csrf(s, "/h5/methods") for s in guessers]
+    guessers = at_methods(server, "race-guesser-b", "127.0.6", {**target, "name": "孙失败"}, "1370005")
 
     def failures() -> int:
         with server.db() as db:
@@ -145,7 +143,5 @@ def test_thirty_knowledge_checks_at_once_after_the_threshold_reach_the_provider_
 
     before = failures()
     assert before == limit
-    answers = race(N, lambda i, s: s.post(server.url("/h5/verify/two-factor"), data={"csrf_token": tokens[i]},
-                                          allow_redirects=False, timeout=60), sessions=guessers)
-    assert all(a.status_code == 302 for a in answers), [a.status_code for a in answers]
+    all_at_once(server, guessers)
     assert failures() - before == 1  # one try went ahead; the other 29 were told to wait

@@ -10,7 +10,7 @@ from erhc_h5.code import tokens
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.province_verify import from_config
 from tests.attacks.harness import race
-from tests.code.helpers import make_card
+from tests.factories import make_card
 
 PARALLEL = 30
 

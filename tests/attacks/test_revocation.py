@@ -14,7 +14,8 @@ from erhc_h5.code import tokens
 from erhc_h5.code.models import CodeSigningKey
 from erhc_h5.scan.devices import enrol_device, revoke_device
 from tests.attacks.harness import race
-from tests.code.helpers import code_text, make_card, post_scan
+from tests.code.helpers import code_text, post_scan
+from tests.factories import make_card
 
 TEN_YEARS = 10 * 365 * 24 * 3600
 PARALLEL = 30

@@ -1,33 +1,25 @@
 """One code shown to two scanners at once: exactly one of them may accept it, under real parallelism."""
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 
 from sqlalchemy import func, select
 
 from erhc_h5.code import tokens
-from erhc_h5.sandbox.demo import token_hash
-from erhc_h5.scan.models import ScanDevice, ScanEvent, ScanTokenClaim
+from erhc_h5.scan.models import ScanEvent, ScanTokenClaim
 from tests.attacks.harness import race
-from tests.code.helpers import make_card
+from tests.factories import make_card, scan_device
 
 ROUNDS, SCANS = 20, 40
-
-
-def _second_device(server) -> str:
-    token = "dev_" + secrets.token_hex(20)
-    with server.db() as session:
-        session.add(ScanDevice(name="第二台扫码枪", site_name="另一接种点", token_hash=token_hash(token),
-                               token_hint=token[:8]))
-    return token
 
 
 def test_one_code_from_two_devices_is_accepted_by_one_device_only(server):
     with server.db() as session:
         card, _, _ = make_card(session, server.seed, seq=811, name="扫码竞")
         card_id = card.id
-    devices = [server.seed["device_token"], _second_device(server)]
+    with server.db() as session:
+        second = scan_device(session)
+    devices = [server.seed["device_token"], second]
     winners_per_round = []
     for _ in range(ROUNDS):
         with server.db() as session:

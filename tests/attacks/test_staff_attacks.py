@@ -7,14 +7,12 @@ from sqlalchemy import select
 
 from erhc_h5 import create_app
 from erhc_h5.config import ConfigError
-from erhc_h5.db import utcnow
 from erhc_h5.filing import services as filing
 from erhc_h5.filing.decisions import DecisionInput, record_decision
 from erhc_h5.filing.models import DecisionSource, FiledApp
-from erhc_h5.scan.models import ScanEvent
 from erhc_h5.staff.models import StaffUser
 from erhc_h5.staff.services import create_user
-from tests.code.helpers import make_card
+from tests.factories import make_card, scan_event
 from tests.filing.helpers import beijing_today
 from tests.support import PRODUCTION
 
@@ -65,18 +63,12 @@ def test_same_site_next_is_kept(client, seeded):
 
 # -- vouchers -------------------------------------------------------------------------------------
 
-def _voucher(db_session, card_id: int, site: str, no: str) -> str:
-    db_session.add(ScanEvent(at=utcnow(), site_name=site, card_id=card_id, result="authenticated",
-                             token_fingerprint=None, voucher_no=no))
-    db_session.commit()
-    return no
-
-
 def test_nurse_opens_only_vouchers_of_their_own_site(db_session, seeded, client, auth):
     card, _, _ = make_card(db_session, seeded, seq=731, name="凭证甲")
     nurse = _user(db_session, seeded, "nurse")
-    own = _voucher(db_session, card.id, nurse.site_name, "JZ20261128OWN00001")
-    other = _voucher(db_session, card.id, "另一区接种点", "JZ20261128OTHER001")
+    own = scan_event(db_session, nurse.site_name, card_id=card.id, voucher_no="JZ20261128OWN00001").voucher_no
+    other = scan_event(db_session, "另一区接种点", card_id=card.id, voucher_no="JZ20261128OTHER001").voucher_no
+    db_session.commit()
     auth.login("nurse")
     assert client.get(f"/scan/voucher/{own}").status_code == 200
     assert client.get(f"/scan/voucher/{other}").status_code == 404

@@ -6,7 +6,8 @@ import re
 
 import requests
 
-from tests.browser.test_journey import expect_code_face, shot, to_methods
+from tests.browser.steps import to_methods
+from tests.browser.test_journey import expect_code_face, shot
 from tests.support import SourceAddress
 
 VICTIM_ID = "330106199003071236"

@@ -15,6 +15,7 @@ from erhc_h5.code import tokens
 from erhc_h5.db import session_scope
 from erhc_h5.cards.service import issue_or_update_card
 from erhc_h5.cards.models import AppUser
+from erhc_h5.scan import service as scan_service
 from erhc_h5.scan.devices import enrol_device
 from tests.browser.conftest import demo_json
 from tests.code.helpers import idcode
@@ -55,7 +56,7 @@ def _scan(live_server, token, body):
                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}, timeout=10)
 
 
-def test_code_face_screenshot_scans(phone, live_server, artifacts_dir):
+def test_code_face_screenshot_scans(phone, live_server, artifacts_dir, monkeypatch):
     device = demo_json(live_server)["device_token"]
     _, identity = _launch_and_issue(phone, live_server, name="李四光", seq=411, methods="2")
     text = _code_from_screenshot(phone, live_server, artifacts_dir, "authenticated")
@@ -81,14 +82,16 @@ def test_code_face_screenshot_scans(phone, live_server, artifacts_dir):
 
     # The page refreshes the code by itself (JS) before expiry, without reloading.
     live_server.app.config["CODE_TTL_SECONDS"] = 10
+    phone.clock.install()  # the page's clock, moved on by the test: no waiting for the refresh
     phone.goto(live_server.url + "/h5/code")
     first_src = phone.get_by_alt_text("电子健康码").get_attribute("src")
+    phone.clock.run_for(3000)  # 10 s codes are refreshed 8 s before they expire
     phone.wait_for_function("(s) => document.getElementById('code-img').src !== s", arg=first_src, timeout=15000)
 
     # A screenshot of an old code stops working when it expires (and the servers' clock tolerance).
     live_server.app.config.update(CODE_TTL_SECONDS=2, CODE_CLOCK_SKEW_SECONDS=1)
     old = _code_from_screenshot(phone, live_server, artifacts_dir, "short-ttl")
-    time.sleep(4)
+    monkeypatch.setattr(scan_service, "wall_clock", lambda: time.time() + 4)  # the server's clock, 4 s on
     r = _scan(live_server, device, {"code": old})
     assert r.status_code == 422 and r.json()["error"] == "expired"
     live_server.app.config["CODE_TTL_SECONDS"] = 60

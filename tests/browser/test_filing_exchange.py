@@ -11,7 +11,8 @@ from erhc_h5.filing import services, uploads
 from erhc_h5.filing.models import FiledApp, FilingDelivery
 from erhc_h5.staff.models import StaffUser
 from tests.browser.conftest import demo_json
-from tests.filing.helpers import FIELDS, image_bytes
+from tests.factories import image_bytes
+from tests.filing.helpers import FIELDS
 from tests.support import wait_until
 
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN"}

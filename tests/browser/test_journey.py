@@ -6,31 +6,10 @@ import re
 import pytest
 
 from tests.browser.conftest import PHONE, demo_json
-
-IDCODE = "330106199003071236"  # valid check character; obviously fake names below
-
+from tests.browser.steps import IDCODE, agree, start, to_methods
 
 def shot(page, artifacts_dir, name):
     page.screenshot(path=str(artifacts_dir / f"journey-{name}.png"), full_page=True)
-
-
-def to_methods(page, base, name="测试甲", phone="13800000001", idcode=IDCODE, from_root=True):
-    """From / (demo launch) through consent, identity and profile to the methods page."""
-    if from_root:
-        page.goto(base + "/")
-        page.get_by_role("link", name="开始实名认证").click()
-    page.get_by_label("我已阅读并同意上述个人信息处理说明").check()
-    page.get_by_role("button", name="同意并继续").click()
-    page.fill("input[name=name]", name)
-    page.select_option("select[name=id_card_type_code]", "01")
-    page.fill("input[name=idcode]", idcode)
-    page.get_by_role("button", name="下一步").click()
-    page.select_option("select[name=nation]", "01")
-    page.fill("input[name=phone]", phone)
-    page.select_option("select[name=county_code]", "330106")
-    page.fill("input[name=current_address]", "测试路1号")
-    page.get_by_role("button", name="下一步").click()
-    page.wait_for_url("**/h5/methods")
 
 
 def expect_code_face(page):
@@ -60,10 +39,8 @@ def test_two_factor(phone, live_server, artifacts_dir):
 
 
 def test_bad_input_shows_message_beside_field(phone, live_server, artifacts_dir):
-    phone.goto(live_server.url + "/")
-    phone.get_by_role("link", name="开始实名认证").click()
-    phone.get_by_label("我已阅读并同意上述个人信息处理说明").check()
-    phone.get_by_role("button", name="同意并继续").click()
+    start(phone, live_server.url)
+    agree(phone)
     phone.fill("input[name=name]", "测试1")
     phone.fill("input[name=idcode]", "330106199003071232")
     phone.get_by_role("button", name="下一步").click()

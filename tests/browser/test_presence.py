@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from erhc_h5.db import session_scope
 from erhc_h5.resident.launch import make_launch_url
-from tests.browser.test_journey import operator_page, to_methods
+from tests.browser.steps import to_methods
+from tests.browser.test_journey import operator_page
 from tests.support import demo_app
 
 EVIL = "http://evil.example"  # served by the browser context itself (page.route): another site

@@ -20,6 +20,7 @@ from erhc_h5.sandbox import demo
 from erhc_h5.db import get_db, session_scope
 from erhc_h5.resident.launch import make_launch_url
 from tests.browser.conftest import PHONE
+from tests.browser.steps import AGREE, agree, fill_identity, fill_profile, start, to_methods
 from tests.support import ARTIFACTS, LiveServer, demo_app, drop_database, make_app, new_database_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -173,30 +174,14 @@ def launch_url(server, uid: str, hint: str | None = None) -> str:
         return make_launch_url(app, uid, app.launch_secret, base=server.url, hint=hint)
 
 
-def fill_identity(page, name: str, idcode: str) -> None:
-    page.fill("input[name=name]", name)
-    page.select_option("select[name=id_card_type_code]", "01")
-    page.fill("input[name=idcode]", idcode)
-    page.get_by_role("button", name="下一步").click()
-
-
-def fill_profile(page, phone: str) -> None:
-    page.select_option("select[name=nation]", "01")
-    page.fill("input[name=phone]", phone)
-    page.select_option("select[name=county_code]", "330106")
-    page.fill("input[name=current_address]", "测试路1号")
-    page.get_by_role("button", name="下一步").click()
-
-
-def to_methods(page, server, name: str, idcode: str, phone: str = "13800000001", from_root: bool = True) -> None:
-    if from_root:
-        page.goto(server.url + "/")
-        page.get_by_role("link", name="开始实名认证").click()
-    page.get_by_label("我已阅读并同意上述个人信息处理说明").check()
-    page.get_by_role("button", name="同意并继续").click()
-    fill_identity(page, name, idcode)
-    fill_profile(page, phone)
-    page.wait_for_url("**/h5/methods")
+def refused_until_ticked(page, pages, button: str, error: str, label: str, shot: tuple[str, str]) -> None:
+    """Press ``button`` with its box unticked: the page shows ``error`` (seen as ``shot``); then tick
+    ``label`` and press again."""
+    page.get_by_role("button", name=button).click()
+    page.locator(error).wait_for()
+    pages.see(page, *shot)
+    page.get_by_label(label).check()
+    page.get_by_role("button", name=button).click()
 
 
 def test_launch_confirm_consent_forms_two_factor_code_and_cancel(new_phone, server, pages):
@@ -213,11 +198,7 @@ def test_launch_confirm_consent_forms_two_factor_code_and_cancel(new_phone, serv
     page.get_by_role("link", name="开始实名认证").click()
     page.wait_for_url("**/h5/consent")
     pages.see(page, "03", "consent")
-    page.get_by_role("button", name="同意并继续").click()
-    page.locator("#agree-error").wait_for()
-    pages.see(page, "04", "consent-error")
-    page.get_by_label("我已阅读并同意上述个人信息处理说明").check()
-    page.get_by_role("button", name="同意并继续").click()
+    refused_until_ticked(page, pages, "同意并继续", "#agree-error", AGREE, ("04", "consent-error"))
     page.wait_for_url("**/h5/identity")
     pages.see(page, "05", "identity")
     fill_identity(page, "测试1", "330106199003071232")
@@ -242,11 +223,8 @@ def test_launch_confirm_consent_forms_two_factor_code_and_cancel(new_phone, serv
     pages.see(page, "11", "code-history")
     page.goto(server.url + "/h5/code/cancel")
     pages.see(page, "12", "cancel")
-    page.get_by_role("button", name="确认注销").click()
-    page.locator("#confirm-error").wait_for()
-    pages.see(page, "13", "cancel-error")
-    page.get_by_label("我已了解上述后果,确认注销本人的电子健康码").check()
-    page.get_by_role("button", name="确认注销").click()
+    refused_until_ticked(page, pages, "确认注销", "#confirm-error", "我已了解上述后果,确认注销本人的电子健康码",
+                         ("13", "cancel-error"))
     page.wait_for_url("**/h5/service")
     assert "开始实名认证" in page.locator("main").inner_text()  # the card is gone: the journey starts over
     pages.see(page, "14", "cancelled")
@@ -255,7 +233,7 @@ def test_launch_confirm_consent_forms_two_factor_code_and_cancel(new_phone, serv
 def test_three_factor_with_sms_then_a_weaker_method_on_the_stronger_card(new_phone, server, pages):
     idcode = pages.idcode(2)
     page = new_phone()
-    to_methods(page, server, "测试乙", idcode, phone="13800000002")
+    to_methods(page, server.url, "测试乙", idcode, phone="13800000002")
     page.get_by_role("link", name="加手机短信验证").click()
     page.wait_for_url("**/h5/verify/sms")
     pages.see(page, "15", "sms")
@@ -271,7 +249,7 @@ def test_three_factor_with_sms_then_a_weaker_method_on_the_stronger_card(new_pho
     page.wait_for_url("**/h5/code")
     pages.see(page, "18", "code-three-factor")
     other = new_phone()  # another account of the same person, with the weaker method
-    to_methods(other, server, "测试乙", idcode, phone="13800000002")
+    to_methods(other, server.url, "测试乙", idcode, phone="13800000002")
     other.get_by_role("button", name="姓名+身份证号核验").click()
     other.wait_for_url("**/h5/methods")
     assert "更高级别" in other.locator(".flash-error").inner_text()
@@ -282,7 +260,7 @@ def test_face_capture_pending_onsite_and_its_code(new_phone, server, pages, tmp_
     from PIL import Image
 
     page = new_phone()
-    to_methods(page, server, "测试丙", pages.idcode(3), phone="13800000003")
+    to_methods(page, server.url, "测试丙", pages.idcode(3), phone="13800000003")
     page.get_by_role("link", name="刷脸核验 + 到现场核验").click()
     page.wait_for_url("**/h5/verify/face")
     page.wait_for_function("() => { const v = document.getElementById('preview');"
@@ -302,7 +280,7 @@ def test_face_capture_pending_onsite_and_its_code(new_phone, server, pages, tmp_
 
     # A webview without an in-page camera: the big camera and album buttons, no English file control.
     no_camera = new_phone("Object.defineProperty(navigator, 'mediaDevices', {value: undefined});")
-    to_methods(no_camera, server, "测试丁", pages.idcode(4), phone="13800000004")
+    to_methods(no_camera, server.url, "测试丁", pages.idcode(4), phone="13800000004")
     no_camera.get_by_role("link", name="刷脸核验 + 到现场核验").click()
     no_camera.locator("#camera-problem").wait_for()
     camera, album = no_camera.locator("label[for=photo]"), no_camera.locator("label[for=photo-album]")
@@ -324,10 +302,8 @@ def test_face_capture_pending_onsite_and_its_code(new_phone, server, pages, tmp_
 
 def test_passport_holder_onsite_choice_and_the_points_page(new_phone, server, pages):
     page = new_phone()
-    page.goto(server.url + "/")
-    page.get_by_role("link", name="开始实名认证").click()
-    page.get_by_label("我已阅读并同意上述个人信息处理说明").check()
-    page.get_by_role("button", name="同意并继续").click()
+    start(page, server.url)
+    agree(page)
     page.fill("input[name=name]", "TEST WU")
     page.select_option("select[name=id_card_type_code]", "03")
     page.fill("input[name=idcode]", f"E{pages.idcode(5)[-8:-1]}")
@@ -369,7 +345,7 @@ def refute(page) -> None:
 def test_refuted_failed_and_locked(new_phone, server, pages):
     page = new_phone()
     idcode = pages.idcode(6)
-    to_methods(page, server, "测试失败", idcode, phone="13800000006")
+    to_methods(page, server.url, "测试失败", idcode, phone="13800000006")
     refute(page)
     assert "核验未通过" in page.locator(".flash-error").inner_text()
     pages.see(page, "29", "refuted")
@@ -381,7 +357,7 @@ def test_refuted_failed_and_locked(new_phone, server, pages):
                 pages.see(page, "30", "failed")
                 seen_failed = True
             page.get_by_role("link", name="重新认证").click()
-            to_methods(page, server, "测试失败", idcode, phone="13800000006", from_root=False)
+            to_methods(page, server.url, "测试失败", idcode, phone="13800000006", from_root=False)
         refute(page)
     assert page.url.endswith("/h5/status")
     assert "认证已暂时锁定" in page.locator("main").inner_text() and seen_failed
@@ -392,7 +368,7 @@ def test_refuted_failed_and_locked(new_phone, server, pages):
 
 def test_provider_outage(new_phone, server, pages):
     page = new_phone()
-    to_methods(page, server, "测试己", pages.idcode(7), phone="13800000007")
+    to_methods(page, server.url, "测试己", pages.idcode(7), phone="13800000007")
     server.app.config["SANDBOX_PROVIDER_MODE"] = "timeout"
     try:
         page.get_by_role("button", name="姓名+身份证号核验").click()
@@ -413,11 +389,9 @@ def test_pages_before_any_launch(new_phone, server, pages):
     page.goto(server.url + "/h5/check")
     page.wait_for_function("() => !!document.getElementById('env-checks').dataset.result")
     pages.see(page, "35", "check")
-    page.goto(server.url + "/")  # a form left open too long: its token no longer matches
-    page.get_by_role("link", name="开始实名认证").click()
+    start(page, server.url)  # a form left open too long: its token no longer matches
     page.locator("input[name=csrf_token]").evaluate("input => { input.value = 'stale'; }")
-    page.get_by_label("我已阅读并同意上述个人信息处理说明").check()
-    page.get_by_role("button", name="同意并继续").click()
+    agree(page)
     assert page.locator("[data-reason]").get_attribute("data-reason") == "csrf_failed"
     pages.see(page, "36", "page-expired")
     page = new_phone()  # a browser the city app never opened the service in

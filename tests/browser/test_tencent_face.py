@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from erhc_h5.identity import set_providers
-from tests.browser.test_journey import to_methods
+from tests.browser.steps import to_methods
 from tests.identity.tencent_fake import FakeTencent, provider_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

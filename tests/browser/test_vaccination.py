@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from erhc_h5.sync.worker import Worker
-from tests.browser.test_journey import IDCODE, expect_code_face, to_methods
+from tests.browser.steps import IDCODE, to_methods
+from tests.browser.test_journey import expect_code_face
 from tests.code.helpers import idcode
 from tests.support import qr_texts
 

@@ -1,31 +1,15 @@
-"""Test helpers shared by the code and scan tests: cards, residents bound to a browser session."""
+"""Test helpers shared by the code and scan tests: residents bound to a browser session, scans, code texts."""
 from __future__ import annotations
 
 import json
 import time
 
-from erhc_h5.cards.service import ensure_app_user, issue_or_update_card
-from tests.support import demo_app
-from tests.factories import resident_id
+from tests.factories import make_card, resident_id
 
 
 def idcode(seq: int, birth: str = "19900307", county: str = "330106") -> str:
     """A well-formed resident ID number (valid check character)."""
     return resident_id(county, birth, seq)
-
-
-def make_card(session, seeded, *, seq: int = 123, name: str = "张三丰", methods: str | None = "1", bind: str | None = None):
-    """Issue a card (authenticated by ``methods``, or not when None); optionally tie an app user to it."""
-    app = demo_app(session)
-    identity = {"name": name, "id_card_type_code": "01", "idcode": idcode(seq), "nation": "01",
-                "phone": "13812345678", "county_code": "330106"}
-    user = ensure_app_user(session, app, bind) if bind else None
-    card = issue_or_update_card(session, identity, app, methods=methods, app_user=user)
-    session.flush()
-    if user is not None:
-        user.card_id = card.id
-    session.commit()
-    return card, user, identity
 
 
 def login_resident(client, user) -> None:

@@ -11,7 +11,8 @@ from qrcode.constants import ERROR_CORRECT_M
 
 from erhc_h5.code import render, service, tokens
 from erhc_h5.code.models import CodeSigningKey
-from tests.code.helpers import code_text, make_card, post_scan
+from tests.code.helpers import code_text, post_scan
+from tests.factories import make_card
 from tests.support import qr_texts
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

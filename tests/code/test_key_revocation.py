@@ -15,7 +15,8 @@ from erhc_h5.code import keys, tokens
 from erhc_h5.code.models import CodeSigningKey
 from erhc_h5.scan.devices import enrol_device, revoke_device
 from erhc_h5.security import revocation
-from tests.code.helpers import code_text, make_card, post_scan
+from tests.code.helpers import code_text, post_scan
+from tests.factories import make_card
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

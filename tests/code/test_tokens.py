@@ -6,7 +6,7 @@ from click.testing import CliRunner  # noqa: F401
 
 from erhc_h5.code import keys, tokens
 from erhc_h5.code.models import CardCodeRef, CodeSigningKey
-from tests.code.helpers import make_card
+from tests.factories import make_card
 
 NOW = 1_800_000_000
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from erhc_h5.code import tokens
-from tests.code.helpers import make_card
+from tests.factories import make_card
 
 REAL_TIME = time.time
 

@@ -22,7 +22,8 @@ from erhc_h5 import migrate
 from erhc_h5.sandbox import demo
 from erhc_h5.db import get_db, get_session, session_scope
 from erhc_h5.errors import is_database_outage
-from tests.code.helpers import make_card, resident_cookie
+from tests.code.helpers import resident_cookie
+from tests.factories import make_card
 from tests.support import free_port, make_app, qr_texts
 
 pytestmark = pytest.mark.slow

@@ -19,6 +19,7 @@ from erhc_h5.db import get_db
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.cards.models import EHealthCard
 from erhc_h5.sync.models import OutboxEntry
+from tests import processes
 from tests.factories import people, write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,14 +58,17 @@ def _counts(app) -> dict:
 
 def _start_and_stop(app, path, access_code, sig) -> tuple[int, str, str]:
     args, env = _command(app, path, access_code)
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while _counts(app)["cards"] < 3000:  # well into the file, well before its end
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the import made no progress"
-        time.sleep(0.2)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
+    proc = processes.start(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _counts(app)["cards"] < 3000:  # well into the file, well before its end
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the import made no progress"
+            time.sleep(0.2)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        processes.kill_group(proc)
     return proc.returncode, out, err
 
 

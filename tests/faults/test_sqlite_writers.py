@@ -18,6 +18,7 @@ from sqlalchemy import event, select, text
 
 from erhc_h5.sandbox import demo
 from erhc_h5.db import WriterLock, get_db, get_session, session_scope, write_transaction, writing
+from tests import processes
 from tests.support import Journey, demo_app, make_launch_url
 
 
@@ -105,7 +106,7 @@ def test_releasing_a_lock_not_held_changes_nothing(tmp_path):
 def test_a_holder_in_another_process_makes_a_write_wait(sqlite_app):
     """A worker process holding the lock (flock) stops this process's writers until it lets go."""
     path = get_db(sqlite_app).writer_lock.path
-    holder = subprocess.Popen(
+    holder = processes.start(
         [sys.executable, "-c",
          "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
          "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()", path],
@@ -128,10 +129,7 @@ def test_a_holder_in_another_process_makes_a_write_wait(sqlite_app):
         assert done.wait(10), "the write did not go ahead once the other process let go"
         writer.join(10)
     finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait(10)
-        holder.stdout.close()
+        processes.kill_group(holder)
 
 
 def test_the_console_scan_nests_its_transaction_inside_the_lock(sqlite_app):

@@ -15,11 +15,11 @@ import requests
 from sqlalchemy import select
 
 from erhc_h5.config import DEV_PROVINCE_VERIFY_SECRET
-from erhc_h5.filing import services, uploads
 from erhc_h5.filing.delivery import TRANSPORT
 from erhc_h5.sandbox.filing_books import CITY_TRANSPORT
 from erhc_h5.staff.models import StaffUser
-from tests.filing.helpers import FIELDS, beijing_today, image_bytes
+from tests.factories import pending_filing
+from tests.filing.helpers import beijing_today
 
 DECISION_PATH = "/api/v1/province/filing-decision"
 VERIFY_ID = "sandbox-province-verify"
@@ -46,21 +46,22 @@ def decision_body(filing_id: int, **changes) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
-def make_pending(session, reviewer: StaffUser, checker: StaffUser, **fields):
-    """A filing the reviewer drafted and submitted and the admin sent to the province."""
-    filed = services.create_application(session, {**FIELDS, "auth_methods": "1^2^3^4", **fields},
-                                        actor_id=reviewer.id)
-    uploads.add_screen(session, filed, image_bytes("PNG"), actor_id=reviewer.id)
-    services.transition(session, filed, "submit", actor_id=reviewer.id)
-    services.transition(session, filed, "approve", actor_id=checker.id, opinion="同意报省")
-    return filed
+@pytest.fixture
+def reviewer(seeded, db_session):
+    """The demo reviewer: drafts and submits."""
+    return db_session.scalar(select(StaffUser).where(StaffUser.username == "demo-reviewer"))
 
 
 @pytest.fixture
-def staff(seeded, db_session):
+def checker(seeded, db_session):
+    """The demo admin, a second account: the one that drafted or submitted an application may not approve it."""
+    return db_session.scalar(select(StaffUser).where(StaffUser.username == "demo-admin"))
+
+
+@pytest.fixture
+def staff(reviewer, checker):
     """(reviewer, checker): the demo reviewer drafts, the demo admin passes the city's review."""
-    by_name = {u.username: u for u in db_session.scalars(select(StaffUser))}
-    return by_name["demo-reviewer"], by_name["demo-admin"]
+    return reviewer, checker
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def upload_dir(app, tmp_path):
 
 @pytest.fixture
 def pending(db_session, staff, upload_dir):
-    filed = make_pending(db_session, *staff)
+    filed = pending_filing(db_session, *staff)
     db_session.commit()
     assert filed.status == "province_pending"
     return filed

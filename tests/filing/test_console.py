@@ -9,19 +9,8 @@ from erhc_h5.audit import AuditEntry
 from erhc_h5.filing import console
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.filing.services import FilingError
-from erhc_h5.staff.models import StaffUser
-from tests.filing.helpers import FIELDS, image_bytes
-
-
-@pytest.fixture
-def reviewer(seeded, db_session):
-    return db_session.scalar(select(StaffUser).where(StaffUser.username == "demo-reviewer"))
-
-
-@pytest.fixture
-def upload_dir(app, tmp_path):
-    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
-    return tmp_path / "uploads"
+from tests.factories import image_bytes
+from tests.filing.helpers import FIELDS
 
 
 def _audits(db_session, action: str, app_id: int) -> int:

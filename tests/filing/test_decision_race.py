@@ -12,7 +12,8 @@ from erhc_h5.db import session_scope
 from erhc_h5.filing.models import FiledApp, FilingDecision
 from erhc_h5.staff.models import StaffUser
 from erhc_h5.sandbox import demo
-from tests.filing.exchange import DECISION_PATH, decision_body, make_pending, signed
+from tests.factories import pending_filing
+from tests.filing.exchange import DECISION_PATH, decision_body, signed
 from tests.support import LiveServer
 
 CALLS = 30
@@ -24,7 +25,7 @@ def test_attack_racing_decisions_for_one_filing_record_exactly_one(fresh_app, tm
     with fresh_app.app_context(), session_scope(fresh_app) as session:
         demo.seed(fresh_app, session)
         users = {u.username: u for u in session.scalars(select(StaffUser))}
-        filing_id = make_pending(session, users["demo-reviewer"], users["demo-admin"]).id
+        filing_id = pending_filing(session, users["demo-reviewer"], users["demo-admin"]).id
     bodies = [decision_body(filing_id), decision_body(filing_id, access_code="330101000077",
                                                       app_filing_no="ZJBA3301-0077", decision_no="ZJSP-2026-0077")]
     prepared = [(bodies[i % 2], signed(bodies[i % 2])) for i in range(CALLS)]

@@ -15,40 +15,13 @@ from erhc_h5.filing.decisions import DecisionInput, record_decision
 from erhc_h5.filing.models import DecisionSource, FiledApp, FilingDecision
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.launch import LaunchError, make_launch_url, verify_launch
-from erhc_h5.staff.models import StaffUser
 from erhc_h5.sync.models import OutboxEntry
-from tests.filing.helpers import FIELDS, PDF, beijing_today, decision_data, image_bytes
+from tests.factories import image_bytes
+from tests.filing.helpers import FIELDS, PDF, beijing_today, decision_data
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 JPEG = image_bytes("JPEG")
 PNG = image_bytes("PNG")
-
-
-@pytest.fixture
-def reviewer(seeded, db_session):
-    return db_session.scalar(select(StaffUser).where(StaffUser.username == "demo-reviewer"))
-
-
-@pytest.fixture
-def checker(seeded, db_session):
-    return db_session.scalar(select(StaffUser).where(StaffUser.username == "demo-admin"))
-
-
-@pytest.fixture
-def upload_dir(app, tmp_path):
-    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
-    return tmp_path / "uploads"
-
-
-@pytest.fixture
-def pending(db_session, reviewer, checker, upload_dir):
-    """A filing drafted and submitted by the reviewer, passed by the admin: awaiting the province."""
-    filed = services.create_application(db_session, {**FIELDS, "auth_methods": "1^2^3^4"}, actor_id=reviewer.id)
-    uploads.add_screen(db_session, filed, PNG, actor_id=reviewer.id)
-    services.transition(db_session, filed, "submit", actor_id=reviewer.id)
-    services.transition(db_session, filed, "approve", actor_id=checker.id, opinion="同意报省")
-    assert filed.status == "province_pending"
-    return filed
 
 
 def _given(**changes) -> DecisionInput:

@@ -12,7 +12,6 @@ from erhc_h5.config import ConfigError
 from erhc_h5.filing.delivery import filing_url
 from erhc_h5.filing.models import FilingDelivery
 from erhc_h5.sandbox.models import SandboxProvinceFiling
-from tests.filing.exchange import wire  # noqa: F401
 from tests.filing.helpers import FIELDS
 from tests.support import PRODUCTION
 

@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 
-import pytest
 from sqlalchemy import select
 
 from erhc_h5.filing import services, uploads
@@ -15,8 +14,9 @@ from erhc_h5.filing.models import FiledApp, FilingDecision, FilingDelivery
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.resident.launch import make_launch_url
 from erhc_h5.sandbox.models import SandboxProvinceFiling
-from tests.filing.exchange import APPLICATIONS, make_pending, signed, staff, upload_dir, wire  # noqa: F401
-from tests.filing.helpers import FIELDS, beijing_today, image_bytes
+from tests.factories import image_bytes, pending_filing
+from tests.filing.exchange import APPLICATIONS, signed
+from tests.filing.helpers import FIELDS, beijing_today
 
 
 def _draft_submitted(db_session, reviewer, **fields) -> FiledApp:
@@ -110,7 +110,7 @@ def test_the_province_down_never_blocks_the_city_and_the_delivery_is_retried(
 
 
 def test_paper_only_when_the_province_offers_no_electronic_path(db_session, staff, upload_dir):
-    filed = make_pending(db_session, *staff)
+    filed = pending_filing(db_session, *staff)
     db_session.commit()
     assert db_session.scalar(select(FilingDelivery).where(FilingDelivery.app_id == filed.id)) is None
 

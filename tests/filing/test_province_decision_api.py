@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from erhc_h5.audit import AuditEntry
 from erhc_h5.filing import services
 from erhc_h5.filing.models import FiledApp, FilingDecision
-from tests.filing.exchange import DECISION_PATH, decision_body, make_pending, pending, signed, staff, upload_dir  # noqa: F401
+from tests.factories import pending_filing
+from tests.filing.exchange import DECISION_PATH, decision_body, signed
 from tests.filing.helpers import FIELDS
 
 
@@ -101,7 +102,7 @@ def test_attack_an_unsigned_or_badly_signed_decision_is_refused(client, db_sessi
 
 def test_attack_a_replayed_decision_call_is_refused(client, db_session, staff, upload_dir, pending):
     """The province's request for one filing, replayed verbatim for another awaiting filing."""
-    other = make_pending(db_session, *staff, app_name="另一个App", app_filing_no="APPTEST0002")
+    other = pending_filing(db_session, *staff, app_name="另一个App", app_filing_no="APPTEST0002")
     db_session.commit()
     body = decision_body(pending.id)
     headers = signed(body)

@@ -11,25 +11,8 @@ from erhc_h5.audit import AuditEntry
 from erhc_h5.filing import services, uploads
 from erhc_h5.filing.decisions import DecisionInput, record_decision
 from erhc_h5.filing.models import DecisionSource, FiledApp
-from erhc_h5.staff.models import StaffUser
-from tests.filing.helpers import FIELDS, image_bytes
-
-
-@pytest.fixture
-def reviewer(seeded, db_session):
-    return db_session.scalar(select(StaffUser).where(StaffUser.username == "demo-reviewer"))
-
-
-@pytest.fixture
-def checker(seeded, db_session):
-    """A second account: the one that drafted or submitted an application may not approve it."""
-    return db_session.scalar(select(StaffUser).where(StaffUser.username == "demo-admin"))
-
-
-@pytest.fixture
-def upload_dir(app, tmp_path):
-    app.config["UPLOAD_DIR"] = str(tmp_path / "uploads")
-    return tmp_path / "uploads"
+from tests.factories import image_bytes
+from tests.filing.helpers import FIELDS
 
 
 def _draft(db_session, reviewer, **changes):

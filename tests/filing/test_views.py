@@ -10,7 +10,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from erhc_h5.filing.models import FiledApp
-from tests.filing.helpers import FIELDS, decision_data, form_data, image_bytes
+from tests.factories import image_bytes
+from tests.filing.helpers import FIELDS, decision_data, form_data
 
 
 @pytest.fixture

@@ -5,15 +5,11 @@ import re
 
 import pytest
 
-from erhc_h5.db import utcnow
-from erhc_h5.sync.models import SyncAttempt, SyncBatch
+from tests.factories import sync_batch
 
 
 def _measured(db_session, offset: float) -> None:
-    batch = SyncBatch(cd_batch="3301202612030900001", state="done", record_count=1)
-    db_session.add(batch)
-    db_session.flush()
-    db_session.add(SyncAttempt(batch_id=batch.id, at=utcnow(), outcome="ok", clock_offset_seconds=offset))
+    sync_batch(db_session, "3301202612030900001", attempt_rows=[{"outcome": "ok", "clock_offset_seconds": offset}])
     db_session.commit()
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.exc import OperationalError
 from erhc_h5.audit import AuditEntry
 from erhc_h5.ops import services
 from erhc_h5.resident.models import RateCounter
+from tests.factories import audit_entry
 
 
 def test_the_readiness_probe_commits_its_write(db_session):
@@ -21,8 +22,7 @@ def test_the_readiness_probe_commits_its_write(db_session):
 
 def test_a_refused_probe_write_is_rolled_back_and_named(db_session, monkeypatch):
     def refuse(session, *args):
-        session.add(AuditEntry(actor_type="system", action="test.probe_half_written", detail={}))
-        session.flush()
+        audit_entry(session, "test.probe_half_written")
         raise OperationalError("INSERT", {}, Exception("attempt to write a readonly database"))
 
     monkeypatch.setattr(services, "take", refuse)

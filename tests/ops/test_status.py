@@ -11,9 +11,9 @@ from erhc_h5.db import utcnow
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.ops.status import get_status
 from erhc_h5.cards.service import issue_or_update_card
-from erhc_h5.resident.models import VerificationSession
 from erhc_h5.scan.models import ScanEvent
 from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
+from tests.factories import sync_batch, verification_session
 from tests.support import BASE_OVERRIDES
 
 IDENTITIES = [
@@ -32,22 +32,18 @@ def _fill(db_session, seeded):
     db_session.flush()
     entries = db_session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)).all()
     entries[0].created_at = utcnow() - dt.timedelta(minutes=30)
-    batch = SyncBatch(cd_batch="3301202611250900001", state="done", record_count=1)
-    db_session.add(batch)
-    db_session.flush()
+    now = utcnow()
+    batch = sync_batch(db_session, "3301202611250900001", attempt_rows=[
+        {"at": now - dt.timedelta(hours=3), "outcome": "http_503", "status_code": 503},
+        {"at": now - dt.timedelta(hours=2), "outcome": "timeout"},
+        {"at": now - dt.timedelta(hours=1), "outcome": "ok", "status_code": 200, "accepted": 0, "rejected": 1},
+        {"at": now - dt.timedelta(hours=30), "outcome": "timeout"},  # outside 24 h
+    ])
     entries[1].state, entries[1].batch_id = "rejected", batch.id
     entries[1].errors = [{"field": "county_code", "reason": "unknown_county"}]
-    now = utcnow()
-    db_session.add_all([
-        SyncAttempt(batch_id=batch.id, at=now - dt.timedelta(hours=3), outcome="http_503", status_code=503),
-        SyncAttempt(batch_id=batch.id, at=now - dt.timedelta(hours=2), outcome="timeout"),
-        SyncAttempt(batch_id=batch.id, at=now - dt.timedelta(hours=1), outcome="ok", status_code=200, accepted=0,
-                    rejected=1),
-        SyncAttempt(batch_id=batch.id, at=now - dt.timedelta(hours=30), outcome="timeout"),  # outside 24 h
-    ])
     for i, state in enumerate(["passed", "passed", "failed", "locked", "in_progress"]):
-        db_session.add(VerificationSession(id=f"vs{i:030d}", app_id=demo.id, method="2", state=state))
-    db_session.add(VerificationSession(id="vx" + "0" * 30, app_id=demo.id, method="3", state="passed"))
+        verification_session(db_session, f"vs{i}", state=state, app_id=demo.id)
+    verification_session(db_session, "vx", method="3", app_id=demo.id)
     db_session.add_all([
         ScanEvent(site_name="一号接种点", result="authenticated"),
         ScanEvent(site_name="一号接种点", result="not_authenticated"),

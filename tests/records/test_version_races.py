@@ -3,18 +3,16 @@ transactions write one at once (a pass, a profile edit, a repair): the counter i
 under the card's row lock (PostgreSQL) or inside the write transaction (SQLite)."""
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import select
 
 from erhc_h5.sandbox import demo
-from erhc_h5.db import get_db, session_scope, write_transaction
+from erhc_h5.db import session_scope, write_transaction
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.records.versions import record_card_version
 from erhc_h5.cards.service import issue_or_update_card
 from erhc_h5.cards.models import EHealthCard
 from tests.factories import person
-from tests.support import demo_app
+from tests.support import demo_app, in_parallel_sessions
 
 WRITERS = 30
 
@@ -27,27 +25,13 @@ def _card(app) -> int:
 
 def test_thirty_versions_written_at_once_are_numbered_in_turn(fresh_app):
     card_id = _card(fresh_app)
-    start = threading.Barrier(WRITERS)
-    errors: list[BaseException] = []
 
-    def writer() -> None:
-        with fresh_app.app_context():
-            session = get_db(fresh_app).factory()
-            try:
-                start.wait(10)
-                write_transaction(session)
-                record_card_version(session, session.get(EHealthCard, card_id), "u")
-                session.commit()
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-            finally:
-                session.close()
+    def writer(session) -> None:
+        write_transaction(session)
+        record_card_version(session, session.get(EHealthCard, card_id), "u")
+        session.commit()
 
-    threads = [threading.Thread(target=writer) for _ in range(WRITERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    errors = in_parallel_sessions(fresh_app, WRITERS, writer)
     assert not errors, [type(e).__name__ for e in errors]
     with fresh_app.app_context(), session_scope(fresh_app) as session:
         versions = session.scalars(select(AuthRecord.version).where(AuthRecord.card_id == card_id)

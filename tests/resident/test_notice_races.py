@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 
 from erhc_h5.sandbox import demo
-from erhc_h5.db import get_db, session_scope
+from erhc_h5.db import session_scope
 from erhc_h5.identity import ProviderUnavailable, get_providers
 from erhc_h5.cards import notices
 from erhc_h5.cards.service import ensure_app_user, issue_or_update_card
 from tests.factories import person
-from tests.support import demo_app
+from tests.support import demo_app, in_parallel_sessions
 
 SENDERS = 30
 
@@ -44,24 +44,7 @@ def test_thirty_senders_of_one_notice_send_it_once(fresh_app, monkeypatch):
         return real(phone, params)
 
     monkeypatch.setattr(sms, "send_notice", counting)
-    start = threading.Barrier(SENDERS)
-    errors: list[BaseException] = []
-
-    def sender() -> None:
-        with fresh_app.app_context():
-            session = get_db(fresh_app).factory()
-            try:
-                start.wait(10)
-                notices.send_pending(session, [notice_id])
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-            finally:
-                session.close()
-
-    threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    errors = in_parallel_sessions(fresh_app, SENDERS, lambda session: notices.send_pending(session, [notice_id]),
+                                  timeout=60)
     assert len(sent) == 1, f"the notice went out {len(sent)} times"
     assert not errors, errors

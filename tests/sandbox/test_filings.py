@@ -9,11 +9,12 @@ from sqlalchemy import select
 
 from erhc_h5.filing.models import FiledApp
 from erhc_h5.sandbox.models import SandboxProvinceFiling
-from tests.filing.exchange import make_pending, staff, upload_dir, wire  # noqa: F401
+from tests.factories import pending_filing, sandbox_filing
+from tests.filing.exchange import checker, reviewer, staff, upload_dir, wire  # noqa: F401
 
 
 def _received(db_session, staff, **fields) -> tuple[FiledApp, SandboxProvinceFiling]:
-    filed = make_pending(db_session, *staff, **fields)
+    filed = pending_filing(db_session, *staff, **fields)
     db_session.commit()
     row = db_session.scalar(select(SandboxProvinceFiling).where(SandboxProvinceFiling.city_filing_id == filed.id))
     assert row is not None and row.status == "received"
@@ -22,9 +23,8 @@ def _received(db_session, staff, **fields) -> tuple[FiledApp, SandboxProvinceFil
 
 def test_suggested_numbers_skip_those_the_province_already_assigned(db_session, staff, wire):
     _, row = _received(db_session, staff)
-    taken = SandboxProvinceFiling(cd_source="3301", city_filing_id=999, form={}, status="approved", opinion="x",
-                                  city_reply="", app_filing_no="ZJBA330120260002", access_code="330101000002")
-    db_session.add(taken)
+    sandbox_filing(db_session, 999, status="approved", opinion="x", city_reply="", app_filing_no="ZJBA330120260002",
+                   access_code="330101000002")
     db_session.commit()
     page = wire.province.get(f"/sandbox-province/filings/{row.id}").get_data(as_text=True)
     # one number assigned so far: the next is the 2nd, which is taken, so the 3rd is offered

@@ -18,6 +18,7 @@ from sqlalchemy import delete
 from erhc_h5 import create_app
 from erhc_h5.config import ConfigError
 from erhc_h5.sandbox.models import ProvinceRecord
+from tests.factories import province_record
 from tests.support import PRODUCTION
 
 PAGE = "/sandbox-province/vaccination"
@@ -51,14 +52,6 @@ def city():
         yield mock
 
 
-def hold(session, record: dict, **changes) -> None:
-    """A version the province received earlier (as its receiver stores it)."""
-    held = {**record, **changes, "cd_batch": "3301202612031000001"}
-    session.add(ProvinceRecord(record_id=held["id"], cd_time=held["cd_time"], cd_operation=held["cd_operation"],
-                               cd_batch=held["cd_batch"], cd_source="3301", payload=held))
-    session.flush()
-
-
 def scan(client, code=CODE):
     return client.post(PAGE, data={"code": code})
 
@@ -79,7 +72,7 @@ def by_id(response, element_id: str) -> str:
 
 
 def test_case_two_shows_the_basic_information_and_a_voucher_on_the_same_page(page, city, db_session):
-    hold(db_session, RECORD)
+    province_record(db_session, RECORD)
     city.post(VERIFY, json={"result": "authenticated", "record": RECORD})
     response = scan(page)
     assert response.status_code == 200
@@ -128,7 +121,7 @@ def test_case_one_shows_exactly_the_citys_words(page, city):
 ])
 def test_disagreement_is_shown_beside_the_citys_answer(page, city, db_session, held_changes, status, words):
     if held_changes is not None:
-        hold(db_session, RECORD, **held_changes)
+        province_record(db_session, RECORD, **held_changes)
     city.post(VERIFY, json={"result": "authenticated", "record": RECORD})
     response = scan(page)
     html = response.get_data(as_text=True)
@@ -138,8 +131,8 @@ def test_disagreement_is_shown_beside_the_citys_answer(page, city, db_session, h
 
 
 def test_an_older_held_version_beside_the_same_one_still_matches(page, city, db_session):
-    hold(db_session, RECORD, cd_time="2026-12-02 08:00:00", cd_operation="i", authentication_method="2")
-    hold(db_session, RECORD)
+    province_record(db_session, RECORD, cd_time="2026-12-02 08:00:00", cd_operation="i", authentication_method="2")
+    province_record(db_session, RECORD)
     city.post(VERIFY, json={"result": "authenticated", "record": RECORD})
     assert 'data-check="match"' in scan(page).get_data(as_text=True)
 
@@ -262,7 +255,7 @@ def test_the_page_takes_a_scanner_and_keeps_the_code_out_of_urls(page):
 
 
 def test_no_personal_value_or_code_reaches_the_log(page, city, db_session, caplog):
-    hold(db_session, RECORD)
+    province_record(db_session, RECORD)
     city.post(VERIFY, json={"result": "authenticated", "record": RECORD})
     with caplog.at_level("DEBUG"):
         scan(page)

@@ -7,7 +7,8 @@ from erhc_h5.sandbox import demo
 from erhc_h5.code import tokens
 from erhc_h5.db import session_scope
 from erhc_h5.scan.models import ScanEvent
-from tests.code.helpers import make_card, post_scan
+from tests.code.helpers import post_scan
+from tests.factories import make_card
 
 
 _post = post_scan

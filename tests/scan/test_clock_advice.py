@@ -2,15 +2,13 @@
 not to have the resident refresh (which cannot help); a really stale code keeps the refresh advice."""
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 import pytest
 
 from erhc_h5.code import tokens
 from erhc_h5.scan import clock
-from erhc_h5.sync.models import SyncAttempt, SyncBatch
-from tests.code.helpers import make_card
+from tests.factories import make_card, sync_batch
 
 REAL_TIME = time.time
 AHEAD = 600  # ten minutes
@@ -68,11 +66,8 @@ def test_stale_code_on_a_device_an_hour_off_says_both(db_session, seeded, api):
 
 
 def test_server_skewed_against_the_province_says_so_without_device_time(app, db_session, seeded, api, monkeypatch):
-    batch = SyncBatch(cd_batch="3301202612030800001", state="done")
-    db_session.add(batch)
-    db_session.flush()
-    db_session.add(SyncAttempt(batch_id=batch.id, outcome="ok", at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                               clock_offset_seconds=-float(AHEAD)))
+    sync_batch(db_session, "3301202612030800001",
+               attempt_rows=[{"outcome": "ok", "clock_offset_seconds": -float(AHEAD)}])
     db_session.commit()
     code = _code(db_session, seeded)
     _server_ahead(monkeypatch, AHEAD)

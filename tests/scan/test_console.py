@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 
 from erhc_h5.code import tokens
-from tests.code.helpers import login_resident, make_card
+from tests.code.helpers import login_resident
+from tests.factories import card_with_code, make_card
 
 
 def test_console_requires_nurse_or_device(client, seeded, auth):
@@ -18,9 +19,7 @@ def test_console_requires_nurse_or_device(client, seeded, auth):
 
 
 def test_nurse_scans_prints_voucher(client, db_session, seeded, auth):
-    card, _, identity = make_card(db_session, seeded, methods="2^3")
-    code = tokens.issue(db_session, card.id).text
-    db_session.commit()
+    card, code, identity = card_with_code(db_session, seeded, methods="2^3")
     auth.login("nurse")
     page = client.post("/scan", data={"code": code + "\n"})
     assert page.status_code == 200 and "核验通过" in page.text and identity["name"] in page.text
@@ -34,9 +33,7 @@ def test_nurse_scans_prints_voucher(client, db_session, seeded, auth):
 
 
 def test_console_shows_reasons(client, db_session, seeded, auth):
-    card, _, _ = make_card(db_session, seeded, methods=None)
-    code = tokens.issue(db_session, card.id).text
-    db_session.commit()
+    card, code, _ = card_with_code(db_session, seeded, methods=None)
     auth.login("nurse")
     assert "该用户未进行实名认证" in client.post("/scan", data={"code": code}).text
     page = client.post("/scan", data={"code": "garbage"})

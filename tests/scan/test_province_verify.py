@@ -21,7 +21,9 @@ from erhc_h5.cards.service import cancel_card, issue_or_update_card
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent
 from erhc_h5.sandbox.province_rules import validate
 from erhc_h5.sync.province_verify import VERIFY_PATH, ProvinceVerifyClient, SignedRequest
-from tests.code.helpers import make_card, post_scan
+from tests.code.helpers import post_scan
+from tests.factories import card_with_code, make_card
+from tests.scan.bodies import bodies
 
 NOT_AUTHENTICATED = {"result": "not_authenticated", "message": "该用户未进行实名认证"}
 SPEC_RECORD_FIELDS = {"id", "erhc_card_no", "empi", "name", "sex", "nation", "nationality", "birthday",
@@ -43,9 +45,7 @@ def ask(client, province, code, terminal="SC-330106-01", **kwargs):
 
 
 def test_authenticated_resident_gets_the_record_as_uploaded(client, db_session, seeded, province):
-    card, _, identity = make_card(db_session, seeded, methods="2")
-    code = tokens.issue(db_session, card.id).text
-    db_session.commit()
+    card, code, identity = card_with_code(db_session, seeded, methods="2")
     r = ask(client, province, code)
     assert r.status_code == 200, r.json
     assert set(r.json) == {"result", "record"} and r.json["result"] == "authenticated"
@@ -104,9 +104,7 @@ def test_cancelled_card_and_bad_codes_get_the_scan_reason_codes(app, client, db_
 
 
 def test_replay_rule_applies_per_terminal(client, db_session, seeded, province):
-    card, _, _ = make_card(db_session, seeded)
-    code = tokens.issue(db_session, card.id).text
-    db_session.commit()
+    card, code, _ = card_with_code(db_session, seeded)
     assert ask(client, province, code, "T-1").json["result"] == "authenticated"
     assert ask(client, province, code, "T-1").json["result"] == "authenticated"  # the same terminal looks again
     r = ask(client, province, code, "T-2")
@@ -121,9 +119,7 @@ def test_replay_rule_applies_per_terminal(client, db_session, seeded, province):
 
 def test_hand_signed_request_from_the_spec_text(app, client, db_session, seeded):
     """Signature computed here from SPEC's words, not by either implementation."""
-    card, _, _ = make_card(db_session, seeded, methods=None)
-    code = tokens.issue(db_session, card.id).text
-    db_session.commit()
+    card, code, _ = card_with_code(db_session, seeded, methods=None)
     body = json.dumps({"code": code, "terminal": "hand"}).encode()
     stamp, nonce = str(int(time.time())), "0123456789abcdef0123456789abcdef"
     text = "POST\n" + VERIFY_PATH + "\n" + stamp + "\n" + nonce + "\n" + hashlib.sha256(body).hexdigest()
@@ -140,9 +136,7 @@ def _refused(r, reason):
 
 
 def test_signature_refusals(app, client, db_session, seeded, province):
-    card, _, _ = make_card(db_session, seeded)
-    code = tokens.issue(db_session, card.id).text
-    db_session.commit()
+    card, code, _ = card_with_code(db_session, seeded)
     good = province.prepare(code, "T-9")
     _refused(send(client, SignedRequest(good.path, {**good.headers, "X-Erhc-Signature": "0" * 64}, good.body)),
              "bad_signature")
@@ -171,9 +165,7 @@ def test_signature_refusals(app, client, db_session, seeded, province):
 
 
 def test_replayed_nonce_is_refused_and_writes_no_scan(client, db_session, seeded, province):
-    card, _, _ = make_card(db_session, seeded)
-    code = tokens.issue(db_session, card.id).text
-    db_session.commit()
+    card, code, _ = card_with_code(db_session, seeded)
     signed = province.prepare(code, "T-1")
     assert send(client, signed).status_code == 200
     scans = db_session.scalar(select(ScanEvent.id).order_by(ScanEvent.id.desc()))
@@ -203,14 +195,7 @@ def test_bad_bodies_are_4xx_with_reasons(app, client, seeded, province, raw, sta
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(
-    st.binary(max_size=300),
-    st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=120),
-                 lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
-                 max_leaves=12).map(lambda v: json.dumps(v).encode()),
-    st.fixed_dictionaries({"code": st.text(max_size=130), "terminal": st.text(max_size=70)})
-    .map(lambda v: json.dumps(v).encode()),
-))
+@given(body=bodies({"code": st.text(max_size=130), "terminal": st.text(max_size=70)}))
 def test_fuzz_signed_bodies_never_500(client, seeded, province, body):
     from erhc_h5.sync.province_signing import signed_headers
 

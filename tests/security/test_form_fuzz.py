@@ -22,10 +22,10 @@ from PIL import Image
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from erhc_h5.sandbox.models import SandboxProvinceFiling
 from erhc_h5.scan.models import ScanDevice
 from erhc_h5.staff.models import StaffUser
 from erhc_h5.sync.province_signing import signed_headers
+from tests.factories import sandbox_filing
 from tests.filing.helpers import form_data as filing_form
 from tests.support import IDENTITY, Journey, PROFILE
 
@@ -198,9 +198,7 @@ def world(app, client, db_session, seeded, tmp_path):
     pending.ready(uid="fuzz-onsite")
     assert pending.client.post("/h5/verify/onsite").status_code == 302
     nurse = seeded["users"]["nurse"]["username"]
-    received = SandboxProvinceFiling(cd_source="3301", city_filing_id=app_id, form={"app_name": "模糊测试应用"})
-    db_session.add(received)
-    db_session.flush()
+    received = sandbox_filing(db_session, app_id, {"app_name": "模糊测试应用"})
     return {
         "province_application_id": received.id,
         "app_id": app_id, "screen": screen, "onsite_code": pending.vs().onsite_code,

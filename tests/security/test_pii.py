@@ -10,6 +10,7 @@ from sqlalchemy import select
 from erhc_h5.cards.service import find_card, issue_or_update_card, update_profile
 from erhc_h5.resident.models import VerificationSession
 from erhc_h5.security.pii import Keyring, PIIError
+from tests.factories import verification_session
 from tests.security.helpers import clear_forms, raw_dump, residents
 from tests.support import demo_app
 
@@ -74,7 +75,7 @@ def test_raw_database_holds_no_clear_personal_data(db_session, seeded):
         card = issue_or_update_card(db_session, dict(person), app_row, methods=None if i == 0 else "2")
         if i % 2:
             update_profile(db_session, card, {"current_address": person["current_address"] + "1幢"})
-        db_session.add(VerificationSession(id=f"vs{i:030d}", method="2", state="passed", payload=dict(person)))
+        verification_session(db_session, f"vs{i}", payload=dict(person))
     db_session.commit()
     assert find_card(db_session, "01", people[3]["idcode"]).name == people[3]["name"]
     dump = raw_dump(db_session.connection())
@@ -86,8 +87,7 @@ def test_raw_database_holds_no_clear_personal_data(db_session, seeded):
 def test_raw_search_would_catch_a_leak(db_session, seeded):
     """The search itself works: a value written in clear into a plain column is found."""
     person = residents(1)[0]
-    db_session.add(VerificationSession(id="leak" + "0" * 28, method="2", failure_reason=person["phone"]))
-    db_session.flush()
+    verification_session(db_session, "leak", state="failed", failure_reason=person["phone"])
     dump = raw_dump(db_session.connection())
     assert person["phone"] in dump["verification_sessions"]
     assert db_session.scalar(select(VerificationSession.id).where(VerificationSession.id == "leak" + "0" * 28))

@@ -11,14 +11,17 @@ from erhc_h5.db import utcnow
 from erhc_h5.filing.models import LaunchNonce
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.cards.service import issue_or_update_card
+from erhc_h5.resident import limits, verification
 from erhc_h5.cards.models import EHealthCard
 from erhc_h5.resident.models import VerificationEvent, VerificationSession
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent
 from erhc_h5.security.retention import purge
+from erhc_h5.staff.models import LoginThrottle
 from erhc_h5.sandbox.models import ProvinceNonce
 from erhc_h5.sync.models import OutboxEntry, SyncBatch
+from tests.factories import audit_entry, sync_batch, verification_session
 from tests.security.helpers import residents
-from tests.support import demo_app
+from tests.support import Journey, demo_app
 
 KEPT = (EHealthCard, AuthRecord, OutboxEntry, SyncBatch)
 
@@ -37,8 +40,8 @@ def _world(db_session, seeded) -> dict:
 
     def vs(key, state, days, completed=True):
         at = _ago(days)
-        db_session.add(VerificationSession(id=key.ljust(32, "0"), method="2", state=state, payload=dict(person),
-                                           created_at=at, updated_at=at, completed_at=at if completed else None))
+        verification_session(db_session, key, state=state, payload=dict(person), created_at=at, updated_at=at,
+                             completed_at=at if completed else None)
 
     vs("oldpassed", "passed", 91)
     vs("oldfailed", "failed", 200)
@@ -150,8 +153,8 @@ def test_app_users_with_a_card_or_a_live_session_are_kept(app, db_session, seede
                                        ("old-in-journey", old, None), ("new-cardless", _ago(5), None))}
     db_session.add_all(users.values())
     db_session.flush()
-    db_session.add(VerificationSession(id="journey".ljust(32, "0"), method="2", state="in_progress",
-                                       app_user_id=users["old-in-journey"].id, created_at=_ago(1), updated_at=_ago(1)))
+    verification_session(db_session, "journey", state="in_progress", app_user_id=users["old-in-journey"].id,
+                         created_at=_ago(1), updated_at=_ago(1))
     db_session.commit()
     counts = purge(db_session, app.config)
     assert counts["app_users_without_card"] == 1
@@ -162,7 +165,7 @@ def test_app_users_with_a_card_or_a_live_session_are_kept(app, db_session, seede
 def test_only_launch_audit_rows_expire(app, db_session, seeded):
     for action, days in (("resident.launch", 31), ("resident.launch", 29), ("staff.login", 400),
                          ("verification.passed", 400)):
-        db_session.add(AuditEntry(actor_type="resident", action=action, at=_ago(days)))
+        audit_entry(db_session, action, actor_type="resident", at=_ago(days))
     db_session.commit()
     assert purge(db_session, app.config)["launch_audit"] == 1
     db_session.expire_all()
@@ -174,8 +177,7 @@ def test_only_launch_audit_rows_expire(app, db_session, seeded):
 def test_expired_sessions_go_after_a_week(app, db_session, seeded):
     for key, state, days in (("exp8", "expired", 8), ("exp6", "expired", 6), ("fail8", "failed", 8)):
         at = _ago(days)
-        db_session.add(VerificationSession(id=key.ljust(32, "0"), method="2", state=state, created_at=at,
-                                           updated_at=at, completed_at=at))
+        verification_session(db_session, key, state=state, created_at=at, updated_at=at, completed_at=at)
     db_session.commit()
     assert purge(db_session, app.config)["verification_sessions"] == 1
     db_session.expire_all()
@@ -199,11 +201,8 @@ def test_rate_counters_go_only_after_their_longest_window(app, db_session, seede
 def test_upload_attempts_go_batches_stay(app, db_session, seeded):
     from erhc_h5.sync.models import SyncAttempt
 
-    batch = SyncBatch(cd_batch="3301202001010000002", created_at=_ago(200))
-    db_session.add(batch)
-    db_session.flush()
-    for days in (91, 89):
-        db_session.add(SyncAttempt(batch_id=batch.id, at=_ago(days), outcome="ok"))
+    sync_batch(db_session, "3301202001010000002", created_at=_ago(200),
+               attempt_rows=[{"at": _ago(days), "outcome": "ok"} for days in (91, 89)])
     db_session.commit()
     assert purge(db_session, app.config)["sync_attempts"] == 1
     db_session.expire_all()
@@ -226,3 +225,35 @@ def test_scan_claims_go_after_a_day(app, db_session, seeded):
     assert purge(db_session, app.config)["scan_token_claims"] == 1
     db_session.expire_all()
     assert list(db_session.scalars(select(ScanTokenClaim.token_fingerprint))) == ["b" * 64]
+
+
+def test_a_walked_journey_loses_its_personal_data_then_its_session(client, db_session, seeded, app):
+    journey = Journey(client, db_session)
+    journey.ready()
+    vs = journey.vs()
+    days = app.config["RETENTION_VERIFICATION_DAYS"]
+    limits.record_event(db_session, "failure", subject="x", at=utcnow() - dt.timedelta(days=days + 2))
+    limits.record_event(db_session, "failure", subject="y")
+    db_session.commit()
+    assert db_session.query(LaunchNonce).count() == 1
+    first = purge(db_session, app.config, now=utcnow() + dt.timedelta(days=2))
+    assert first["sessions_expired"] == 1 and first["verification_events"] == 1 and first["launch_nonces"] == 1
+    assert db_session.get(VerificationSession, vs.id).payload is None
+    assert db_session.query(VerificationEvent).filter_by(subject_hash="y").count() == 1
+    second = purge(db_session, app.config, now=utcnow() + dt.timedelta(days=days + 3))
+    db_session.commit()
+    assert second["verification_sessions"] == 1
+    assert db_session.query(VerificationSession).filter_by(id=vs.id).count() == 0
+    assert verification.TERMINAL >= {"expired"}
+
+
+def test_idle_throttle_rows_are_purged_but_not_a_running_backoff(app, db_session):
+    now = utcnow()
+    db_session.add_all([
+        LoginThrottle(username="old.idle", failures=2, lockouts=0, updated_at=now - dt.timedelta(days=5)),
+        LoginThrottle(username="old.blocked", failures=0, lockouts=9, updated_at=now - dt.timedelta(days=5),
+                      blocked_until=now + dt.timedelta(days=1)),
+        LoginThrottle(username="recent", failures=1, lockouts=0, updated_at=now)])
+    db_session.commit()
+    assert purge(db_session, app.config)["staff_login_throttles"] == 1
+    assert sorted(db_session.scalars(select(LoginThrottle.username))) == ["old.blocked", "recent"]

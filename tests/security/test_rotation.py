@@ -11,10 +11,10 @@ from sqlalchemy import Text, select, text, type_coerce
 from erhc_h5.db import get_session
 from erhc_h5.cards.service import issue_or_update_card
 from erhc_h5.cards.models import EHealthCard
-from erhc_h5.resident.models import VerificationSession
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.security.pii import Keyring, keyring, make_empi
 from erhc_h5.security.rotation import encrypted_columns, rotate_pii
+from tests.factories import verification_session
 from tests.security.helpers import residents
 from tests.support import demo_app
 
@@ -37,7 +37,7 @@ def _write_under_k1(db_session, seeded, n=5):
     app_row = demo_app(db_session)
     for i, person in enumerate(people):
         issue_or_update_card(db_session, dict(person), app_row, methods="2")
-        db_session.add(VerificationSession(id=f"rot{i:029d}", method="2", state="passed", payload=dict(person)))
+        verification_session(db_session, f"rot{i}", payload=dict(person))
     db_session.commit()
     return people
 

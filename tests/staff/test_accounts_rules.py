@@ -1,14 +1,11 @@
-"""Staff account rules in-process: the backoff schedule, password rules, the demo seed's passwords,
-and the throttle rows' retention."""
+"""Staff account rules in-process: the backoff schedule, password rules and the demo seed's passwords."""
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
 
 from erhc_h5.db import utcnow
-from erhc_h5.security.retention import purge
 from erhc_h5.staff import throttle
 from erhc_h5.staff.models import LoginThrottle
 from erhc_h5.staff.passwords import WeakPassword, check_strength
@@ -63,15 +60,3 @@ def test_password_rules(password, reason):
 def test_demo_seed_passwords_pass_the_rules(seeded):
     for creds in seeded["users"].values():
         check_strength(creds["password"], username=creds["username"])
-
-
-def test_idle_throttle_rows_are_purged_but_not_a_running_backoff(app, db_session):
-    now = utcnow()
-    db_session.add_all([
-        LoginThrottle(username="old.idle", failures=2, lockouts=0, updated_at=now - dt.timedelta(days=5)),
-        LoginThrottle(username="old.blocked", failures=0, lockouts=9, updated_at=now - dt.timedelta(days=5),
-                      blocked_until=now + dt.timedelta(days=1)),
-        LoginThrottle(username="recent", failures=1, lockouts=0, updated_at=now)])
-    db_session.commit()
-    assert purge(db_session, app.config)["staff_login_throttles"] == 1
-    assert sorted(db_session.scalars(select(LoginThrottle.username))) == ["old.blocked", "recent"]

@@ -12,7 +12,7 @@ from erhc_h5.audit import AuditEntry, audit
 from erhc_h5.code import tokens
 from erhc_h5.cards.models import EHealthCard
 from erhc_h5.scan.models import ScanDevice, ScanEvent
-from tests.code.helpers import make_card
+from tests.factories import make_card
 
 # 16:30:05 UTC on 2 December is 00:30:05 on 3 December in Beijing (UTC+8, no daylight saving).
 INSTANT = dt.datetime(2026, 12, 2, 16, 30, 5)  # naive UTC, as the database keeps it

@@ -2,19 +2,27 @@
 exactly once and each version travelled in exactly one cd_batch."""
 from __future__ import annotations
 
-import time
+import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from erhc_h5.db import session_scope
+from erhc_h5.db import session_scope, utcnow
 from erhc_h5.records.models import AuthRecord
+from erhc_h5.sandbox.models import ProvinceRecord
 from erhc_h5.sync.models import OutboxEntry, SyncAttempt, SyncBatch
 from erhc_h5.sync.repair import outbox_counts, rejected_entries, requeue
+from tests.support import wait_until
 
 
 def _attempts(chain) -> list[str]:
     with chain.app.app_context(), session_scope(chain.app) as session:
         return list(session.scalars(select(SyncAttempt.outcome).order_by(SyncAttempt.id)).all())
+
+
+def _held(chain) -> int:
+    """Versions the province has stored."""
+    with chain.app.app_context(), session_scope(chain.app) as session:
+        return session.scalar(select(func.count()).select_from(ProvinceRecord))
 
 
 def _batches(chain) -> list[tuple]:
@@ -41,7 +49,8 @@ def test_slow_province_read_timeout(chain):
     out = chain.once(PROVINCE_READ_TIMEOUT=0.4)
     assert out["retrying"] == 4 and out["accepted"] == 0
     assert _attempts(chain) == ["read_timeout"]
-    time.sleep(1.3)  # the slow request is still stored by the province after the client gave up
+    # The slow request is still stored by the province after the client gave up.
+    assert wait_until(lambda: _held(chain) == 4, timeout=30), "the province never stored the slow request"
     out = chain.once(PROVINCE_READ_TIMEOUT=10)
     assert out["accepted"] == 4
     books = chain.books()
@@ -67,8 +76,8 @@ def test_429_honours_retry_after(chain):
     assert chain.once()["retrying"] == 3
     out = chain.once()
     assert out["attempts"] == 0 and out["pending"] == 3  # not due yet
-    time.sleep(2.1)
-    out = chain.once()
+    assert chain.once(clock=lambda: utcnow() + dt.timedelta(seconds=1.5))["attempts"] == 0  # still not
+    out = chain.once(clock=lambda: utcnow() + dt.timedelta(seconds=2.1))
     assert out["accepted"] == 3
     assert _attempts(chain) == ["rate_limited", "ok"]
     assert chain.books()["held"] == 3

@@ -4,21 +4,17 @@ from __future__ import annotations
 import datetime as dt
 
 from erhc_h5.db import utcnow
-from erhc_h5.sync.models import SyncAttempt, SyncBatch
+from tests.factories import sync_batch
 
 
 def test_dashboard_lists_recent_failed_attempts_with_reasons(db_session, seeded, client, auth):
-    batch = SyncBatch(cd_batch="3301202611281200001", state="ready", record_count=3)
-    db_session.add(batch)
-    db_session.flush()
     now = utcnow()
-    db_session.add_all([
-        SyncAttempt(batch_id=batch.id, at=now - dt.timedelta(minutes=3), outcome="nested_json", status_code=200,
-                    elapsed_ms=40, detail="嵌套超过 64 层"),
-        SyncAttempt(batch_id=batch.id, at=now - dt.timedelta(minutes=2), outcome="reply_too_large", status_code=200,
-                    elapsed_ms=900, detail="读取超过上限 4194304 字节"),
-        SyncAttempt(batch_id=batch.id, at=now - dt.timedelta(minutes=1), outcome="deadline", elapsed_ms=30001,
-                    detail="超过整次请求时限"),
+    sync_batch(db_session, "3301202611281200001", state="ready", record_count=3, attempt_rows=[
+        {"at": now - dt.timedelta(minutes=3), "outcome": "nested_json", "status_code": 200, "elapsed_ms": 40,
+         "detail": "嵌套超过 64 层"},
+        {"at": now - dt.timedelta(minutes=2), "outcome": "reply_too_large", "status_code": 200, "elapsed_ms": 900,
+         "detail": "读取超过上限 4194304 字节"},
+        {"at": now - dt.timedelta(minutes=1), "outcome": "deadline", "elapsed_ms": 30001, "detail": "超过整次请求时限"},
     ])
     db_session.commit()
     auth.login("ops")

@@ -19,6 +19,7 @@ from erhc_h5.ops.status import get_status
 from erhc_h5.sync.client import ProvinceClient
 from erhc_h5.sync.models import SyncAttempt, SyncBatch
 from erhc_h5.sync.worker import Worker
+from tests import processes
 from tests.sync.faulty_province import FaultyProvince
 from tests.support import wait_until
 
@@ -140,7 +141,7 @@ def test_stop_flag_cuts_the_call_short_and_hands_the_batch_back(chain, province)
     thread = threading.Thread(target=worker.run, kwargs={"poll_seconds": 0.05}, daemon=True)
     thread.start()
     assert trickle.wait_for_request()
-    time.sleep(1.0)
+    assert wait_until(lambda: trickle.sent >= 2, timeout=30, every=0.05), "the reply never began to trickle"
     stopped_at = time.monotonic()
     worker.stop_event.set()
     thread.join(10)
@@ -157,8 +158,8 @@ def test_stop_flag_cuts_the_call_short_and_hands_the_batch_back(chain, province)
 def _sync_run(chain, province_url: str, **env) -> subprocess.Popen:
     env = {**os.environ, "ERHC_DATABASE_URL": chain.app.config["DATABASE_URL"], "ERHC_PROVINCE_URL": province_url,
            "ERHC_SYNC_POLL_SECONDS": "0.2", "ERHC_LOG_LEVEL": "WARNING", **env}
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return processes.start([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -168,19 +169,13 @@ def _peak_rss_mb(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
-def _stop(proc: subprocess.Popen) -> tuple[str, str]:
-    if proc.poll() is None:
-        proc.kill()
-    return proc.communicate(timeout=20)
-
-
 def test_sync_run_stops_within_5s_of_sigterm_while_a_reply_trickles(chain, province):
     chain.cards(3)
     trickle = province("trickle", interval=1.0)
     proc = _sync_run(chain, trickle.url, ERHC_SYNC_DEADLINE_SECONDS="120", ERHC_SYNC_LEASE_SECONDS="300")
     try:
         assert trickle.wait_for_request(60), "the worker never reached the province"
-        time.sleep(2.5)  # well inside the trickle
+        assert wait_until(lambda: trickle.sent >= 2, timeout=30, every=0.05), "the reply never began to trickle"
         assert proc.poll() is None
         sent_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -190,7 +185,7 @@ def test_sync_run_stops_within_5s_of_sigterm_while_a_reply_trickles(chain, provi
             pytest.fail("sync run was still running 5 s after SIGTERM")
         took = time.monotonic() - sent_at
     finally:
-        _stop(proc)
+        processes.kill_group(proc)
     assert proc.returncode == 0, err[-2000:]
     assert out.strip().splitlines()[-1].endswith('"status": "stopped"}')
     assert took < 5.0
@@ -229,6 +224,6 @@ def test_sync_run_outlives_nested_huge_and_endless_replies_under_150_mb(chain):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     finally:
-        _stop(proc)
+        processes.kill_group(proc)
         faulty.stop()
     assert proc.returncode == 0, err[-2000:]

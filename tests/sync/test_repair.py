@@ -4,10 +4,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from erhc_h5.records.models import AuthRecord
-from erhc_h5.sync.models import OutboxEntry, SyncBatch
+from erhc_h5.sync.models import OutboxEntry
 from erhc_h5.sync.repair import outbox_counts, rejected_entries, requeue
 from tests.support import demo_app, make_cards
-from tests.factories import count
+from tests.factories import count, sync_batch
 
 
 def test_counts_and_requeue_rejected(db_session, seeded):
@@ -38,9 +38,7 @@ def test_counts_and_requeue_rejected(db_session, seeded):
 def test_requeue_dead_batch_keeps_cd_batch(db_session, seeded):
     app = demo_app(db_session)
     make_cards(db_session, app, 2)
-    batch = SyncBatch(cd_batch="3301202601010000001", state="dead", record_count=2, attempts=12)
-    db_session.add(batch)
-    db_session.flush()
+    batch = sync_batch(db_session, "3301202601010000001", state="dead", record_count=2, attempts=12)
     for entry in db_session.scalars(select(OutboxEntry)).all():
         entry.state, entry.batch_id = "dead", batch.id
     db_session.commit()

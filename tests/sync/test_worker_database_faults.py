@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from erhc_h5.db import get_db, session_scope
 from erhc_h5.sync.models import SyncAttempt, SyncBatch
 from erhc_h5.sync.repair import outbox_counts
 from erhc_h5.sync.worker import Worker
+from tests import processes
 from tests.support import TEST_DB_URL, make_app, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,7 +166,13 @@ def _cut(admin, name: str, allow: bool) -> None:
                               "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
 
 
-def test_sync_run_lives_through_postgresql_refusing_connections_mid_batch(chain):
+def _database_errors(log: Path) -> int:
+    """How many failed passes the worker has logged as database errors so far."""
+    return sum('"event": "sync.worker_error"' in line and '"kind": "database"' in line
+               for line in log.read_text(encoding="utf-8", errors="replace").splitlines())
+
+
+def test_sync_run_lives_through_postgresql_refusing_connections_mid_batch(chain, tmp_path):
     url = make_url(chain.app.config["DATABASE_URL"])
     if url.get_backend_name() != "postgresql":
         pytest.skip("needs ERHC_TEST_DATABASE_URL on PostgreSQL")
@@ -176,25 +182,25 @@ def test_sync_run_lives_through_postgresql_refusing_connections_mid_batch(chain)
            "ERHC_PROVINCE_URL": chain.province_url, "ERHC_SYNC_LEASE_SECONDS": "300", "ERHC_SYNC_POLL_SECONDS": "0.2",
            "ERHC_SYNC_RETRY_BASE_SECONDS": "0", "ERHC_SYNC_ERROR_BACKOFF_SECONDS": "0.2",
            "ERHC_SYNC_ERROR_BACKOFF_MAX_SECONDS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "sync-run.err"
+    with log.open("w") as err_file:
+        proc = processes.start([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=err_file, text=True)
     admin = _postgres_admin()
     try:
         assert wait_until(lambda: len(chain.bodies) >= 1, 60), "the worker never reached the province"
         _cut(admin, url.database, allow=False)
-        time.sleep(4)
+        # The outage lasts until the worker has met it on three passes, backing off in between.
+        assert wait_until(lambda: _database_errors(log) >= 3, 60), "the worker never met the outage"
         assert proc.poll() is None, "sync run exited during the database outage"
         _cut(admin, url.database, allow=True)
         assert wait_until(lambda: _accepted(chain) == 3, 60), "the batch did not go through after the outage"
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
+        proc.communicate(timeout=10)
     finally:
         _cut(admin, url.database, allow=True)
         admin.dispose()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate(timeout=10)
-    assert proc.returncode == 0, err[-2000:]
-    assert '"event": "sync.worker_error"' in err and '"kind": "database"' in err
+        processes.kill_group(proc)
+    assert proc.returncode == 0, log.read_text(errors="replace")[-2000:]
     assert chain.books()["states"] == {"accepted": 3}

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from erhc_h5.db import session_scope
 from erhc_h5.sync.models import SyncBatch
 from erhc_h5.sync.repair import outbox_counts
+from tests import processes
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +23,8 @@ def _worker(chain, *args: str) -> subprocess.Popen:
     env = {**os.environ, "ERHC_DATABASE_URL": chain.app.config["DATABASE_URL"],
            "ERHC_PROVINCE_URL": chain.province_url, "ERHC_SYNC_LEASE_SECONDS": "2",
            "ERHC_SYNC_POLL_SECONDS": "0.2", "ERHC_SYNC_RETRY_BASE_SECONDS": "0", "ERHC_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "sync", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return processes.start([sys.executable, "-m", "flask", "--app", "app", "sync", *args], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _counts(chain) -> dict:
@@ -40,9 +40,7 @@ def test_sigkill_mid_batch_then_next_worker_resends_unchanged(chain):
         assert wait_until(lambda: len(chain.bodies) >= 1), "the worker never reached the province"
         first.send_signal(signal.SIGKILL)
     finally:
-        if first.poll() is None:
-            first.kill()
-        first.communicate(timeout=10)
+        processes.kill_group(first)
     assert first.returncode == -signal.SIGKILL
     with chain.app.app_context(), session_scope(chain.app) as session:
         batch = session.scalars(select(SyncBatch)).one()
@@ -53,12 +51,11 @@ def test_sigkill_mid_batch_then_next_worker_resends_unchanged(chain):
         second.send_signal(signal.SIGTERM)
         out, err = second.communicate(timeout=20)
     finally:
-        if second.poll() is None:
-            second.kill()
-            second.communicate(timeout=10)
+        processes.kill_group(second)
     assert second.returncode == 0, err[-2000:]
     assert json.loads(out.strip().splitlines()[-1])["status"] == "stopped"
-    time.sleep(1.0)  # let the hung first request finish at the province
+    # The hung first request finishes at the province in its own time.
+    assert wait_until(lambda: chain.answered == 2, timeout=30), "the province never answered the hung request"
     books = chain.books()
     assert books["held"] == 6 and books["states"] == {"accepted": 6}
     assert len(chain.bodies) == 2 and chain.bodies[0] == chain.bodies[1]

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from erhc_h5.db import session_scope
 from erhc_h5.sync.models import SyncBatch
+from tests import processes
 from tests.sync.tls_province import TlsProvince
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,8 +29,8 @@ def test_sigterm_during_stalled_handshake_closes_it_and_hands_the_batch_back(cha
         env = {**os.environ, "ERHC_DATABASE_URL": chain.app.config["DATABASE_URL"], "ERHC_PROVINCE_URL": province.url,
                "ERHC_PROVINCE_CONNECT_TIMEOUT": str(HANDSHAKE_TIMEOUT), "ERHC_SYNC_DEADLINE_SECONDS": "120",
                "ERHC_SYNC_POLL_SECONDS": "0.2", "ERHC_LOG_LEVEL": "WARNING"}
-        worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        worker = processes.start([sys.executable, "-m", "flask", "--app", "app", "sync", "run"], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert province.accepted.wait(60), "the worker never reached the province"
             time.sleep(0.3)  # well inside the handshake
@@ -38,9 +39,7 @@ def test_sigterm_during_stalled_handshake_closes_it_and_hands_the_batch_back(cha
             out, err = worker.communicate(timeout=HANDSHAKE_TIMEOUT / 2)
             took = time.monotonic() - signalled
         finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.communicate(timeout=10)
+            processes.kill_group(worker)
         assert province.closed_by_peer.is_set(), "the stalled connection was left open"
     assert worker.returncode == 0, err[-2000:]
     assert json.loads(out.strip().splitlines()[-1])["status"] == "stopped"

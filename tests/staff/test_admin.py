@@ -11,6 +11,7 @@ from erhc_h5.audit import AuditEntry, audit
 from erhc_h5.db import session_scope
 from erhc_h5.scan.models import ScanDevice
 from erhc_h5.staff.models import StaffUser
+from tests.factories import staff_user
 
 
 @pytest.fixture
@@ -159,10 +160,7 @@ def test_a_demoted_admin_can_no_longer_change_accounts(db_session, seeded):
     from erhc_h5.staff.services import StaffError
 
     first = _user(db_session, seeded["users"]["admin"]["username"])
-    second = StaffUser(username="admin.two", role="admin", display_name="第二管理员")
-    second.set_password("a-long-password-2")
-    db_session.add(second)
-    db_session.flush()
+    second = staff_user(db_session, "admin.two", "admin", "a-long-password-2", display_name="第二管理员")
     accounts.change_role(db_session, second.id, "ops", actor_id=first.id)
     with pytest.raises(StaffError, match="已不是管理员"):
         accounts.change_role(db_session, first.id, "ops", actor_id=second.id)
