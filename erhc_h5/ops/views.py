@@ -9,9 +9,10 @@ from flask_wtf import FlaskForm
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import IntegerField
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import Optional
 
 from erhc_h5.config import environment
+from erhc_h5.security.inputs import InRange
 from erhc_h5.db import get_session
 from erhc_h5.ops import charts, metrics, services
 from erhc_h5.ops.status import get_status
@@ -25,7 +26,7 @@ bp.after_app_request(metrics.after_request)
 
 
 class RequeueForm(FlaskForm):
-    entry_id = IntegerField(validators=[Optional(), NumberRange(1, 2**31 - 1)])  # a database integer
+    entry_id = IntegerField(validators=[Optional(), InRange(1, 2**31 - 1)])  # a database integer
 
 
 @bp.route("/healthz")

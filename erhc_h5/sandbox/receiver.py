@@ -12,8 +12,9 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, FloatField, IntegerField, StringField
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import Optional
 
+from erhc_h5.security.inputs import InRange
 from erhc_h5.db import get_session
 from erhc_h5.extensions import csrf
 from erhc_h5.logs import log_event
@@ -123,15 +124,15 @@ def upload():
 class FaultsForm(FlaskForm):
     """The fault-injection settings, for demos."""
 
-    error_rate = FloatField("随机失败比例(0–1)", validators=[Optional(), NumberRange(0, 1)])
-    latency_ms = IntegerField("延迟(毫秒)", validators=[Optional(), NumberRange(0, 120000)])
-    status = IntegerField("固定返回状态码(如429、503、401)", validators=[Optional(), NumberRange(200, 599)])
-    retry_after = IntegerField("Retry-After(秒)", validators=[Optional(), NumberRange(0, 3600)])
+    error_rate = FloatField("随机失败比例(0–1)", validators=[Optional(), InRange(0, 1)])
+    latency_ms = IntegerField("延迟(毫秒)", validators=[Optional(), InRange(0, 120000)])
+    status = IntegerField("固定返回状态码(如429、503、401)", validators=[Optional(), InRange(200, 599)])
+    retry_after = IntegerField("Retry-After(秒)", validators=[Optional(), InRange(0, 3600)])
     drop_connection = BooleanField("断开连接")
     garbled_reply = BooleanField("返回乱码")
     stored_then_500 = BooleanField("入库后返回500")
     reject_field = StringField("拒收字段(如phone)", validators=[Optional()])
-    count = IntegerField("只影响接下来的请求数", validators=[Optional(), NumberRange(1, 100000)])
+    count = IntegerField("只影响接下来的请求数", validators=[Optional(), InRange(1, 100000)])
 
 
 @bp.route("/", methods=["GET"])

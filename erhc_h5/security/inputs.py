@@ -57,3 +57,21 @@ def unsafe_text(record: dict, fields=FREE_TEXT_FIELDS) -> list:
         elif value.lstrip(" ").startswith(FORMULA_LEADS):
             found.append(Violation(name, "unsafe_text", "不能以“=”“+”“-”“@”开头,请以文字或数字开头"))
     return found
+
+
+class InRange:
+    """WTForms' NumberRange for numbers of any size: NumberRange converts the value to a float to look
+    for NaN, and a typed 400-digit integer overflows that conversion (a 500 instead of a message)."""
+
+    def __init__(self, low, high, message: str | None = None) -> None:
+        self.low, self.high = low, high
+        self.message = message or f"请输入 {low} 至 {high} 之间的数"
+
+    def __call__(self, form, field) -> None:
+        from wtforms.validators import ValidationError
+
+        value = field.data
+        if value is None:
+            return
+        if value != value or not (self.low <= value <= self.high):  # NaN is unequal to itself
+            raise ValidationError(self.message)
