@@ -20,8 +20,7 @@ from sqlalchemy.orm import Session
 from erhc_h5.errors import DomainError
 from erhc_h5.sandbox.cities import known_cities
 from erhc_h5.sandbox.models import SandboxProvinceFiling
-from erhc_h5.sandbox.models import ProvinceNonce
-from erhc_h5.sandbox.province_books import Refusal
+from erhc_h5.sandbox.province_books import Refusal, use_nonce
 from erhc_h5.sync.province_signing import signed_headers
 from erhc_h5.sync.province_verify import _path_of
 
@@ -63,12 +62,7 @@ def parse_application(body: bytes) -> dict:
 
 def receive_application(session: Session, data: dict, nonce: str) -> SandboxProvinceFiling:
     """Store the application (a resend refreshes the one still awaiting review); the nonce is single use."""
-    try:
-        with session.begin_nested():
-            session.add(ProvinceNonce(nonce=nonce))
-            session.flush()
-    except IntegrityError:
-        raise Refusal(401, "replayed_nonce", "随机数已使用过") from None
+    use_nonce(session, nonce)
     form = {name: data.get(name) for name in FORM_FIELDS}
     delivery_id = data.get("delivery_id") if isinstance(data.get("delivery_id"), int) else None
     if delivery_id is not None:  # the same delivery again (its reply was lost): already held, decided or not

@@ -84,17 +84,22 @@ def parse_envelope(body: bytes) -> dict:
     return data
 
 
-def receive(session: Session, envelope: dict, nonce: str, reject_field: str = "", reject_every: int = 1) -> dict:
-    """Validate every record, store the new versions, answer per record (caller commits).
-
-    A version already held (same id, cd_time, cd_operation) is accepted again without a copy.
-    """
+def use_nonce(session: Session, nonce: str) -> None:
+    """Record a request's nonce; Refusal 401 ``replayed_nonce`` when it was seen before (single use)."""
     try:
         with session.begin_nested():
             session.add(ProvinceNonce(nonce=nonce))
             session.flush()
     except IntegrityError:
         raise Refusal(401, "replayed_nonce", "随机数已使用过") from None
+
+
+def receive(session: Session, envelope: dict, nonce: str, reject_field: str = "", reject_every: int = 1) -> dict:
+    """Validate every record, store the new versions, answer per record (caller commits).
+
+    A version already held (same id, cd_time, cd_operation) is accepted again without a copy.
+    """
+    use_nonce(session, nonce)
     records = envelope["records"]
     keys = [(r["id"], str(r.get("cd_time")), str(r.get("cd_operation"))) for r in records]
     held = set()
