@@ -17,7 +17,7 @@ from erhc_h5.logs import log_event
 @with_appcontext
 def purge_cmd(dry_run: bool) -> None:
     """Remove verification artefacts and scan audit older than the configured retention; JSON last."""
-    from erhc_h5.security.retention import purge
+    from erhc_h5.ops.retention import purge
 
     cfg = current_app.config
     session = get_db().factory()

@@ -17,7 +17,7 @@ from erhc_h5.security.pii import Keyring, PIIError
 @with_appcontext
 def rotate_pii_cmd(batch_size: int) -> None:
     """Re-encrypt every personal-data value not under the active key (resumable); prints JSON last."""
-    from erhc_h5.security.rotation import rotate_pii
+    from erhc_h5.ops.rotation import rotate_pii
 
     try:
         ring = Keyring.from_config(current_app.config)

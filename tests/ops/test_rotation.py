@@ -13,7 +13,7 @@ from erhc_h5.cards.service import issue_or_update_card
 from erhc_h5.cards.models import EHealthCard
 from erhc_h5.records.models import AuthRecord
 from erhc_h5.security.pii import Keyring, keyring, make_empi
-from erhc_h5.security.rotation import encrypted_columns, rotate_pii
+from erhc_h5.ops.rotation import encrypted_columns, rotate_pii
 from tests.factories import verification_session
 from tests.security.helpers import residents
 from tests.support import demo_app

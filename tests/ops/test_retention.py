@@ -15,7 +15,7 @@ from erhc_h5.resident import limits, verification
 from erhc_h5.cards.models import EHealthCard
 from erhc_h5.resident.models import VerificationEvent, VerificationSession
 from erhc_h5.scan.models import ProvinceVerifyNonce, ScanEvent
-from erhc_h5.security.retention import purge
+from erhc_h5.ops.retention import purge
 from erhc_h5.staff.models import LoginThrottle
 from erhc_h5.sandbox.models import ProvinceNonce
 from erhc_h5.sync.models import OutboxEntry, SyncBatch
