@@ -217,6 +217,11 @@ _SIGNED_HEADERS = [
     ("X-Erhc-Signature", {"type": "string", "pattern": r"^[0-9a-f]{64}$"},
      'HMAC-SHA256(secret, "POST\\n" + path + "\\n" + timestamp + "\\n" + nonce + "\\n" + sha256_hex(body))'),
 ]
+# The province's calls carry the same signed headers, under its own caller id.
+_PROVINCE_SIGNED_PARAMETERS = [
+    {"name": n, "in": "header", "required": True, "schema": s,
+     "description": d.replace("城市平台应用标识", "省级平台验码调用方标识(ERHC_PROVINCE_VERIFY_ID)")}
+    for n, s, d in _SIGNED_HEADERS]
 
 PATHS = {
     "/api/v1/scan": {
@@ -242,9 +247,7 @@ PATHS = {
             "operationId": "provinceVerify",
             "summary": "省级平台验码:返回已实名居民当前的实名认证记录",
             "tags": ["province"],
-            "parameters": [{"name": n, "in": "header", "required": True, "schema": s,
-                            "description": d.replace("城市平台应用标识", "省级平台验码调用方标识(ERHC_PROVINCE_VERIFY_ID)")}
-                           for n, s, d in _SIGNED_HEADERS],
+            "parameters": _PROVINCE_SIGNED_PARAMETERS,
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": _ref("ProvinceVerifyRequest")}}},
             "responses": {
@@ -265,9 +268,7 @@ PATHS = {
             "operationId": "provinceFilingDecision",
             "summary": "省级平台送达应用备案审批结果(应用备案号、入网编码、管理单位意见、审批日期)",
             "tags": ["province"],
-            "parameters": [{"name": n, "in": "header", "required": True, "schema": s,
-                            "description": d.replace("城市平台应用标识", "省级平台验码调用方标识(ERHC_PROVINCE_VERIFY_ID)")}
-                           for n, s, d in _SIGNED_HEADERS],
+            "parameters": _PROVINCE_SIGNED_PARAMETERS,
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "additionalProperties": False,
                 "required": ["filing_id", "outcome", "opinion", "decided_on", "decision_no"],
