@@ -8,6 +8,7 @@ import re
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.browser.conftest import demo_json
 from tests.filing.helpers import beijing_today
@@ -57,17 +58,17 @@ def test_reviewer_approves_prints_and_suspends(desk, browser, live_server, artif
     desk.get_by_label("2 三要素认证").check()
     desk.get_by_label("3 面部识别").check()
     desk.get_by_role("button", name="保存草稿").click()
-    assert "备案申请草稿已保存" in desk.content()
+    expect(desk.locator("body")).to_contain_text("备案申请草稿已保存")
 
     desk.set_input_files("input[type=file]", str(_screenshot_file(tmp_path)))
     desk.get_by_role("button", name="上传截图").click()
-    assert desk.get_by_alt_text("实名认证界面截图1").first.is_visible()
+    expect(desk.get_by_alt_text("实名认证界面截图1").first).to_be_visible()
     desk.get_by_role("button", name="提交审核").click()
-    assert "待审核" in desk.content()
+    expect(desk.locator("body")).to_contain_text("待审核")
     filing_url = desk.url
 
     # Four eyes: the reviewer who prepared and submitted the filing cannot approve it; another account does.
-    assert "另一名审核员" in desk.content()
+    expect(desk.locator("body")).to_contain_text("另一名审核员")
     desk.get_by_role("button", name="退出").click()
     admin = demo_json(live_server)["users"]["admin"]
     desk.goto(base + "/staff/login")
@@ -77,7 +78,7 @@ def test_reviewer_approves_prints_and_suspends(desk, browser, live_server, artif
     desk.goto(filing_url)
     desk.get_by_label("管理单位意见").fill("同意报省")
     desk.get_by_role("button", name="审核通过并提交省级").click()
-    assert "已提交省级,待省级审批" in desk.content()
+    expect(desk.locator("body")).to_contain_text("已提交省级,待省级审批")
 
     from erhc_h5.resident.launch import make_launch_url
 
@@ -99,10 +100,11 @@ def test_reviewer_approves_prints_and_suspends(desk, browser, live_server, artif
     access_code = desk.locator("#access-code").inner_text().strip()
     assert len(secret) == 64 and access_code == ACCESS_CODE
     desk.get_by_role("link", name="我已妥善保存,返回").click()
-    assert secret not in desk.content() and "已通过" in desk.content()
+    expect(desk.locator("body")).to_contain_text("已通过")
+    assert secret not in desk.content()
 
     desk.get_by_role("link", name="打印申请表").click()
-    assert desk.get_by_role("heading", name="市级码管平台移动应用开展接种疫苗服务备案申请表").is_visible()
+    expect(desk.get_by_role("heading", name="市级码管平台移动应用开展接种疫苗服务备案申请表")).to_be_visible()
     for text in ("建设单位(盖章)", "管理单位(盖章)", "材料齐全,同意备案", "☑ 2、三要素认证", "☐ 1、二要素认证"):
         assert desk.get_by_text(text).first.is_visible(), text
     thumb = desk.get_by_alt_text("实名认证界面截图1")
@@ -124,7 +126,7 @@ def test_reviewer_approves_prints_and_suspends(desk, browser, live_server, artif
 
     desk.get_by_role("link", name="返回申请详情").click()
     desk.get_by_role("button", name="暂停(停止新的启动)").click()
-    assert "已暂停" in desk.content()
+    expect(desk.locator("body")).to_contain_text("已暂停")
     response = phone.goto(base + make_launch_url(FILING_NO, "browser-user-2", secret))
     assert response.status == 403 and "已被暂停" in phone.content()
     phone.screenshot(path=str(artifacts_dir / "filing-suspended-launch.png"))
