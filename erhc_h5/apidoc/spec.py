@@ -217,6 +217,8 @@ _SIGNED_HEADERS = [
     ("X-Erhc-Signature", {"type": "string", "pattern": r"^[0-9a-f]{64}$"},
      'HMAC-SHA256(secret, "POST\\n" + path + "\\n" + timestamp + "\\n" + nonce + "\\n" + sha256_hex(body))'),
 ]
+_CITY_SIGNED_PARAMETERS = [{"name": n, "in": "header", "required": True, "schema": s, "description": d}
+                           for n, s, d in _SIGNED_HEADERS]
 # The province's calls carry the same signed headers, under its own caller id.
 _PROVINCE_SIGNED_PARAMETERS = [
     {"name": n, "in": "header", "required": True, "schema": s,
@@ -301,8 +303,7 @@ PATHS = {
             "operationId": "deliverFilingApplication",
             "summary": "(沙箱省级平台)接收城市电子报送的《备案申请表》",
             "tags": ["province"],
-            "parameters": [{"name": n, "in": "header", "required": True, "schema": s, "description": d}
-                           for n, s, d in _SIGNED_HEADERS],
+            "parameters": _CITY_SIGNED_PARAMETERS,
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["filing_id", "cd_source", "app_name", "auth_methods"],
                 "properties": {"filing_id": {"type": "integer"}, "cd_source": {"type": "string", "pattern": r"^\d{4}$"},
@@ -323,8 +324,7 @@ PATHS = {
             "operationId": "uploadAuthRecords",
             "summary": "(沙箱省级平台)接收实名认证记录批次",
             "tags": ["province"],
-            "parameters": [{"name": n, "in": "header", "required": True, "schema": s, "description": d}
-                           for n, s, d in _SIGNED_HEADERS],
+            "parameters": _CITY_SIGNED_PARAMETERS,
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("UploadEnvelope")}}},
             "responses": {
                 "200": _json(_ref("UploadReply"), "逐条接收或拒收"),

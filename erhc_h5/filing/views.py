@@ -31,6 +31,20 @@ def _show_error(form, exc: services.FilingError) -> None:
         flash(str(exc), "error")
 
 
+def _save(form, write, done: str):
+    """A submitted, valid application form written by ``write`` (the saved application): the detail
+    page with ``done``; None (the form again, with the refusal beside its field) otherwise."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        app = write(form.values())
+    except services.FilingError as exc:
+        _show_error(form, exc)
+        return None
+    flash(done, "info")
+    return redirect(url_for("filing.detail", app_id=app.id))
+
+
 @bp.route("/staff/filing/")
 @role_required(*REVIEWER)
 def index():
@@ -43,15 +57,9 @@ def index():
 @role_required(*REVIEWER)
 def create():
     form = FilingForm()
-    if form.validate_on_submit():
-        try:
-            app = console.create(get_session(), form.values(), actor_id=current_user.id)
-        except services.FilingError as exc:
-            _show_error(form, exc)
-        else:
-            flash("备案申请草稿已保存,请上传实名认证界面设计截图后提交审核", "info")
-            return redirect(url_for("filing.detail", app_id=app.id))
-    return render_template("filing/form.html", form=form, app=None), 200 if request.method == "GET" else 422
+    saved = _save(form, lambda values: console.create(get_session(), values, actor_id=current_user.id),
+                  "备案申请草稿已保存,请上传实名认证界面设计截图后提交审核")
+    return saved or (render_template("filing/form.html", form=form, app=None), 200 if request.method == "GET" else 422)
 
 
 @bp.route("/staff/filing/<int:app_id>/edit", methods=["GET", "POST"])
@@ -64,15 +72,9 @@ def edit(app_id: int):
     form = FilingForm(obj=None if request.method == "POST" else app)
     if request.method == "GET":
         form.auth_methods.data = [m for m in (app.auth_methods or "").split("^") if m]
-    if form.validate_on_submit():
-        try:
-            console.update(get_session(), app, form.values(), actor_id=current_user.id)
-        except services.FilingError as exc:
-            _show_error(form, exc)
-        else:
-            flash("备案申请已保存", "info")
-            return redirect(url_for("filing.detail", app_id=app.id))
-    return render_template("filing/form.html", form=form, app=app), 200 if request.method == "GET" else 422
+    saved = _save(form, lambda values: console.update(get_session(), app, values, actor_id=current_user.id),
+                  "备案申请已保存")
+    return saved or (render_template("filing/form.html", form=form, app=app), 200 if request.method == "GET" else 422)
 
 
 def _detail_page(app: FiledApp, **overrides):
