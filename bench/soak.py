@@ -275,6 +275,11 @@ def row_counts(db_url: str) -> dict[str, int]:
                 counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             except psycopg.Error:
                 pass
+        try:  # what the sync workers have not had accepted yet (--layout production uploads as it goes)
+            counts["outbox_not_accepted"] = conn.execute(
+                "SELECT count(*) FROM outbox_entries WHERE state <> 'accepted'").fetchone()[0]
+        except psycopg.Error:
+            pass
         counts["dead_rows"] = conn.execute("SELECT coalesce(sum(n_dead_tup), 0)::bigint FROM pg_stat_user_tables").fetchone()[0]
         counts["autovacuums"] = conn.execute(
             "SELECT coalesce(sum(autovacuum_count), 0)::bigint FROM pg_stat_user_tables").fetchone()[0]
