@@ -25,10 +25,12 @@ limit), and ``--sync-workers`` `flask sync run` processes uploading every new re
 province on the same gunicorn.
 
 At the end the ratio p95 of the last 3 minutes / the first 3, raw and divided by the control's own
-ratio, and the RSS growth. The verdict is "flat" when the raw ratio of every kind is within 10 %
-(and memory within 5 %), "flat beside the control" when only the ratio relative to the control is
-(the machine slowed, the app did not drift), else "drift" (or "errors"). The last line is JSON; the
-exit status is 0 only for a flat verdict.
+ratio, and the RSS growth. A minute is noise when the control's p95 is over 3x its p95 measured
+alone before the soak, or the client started its arrivals over 50 ms late (p95). The verdict is
+"inconclusive (machine noise)" (exit status 2) when one of the compared minutes is noise; else
+"flat" when the raw ratio of every kind is within 10 % (and memory within 5 %), "flat beside the
+control" when only the ratio relative to the control is (exit status 0 for both), else "drift"
+(or "errors"; exit status 1). The last line is JSON.
 """
 from __future__ import annotations
 
@@ -227,12 +229,11 @@ def healthz(upstream: Upstream) -> None:
 
 def arrivals(rate: float, until: float, pool: ThreadPoolExecutor, task, lag: bool = False) -> threading.Thread:
     """A thread submitting task(i) at ``rate`` per second until ``until`` (perf_counter), on schedule:
-    a late answer does not delay the next arrival. ``lag``: record how late each task started (the
-    client's own delay: its scheduler, its threads, the cores it shares)."""
+    a late answer does not delay the next arrival. ``lag``: record how late the thread woke for each
+    arrival (the client's own delay: the interpreter's lock, the cores it shares), not the wait for a
+    free pool thread, which a slow server causes."""
 
-    def guarded(i: int, due: float) -> None:
-        if lag:
-            RECORDER.add("lag", time.perf_counter() - due)
+    def guarded(i: int) -> None:
         try:
             task(i)
         except CLIENT_ERRORS as exc:
@@ -245,7 +246,9 @@ def arrivals(rate: float, until: float, pool: ThreadPoolExecutor, task, lag: boo
             if due >= until:
                 return
             time.sleep(max(0.0, due - time.perf_counter()))
-            pool.submit(guarded, i, due)
+            if lag:
+                RECORDER.add("lag", time.perf_counter() - due)
+            pool.submit(guarded, i)
             i += 1
 
     thread = threading.Thread(target=loop, daemon=True)
@@ -323,6 +326,17 @@ def bare_check(upstream: Upstream, rate: float, seconds: float) -> dict:
             "p95_ms": ms(nearest_rank(done, 0.95)), "client_core_share": round((time.process_time() - cpu) / wall, 2)}
 
 
+def control_check(upstream: Upstream, rate: float, seconds: float) -> float | None:
+    """The control alone before the soak (the machine as quiet as it gets now): its p95 in ms."""
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        arrivals(rate, began + seconds, pool, lambda i: control(upstream)).join()
+    done = RECORDER.window("control", began, time.perf_counter())
+    with RECORDER.lock:
+        RECORDER.samples["control"].clear()
+    return ms(nearest_rank(done, 0.95))
+
+
 def minute_row(m: int, start: float, master: int, db_url: str, cpu: float, before: dict) -> dict:
     """Minute ``m``'s figures; ``before``: the row counts at its start (server-wide counters are shown
     as what this minute added)."""
@@ -398,8 +412,20 @@ def ratio(rows: list[dict], key: str) -> float | None:
 APP_KINDS = ("request_p95_ms", "journey_p95_ms", "scan_p95_ms")
 
 
-def summary(rows: list[dict]) -> dict:
-    """Ratios raw and relative to the control's own ratio, memory growth, and the verdict."""
+NOISY_CONTROL, NOISY_LAG_MS = 3.0, 50.0  # a minute whose control p95 is over 3x its quiet p95, or whose client
+# started its arrivals more than 50 ms late (p95), measured the machine, not the app
+
+
+def noisy_minutes(rows: list[dict], control_quiet_p95_ms: float | None) -> list[int]:
+    """Minutes where the machine, not the app, set the figures (the control or the client slowed)."""
+    limit = NOISY_CONTROL * max(control_quiet_p95_ms or 0.0, 1.0)
+    return [r["minute"] for r in rows
+            if (r["control_p95_ms"] or 0) > limit or (r["client_lag_p95_ms"] or 0) > NOISY_LAG_MS]
+
+
+def summary(rows: list[dict], control_quiet_p95_ms: float | None = None) -> dict:
+    """Ratios raw and relative to the control's own ratio, memory growth, and the verdict. With noise
+    in any of the first or last three minutes no ratio says anything about the app: "inconclusive"."""
     workers_first, workers_last = sum(w or 0 for w in rows[0]["rss_workers_mb"]), sum(w or 0 for w in rows[-1]["rss_workers_mb"])
     raw = {k: ratio(rows, k) for k in APP_KINDS}
     control_ratio = ratio(rows, "control_p95_ms")
@@ -407,8 +433,12 @@ def summary(rows: list[dict]) -> dict:
     growth = round(workers_last / workers_first - 1, 3) if workers_first else None
     errors = sum(r["errors"] for r in rows)
     memory_flat = growth is not None and growth <= FLAT_RSS
+    noisy = noisy_minutes(rows, control_quiet_p95_ms)
+    compared = {r["minute"] for r in rows[:3] + rows[-3:]}
     if errors:
         verdict = "errors"
+    elif compared & set(noisy):
+        verdict = "inconclusive (machine noise)"
     elif all(v is not None and v <= FLAT_P95 for v in raw.values()) and memory_flat:
         verdict = "flat"
     elif all(v is not None and v <= FLAT_P95 for v in relative.values()) and memory_flat:
@@ -424,6 +454,7 @@ def summary(rows: list[dict]) -> dict:
             "checkpoints_by_minute": [[r["this_minute"]["checkpoints_timed"], r["this_minute"]["checkpoints_req"]]
                                       for r in rows],
             "autovacuums_by_minute": [r["this_minute"]["autovacuums"] for r in rows],
+            "control_quiet_p95_ms": control_quiet_p95_ms, "noisy_minutes": noisy,
             "errors": errors, "verdict": verdict}
 
 
@@ -486,6 +517,10 @@ def main() -> int:
         ceiling = bare_check(Upstream(base, "pool"), rate, 20)
         print(f"bare /healthz at {rate:.0f} requests/s for 20 s: p50 {ceiling['p50_ms']} ms  p95 {ceiling['p95_ms']} ms  "
               f"errors {ceiling['errors']}  client {ceiling['client_core_share']:.0%} of one core", flush=True)
+        control_quiet = control_check(Upstream(control_base, "pool"), args.control_per_s, 20)
+        print(f"control alone at {args.control_per_s}/s for 20 s: p95 {control_quiet} ms "
+              f"(a soak minute over {NOISY_CONTROL:.0f}x this, or with the client {NOISY_LAG_MS:.0f} ms late, is noise)",
+              flush=True)
         workers = _children(server.pid)
         print(f"gunicorn -c gunicorn.conf.py: master {server.pid}, workers {workers}; layout {args.layout}"
               f"{f' (Redis limiter, {args.sync_workers} sync workers)' if production else ''}; "
@@ -502,7 +537,7 @@ def main() -> int:
                 helper.kill()
         clean_up(server, db_url, tmp)
     result = {"minutes": args.minutes, "journeys_per_s": args.journeys_per_s, "scans_per_s": args.scans_per_s,
-              "layout": args.layout, "postgres": settings, "bare": ceiling, **summary(rows),
+              "layout": args.layout, "postgres": settings, "bare": ceiling, **summary(rows, control_quiet),
               "per_minute": [{k: v for k, v in r.items() if k != "error_samples"} for r in rows]}
     print(f"p95 last 3 min / first 3 min: {result['p95_ratio_last3_first3']}; the control's "
           f"{result['control_p95_ratio_last3_first3']}; relative to it {result['p95_ratio_relative_to_control']}; "
@@ -510,9 +545,9 @@ def main() -> int:
           f"{result['rss_workers_mb_first_last'][0]} → {result['rss_workers_mb_first_last'][1]} MB "
           f"({result['rss_workers_growth']:+.1%}); master {result['rss_master_mb_first_last']} MB; "
           f"checkpoints (timed, requested) by minute {result['checkpoints_by_minute']}, autovacuum {result['autovacuums_by_minute']}; "
-          f"errors {result['errors']}; verdict: {result['verdict']}")
+          f"noisy minutes {result['noisy_minutes']}; errors {result['errors']}; verdict: {result['verdict']}")
     print(json.dumps(result, ensure_ascii=False))
-    return 0 if result["verdict"].startswith("flat") else 1
+    return 0 if result["verdict"].startswith("flat") else 2 if result["verdict"].startswith("inconclusive") else 1
 
 
 
