@@ -133,6 +133,7 @@ class Phone:
         self.upstream = upstream
         self.own = upstream.connect() if upstream.mode in ("resident", "nginx") else None
         self.cookies: dict[str, str] = {}
+        self.extra_headers: dict[str, str] = {}  # e.g. the X-Forwarded-For a proxy would add
 
     def _send(self, method: str, url: str, body: bytes | None) -> Reply:
         parts = urlsplit(url)
@@ -144,6 +145,7 @@ class Phone:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        headers.update(self.extra_headers)
         conn = self.own or self.upstream.take()
         try:
             conn.request(method, target, body=body, headers=headers)

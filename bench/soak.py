@@ -1,6 +1,7 @@
 """Soak: steady resident journeys and scans at a fixed arrival rate for minutes; is p95 flat, is memory flat?
 
     .venv/bin/python bench/soak.py [--minutes 10] [--journeys-per-s 3] [--scans-per-s 30] [--workers N]
+                                   [--layout production --redis redis://127.0.0.1:6379/N] [--sync-workers 1]
 
 One run: a fresh migrated PostgreSQL database (bench/journey_load.py's setup), the demo app seeded
 with 200 residents holding a card each, gunicorn started with gunicorn.conf.py's settings (rate
@@ -11,8 +12,26 @@ timed) and scans are POSTed to /api/v1/scan at a fixed rate, with codes reissued
 lives 60 s). Arrivals do not wait for answers, so a slower server shows as latency, not as a lower
 rate. Per minute: requests, p50/p95 of resident requests, p95 of whole journeys and of scans,
 errors, RSS of the gunicorn master and of each worker, and the row counts of the tables that grew.
-At the end the ratio p95 of the last 3 minutes / the first 3 and the RSS growth; the last line is
-JSON; exit status 1 on any error.
+Beside them, in the same minutes and by the same client, a control: GET on a bare WSGI answer in a
+process of its own (bench/control_wsgi.py) at ``--control-per-s``, and how late the client started
+each arrival (its own lag). Machine noise (other work on the shared cores, the client's threads)
+slows the control as much as the app; the app's own drift does not. The server's checkpoints and
+autovacuum runs are counted per minute (pg_stat_bgwriter, pg_stat_user_tables).
+
+``--layout production`` runs what a city runs beside gunicorn: rate limits on, counted in Redis
+(``--redis``; each virtual resident has its own address, passed as one proxy hop would pass it,
+ERHC_TRUSTED_PROXIES=1), four scan devices sharing the scans (each under the scan API's per-device
+limit), and ``--sync-workers`` `flask sync run` processes uploading every new record to the sandbox
+province on the same gunicorn.
+
+At the end the ratio p95 of the last 3 minutes / the first 3, raw and divided by the control's own
+ratio, and the RSS growth. A minute is noise when the control's p95 is over 3x its quietest p95
+(measured alone before the soak, or its best minute), or the client started its arrivals over 50 ms
+late (p95). The verdict is
+"inconclusive (machine noise)" (exit status 2) when one of the compared minutes is noise; else
+"flat" when the raw ratio of every kind is within 10 % (and memory within 5 %), "flat beside the
+control" when only the ratio relative to the control is (exit status 0 for both), else "drift"
+(or "errors"; exit status 1). The last line is JSON.
 """
 from __future__ import annotations
 
@@ -37,6 +56,8 @@ from bench.journey_load import CLIENT_ERRORS, Phone, Upstream, journey  # noqa: 
 from bench.scan_load import RESIDENTS, _children, clean_up, free_port, new_database, seeded  # noqa: E402
 from tests.factories import person  # noqa: E402
 
+FLAT_P95, FLAT_RSS = 1.10, 0.05  # the soak's targets: p95 last 3 min / first 3 min, workers' RSS growth
+SCAN_DEVICES = 4  # the production layout's scanners: 30 scans/s stay under 600/min each (scan/views.py)
 GROWING = ("scan_events", "scan_token_claims", "audit_log", "launch_nonces", "verification_sessions",
            "verification_events", "ehealth_cards", "app_users", "auth_records", "code_card_refs",
            "outbox_entries", "rate_counters", "province_verify_nonces")
@@ -54,7 +75,8 @@ class Recorder:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.samples: dict[str, list[tuple[float, float]]] = {"request": [], "journey": [], "scan": []}
+        self.samples: dict[str, list[tuple[float, float]]] = {"request": [], "journey": [], "scan": [],
+                                                               "control": [], "lag": []}
         self.errors: list[tuple[float, str]] = []
 
     def add(self, kind: str, seconds: float) -> None:
@@ -77,8 +99,21 @@ class Recorder:
 RECORDER = Recorder()
 
 
+CURRENT = threading.local()  # the address of the virtual resident whose journey this thread runs
+
+
+def address(n: int) -> str:
+    """One client address per virtual resident (10.0.0.0/8), as the proxy would pass it."""
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
 class TimedPhone(Phone):
     """journey_load's Phone, each request (a redirect followed counts as its own request) timed."""
+
+    def __init__(self, upstream):
+        super().__init__(upstream)
+        if getattr(CURRENT, "address", None):
+            self.extra_headers["X-Forwarded-For"] = CURRENT.address
 
     def _send(self, method, url, body):
         began = time.perf_counter()
@@ -90,10 +125,11 @@ class TimedPhone(Phone):
 journey_load.CLIENTS["timed"] = TimedPhone
 
 
-def prepare(env: dict) -> dict:
-    """Migrate and seed: the demo app's filing number and launch secret, the demo device's token and
-    RESIDENTS card ids to issue scan codes for."""
+def prepare(env: dict, devices: int = 1) -> dict:
+    """Migrate and seed: the demo app's filing number and launch secret, ``devices`` scan device tokens
+    (the demo device's first) and RESIDENTS card ids to issue scan codes for."""
     from erhc_h5.cards.service import issue_or_update_card
+    from erhc_h5.scan.devices import enrol_device
 
     with seeded(env) as (seed, session, filed):
         cards = []
@@ -101,9 +137,11 @@ def prepare(env: dict) -> dict:
             card = issue_or_update_card(session, person(500_000 + i), filed, methods="2")
             session.flush()
             cards.append(card.id)
+        tokens = [seed["device_token"]] + [enrol_device(session, f"压测扫码枪{n}", "示范社区卫生服务中心接种点")[1]
+                                           for n in range(2, devices + 1)]
         session.commit()
         return {"filing_no": filed.app_filing_no, "secret": filed.launch_secret,
-                "device_token": seed["device_token"], "cards": cards}
+                "device_tokens": tokens, "cards": cards}
 
 
 class Codes:
@@ -138,12 +176,14 @@ class Codes:
         return codes[i % len(codes)]
 
 
-def scan(upstream: Upstream, token: str, code: str) -> None:
+def scan(upstream: Upstream, token: str, code: str, forwarded_for: str = "") -> None:
     conn = upstream.take()
     began = time.perf_counter()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if forwarded_for:
+        headers["X-Forwarded-For"] = forwarded_for
     try:
-        conn.request("POST", "/api/v1/scan", body=json.dumps({"code": code}).encode(),
-                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        conn.request("POST", "/api/v1/scan", body=json.dumps({"code": code}).encode(), headers=headers)
         answer = conn.getresponse()
         payload = answer.read()
     except BaseException:
@@ -155,11 +195,12 @@ def scan(upstream: Upstream, token: str, code: str) -> None:
     RECORDER.add("scan", time.perf_counter() - began)
 
 
-def healthz(upstream: Upstream) -> None:
+def timed_get(upstream: Upstream, path: str, kind: str) -> None:
+    """GET ``path`` through the pool, timed as ``kind``; anything but 200 is an error."""
     conn = upstream.take()
     began = time.perf_counter()
     try:
-        conn.request("GET", "/healthz")
+        conn.request("GET", path)
         answer = conn.getresponse()
         answer.read()
     except BaseException:
@@ -167,13 +208,24 @@ def healthz(upstream: Upstream) -> None:
         raise
     upstream.give_back(conn, not answer.will_close)
     if answer.status != 200:
-        raise journey_load.Failed(f"healthz → {answer.status}")
-    RECORDER.add("request", time.perf_counter() - began)
+        raise journey_load.Failed(f"{path} → {answer.status}")
+    RECORDER.add(kind, time.perf_counter() - began)
 
 
-def arrivals(rate: float, until: float, pool: ThreadPoolExecutor, task) -> threading.Thread:
+def control(upstream: Upstream) -> None:
+    """GET the bare control server (bench/control_wsgi.py), timed as "control"."""
+    timed_get(upstream, "/", "control")
+
+
+def healthz(upstream: Upstream) -> None:
+    timed_get(upstream, "/healthz", "request")
+
+
+def arrivals(rate: float, until: float, pool: ThreadPoolExecutor, task, lag: bool = False) -> threading.Thread:
     """A thread submitting task(i) at ``rate`` per second until ``until`` (perf_counter), on schedule:
-    a late answer does not delay the next arrival."""
+    a late answer does not delay the next arrival. ``lag``: record how late the thread woke for each
+    arrival (the client's own delay: the interpreter's lock, the cores it shares), not the wait for a
+    free pool thread, which a slow server causes."""
 
     def guarded(i: int) -> None:
         try:
@@ -188,6 +240,8 @@ def arrivals(rate: float, until: float, pool: ThreadPoolExecutor, task) -> threa
             if due >= until:
                 return
             time.sleep(max(0.0, due - time.perf_counter()))
+            if lag:
+                RECORDER.add("lag", time.perf_counter() - due)
             pool.submit(guarded, i)
             i += 1
 
@@ -218,10 +272,34 @@ def row_counts(db_url: str) -> dict[str, int]:
                 counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             except psycopg.Error:
                 pass
+        try:  # what the sync workers have not had accepted yet (--layout production uploads as it goes)
+            counts["outbox_not_accepted"] = conn.execute(
+                "SELECT count(*) FROM outbox_entries WHERE state <> 'accepted'").fetchone()[0]
+        except psycopg.Error:
+            pass
         counts["dead_rows"] = conn.execute("SELECT coalesce(sum(n_dead_tup), 0)::bigint FROM pg_stat_user_tables").fetchone()[0]
-        counts["checkpoints"] = conn.execute(
-            "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").fetchone()[0]
+        counts["autovacuums"] = conn.execute(
+            "SELECT coalesce(sum(autovacuum_count), 0)::bigint FROM pg_stat_user_tables").fetchone()[0]
+        # Timed checkpoints come every checkpoint_timeout; requested ones when WAL reaches max_wal_size, or
+        # for any CREATE DATABASE / DROP DATABASE on the server (other work on a shared server does those).
+        timed, requested, buffers, write_ms = conn.execute(
+            "SELECT checkpoints_timed, checkpoints_req, buffers_checkpoint, checkpoint_write_time::bigint"
+            " FROM pg_stat_bgwriter").fetchone()
+        counts.update(checkpoints_timed=timed, checkpoints_req=requested, checkpoint_buffers=buffers,
+                      checkpoint_write_ms=write_ms)
     return counts
+
+
+SERVER_WIDE = ("checkpoints_timed", "checkpoints_req", "checkpoint_buffers", "checkpoint_write_ms", "autovacuums")
+
+
+def server_settings(db_url: str) -> dict:
+    """The PostgreSQL settings that decide when checkpoints and vacuum run, as the server has them."""
+    import psycopg
+
+    names = ("autovacuum", "checkpoint_timeout", "checkpoint_completion_target", "max_wal_size", "shared_buffers")
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        return {n: conn.execute(f"SHOW {n}").fetchone()[0] for n in names}
 
 
 def ms(value: float | None) -> float | None:
@@ -242,36 +320,61 @@ def bare_check(upstream: Upstream, rate: float, seconds: float) -> dict:
             "p95_ms": ms(nearest_rank(done, 0.95)), "client_core_share": round((time.process_time() - cpu) / wall, 2)}
 
 
-def minute_row(m: int, start: float, master: int, db_url: str, cpu: float) -> dict:
+def control_check(upstream: Upstream, rate: float, seconds: float) -> float | None:
+    """The control alone before the soak (the machine as quiet as it gets now): its p95 in ms."""
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        arrivals(rate, began + seconds, pool, lambda i: control(upstream)).join()
+    done = RECORDER.window("control", began, time.perf_counter())
+    with RECORDER.lock:
+        RECORDER.samples["control"].clear()
+    return ms(nearest_rank(done, 0.95))
+
+
+def minute_row(m: int, start: float, master: int, db_url: str, cpu: float, before: dict) -> dict:
+    """Minute ``m``'s figures; ``before``: the row counts at its start (server-wide counters are shown
+    as what this minute added)."""
     lo, hi = start + m * 60, start + (m + 1) * 60
-    requests_, journeys, scans = (RECORDER.window(k, lo, hi) for k in ("request", "journey", "scan"))
+    requests_, journeys, scans, controls, lags = (RECORDER.window(k, lo, hi)
+                                                  for k in ("request", "journey", "scan", "control", "lag"))
+    rows = row_counts(db_url)
     return {"minute": m, "requests": len(requests_) + len(scans), "journeys": len(journeys), "scans": len(scans),
             "request_p50_ms": ms(nearest_rank(requests_, 0.5)), "request_p95_ms": ms(nearest_rank(requests_, 0.95)),
             "journey_p95_ms": ms(nearest_rank(journeys, 0.95)), "scan_p95_ms": ms(nearest_rank(scans, 0.95)),
+            "control_p95_ms": ms(nearest_rank(controls, 0.95)), "client_lag_p95_ms": ms(nearest_rank(lags, 0.95)),
             "errors": len(RECORDER.errors_in(lo, hi)), "error_samples": sorted(set(RECORDER.errors_in(lo, hi)))[:3],
             "rss_master_mb": rss_mb(master), "rss_workers_mb": [rss_mb(w) for w in _children(master)],
-            "rows": row_counts(db_url), "client_core_share": round(cpu, 2), "load1": round(os.getloadavg()[0], 2)}
+            "rows": rows, "this_minute": {k: rows[k] - before[k] for k in SERVER_WIDE},
+            "client_core_share": round(cpu, 2), "load1": round(os.getloadavg()[0], 2)}
 
 
-def soak(base: str, setup: dict, args, master: int, db_url: str) -> list[dict]:
-    upstream = Upstream(base, "pool")
+def soak(base: str, setup: dict, args, master: int, db_url: str, control_base: str) -> list[dict]:
+    upstream, control_upstream = Upstream(base, "pool"), Upstream(control_base, "pool")
     codes = Codes(setup["cards"])
+    tokens, proxied = setup["device_tokens"], args.layout == "production"
     start = time.perf_counter()
     until = start + args.minutes * 60
 
     def one_journey(i: int) -> None:
+        CURRENT.address = address(i) if proxied else None
         began = time.perf_counter()
         journey(base, setup["filing_no"], setup["secret"], i, "timed", upstream)
         RECORDER.add("journey", time.perf_counter() - began)
 
-    rows = []
-    with ThreadPoolExecutor(max_workers=64) as journeys_pool, ThreadPoolExecutor(max_workers=32) as scans_pool:
+    def one_scan(i: int) -> None:
+        scan(upstream, tokens[i % len(tokens)], codes.pick(i), "192.168.0.%d" % (1 + i % len(tokens)) if proxied else "")
+
+    rows, before = [], row_counts(db_url)
+    with ThreadPoolExecutor(max_workers=64) as journeys_pool, ThreadPoolExecutor(max_workers=32) as scans_pool, \
+            ThreadPoolExecutor(max_workers=4) as control_pool:
         arrivals(args.journeys_per_s, until, journeys_pool, one_journey)
-        arrivals(args.scans_per_s, until, scans_pool, lambda i: scan(upstream, setup["device_token"], codes.pick(i)))
+        arrivals(args.scans_per_s, until, scans_pool, one_scan, lag=True)
+        arrivals(args.control_per_s, until, control_pool, lambda i: control(control_upstream))
         for m in range(args.minutes):
             cpu_before = time.process_time()
             time.sleep(max(0.0, start + (m + 1) * 60 + 5 - time.perf_counter()))  # 5 s for stragglers
-            row = minute_row(m, start, master, db_url, (time.process_time() - cpu_before) / 60)
+            row = minute_row(m, start, master, db_url, (time.process_time() - cpu_before) / 60, before)
+            before = row["rows"]
             rows.append(row)
             print(format_row(row), flush=True)
     codes.stopped.set()
@@ -279,11 +382,16 @@ def soak(base: str, setup: dict, args, master: int, db_url: str) -> list[dict]:
 
 
 def format_row(r: dict) -> str:
-    grown = " ".join(f"{k}={v}" for k, v in r["rows"].items() if v)
+    grown = " ".join(f"{k}={v}" for k, v in r["rows"].items() if v and k not in SERVER_WIDE)
+    added = r["this_minute"]
     return (f"min {r['minute']:2d}  req {r['requests']:5d}  p50 {r['request_p50_ms']} ms  p95 {r['request_p95_ms']} ms  "
             f"journey p95 {r['journey_p95_ms']} ms ({r['journeys']})  scan p95 {r['scan_p95_ms']} ms ({r['scans']})  "
+            f"control p95 {r['control_p95_ms']} ms  client lag p95 {r['client_lag_p95_ms']} ms  "
             f"errors {r['errors']}  RSS master {r['rss_master_mb']} MB workers {r['rss_workers_mb']} MB  "
-            f"client {r['client_core_share']:.0%} core  load {r['load1']}  rows {grown}"
+            f"client {r['client_core_share']:.0%} core  load {r['load1']}  "
+            f"checkpoints +{added['checkpoints_timed']} timed +{added['checkpoints_req']} requested "
+            f"({added['checkpoint_buffers']} buffers, "
+            f"{added['checkpoint_write_ms']} ms writing)  autovacuum +{added['autovacuums']}  rows {grown}"
             + "".join(f"\n    error: {e}" for e in r["error_samples"]))
 
 
@@ -295,13 +403,68 @@ def ratio(rows: list[dict], key: str) -> float | None:
     return round((sum(last) / len(last)) / (sum(first) / len(first)), 3)
 
 
-def summary(rows: list[dict]) -> dict:
-    workers_first, workers_last = sum(rows[0]["rss_workers_mb"]), sum(rows[-1]["rss_workers_mb"])
-    return {"p95_ratio_last3_first3": {k: ratio(rows, k) for k in ("request_p95_ms", "journey_p95_ms", "scan_p95_ms")},
+APP_KINDS = ("request_p95_ms", "journey_p95_ms", "scan_p95_ms")
+
+
+NOISY_CONTROL, NOISY_LAG_MS = 3.0, 50.0  # a minute whose control p95 is over 3x its quiet p95, or whose client
+# started its arrivals more than 50 ms late (p95), measured the machine, not the app
+
+
+def control_quiet(rows: list[dict], before_ms: float | None) -> float | None:
+    """The control's p95 when the machine was quietest: alone before the soak, or its best minute
+    (the check before the soak may itself have met other work)."""
+    seen = [v for v in [before_ms, *(r["control_p95_ms"] for r in rows)] if v]
+    return min(seen) if seen else None
+
+
+def noisy_minutes(rows: list[dict], control_quiet_p95_ms: float | None) -> list[int]:
+    """Minutes where the machine, not the app, set the figures (the control or the client slowed)."""
+    limit = NOISY_CONTROL * max(control_quiet_p95_ms or 0.0, 1.0)
+    return [r["minute"] for r in rows
+            if (r["control_p95_ms"] or 0) > limit or (r["client_lag_p95_ms"] or 0) > NOISY_LAG_MS]
+
+
+def summary(rows: list[dict], control_before_ms: float | None = None) -> dict:
+    """Ratios raw and relative to the control's own ratio, memory growth, and the verdict. With noise
+    in any of the first or last three minutes no ratio says anything about the app: "inconclusive"."""
+    workers_first, workers_last = sum(w or 0 for w in rows[0]["rss_workers_mb"]), sum(w or 0 for w in rows[-1]["rss_workers_mb"])
+    raw = {k: ratio(rows, k) for k in APP_KINDS}
+    control_ratio = ratio(rows, "control_p95_ms")
+    relative = {k: round(v / control_ratio, 3) if v and control_ratio else None for k, v in raw.items()}
+    growth = round(workers_last / workers_first - 1, 3) if workers_first else None
+    errors = sum(r["errors"] for r in rows)
+    memory_flat = growth is not None and growth <= FLAT_RSS
+    control_quiet_p95_ms = control_quiet(rows, control_before_ms)
+    noisy = noisy_minutes(rows, control_quiet_p95_ms)
+    compared = {r["minute"] for r in rows[:3] + rows[-3:]}
+    if errors:
+        verdict = "errors"
+    elif compared & set(noisy):
+        verdict = "inconclusive (machine noise)"
+    elif all(v is not None and v <= FLAT_P95 for v in raw.values()) and memory_flat:
+        verdict = "flat"
+    elif all(v is not None and v <= FLAT_P95 for v in relative.values()) and memory_flat:
+        verdict = "flat beside the control"
+    else:
+        verdict = "drift"
+    # With noise at the ends, the same comparison over the quiet minutes alone (six at least; the minute
+    # after a noisy one still serves its backlog, so it is left out too): a figure beside the verdict,
+    # never the verdict (the quiet minutes are chosen after the fact).
+    quiet = [r for r in rows if r["minute"] not in noisy and r["minute"] - 1 not in noisy]
+    quiet_ratios = ({"minutes": [r["minute"] for r in quiet[:3] + quiet[-3:]], **{k: ratio(quiet, k) for k in APP_KINDS}}
+                    if len(quiet) >= 6 else None)
+    return {"p95_ratio_last3_first3": raw, "control_p95_ratio_last3_first3": control_ratio,
+            "p95_ratio_quiet_minutes": quiet_ratios,
+            "client_lag_p95_ratio_last3_first3": ratio(rows, "client_lag_p95_ms"),
+            "p95_ratio_relative_to_control": relative,
             "rss_workers_mb_first_last": [round(workers_first, 1), round(workers_last, 1)],
-            "rss_workers_growth": round(workers_last / workers_first - 1, 3) if workers_first else None,
+            "rss_workers_growth": growth,
             "rss_master_mb_first_last": [rows[0]["rss_master_mb"], rows[-1]["rss_master_mb"]],
-            "errors": sum(r["errors"] for r in rows)}
+            "checkpoints_by_minute": [[r["this_minute"]["checkpoints_timed"], r["this_minute"]["checkpoints_req"]]
+                                      for r in rows],
+            "autovacuums_by_minute": [r["this_minute"]["autovacuums"] for r in rows],
+            "control_quiet_p95_ms": control_quiet_p95_ms, "noisy_minutes": noisy,
+            "errors": errors, "verdict": verdict}
 
 
 def main() -> int:
@@ -311,28 +474,50 @@ def main() -> int:
     parser.add_argument("--scans-per-s", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=None, help="default: gunicorn.conf.py's (2 x cores)")
     parser.add_argument("--server-log", help="append gunicorn's stderr (tracebacks) to this file")
+    parser.add_argument("--layout", choices=("bench", "production"), default="bench",
+                        help="production: rate limits in Redis, one address per resident, four scanners, sync workers")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="the limiter store of --layout production")
+    parser.add_argument("--sync-workers", type=int, default=1, help="`flask sync run` processes of --layout production")
+    parser.add_argument("--control-per-s", type=float, default=5.0, help="GETs of the bare control per second")
     args = parser.parse_args()
+    production = args.layout == "production"
     tmp = Path(tempfile.mkdtemp(prefix="erhc-soak-"))
     db_url = new_database(tmp, True)
+    port, control_port = free_port(), free_port()
     env = {"ERHC_DATABASE_URL": db_url, "ERHC_SECRET_KEY": "bench-" + secrets.token_hex(8),
            "ERHC_LOG_LEVEL": "WARNING", "ERHC_RATELIMIT_ENABLED": "false"}
-    port = free_port()
-    server = None
+    if production:
+        env.update(ERHC_RATELIMIT_ENABLED="true", ERHC_RATELIMIT_STORAGE_URI=args.redis, ERHC_TRUSTED_PROXIES="1",
+                   ERHC_PROVINCE_URL=f"http://127.0.0.1:{port}/sandbox-province")
+    server, helpers = None, []
+    bin_dir = Path(sys.executable).parent
     try:
-        setup = prepare(env)
+        setup = prepare(env, SCAN_DEVICES if production else 1)
+        settings = server_settings(db_url)
+        print(f"PostgreSQL: {settings}", flush=True)
         gunicorn_env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
         if args.workers:
             gunicorn_env["GUNICORN_WORKERS"] = str(args.workers)
-        server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"], cwd=ROOT,
+        server = subprocess.Popen([str(bin_dir / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"], cwd=ROOT,
                                   env=gunicorn_env, stdout=subprocess.DEVNULL,
                                   stderr=open(args.server_log, "a") if args.server_log else subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
+        # The control: a bare answer in a gunicorn of its own (no control socket: gunicorn.conf.py says why).
+        helpers.append(subprocess.Popen(
+            [str(bin_dir / "gunicorn"), "-k", "gthread", "-w", "1", "--threads", "4", "-b", f"127.0.0.1:{control_port}",
+             "--no-control-socket", "bench.control_wsgi:app"],
+            cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for _ in range(args.sync_workers if production else 0):
+            helpers.append(subprocess.Popen([str(bin_dir / "flask"), "--app", "app", "sync", "run"], cwd=ROOT,
+                                            env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                            stderr=open(args.server_log, "a") if args.server_log else subprocess.DEVNULL))
+        base, control_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{control_port}"
+        for probe in (port, control_port):
+            for _ in range(200):
+                try:
+                    http.client.HTTPConnection("127.0.0.1", probe, timeout=1).request("GET", "/healthz")
+                    break
+                except OSError:
+                    time.sleep(0.1)
         warm = Upstream(base, "pool")
         for n in range(4):  # warm-up: every worker imports and compiles before anything is measured
             journey(base, setup["filing_no"], setup["secret"], 900_000 + n, "phone", warm)
@@ -341,20 +526,39 @@ def main() -> int:
         ceiling = bare_check(Upstream(base, "pool"), rate, 20)
         print(f"bare /healthz at {rate:.0f} requests/s for 20 s: p50 {ceiling['p50_ms']} ms  p95 {ceiling['p95_ms']} ms  "
               f"errors {ceiling['errors']}  client {ceiling['client_core_share']:.0%} of one core", flush=True)
+        control_quiet = control_check(Upstream(control_base, "pool"), args.control_per_s, 20)
+        print(f"control alone at {args.control_per_s}/s for 20 s: p95 {control_quiet} ms "
+              f"(a soak minute over {NOISY_CONTROL:.0f}x this, or with the client {NOISY_LAG_MS:.0f} ms late, is noise)",
+              flush=True)
         workers = _children(server.pid)
-        print(f"gunicorn -c gunicorn.conf.py: master {server.pid}, workers {workers}; "
-              f"{args.journeys_per_s} journeys/s + {args.scans_per_s} scans/s for {args.minutes} min", flush=True)
-        rows = soak(base, setup, args, server.pid, db_url)
+        print(f"gunicorn -c gunicorn.conf.py: master {server.pid}, workers {workers}; layout {args.layout}"
+              f"{f' (Redis limiter, {args.sync_workers} sync workers)' if production else ''}; "
+              f"{args.journeys_per_s} journeys/s + {args.scans_per_s} scans/s for {args.minutes} min; "
+              f"control {args.control_per_s}/s", flush=True)
+        rows = soak(base, setup, args, server.pid, db_url, control_base)
     finally:
+        for helper in helpers:
+            helper.terminate()
+        for helper in helpers:
+            try:
+                helper.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                helper.kill()
         clean_up(server, db_url, tmp)
     result = {"minutes": args.minutes, "journeys_per_s": args.journeys_per_s, "scans_per_s": args.scans_per_s,
-              "bare": ceiling, **summary(rows), "per_minute": [{k: v for k, v in r.items() if k != "error_samples"}
-                                                               for r in rows]}
-    print(f"p95 last 3 min / first 3 min: {result['p95_ratio_last3_first3']}; workers' RSS "
+              "layout": args.layout, "postgres": settings, "bare": ceiling, **summary(rows, control_quiet),
+              "per_minute": [{k: v for k, v in r.items() if k != "error_samples"} for r in rows]}
+    print(f"p95 last 3 min / first 3 min: {result['p95_ratio_last3_first3']}; the control's "
+          f"{result['control_p95_ratio_last3_first3']}; relative to it {result['p95_ratio_relative_to_control']}; "
+          f"client lag {result['client_lag_p95_ratio_last3_first3']}; workers' RSS "
           f"{result['rss_workers_mb_first_last'][0]} → {result['rss_workers_mb_first_last'][1]} MB "
-          f"({result['rss_workers_growth']:+.1%}); master {result['rss_master_mb_first_last']} MB; errors {result['errors']}")
+          f"({result['rss_workers_growth']:+.1%}); master {result['rss_master_mb_first_last']} MB; "
+          f"checkpoints (timed, requested) by minute {result['checkpoints_by_minute']}, autovacuum {result['autovacuums_by_minute']}; "
+          f"noisy minutes {result['noisy_minutes']} (over the quiet minutes alone: {result['p95_ratio_quiet_minutes']}); "
+          f"errors {result['errors']}; verdict: {result['verdict']}")
     print(json.dumps(result, ensure_ascii=False))
-    return 1 if result["errors"] else 0
+    return 0 if result["verdict"].startswith("flat") else 2 if result["verdict"].startswith("inconclusive") else 1
+
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import json
 import os
 import re
 import secrets
+import shutil
+import subprocess
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +18,7 @@ import pytest
 from erhc_h5 import create_app
 from erhc_h5.db import get_db
 from erhc_h5.resident.launch import make_launch_url
-from tests.support import TEST_DB_URL, drop_database, env_file, new_database_url
+from tests.support import REPO, TEST_DB_URL, drop_database, env_file, new_database_url, port_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow,
               pytest.mark.skipif(not TEST_DB_URL.startswith("postgresql"),
@@ -119,16 +121,24 @@ def beijing_today() -> str:
     return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
 
+CITY_FORM = {"app_name": "杭州健康服务", "org_name": "杭州市卫生健康委员会", "org_filing_no": "ORG-330100-0001",
+             "builder_unit": "杭州市卫生健康委员会", "builder_contact": "王建设 0571-00000000",
+             "developer_unit": "杭州示范信息技术有限公司", "developer_contact": "李开发 0571-00000001",
+             "auth_methods": "1^2^3^4", "allowed_origins": "https://app.city.example.invalid"}
+
+
+def city_form(tmp_path) -> str:
+    """Step 5: deploy/app.json with the city's value in place of every CHANGE-ME; the file's path."""
+    sample = json.loads((REPO / "deploy" / "app.json").read_text(encoding="utf-8"))
+    form = {k: CITY_FORM[k] if "CHANGE-ME" in json.dumps(v, ensure_ascii=False) else v for k, v in sample.items()}
+    application = tmp_path / "app.json"
+    application.write_text(json.dumps(form, ensure_ascii=False), encoding="utf-8")
+    return str(application)
+
+
 def test_filing_the_app_from_the_command_line(production, tmp_path):
     run(production, "db", "upgrade")
-    application = tmp_path / "app.json"
-    application.write_text(json.dumps({
-        "app_name": "杭州健康服务", "org_name": "杭州市卫生健康委员会", "org_filing_no": "ORG-330100-0001",
-        "builder_unit": "杭州市卫生健康委员会", "builder_contact": "王建设 0571-00000000",
-        "developer_unit": "杭州示范信息技术有限公司", "developer_contact": "李开发 0571-00000001",
-        "auth_methods": "1^2^3^4",
-    }, ensure_ascii=False), encoding="utf-8")
-    app_id = run(production, "filing", "create", "--file", str(application)).strip().splitlines()[-1].strip()
+    app_id = run(production, "filing", "create", "--file", city_form(tmp_path)).strip().splitlines()[-1].strip()
     run(production, "filing", "decide", app_id, "--app-filing-no", "A330100000001", "--access-code", "330100900101",
         "--opinion", "同意备案", "--date", beijing_today())
     printed = run(production, "filing", "secret", app_id).strip().splitlines()[-1].strip()
@@ -139,3 +149,62 @@ def test_filing_the_app_from_the_command_line(production, tmp_path):
     launch = production.test_client().get(make_launch_url("A330100000001", "user-1", secret), base_url=HOST)
     assert launch.status_code == 302, launch.get_data(as_text=True)[-400:]
     assert "/h5/launch" not in launch.headers["Location"]
+
+
+# README, "Staging": the env file's changes for a rehearsal whose province is its own sandbox receiver
+# behind a self-signed certificate ("TLS is mandatory" makes one).
+STAGING_PORTS = range(18260, 18280)
+
+
+def staging_changes(port: int, certificate: str) -> dict[str, str]:
+    return {"ERHC_ENV": "staging", "ERHC_IDENTITY_PROVIDER": "sandbox", "ERHC_SMS_PROVIDER": "sandbox",
+            "ERHC_FACE_PROVIDER": "sandbox", "ERHC_PROVIDER_BASE_URL": "", "ERHC_PROVIDER_APP_KEY": "",
+            "ERHC_PROVIDER_APP_SECRET": "", "ERHC_PROVINCE_URL": f"https://localhost:{port}/sandbox-province",
+            "ERHC_PROVINCE_CA_BUNDLE": certificate}
+
+
+def test_a_staging_rehearsal_files_the_app_with_its_own_sandbox_province_over_tls(tmp_path, monkeypatch):
+    """The Staging section's env changes build a staging app; the filing made with step 5 reaches its
+    sandbox province at https://<host>/sandbox-province, verified against the self-signed certificate
+    (ERHC_PROVINCE_CA_BUNDLE) like the uploads."""
+    import threading
+
+    from sqlalchemy import select
+    from werkzeug.serving import make_server
+
+    from erhc_h5.db import session_scope
+    from erhc_h5.filing.models import FilingDelivery
+    from erhc_h5.sandbox.models import SandboxProvinceFiling
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)  # README, "TLS is mandatory": the staging certificate
+    url = new_database_url(tmp_path, prefix="erhc_bootstrap")
+    port = port_in(STAGING_PORTS)
+    values, changes = filled(url, str(tmp_path / "uploads")), staging_changes(port, str(cert))
+    for name, value in env_file().items():
+        monkeypatch.setenv(name, changes.get(name, values[name] if "CHANGE-ME" in value else value))
+    monkeypatch.setenv("GUNICORN_WORKERS", "1")
+    monkeypatch.setenv("ERHC_RATELIMIT_STORAGE_URI", "memory://")
+    app = create_app()
+    server = None
+    try:
+        assert app.config["STAGING"] is True and app.config["SESSION_COOKIE_SECURE"] is True
+        run(app, "db", "upgrade")
+        server = make_server("127.0.0.1", port, app, threaded=True, ssl_context=(str(cert), str(key)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        app_id = int(run(app, "filing", "create", "--file", city_form(tmp_path)).strip().splitlines()[-1])
+        run(app, "filing", "deliver")  # what the schedule runs; nothing left when the create's send went through
+        with app.app_context(), session_scope(app) as session:
+            delivery = session.scalar(select(FilingDelivery).where(FilingDelivery.app_id == app_id))
+            assert (delivery.state, delivery.last_error) == ("delivered", ""), delivery.last_error
+            received = session.scalar(select(SandboxProvinceFiling).where(SandboxProvinceFiling.city_filing_id == app_id))
+            assert received is not None and received.form["app_name"] == CITY_FORM["app_name"]
+    finally:
+        if server is not None:
+            server.shutdown()
+        get_db(app).engine.dispose()
+        drop_database(url)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from erhc_h5.config import PLACEHOLDER  # deploy/app.json, the sample form, marks each value to fill in
 from erhc_h5.db import session_scope, writing
 from erhc_h5.filing.models import DecisionOutcome, DecisionSource, FiledApp
 from erhc_h5.text import ascii_digits
@@ -37,6 +38,9 @@ def _read_json(path: str | None) -> dict:
     unknown = sorted(set(data) - set(JSON_FIELDS))
     if unknown:
         _fail(f"备案申请表 JSON 含有不认识的字段:{', '.join(unknown)}")
+    placeholders = sorted(k for k, v in data.items() if PLACEHOLDER in json.dumps(v, ensure_ascii=False))
+    if placeholders:
+        _fail(f"备案申请表仍是示例文件的占位内容 {PLACEHOLDER},请填写:{', '.join(placeholders)}")
     if isinstance(data.get("allowed_origins"), list):
         data["allowed_origins"] = " ".join(str(o) for o in data["allowed_origins"])
     return data

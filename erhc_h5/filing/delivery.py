@@ -28,6 +28,7 @@ from erhc_h5.db import utcnow, writing
 from erhc_h5.filing.models import DeliveryState, FiledApp, FilingDelivery
 from erhc_h5.logs import log_event
 from erhc_h5.outbound import Limits, OutboundFailure, fetch, new_session
+from erhc_h5.outbound_tls import verify_setting
 from erhc_h5.sync.client import signature
 from erhc_h5.timefmt import to_beijing
 
@@ -93,7 +94,8 @@ def http_post(url: str, body: bytes, headers: dict) -> int:
                     float(cfg["SYNC_DEADLINE_SECONDS"]), MAX_REPLY_BYTES)
     with new_session() as http:
         prepared = http.prepare_request(requests.Request("POST", url, data=body, headers=headers))
-        return fetch(http, prepared, limits).status
+        # The province's private CA (ERHC_PROVINCE_CA_BUNDLE) verifies this endpoint as it does the upload's.
+        return fetch(http, prepared, limits, verify=verify_setting(cfg.get("PROVINCE_CA_BUNDLE"))).status
 
 
 def send(session: Session, row_id: int, transport: Transport | None = None) -> bool:

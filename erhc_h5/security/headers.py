@@ -1,4 +1,4 @@
-"""HTTP hardening: CSP without inline script, nosniff, no referrer, framing by filed app origins."""
+"""HTTP hardening: CSP without inline script, nosniff, no referrer to other origins, framing by filed app origins."""
 from __future__ import annotations
 
 import re
@@ -41,7 +41,10 @@ def init_app(app: Flask) -> None:
         )
         response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # same-origin, not no-referrer: over HTTPS Flask-WTF refuses a form POST without a Referer of
+        # this origin (WTF_CSRF_SSL_STRICT), and with no-referrer a browser sends none (Origin: null), so
+        # every form behind TLS failed as csrf_failed. Other origins (a provider's page) still get none.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         if current_app.config["PRODUCTION_CHECKS"]:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if response.mimetype == "text/html":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -130,3 +131,21 @@ def test_secret_refused_before_approval(runner, form_file, db_session):
     _refused(runner.invoke(args=["filing", "secret", str(app_id)]))
     _refused(runner.invoke(args=["filing", "secret"]))
     assert _counts(db_session) == before
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "app.json"  # the form the README points a city at
+
+
+def test_the_sample_form_is_refused_until_filled_in_and_then_files(runner, form_file, db_session):
+    """deploy/app.json as shipped names every field `filing create` reads and nothing else; left as
+    it is, it is refused (naming the fields still to fill), never sent to the province."""
+    sample = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    before = _counts(db_session)
+    result = runner.invoke(args=["filing", "create", "--file", str(SAMPLE)])
+    _refused(result)
+    assert "CHANGE-ME" in result.output and "app_name" in result.output and "allowed_origins" in result.output
+    assert _counts(db_session) == before
+    filled = {k: (FORM[k] if "CHANGE-ME" in json.dumps(v, ensure_ascii=False) else v) for k, v in sample.items()}
+    assert set(filled) == set(FORM)  # FORM above is every field of the documented form (docs/contracts.md)
+    app_id = int(runner.invoke(args=["filing", "create", "--file", form_file(filled)]).output.strip().splitlines()[-1])
+    assert db_session.get(FiledApp, app_id).status == "province_pending"
