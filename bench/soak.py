@@ -176,14 +176,13 @@ class Codes:
         return codes[i % len(codes)]
 
 
-def scan(upstream: Upstream, token: str, code: str, forwarded_for: str = "") -> None:
+def _exchange(upstream: Upstream, kind: str, method: str, path: str, body: bytes | None = None,
+              headers: dict | None = None) -> None:
+    """One request through the pool, timed as ``kind``; anything but 200 is an error."""
     conn = upstream.take()
     began = time.perf_counter()
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    if forwarded_for:
-        headers["X-Forwarded-For"] = forwarded_for
     try:
-        conn.request("POST", "/api/v1/scan", body=json.dumps({"code": code}).encode(), headers=headers)
+        conn.request(method, path, body=body, headers=headers or {})
         answer = conn.getresponse()
         payload = answer.read()
     except BaseException:
@@ -191,25 +190,20 @@ def scan(upstream: Upstream, token: str, code: str, forwarded_for: str = "") -> 
         raise
     upstream.give_back(conn, not answer.will_close)
     if answer.status != 200:
-        raise journey_load.Failed(f"scan → {answer.status} {payload[:80]!r}")
-    RECORDER.add("scan", time.perf_counter() - began)
+        raise journey_load.Failed(f"{kind} {path} → {answer.status} {payload[:80]!r}")
+    RECORDER.add(kind, time.perf_counter() - began)
+
+
+def scan(upstream: Upstream, token: str, code: str, forwarded_for: str = "") -> None:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if forwarded_for:
+        headers["X-Forwarded-For"] = forwarded_for
+    _exchange(upstream, "scan", "POST", "/api/v1/scan", json.dumps({"code": code}).encode(), headers)
 
 
 def timed_get(upstream: Upstream, path: str, kind: str) -> None:
     """GET ``path`` through the pool, timed as ``kind``; anything but 200 is an error."""
-    conn = upstream.take()
-    began = time.perf_counter()
-    try:
-        conn.request("GET", path)
-        answer = conn.getresponse()
-        answer.read()
-    except BaseException:
-        conn.close()
-        raise
-    upstream.give_back(conn, not answer.will_close)
-    if answer.status != 200:
-        raise journey_load.Failed(f"{path} → {answer.status}")
-    RECORDER.add(kind, time.perf_counter() - began)
+    _exchange(upstream, kind, "GET", path)
 
 
 def control(upstream: Upstream) -> None:
