@@ -4,6 +4,8 @@ for tests that need real commits (workers, live servers); the demo app; the sync
 sandbox province). What they are built from is in ``tests/support.py``."""
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import threading
 from contextlib import ExitStack
@@ -18,7 +20,8 @@ from erhc_h5.sandbox import demo
 from erhc_h5.db import get_db, get_session
 from erhc_h5.sandbox.receiver import set_faults
 from tests import processes
-from tests.support import ARTIFACTS, Chain, LiveServer, drop_database, make_app, new_database_url
+from tests.support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Chain, LiveServer, drop_database, make_app,
+                           new_database_url)
 from tests.support import demo_app as find_demo_app
 
 
@@ -213,3 +216,16 @@ def chain(fresh_app):
 def pytest_sessionfinish(session, exitstatus):
     """No server, proxy or worker a test started outlives the session, also after Ctrl-C."""
     processes.kill_all()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole session: Playwright's sync API runs one event loop per process."""
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

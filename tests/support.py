@@ -44,6 +44,14 @@ BASE_OVERRIDES = {
     "PROVINCE_URL": "http://province.test",
 }
 
+# Debian's Chromium, launched once per test session (the ``browser`` fixture in tests/conftest.py).
+CHROMIUM = os.environ.get("ERHC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+]
+
 
 def new_database_url(tmp_dir: Path, server: str | None = None, prefix: str = "erhc_test") -> str:
     """A brand-new empty database: a SQLite file in ``tmp_dir``, or a new PostgreSQL database on

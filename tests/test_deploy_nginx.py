@@ -204,31 +204,24 @@ def test_a_csrf_form_posted_through_tls_on_a_non_default_port_succeeds(tls_proxy
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_chromium_signs_in_through_tls_with_the_referer_it_chooses_to_send(tls_proxy):
+def test_chromium_signs_in_through_tls_with_the_referer_it_chooses_to_send(tls_proxy, browser):
     """A real browser, not a client that adds a Referer by hand: over HTTPS the app's CSRF check wants
     a Referer of its own origin, and Chromium sends one only as the page's Referrer-Policy allows.
     With `no-referrer` it sent none (and `Origin: null`): every form behind TLS failed as csrf_failed."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
     https_port, _, _ = tls_proxy()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_context(ignore_https_errors=True, locale="zh-CN").new_page()  # the throwaway cert
-            page.set_default_timeout(15000)
-            page.goto(f"https://localhost:{https_port}/staff/login")
-            page.get_by_label("用户名").fill(STAFF[0])
-            page.get_by_label("密码").fill(STAFF[1])
-            with page.expect_response(lambda r: r.request.method == "POST") as posted:
-                page.get_by_role("button", name="登录").click()
-            assert posted.value.status == 302, posted.value.text()[:300]
-            page.wait_for_url(f"https://localhost:{https_port}/staff/")
-        finally:
-            browser.close()
+    context = browser.new_context(ignore_https_errors=True, locale="zh-CN")  # the throwaway cert
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(f"https://localhost:{https_port}/staff/login")
+        page.get_by_label("用户名").fill(STAFF[0])
+        page.get_by_label("密码").fill(STAFF[1])
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            page.get_by_role("button", name="登录").click()
+        assert posted.value.status == 302, posted.value.text()[:300]
+        page.wait_for_url(f"https://localhost:{https_port}/staff/")
+    finally:
+        context.close()
 
 
 @pytest.mark.slow

@@ -3,20 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pytest
 
 from erhc_h5.sandbox import demo
 from erhc_h5.db import session_scope
-from tests.support import LiveServer
+from tests.support import CHROMIUM, CHROMIUM_ARGS, LiveServer  # noqa: F401 - the browser tests import them here
 
-CHROMIUM = os.environ.get("ERHC_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-]
 PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True,
          "locale": "zh-CN", "user_agent": "Mozilla/5.0 (Linux; Android 10; erhc-test) AppleWebKit/537.36 "
          "(KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"}
@@ -37,18 +30,6 @@ def live_server(fresh_app):
     server = LiveServer(fresh_app).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
