@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from erhc_h5.db import utcnow
+from erhc_h5.db import utcnow, write_transaction
 from erhc_h5.logs import log_event
 from erhc_h5.records.codes import FACE_THEN_ONSITE, AuthMethod
 from erhc_h5.resident import limits
@@ -26,7 +26,8 @@ from erhc_h5.resident.models import VerificationSession
 from erhc_h5.identity import get_providers as providers
 from erhc_h5.identity.base import ProviderUnavailable
 from erhc_h5.resident.verification import (
-    Outcome, OutcomeKind, State, complete, data, draft, move, record_failure, register_pending, save,
+    Outcome, OutcomeKind, State, abandon_check, begin_check, complete, data, draft, move, record_failure,
+    register_pending, save,
 )
 from erhc_h5.uow import unit_of_work
 from erhc_h5.text import ascii_digits
@@ -188,13 +189,32 @@ def face_device_script() -> str:
 def face_start(session: Session, vs: VerificationSession, return_url: str, device_info: str = ""):
     """Start a face check at the provider; a redirect-style provider moves the session to pending_provider.
 
-    The token is committed once the provider gave it (the resident comes back with it); a provider
-    that cannot start the check (ProviderUnavailable, rolled back) leaves nothing written.
-    ``device_info``: what the vendor's script gathered in the page (``face_device_script``)."""
+    Behind the same gate as every check (``begin_check``, committed before the vendor is asked): of
+    requests starting a face check for one session at once, one reaches the vendor (a start is billed)
+    and the others get the gate's Outcome (busy) — also those that got the gate after it, finding its
+    token — as does a session locked or out of attempts. The
+    token is committed with the gate given back once the provider gave it (the resident comes back
+    with it); a provider that cannot start the check (ProviderUnavailable) gives the gate back and
+    leaves nothing else written. ``device_info``: what the vendor's script gathered in the page
+    (``face_device_script``)."""
     with unit_of_work(session):
-        current = draft(vs)
+        write_transaction(session)
+        refused = begin_check(session, vs, AuthMethod.FACE, guess=False)
+        if refused is None and face_token(vs):  # started by a request that held the gate just before
+            vs.check_started_at = None
+            refused = Outcome(OutcomeKind.BUSY, OutcomeKind.BUSY)
+    if refused is not None:
+        return refused
+    current = draft(vs)
+    try:
         started = providers().face.start(current.name, current.id_card_type_code, current.idcode, return_url,
                                          device_info=device_info)
+    except ProviderUnavailable:
+        with unit_of_work(session):
+            abandon_check(session, vs, guess=False)
+        raise
+    with unit_of_work(session):
+        vs.check_started_at = None
         vs.method = AuthMethod.FACE
         current.prove("face", started.token)  # tokens may be long: kept encrypted, void for anyone else
         save(vs, current)

@@ -200,6 +200,8 @@ def _start_face(session, vs, device_info: str, after_post: bool = False):
         started = checks.face_start(session, vs, url_for(".face_return", _external=True), device_info=device_info)
     except ProviderUnavailable as exc:
         return provider_unavailable(exc, retry_link=url_for(".face"))
+    if isinstance(started, verification.Outcome):  # another start under way, or the session may not check
+        return _respond(started, retry_link=url_for(".face"))
     if not started.redirect_url:
         return None
     if after_post:
