@@ -173,7 +173,7 @@ SCHEMAS = {
             "sync": {"type": "object"},
             "alerts": {"type": "array", "description": "需要运维处理的告警", "items": {
                 "type": "object", "required": ["code", "level", "message"], "properties": {
-                    "code": {"type": "string", "enum": ["clock_offset"]},
+                    "code": {"type": "string", "enum": ["clock_offset", "filing_delivery_stuck", "link_notice_stuck"]},
                     "level": {"type": "string"},
                     "message": {"type": "string"},
                 }}},
@@ -193,6 +193,18 @@ SCHEMAS = {
             "verification": {"type": "object"},
             "scans": {"type": "array", "items": {"type": "object"}},
             "filing": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "waiting": {"type": "object", "description": "提交后发送、尚未送达的工作(备案申请表、账号关联提醒短信)",
+                        "additionalProperties": {"$ref": "#/components/schemas/WaitingSends"}},
+        },
+    },
+    "WaitingSends": {
+        "type": "object", "required": ["count", "stuck", "stuck_after_minutes"],
+        "properties": {
+            "count": {"type": "integer", "minimum": 0},
+            "oldest_at": {"type": "string", "nullable": True},
+            "stuck": {"type": "integer", "minimum": 0, "description": "排队超过 stuck_after_minutes 分钟的条数"},
+            "stuck_after_minutes": {"type": "integer"},
+            "last_error": {"type": "string", "nullable": True, "description": "最近一次失败的原因码"},
         },
     },
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}},

@@ -85,6 +85,15 @@ class StatusCollector:
             yield GaugeMetricFamily("erhc_province_clock_offset_seconds",
                                     "The province's clock minus this server's, from its last reply's Date header",
                                     value=offset)
+        waiting = GaugeMetricFamily("erhc_waiting_sends", "Sends queued after a commit and not yet taken",
+                                    labels=["kind"])
+        stuck = GaugeMetricFamily("erhc_waiting_sends_stuck", "Of those, queued longer than the alert threshold",
+                                  labels=["kind"])
+        for kind, w in s.get("waiting", {}).items():
+            waiting.add_metric([kind], w["count"])
+            stuck.add_metric([kind], w["stuck"])
+        yield waiting
+        yield stuck
         alerts = GaugeMetricFamily("erhc_ops_alert", "1 for each /ops alert in force", labels=["code"])
         for alert in s.get("alerts", []):
             alerts.add_metric([alert["code"]], 1)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from erhc_h5.db import utcnow
-from erhc_h5.filing.models import FiledApp
+from erhc_h5.filing.models import DeliveryState, FiledApp, FilingDelivery
 from erhc_h5.cards.models import LinkNotice, NoticeState
 from erhc_h5.resident.models import VerificationEvent, VerificationSession
 from erhc_h5.resident.states import VerificationState
@@ -33,6 +33,9 @@ REASON_LABELS = {
     "tls_handshake_timeout": "TLS 握手超时", "tls_error": "TLS 握手失败",
 }
 RECENT_FAILURES = 10
+# Sends that run right after the commit that queued them; one still waiting after this long was not
+# taken (gateway or province down, or the retry job not scheduled) and needs an operator.
+STUCK_AFTER = dt.timedelta(minutes=10)
 WINDOW = dt.timedelta(hours=24)
 FUNNEL = (VerificationState.PASSED, VerificationState.FAILED, VerificationState.LOCKED)
 SCAN_OK = ("authenticated", "not_authenticated")
@@ -48,10 +51,15 @@ def get_status(session: Session, *, now: dt.datetime | None = None, rejected_lim
     if clock_alert_seconds is None:
         clock_alert_seconds = float(current_app.config["CLOCK_OFFSET_ALERT_SECONDS"])
     clock = _province_clock(session, clock_alert_seconds)
+    waiting = {"filing_deliveries": _waiting(session, FilingDelivery, FilingDelivery.state == DeliveryState.PENDING,
+                                             now),
+               "link_notices": _waiting(session, LinkNotice,
+                                        LinkNotice.state.in_([NoticeState.PENDING, NoticeState.SENDING]), now)}
     return {
         "generated_at": fmt(now),
         "window_hours": int(WINDOW.total_seconds() // 3600),
-        "alerts": _alerts(clock),
+        "alerts": _alerts(clock, waiting),
+        "waiting": waiting,
         "outbox": _outbox(session, now),
         "sync": sync,
         "province": _province_health(sync) | {"clock": clock},
@@ -142,14 +150,41 @@ def _province_clock(session: Session, alert_seconds: float) -> dict:
             "label": describe(offset.seconds) if abs(offset.seconds) >= 1 else "本服务器时钟与省级平台一致"}
 
 
-def _alerts(clock: dict) -> list[dict]:
+def _waiting(session: Session, model, waiting, now: dt.datetime) -> dict:
+    """Sends queued after a commit and not yet taken: how many, since when, how many past STUCK_AFTER,
+    and the last reason one of them failed (a reason code, never a recipient)."""
+    count, oldest = session.execute(select(func.count(), func.min(model.created_at)).where(waiting)).one()
+    stuck = session.scalar(select(func.count()).where(waiting, model.created_at < now - STUCK_AFTER)) if count else 0
+    reason = session.scalar(select(model.last_error).where(waiting, model.last_error != "")
+                            .order_by(model.id.desc()).limit(1)) if count else None
+    return {"count": int(count), "oldest_at": fmt(oldest) if oldest else None, "stuck": int(stuck or 0),
+            "stuck_after_minutes": int(STUCK_AFTER.total_seconds() // 60), "last_error": reason or None}
+
+
+def _alerts(clock: dict, waiting: dict) -> list[dict]:
     """Conditions an operator must act on, each with a stable code and a Chinese message."""
     alerts = []
     if clock["state"] == "skewed":
         alerts.append({"code": "clock_offset", "level": "warn", "message": (
             f"{clock['label']}(超过 {clock['alert_seconds']:g} 秒告警阈值,测于 {clock['measured_at']})。"
             "超过 300 秒时省级平台会拒收上传(时间戳过期,批次自动重试);码的有效期判断也会偏差。请校准服务器时间(NTP)。")})
+    deliveries = waiting.get("filing_deliveries", {})
+    if deliveries.get("stuck"):
+        alerts.append({"code": "filing_delivery_stuck", "level": "warn", "message": (
+            f"{deliveries['stuck']} 份备案申请表超过 {deliveries['stuck_after_minutes']} 分钟仍未送达省级平台"
+            f"(最早排队于 {deliveries['oldest_at']}{_reason(deliveries)})。"
+            "请确认定时任务 flask --app app filing deliver 在运行,或手动执行一次。")})
+    notices = waiting.get("link_notices", {})
+    if notices.get("stuck"):
+        alerts.append({"code": "link_notice_stuck", "level": "warn", "message": (
+            f"{notices['stuck']} 条账号关联提醒短信超过 {notices['stuck_after_minutes']} 分钟仍未发出"
+            f"(最早排队于 {notices['oldest_at']}{_reason(notices)})。"
+            "请确认定时任务 flask --app app notices send 在运行,并检查短信网关。")})
     return alerts
+
+
+def _reason(waiting: dict) -> str:
+    return f",最近一次失败:{waiting['last_error']}" if waiting.get("last_error") else ""
 
 
 def _rejected(session: Session, limit: int) -> list[dict]:
