@@ -24,12 +24,23 @@ ERHC_TRUSTED_PROXIES=1), four scan devices sharing the scans (each under the sca
 limit), and ``--sync-workers`` `flask sync run` processes uploading every new record to the sandbox
 province on the same gunicorn.
 
-At the end the ratio p95 of the last 3 minutes / the first 3, raw and divided by the control's own
-ratio, and the RSS growth. A minute is noise when the control's p95 is over 3x its quietest p95
+The load runs ``--warmup-minutes`` before the measured minutes begin (default: one
+checkpoint_timeout and a minute more), so both ends are compared in the database's steady state:
+a freshly created database has had no timed checkpoint yet, and the first one's start (every page
+touched after it is written whole to the WAL) falls into the first minutes only by chance. The
+compared windows are as long as checkpoint_timeout (``--window-minutes``; at least 3, at most half
+the run), so each holds one checkpoint cycle, whatever its phase.
+
+At the end the ratio p95 of the last window / the first, raw and divided by the control's own
+ratio, beside it the last 3 minutes / the first 3 and a trend (Theil-Sen: the median slope over
+every pair of minutes, which one bad minute cannot move, times the run's length, over the median),
+and the RSS growth. Where the server has pg_stat_statements loaded, the database's own time per
+scan and per resident request each minute (what the statements cost inside PostgreSQL, so a
+growing table or index would show there first). A minute is noise when the control's p95 is over 3x its quietest p95
 (measured alone before the soak, or its best minute), or the client started its arrivals over 50 ms
 late (p95). The verdict is
 "inconclusive (machine noise)" (exit status 2) when one of the compared minutes is noise; else
-"flat" when the raw ratio of every kind is within 10 % (and memory within 5 %), "flat beside the
+"flat" when the raw window ratio of every kind is within 10 % (and memory within 5 %), "flat beside the
 control" when only the ratio relative to the control is (exit status 0 for both), else "drift"
 (or "errors"; exit status 1). The last line is JSON.
 """
@@ -215,7 +226,8 @@ def healthz(upstream: Upstream) -> None:
     timed_get(upstream, "/healthz", "request")
 
 
-def arrivals(rate: float, until: float, pool: ThreadPoolExecutor, task, lag: bool = False) -> threading.Thread:
+def arrivals(rate: float, until: float, pool: ThreadPoolExecutor, task, start: float | None = None,
+             lag: bool = False) -> threading.Thread:
     """A thread submitting task(i) at ``rate`` per second until ``until`` (perf_counter), on schedule:
     a late answer does not delay the next arrival. ``lag``: record how late the thread woke for each
     arrival (the client's own delay: the interpreter's lock, the cores it shares), not the wait for a
@@ -227,10 +239,12 @@ def arrivals(rate: float, until: float, pool: ThreadPoolExecutor, task, lag: boo
         except CLIENT_ERRORS as exc:
             RECORDER.error(str(exc))
 
+    first = time.perf_counter() if start is None else start
+
     def loop() -> None:
-        start, i = time.perf_counter(), 0
+        i = 0
         while True:
-            due = start + i / rate
+            due = first + i / rate
             if due >= until:
                 return
             time.sleep(max(0.0, due - time.perf_counter()))
@@ -287,6 +301,45 @@ def row_counts(db_url: str) -> dict[str, int]:
 SERVER_WIDE = ("checkpoints_timed", "checkpoints_req", "checkpoint_buffers", "checkpoint_write_ms", "autovacuums")
 
 
+# The scan's statements, told apart by the tables only they touch (scan/sql.py): the card by its code
+# reference, the claim and the event.
+SCAN_TABLES = ("scan_token_claims", "scan_events", "code_card_refs.ref")
+
+
+def statement_costs(db_url: str) -> dict | None:
+    """This database's statements so far as pg_stat_statements counts them (None where the server does
+    not load it): execution ms and calls of the scan's statements, and of all the others."""
+    import psycopg
+
+    like = " OR ".join("query LIKE %s" for _ in SCAN_TABLES)
+    try:
+        with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+            row = conn.execute(
+                f"SELECT coalesce(sum(total_exec_time) FILTER (WHERE {like}), 0),"
+                f" coalesce(sum(calls) FILTER (WHERE {like}), 0),"
+                f" coalesce(sum(total_exec_time) FILTER (WHERE NOT ({like})), 0),"
+                f" coalesce(sum(calls) FILTER (WHERE NOT ({like})), 0)"
+                " FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND query NOT LIKE '%%pg_stat%%'",
+                [f"%{t}%" for t in SCAN_TABLES] * 4).fetchone()
+    except psycopg.Error:
+        return None
+    return {"scan_ms": float(row[0]), "scan_calls": int(row[1]), "other_ms": float(row[2]), "other_calls": int(row[3])}
+
+
+def enable_statement_costs(db_url: str) -> bool:
+    """pg_stat_statements in the bench database, where the server preloads it; its counters reset."""
+    import psycopg
+
+    try:
+        with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute("SELECT pg_stat_statements_reset()")
+    except psycopg.Error:
+        return False
+    return statement_costs(db_url) is not None
+
+
 def server_settings(db_url: str) -> dict:
     """The PostgreSQL settings that decide when checkpoints and vacuum run, as the server has them."""
     import psycopg
@@ -325,14 +378,23 @@ def control_check(upstream: Upstream, rate: float, seconds: float) -> float | No
     return ms(nearest_rank(done, 0.95))
 
 
-def minute_row(m: int, start: float, master: int, db_url: str, cpu: float, before: dict) -> dict:
+def minute_row(m: int, start: float, master: int, db_url: str, cpu: float, before: dict,
+               costs_before: dict | None = None) -> dict:
     """Minute ``m``'s figures; ``before``: the row counts at its start (server-wide counters are shown
-    as what this minute added)."""
+    as what this minute added), ``costs_before``: the statement costs then (None: not counted)."""
     lo, hi = start + m * 60, start + (m + 1) * 60
     requests_, journeys, scans, controls, lags = (RECORDER.window(k, lo, hi)
                                                   for k in ("request", "journey", "scan", "control", "lag"))
     rows = row_counts(db_url)
-    return {"minute": m, "requests": len(requests_) + len(scans), "journeys": len(journeys), "scans": len(scans),
+    costs = statement_costs(db_url) if costs_before is not None else None
+    db = None
+    if costs is not None:
+        scan_ms = costs["scan_ms"] - costs_before["scan_ms"]
+        other_ms = costs["other_ms"] - costs_before["other_ms"]
+        db = {"scan_ms_per_scan": round(scan_ms / len(scans), 3) if scans else None,
+              "other_ms_per_request": round(other_ms / len(requests_), 3) if requests_ else None,
+              "scan_statements": costs["scan_calls"] - costs_before["scan_calls"]}
+    return {"minute": m, "db": db, "costs": costs, "requests": len(requests_) + len(scans), "journeys": len(journeys), "scans": len(scans),
             "request_p50_ms": ms(nearest_rank(requests_, 0.5)), "request_p95_ms": ms(nearest_rank(requests_, 0.95)),
             "journey_p95_ms": ms(nearest_rank(journeys, 0.95)), "scan_p95_ms": ms(nearest_rank(scans, 0.95)),
             "control_p95_ms": ms(nearest_rank(controls, 0.95)), "client_lag_p95_ms": ms(nearest_rank(lags, 0.95)),
@@ -346,7 +408,8 @@ def soak(base: str, setup: dict, args, master: int, db_url: str, control_base: s
     upstream, control_upstream = Upstream(base, "pool"), Upstream(control_base, "pool")
     codes = Codes(setup["cards"])
     tokens, proxied = setup["device_tokens"], args.layout == "production"
-    start = time.perf_counter()
+    began = time.perf_counter()
+    start = began + args.warmup_minutes * 60  # the measured minutes begin after the warm-up
     until = start + args.minutes * 60
 
     def one_journey(i: int) -> None:
@@ -358,19 +421,20 @@ def soak(base: str, setup: dict, args, master: int, db_url: str, control_base: s
     def one_scan(i: int) -> None:
         scan(upstream, tokens[i % len(tokens)], codes.pick(i), "192.168.0.%d" % (1 + i % len(tokens)) if proxied else "")
 
-    rows, before = [], row_counts(db_url)
+    rows, before, costs = [], row_counts(db_url), statement_costs(db_url)
     with ThreadPoolExecutor(max_workers=64) as journeys_pool, ThreadPoolExecutor(max_workers=32) as scans_pool, \
             ThreadPoolExecutor(max_workers=4) as control_pool:
-        arrivals(args.journeys_per_s, until, journeys_pool, one_journey)
-        arrivals(args.scans_per_s, until, scans_pool, one_scan, lag=True)
-        arrivals(args.control_per_s, until, control_pool, lambda i: control(control_upstream))
-        for m in range(args.minutes):
+        arrivals(args.journeys_per_s, until, journeys_pool, one_journey, began)
+        arrivals(args.scans_per_s, until, scans_pool, one_scan, began, lag=True)
+        arrivals(args.control_per_s, until, control_pool, lambda i: control(control_upstream), began)
+        for m in range(-args.warmup_minutes, args.minutes):
             cpu_before = time.process_time()
             time.sleep(max(0.0, start + (m + 1) * 60 + 5 - time.perf_counter()))  # 5 s for stragglers
-            row = minute_row(m, start, master, db_url, (time.process_time() - cpu_before) / 60, before)
-            before = row["rows"]
-            rows.append(row)
-            print(format_row(row), flush=True)
+            row = minute_row(m, start, master, db_url, (time.process_time() - cpu_before) / 60, before, costs)
+            before, costs = row["rows"], row["costs"]
+            if m >= 0:
+                rows.append(row)
+            print(("warm-up " if m < 0 else "") + format_row(row), flush=True)
     codes.stopped.set()
     return rows
 
@@ -385,16 +449,48 @@ def format_row(r: dict) -> str:
             f"client {r['client_core_share']:.0%} core  load {r['load1']}  "
             f"checkpoints +{added['checkpoints_timed']} timed +{added['checkpoints_req']} requested "
             f"({added['checkpoint_buffers']} buffers, "
-            f"{added['checkpoint_write_ms']} ms writing)  autovacuum +{added['autovacuums']}  rows {grown}"
+            f"{added['checkpoint_write_ms']} ms writing)  autovacuum +{added['autovacuums']}  "
+            + (f"db {r['db']['scan_ms_per_scan']} ms/scan {r['db']['other_ms_per_request']} ms/request  "
+               if r.get("db") else "")
+            + f"rows {grown}"
             + "".join(f"\n    error: {e}" for e in r["error_samples"]))
 
 
-def ratio(rows: list[dict], key: str) -> float | None:
-    first = [r[key] for r in rows[:3] if r[key]]
-    last = [r[key] for r in rows[-3:] if r[key]]
+def ratio(rows: list[dict], key: str, window: int = 3) -> float | None:
+    """The mean of the last ``window`` minutes' values over the mean of the first ``window``'s."""
+    first = [r[key] for r in rows[:window] if r[key]]
+    last = [r[key] for r in rows[-window:] if r[key]]
     if not first or not last:
         return None
     return round((sum(last) / len(last)) / (sum(first) / len(first)), 3)
+
+
+def median(values: list[float]) -> float:
+    ordered, n = sorted(values), len(values)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
+def trend(rows: list[dict], key: str) -> float | None:
+    """The change over the run as a share of the median (Theil-Sen: the median of the slopes between
+    every two minutes, so a single bad minute at either end cannot make or hide a drift)."""
+    points = [(r["minute"], r[key]) for r in rows if r.get(key)]
+    slopes = [(b[1] - a[1]) / (b[0] - a[0]) for i, a in enumerate(points) for b in points[i + 1:]]
+    if len(points) < 3:
+        return None
+    return round(median(slopes) * (points[-1][0] - points[0][0]) / median([v for _, v in points]), 3)
+
+
+def window_minutes(checkpoint_timeout: str, minutes: int) -> int:
+    """The compared windows: one checkpoint cycle each (at least 3 minutes), and two fit in the run."""
+    return max(1, min(max(3, math.ceil(duration_seconds(checkpoint_timeout) / 60)), minutes // 2))
+
+
+def duration_seconds(setting: str) -> int:
+    """A PostgreSQL duration setting as SHOW prints it ("5min", "30s", "1h") in seconds."""
+    for unit, seconds in (("min", 60), ("ms", 0.001), ("s", 1), ("h", 3600), ("d", 86400)):
+        if setting.endswith(unit) and setting[:-len(unit)].isdigit():
+            return math.ceil(int(setting[:-len(unit)]) * seconds)
+    raise ValueError(f"not a duration: {setting!r}")
 
 
 APP_KINDS = ("request_p95_ms", "journey_p95_ms", "scan_p95_ms")
@@ -418,19 +514,20 @@ def noisy_minutes(rows: list[dict], control_quiet_p95_ms: float | None) -> list[
             if (r["control_p95_ms"] or 0) > limit or (r["client_lag_p95_ms"] or 0) > NOISY_LAG_MS]
 
 
-def summary(rows: list[dict], control_before_ms: float | None = None) -> dict:
-    """Ratios raw and relative to the control's own ratio, memory growth, and the verdict. With noise
-    in any of the first or last three minutes no ratio says anything about the app: "inconclusive"."""
+def summary(rows: list[dict], control_before_ms: float | None = None, window: int = 3) -> dict:
+    """Ratios of the last ``window`` minutes over the first, raw and relative to the control's own
+    ratio, memory growth, and the verdict. With noise in any compared minute no ratio says anything
+    about the app: "inconclusive"."""
     workers_first, workers_last = sum(w or 0 for w in rows[0]["rss_workers_mb"]), sum(w or 0 for w in rows[-1]["rss_workers_mb"])
-    raw = {k: ratio(rows, k) for k in APP_KINDS}
-    control_ratio = ratio(rows, "control_p95_ms")
+    raw = {k: ratio(rows, k, window) for k in APP_KINDS}
+    control_ratio = ratio(rows, "control_p95_ms", window)
     relative = {k: round(v / control_ratio, 3) if v and control_ratio else None for k, v in raw.items()}
     growth = round(workers_last / workers_first - 1, 3) if workers_first else None
     errors = sum(r["errors"] for r in rows)
     memory_flat = growth is not None and growth <= FLAT_RSS
     control_quiet_p95_ms = control_quiet(rows, control_before_ms)
     noisy = noisy_minutes(rows, control_quiet_p95_ms)
-    compared = {r["minute"] for r in rows[:3] + rows[-3:]}
+    compared = {r["minute"] for r in rows[:window] + rows[-window:]}
     if errors:
         verdict = "errors"
     elif compared & set(noisy):
@@ -441,15 +538,23 @@ def summary(rows: list[dict], control_before_ms: float | None = None) -> dict:
         verdict = "flat beside the control"
     else:
         verdict = "drift"
-    # With noise at the ends, the same comparison over the quiet minutes alone (six at least; the minute
+    # With noise at the ends, the same comparison over the quiet minutes alone (two windows at least; the minute
     # after a noisy one still serves its backlog, so it is left out too): a figure beside the verdict,
     # never the verdict (the quiet minutes are chosen after the fact).
     quiet = [r for r in rows if r["minute"] not in noisy and r["minute"] - 1 not in noisy]
-    quiet_ratios = ({"minutes": [r["minute"] for r in quiet[:3] + quiet[-3:]], **{k: ratio(quiet, k) for k in APP_KINDS}}
-                    if len(quiet) >= 6 else None)
-    return {"p95_ratio_last3_first3": raw, "control_p95_ratio_last3_first3": control_ratio,
+    quiet_ratios = ({"minutes": [r["minute"] for r in quiet[:window] + quiet[-window:]],
+                     **{k: ratio(quiet, k, window) for k in APP_KINDS}}
+                    if len(quiet) >= 2 * window else None)
+    db = [r["db"] for r in rows if r.get("db")]
+    db_ratio = ({k: ratio([{"minute": r["minute"], k: r["db"][k]} for r in rows if r.get("db")], k, window)
+                 for k in ("scan_ms_per_scan", "other_ms_per_request")} if len(db) == len(rows) else None)
+    return {"window_minutes": window, "p95_ratio_windows": raw, "control_p95_ratio_windows": control_ratio,
+            "p95_ratio_last3_first3": {k: ratio(rows, k) for k in APP_KINDS},
+            "control_p95_ratio_last3_first3": ratio(rows, "control_p95_ms"),
+            "p95_trend": {k: trend(rows, k) for k in (*APP_KINDS, "control_p95_ms")},
+            "db_ratio_windows": db_ratio,
             "p95_ratio_quiet_minutes": quiet_ratios,
-            "client_lag_p95_ratio_last3_first3": ratio(rows, "client_lag_p95_ms"),
+            "client_lag_p95_ratio_windows": ratio(rows, "client_lag_p95_ms", window),
             "p95_ratio_relative_to_control": relative,
             "rss_workers_mb_first_last": [round(workers_first, 1), round(workers_last, 1)],
             "rss_workers_growth": growth,
@@ -473,6 +578,10 @@ def main() -> int:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="the limiter store of --layout production")
     parser.add_argument("--sync-workers", type=int, default=1, help="`flask sync run` processes of --layout production")
     parser.add_argument("--control-per-s", type=float, default=5.0, help="GETs of the bare control per second")
+    parser.add_argument("--warmup-minutes", type=int, default=None,
+                        help="load before the measured minutes (default: checkpoint_timeout and a minute more)")
+    parser.add_argument("--window-minutes", type=int, default=None,
+                        help="compared windows at each end (default: checkpoint_timeout, at least 3, at most half the run)")
     args = parser.parse_args()
     production = args.layout == "production"
     tmp = Path(tempfile.mkdtemp(prefix="erhc-soak-"))
@@ -488,7 +597,14 @@ def main() -> int:
     try:
         setup = prepare(env, SCAN_DEVICES if production else 1)
         settings = server_settings(db_url)
-        print(f"PostgreSQL: {settings}", flush=True)
+        cycle = math.ceil(duration_seconds(settings["checkpoint_timeout"]) / 60)
+        if args.warmup_minutes is None:
+            args.warmup_minutes = cycle + 1
+        window = args.window_minutes or window_minutes(settings["checkpoint_timeout"], args.minutes)
+        counted = enable_statement_costs(db_url)
+        print(f"PostgreSQL: {settings}; statement costs "
+              f"{'from pg_stat_statements' if counted else 'not counted (pg_stat_statements not preloaded)'}; "
+              f"warm-up {args.warmup_minutes} min, compared windows {window} min", flush=True)
         gunicorn_env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
         if args.workers:
             gunicorn_env["GUNICORN_WORKERS"] = str(args.workers)
@@ -540,11 +656,14 @@ def main() -> int:
                 helper.kill()
         clean_up(server, db_url, tmp)
     result = {"minutes": args.minutes, "journeys_per_s": args.journeys_per_s, "scans_per_s": args.scans_per_s,
-              "layout": args.layout, "postgres": settings, "bare": ceiling, **summary(rows, control_quiet),
-              "per_minute": [{k: v for k, v in r.items() if k != "error_samples"} for r in rows]}
-    print(f"p95 last 3 min / first 3 min: {result['p95_ratio_last3_first3']}; the control's "
-          f"{result['control_p95_ratio_last3_first3']}; relative to it {result['p95_ratio_relative_to_control']}; "
-          f"client lag {result['client_lag_p95_ratio_last3_first3']}; workers' RSS "
+              "layout": args.layout, "postgres": settings, "bare": ceiling, "warmup_minutes": args.warmup_minutes, **summary(rows, control_quiet, window),
+              "per_minute": [{k: v for k, v in r.items() if k not in ("error_samples", "costs")} for r in rows]}
+    w = result["window_minutes"]
+    print(f"p95 last {w} min / first {w} min: {result['p95_ratio_windows']}; the control's "
+          f"{result['control_p95_ratio_windows']}; relative to it {result['p95_ratio_relative_to_control']}; "
+          f"client lag {result['client_lag_p95_ratio_windows']}; last 3 / first 3: {result['p95_ratio_last3_first3']} "
+          f"(control {result['control_p95_ratio_last3_first3']}); trend over the run {result['p95_trend']}; "
+          f"database time per scan and per request, last / first window: {result['db_ratio_windows']}; workers' RSS "
           f"{result['rss_workers_mb_first_last'][0]} → {result['rss_workers_mb_first_last'][1]} MB "
           f"({result['rss_workers_growth']:+.1%}); master {result['rss_master_mb_first_last']} MB; "
           f"checkpoints (timed, requested) by minute {result['checkpoints_by_minute']}, autovacuum {result['autovacuums_by_minute']}; "
