@@ -46,6 +46,7 @@ def import_models() -> None:
     from erhc_h5 import audit  # noqa: F401
     from erhc_h5.code import models as _code  # noqa: F401
     from erhc_h5.filing import models as _filing  # noqa: F401
+    from erhc_h5.ops import models as _ops  # noqa: F401
     from erhc_h5.cards import models as _cards  # noqa: F401
     from erhc_h5.resident import models as _resident  # noqa: F401
     from erhc_h5.sandbox import models as _sandbox  # noqa: F401

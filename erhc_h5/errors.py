@@ -29,7 +29,16 @@ MESSAGES = {
     503: ("unavailable", "服务暂不可用,请稍后再试"),
 }
 VACCINATION_PAGE = "/sandbox-province/vaccination"
-DATABASE_UNAVAILABLE = ("database_unavailable", "系统数据服务暂时无法连接,请稍后再试")
+# What a 503 says when the database cannot take the request, by why (``database_condition``): the
+# database unreachable, or reachable but refusing writes for lack of space or because it is read-only.
+DATABASE_REFUSALS = {
+    "unavailable": ("database_unavailable", "系统数据服务暂时无法连接,请稍后再试"),
+    "disk_full": ("database_disk_full", "系统存储空间已满,暂时无法保存,请稍后再试"),
+    "read_only": ("database_read_only", "系统数据服务暂时只能查询、无法保存,请稍后再试"),
+}
+# PostgreSQL's SQLSTATEs for a write the server refuses whatever the request: disk_full (class 53,
+# insufficient resources) and read_only_sql_transaction (a standby, or default_transaction_read_only).
+STORAGE_SQLSTATES = {"53100": "disk_full", "25006": "read_only"}
 # Connection refused or lost, the file cannot be opened, the pool is exhausted: the database is
 # unreachable, not the request wrong (OperationalError also covers SQLite's "database is locked").
 OUTAGE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
@@ -100,8 +109,31 @@ def wants_json() -> bool:
     )
 
 
+def database_condition(exc: BaseException | None) -> str | None:
+    """"disk_full" or "read_only" when the exception (or what caused it) is the database refusing a
+    write for lack of space or because it is read-only (PostgreSQL's SQLSTATE, SQLite's message)."""
+    import sqlite3
+
+    seen = 0
+    while exc is not None and seen < 6:
+        found = STORAGE_SQLSTATES.get(getattr(exc, "sqlstate", None) or "")
+        if found:
+            return found
+        if isinstance(exc, sqlite3.Error):
+            words = str(exc).lower()
+            if "disk is full" in words:
+                return "disk_full"
+            if "readonly database" in words or "read-only" in words:
+                return "read_only"
+        exc, seen = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
 def is_database_outage(exc: BaseException | None) -> bool:
-    """The exception (or what caused it) says the database cannot be reached."""
+    """The exception (or what caused it) says the database cannot be reached, or cannot take a write
+    whatever the request (its disk is full, it is read-only)."""
+    if database_condition(exc) is not None:
+        return True
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, OUTAGE_ERRORS + DRIVER_OUTAGE_ERRORS) or (
@@ -150,14 +182,16 @@ def domain_error_response(exc: DomainError):
 
 
 def database_unavailable(exc: BaseException | None = None):
-    """503 with Retry-After: the database cannot be reached; logged and counted, never a trace."""
+    """503 with Retry-After: the database cannot be reached, or cannot write (the page says which);
+    logged and counted, never a trace."""
+    condition = database_condition(exc) or "unavailable"
     log_event("database_unavailable", level=logging.WARNING, exc_type=type(exc).__name__ if exc else "",
-              endpoint=request.endpoint)
+              endpoint=request.endpoint, condition=condition)
     metrics = current_app.extensions.get("erhc_metrics")
     if metrics is not None:
         metrics.dependency_failures.labels("database").inc()
     _assume_anonymous()
-    body, status = error_response(503, *DATABASE_UNAVAILABLE)
+    body, status = error_response(503, *DATABASE_REFUSALS[condition])
     response = current_app.make_response((body, status))
     response.headers["Retry-After"] = str(int(current_app.config["DATABASE_RETRY_AFTER_SECONDS"]))
     response.headers["Cache-Control"] = "no-store"

@@ -130,3 +130,26 @@ def test_existing_catches_still_see_their_old_bases():
     assert isinstance(TransitionError("a -> b"), RuntimeError)
     assert str(StaffError("用户名已存在")) == "用户名已存在" and StaffError("用户名已存在").reason == "refused"
     assert Refusal(400, "bad_request", "请求体应为 JSON").as_reply() == {"error": "bad_request", "message": "请求体应为 JSON"}
+
+
+def test_the_database_condition_is_read_from_the_drivers_own_errors():
+    """SQLSTATEs from PostgreSQL's errcodes table (53100 disk_full, 25006 read_only_sql_transaction) and
+    SQLite's result texts, wrapped as SQLAlchemy wraps them; anything else is no condition."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy.exc import InternalError, OperationalError
+
+    from erhc_h5.errors import database_condition, is_database_outage
+
+    cases = [
+        (OperationalError("INSERT", {}, psycopg.errors.lookup("53100")("could not extend file")), "disk_full"),
+        (InternalError("UPDATE", {}, psycopg.errors.lookup("25006")("read-only transaction")), "read_only"),
+        (OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full")), "disk_full"),
+        (OperationalError("INSERT", {}, sqlite3.OperationalError("attempt to write a readonly database")), "read_only"),
+        (OperationalError("SELECT", {}, psycopg.errors.lookup("57P01")("terminating connection")), None),
+        (ValueError("read-only"), None),
+    ]
+    for exc, expected in cases:
+        assert database_condition(exc) == expected, exc
+    assert is_database_outage(cases[1][0]), "a read-only refusal is answered as an outage, not a 500"

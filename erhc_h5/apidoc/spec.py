@@ -173,7 +173,9 @@ SCHEMAS = {
             "sync": {"type": "object"},
             "alerts": {"type": "array", "description": "需要运维处理的告警", "items": {
                 "type": "object", "required": ["code", "level", "message"], "properties": {
-                    "code": {"type": "string", "enum": ["clock_offset", "filing_delivery_stuck", "link_notice_stuck"]},
+                    "code": {"type": "string", "enum": ["database_disk_full", "database_read_only",
+                                                        "database_write_failed", "clock_offset",
+                                                        "filing_delivery_stuck", "link_notice_stuck"]},
                     "level": {"type": "string"},
                     "message": {"type": "string"},
                 }}},
@@ -193,6 +195,8 @@ SCHEMAS = {
             "verification": {"type": "object"},
             "scans": {"type": "array", "items": {"type": "object"}},
             "filing": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "database": {"type": "object", "description": "数据库能否写入(就绪探针的写入)", "properties": {
+                "write": {"type": "string", "enum": ["ok", "disk_full", "read_only", "unavailable", "write_failed"]}}},
             "waiting": {"type": "object", "description": "提交后发送、尚未送达的工作(备案申请表、账号关联提醒短信)",
                         "additionalProperties": {"$ref": "#/components/schemas/WaitingSends"}},
         },

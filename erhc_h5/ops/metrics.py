@@ -94,6 +94,8 @@ class StatusCollector:
             stuck.add_metric([kind], w["stuck"])
         yield waiting
         yield stuck
+        yield GaugeMetricFamily("erhc_database_writable", "1 when the database took the readiness probe's write",
+                                value=1 if s.get("database", {}).get("write", "ok") == "ok" else 0)
         alerts = GaugeMetricFamily("erhc_ops_alert", "1 for each /ops alert in force", labels=["code"])
         for alert in s.get("alerts", []):
             alerts.add_metric([alert["code"]], 1)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from erhc_h5.audit import audit
+from erhc_h5.db import utcnow
 from erhc_h5.logs import log_event
+from erhc_h5.ops.models import ReadinessProbe
 from erhc_h5.resident.limits import take
 from erhc_h5.sync.models import REQUEUE_STATES
 from erhc_h5.sync.repair import requeue as requeue_entries
 from erhc_h5.uow import unit_of_work
 
-# What readiness writes: one counter row, committed, so a database that answers reads but cannot
-# write (disk full, read-only, a standby) is "not ready" instead of failing every journey.
+# What readiness writes, committed, so a database that answers reads but cannot write (disk full,
+# read-only, a standby) is "not ready" instead of failing every journey: the probe table emptied and
+# given one row (ops/models.py says why that needs new disk space), and one counter row.
 PROBE_KEY = "readyz:probe"
 PROBE_TIMEOUT_MS = 2000
 
@@ -25,20 +28,22 @@ def probe_write(session: Session) -> str:
     """'ok', or why the database cannot take a write now: unavailable, read_only, disk_full,
     write_failed. The probe's write is committed (a commit is what a full disk refuses); parallel
     probes each add one to the same counter."""
-    from erhc_h5.errors import is_database_outage
+    from erhc_h5.errors import database_condition, is_database_outage
 
     try:
         with unit_of_work(session):
-            if session.get_bind().dialect.name == "postgresql":
+            postgres = session.get_bind().dialect.name == "postgresql"
+            if postgres:
                 session.execute(text(f"SET LOCAL statement_timeout = {PROBE_TIMEOUT_MS}"))
+            # TRUNCATE gives the table a new empty file (SQLite has none: DELETE); parallel probes queue on its lock.
+            session.execute(text("TRUNCATE readiness_probes" if postgres else "DELETE FROM readiness_probes"))
+            session.execute(insert(ReadinessProbe).values(id=1, at=utcnow()))
             take(session, PROBE_KEY, 2**31 - 1, dt.timedelta(days=1))
         return "ok"
     except SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", exc)).lower()
-        if "read-only" in detail or "read only" in detail or "readonly" in detail:
-            return "read_only"
-        if "no space" in detail or "disk" in detail and "full" in detail:
-            return "disk_full"
+        condition = database_condition(exc)
+        if condition is not None:
+            return condition
         return "unavailable" if is_database_outage(exc) else "write_failed"
 
 

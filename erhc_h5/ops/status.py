@@ -42,9 +42,10 @@ SCAN_OK = ("authenticated", "not_authenticated")
 
 
 def get_status(session: Session, *, now: dt.datetime | None = None, rejected_limit: int = 20,
-               clock_alert_seconds: float | None = None) -> dict:
+               clock_alert_seconds: float | None = None, database: str = "ok") -> dict:
     """Outbox backlog, sync activity, rejected versions, verification funnel, scans and filings (no PII);
-    ``alerts``: what needs an operator now (``clock_alert_seconds``: default ERHC_CLOCK_OFFSET_ALERT_SECONDS)."""
+    ``alerts``: what needs an operator now (``clock_alert_seconds``: default ERHC_CLOCK_OFFSET_ALERT_SECONDS;
+    ``database``: the readiness probe's verdict on a write, ``ops.services.probe_write``)."""
     now = now or utcnow()
     since = now - WINDOW
     sync = _sync_activity(session, now, since)
@@ -58,7 +59,8 @@ def get_status(session: Session, *, now: dt.datetime | None = None, rejected_lim
     return {
         "generated_at": fmt(now),
         "window_hours": int(WINDOW.total_seconds() // 3600),
-        "alerts": _alerts(clock, waiting),
+        "database": {"write": database},
+        "alerts": _database_alerts(database) + _alerts(clock, waiting),
         "waiting": waiting,
         "outbox": _outbox(session, now),
         "sync": sync,
@@ -181,6 +183,23 @@ def _alerts(clock: dict, waiting: dict) -> list[dict]:
             f"(最早排队于 {notices['oldest_at']}{_reason(notices)})。"
             "请确认定时任务 flask --app app notices send 在运行,并检查短信网关。")})
     return alerts
+
+
+DATABASE_ALERTS = {
+    "disk_full": "数据库磁盘已满:查询仍正常,但无法写入——实名认证、扫码记录和上传都会失败,居民看到“系统存储空间已满”。"
+                 "请立即扩容或清理数据库所在磁盘;恢复前 /readyz 返回 503。",
+    "read_only": "数据库处于只读状态(连到了备库,或设置了 default_transaction_read_only):无法写入。"
+                 "请检查数据库主备切换与连接地址;恢复前 /readyz 返回 503。",
+}
+
+
+def _database_alerts(write: str) -> list[dict]:
+    """The database refusing the probe's write: first of all alerts, since nothing is saved meanwhile."""
+    if write == "ok":
+        return []
+    message = DATABASE_ALERTS.get(write, f"数据库写入失败(原因码 {write}):认证和扫码记录无法保存;恢复前 /readyz 返回 503。")
+    return [{"code": f"database_{write}" if write in DATABASE_ALERTS else "database_write_failed", "level": "critical",
+             "message": message}]
 
 
 def _reason(waiting: dict) -> str:

@@ -75,6 +75,12 @@ def _ops_user() -> bool:
     return current_user.is_authenticated and current_user.role in ("ops", "admin")
 
 
+def _status() -> dict:
+    """The ops figures, with whether the database takes a write now (the readiness probe's write)."""
+    session = get_session()
+    return get_status(session, database=services.probe_write(session))
+
+
 @bp.route("/ops/status.json")
 def status_json():
     """The figures as JSON: an ops/admin sign-in, or ``Authorization: Bearer $ERHC_OPS_TOKEN``."""
@@ -82,7 +88,7 @@ def status_json():
         if current_user.is_authenticated:
             return jsonify(error="forbidden", message="您没有权限访问此页面"), 403
         return jsonify(error="unauthorized", message="请先登录或提供有效的运维令牌"), 401
-    return jsonify(get_status(get_session()) | {"environment": environment(current_app.config)})
+    return jsonify(_status() | {"environment": environment(current_app.config)})
 
 
 @bp.route("/metrics")
@@ -92,14 +98,14 @@ def prometheus():
         abort(404)
     if current_app.config.get("OPS_TOKEN") and not (_bearer_ok() or _ops_user()):
         return Response("unauthorized\n", status=401, mimetype="text/plain")
-    body = metrics.render(current_app, get_status(get_session()))
+    body = metrics.render(current_app, _status())
     return Response(body, content_type=metrics.CONTENT_TYPE)
 
 
 @bp.route("/ops")
 @role_required("ops")
 def dashboard():
-    status = get_status(get_session())
+    status = _status()
     return render_template("ops/dashboard.html", s=status, environment=environment(current_app.config),
                            hourly=charts.hourly_bars(status["sync"]["hours"]),
                            reasons=charts.reason_bars(status["sync"]["failures_by_reason"]), form=RequeueForm(),

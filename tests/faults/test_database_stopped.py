@@ -7,75 +7,25 @@ the raw driver connection the scan API uses, and the pool's checkout.
 """
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
-
 import pytest
 from sqlalchemy import text
 
-from erhc_h5 import migrate
-
-from erhc_h5.sandbox import demo
-from erhc_h5.db import get_db, get_session, session_scope
+from erhc_h5.db import get_db, get_session
 from erhc_h5.errors import is_database_outage
-from tests.code.helpers import resident_cookie
-from tests.factories import make_card
-from tests.support import free_port, make_app, qr_texts
+from tests.faults.clusters import private_cluster, warmed
+from tests.support import qr_texts
 
 pytestmark = pytest.mark.slow
-BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-
-
-def _as_postgres(*args: str) -> subprocess.CompletedProcess:
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    return subprocess.run(prefix + list(args), capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
 def private_pg():
-    if not BINARIES or os.geteuid() != 0 or not shutil.which("runuser"):
-        pytest.skip("needs PostgreSQL's server binaries and root (to run them as postgres)")
-    bindir = os.path.dirname(BINARIES[-1])
-    home = Path(tempfile.mkdtemp(prefix="erhc-pg-"))  # not under pytest's root-only folders
-    data = home / "pg"
-    data.mkdir()
-    shutil.chown(home, "postgres")
-    shutil.chown(data, "postgres")
-    port = free_port()
-    done = _as_postgres(f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
-    assert done.returncode == 0, done.stderr[-2000:]
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    done = _as_postgres(f"{bindir}/pg_ctl", "-D", str(data), "-o", options, "-l", str(data / "log"), "-w", "start")
-    assert done.returncode == 0, done.stderr[-2000:]
-    server = {"url": f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
-              "stop": lambda: _as_postgres(f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")}
-    yield server
-    server["stop"]()
-    shutil.rmtree(home, ignore_errors=True)
+    yield from private_cluster()
 
 
 @pytest.fixture
 def warm_app(private_pg):
-    app = make_app(private_pg["url"], DATABASE_RETRY_AFTER_SECONDS=11)
-    migrate.upgrade(app)
-    with app.app_context(), session_scope(app) as session:
-        seeded = demo.seed(app, session)
-        _card, user, _identity = make_card(session, seeded, bind="stopped-db")
-        cookie = resident_cookie(user.id, user.app_id, user.session_version)
-    client, resident = app.test_client(), app.test_client()
-    with resident.session_transaction() as sess:
-        sess["resident"] = cookie
-    auth = {"Authorization": f"Bearer {seeded['device_token']}"}
-    for _ in range(3):  # the pool holds live connections, the caches are warm
-        code = qr_texts(resident.get("/h5/code/token.json").get_json()["src"])[0]
-        assert client.post("/api/v1/scan", json={"code": code}, headers=auth).status_code == 200
-        assert client.get("/readyz").status_code == 200
-    yield app, client, resident, auth, code
-    get_db(app).engine.dispose()
+    yield from warmed(private_pg)
 
 
 def _stop(private_pg) -> None:
@@ -142,3 +92,8 @@ def test_a_read_only_database_is_not_ready(warm_app, private_pg):
         engine.dispose()  # new connections take the setting
     answer = client.get("/readyz")
     assert answer.status_code == 503 and answer.get_json()["checks"]["database"] == "read_only"
+    # A scan writes its event: refused by the database, answered 503 naming why (it was a 500).
+    resident, auth = warm_app[2], warm_app[3]
+    fresh = qr_texts(resident.get("/h5/code/token.json").get_json()["src"])[0]
+    scan = client.post("/api/v1/scan", json={"code": fresh}, headers=auth)
+    assert scan.status_code == 503 and scan.get_json()["error"] == "database_read_only", scan.get_json()

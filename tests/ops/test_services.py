@@ -1,6 +1,8 @@
 """The ops services own their transactions: the readiness probe's write and the requeue."""
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -23,7 +25,7 @@ def test_the_readiness_probe_commits_its_write(db_session):
 def test_a_refused_probe_write_is_rolled_back_and_named(db_session, monkeypatch):
     def refuse(session, *args):
         audit_entry(session, "test.probe_half_written")
-        raise OperationalError("INSERT", {}, Exception("attempt to write a readonly database"))
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("attempt to write a readonly database"))
 
     monkeypatch.setattr(services, "take", refuse)
     assert services.probe_write(db_session) == "read_only"
