@@ -36,9 +36,11 @@ ratio, beside it the last 3 minutes / the first 3 and a trend (Theil-Sen: the me
 every pair of minutes, which one bad minute cannot move, times the run's length, over the median),
 and the RSS growth. Where the server has pg_stat_statements loaded, the database's own time per
 scan and per resident request each minute (what the statements cost inside PostgreSQL, so a
-growing table or index would show there first). A minute is noise when the control's p95 is over 3x its quietest p95
-(measured alone before the soak, or its best minute), or the client started its arrivals over 50 ms
-late (p95). The verdict is
+growing table or index would show there first). A minute is noise when the control's p95 is over
+3x its quietest p95 (measured alone before the soak, or its best minute), the client started its
+arrivals over 50 ms late (p95), or work outside the soak's own processes (this client, gunicorn, the
+control, the sync workers, a local PostgreSQL server; read from /proc) took over a quarter of a
+core: on two shared cores that slows the app well before it slows a bare answer threefold. The verdict is
 "inconclusive (machine noise)" (exit status 2) when one of the compared minutes is noise; else
 "flat" when the raw window ratio of every kind is within 10 % (and memory within 5 %), "flat beside the
 control" when only the ratio relative to the control is (exit status 0 for both), else "drift"
@@ -64,7 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import journey_load  # noqa: E402
 from bench.journey_load import CLIENT_ERRORS, Phone, Upstream, journey  # noqa: E402
-from bench.scan_load import RESIDENTS, _children, clean_up, free_port, new_database, seeded  # noqa: E402
+from bench.scan_load import RESIDENTS, TICK, _children, _proc_cpu, clean_up, free_port, new_database, seeded  # noqa: E402
 from tests.factories import person  # noqa: E402
 
 FLAT_P95, FLAT_RSS = 1.10, 0.05  # the soak's targets: p95 last 3 min / first 3 min, workers' RSS growth
@@ -340,6 +342,55 @@ def enable_statement_costs(db_url: str) -> bool:
     return statement_costs(db_url) is not None
 
 
+def postmaster_pid(db_url: str) -> int | None:
+    """The PostgreSQL server's main process when it runs on this machine (the parent of our backend)."""
+    import psycopg
+
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        try:
+            return int(Path(f"/proc/{backend}/stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+class OtherWork:
+    """How much CPU the machine spent outside the soak's own processes (this client, gunicorn, the
+    control, the sync workers, the PostgreSQL server when local), in cores, between two samples.
+    The control measures what other work does to a bare answer; this measures the work itself, which
+    slows a CPU-bound app on shared cores long before it slows a bare answer threefold."""
+
+    def __init__(self, roots: list[int]):
+        self.roots = [r for r in roots if r]
+        self.last = self._read()
+
+    def _ours(self) -> float:
+        seen, todo, total = set(), list(self.roots), 0.0
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            total += _proc_cpu(pid, reaped_children=True)
+            todo.extend(_children(pid))
+        return total
+
+    @staticmethod
+    def _busy() -> float:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:9]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields)
+        return (user + nice + system + irq + softirq + steal) / TICK
+
+    def _read(self) -> tuple[float, float, float]:
+        return time.perf_counter(), self._busy(), self._ours()
+
+    def sample(self) -> float:
+        """Cores of other work since the last sample."""
+        now = self._read()
+        (t0, busy0, ours0), self.last = self.last, now
+        return round(max(0.0, (now[1] - busy0) - (now[2] - ours0)) / max(now[0] - t0, 1e-6), 2)
+
+
 def server_settings(db_url: str) -> dict:
     """The PostgreSQL settings that decide when checkpoints and vacuum run, as the server has them."""
     import psycopg
@@ -379,7 +430,7 @@ def control_check(upstream: Upstream, rate: float, seconds: float) -> float | No
 
 
 def minute_row(m: int, start: float, master: int, db_url: str, cpu: float, before: dict,
-               costs_before: dict | None = None) -> dict:
+               costs_before: dict | None = None, other_cores: float | None = None) -> dict:
     """Minute ``m``'s figures; ``before``: the row counts at its start (server-wide counters are shown
     as what this minute added), ``costs_before``: the statement costs then (None: not counted)."""
     lo, hi = start + m * 60, start + (m + 1) * 60
@@ -401,10 +452,11 @@ def minute_row(m: int, start: float, master: int, db_url: str, cpu: float, befor
             "errors": len(RECORDER.errors_in(lo, hi)), "error_samples": sorted(set(RECORDER.errors_in(lo, hi)))[:3],
             "rss_master_mb": rss_mb(master), "rss_workers_mb": [rss_mb(w) for w in _children(master)],
             "rows": rows, "this_minute": {k: rows[k] - before[k] for k in SERVER_WIDE},
-            "client_core_share": round(cpu, 2), "load1": round(os.getloadavg()[0], 2)}
+            "client_core_share": round(cpu, 2), "other_cores": other_cores, "load1": round(os.getloadavg()[0], 2)}
 
 
-def soak(base: str, setup: dict, args, master: int, db_url: str, control_base: str) -> list[dict]:
+def soak(base: str, setup: dict, args, master: int, db_url: str, control_base: str,
+         others: OtherWork | None = None) -> list[dict]:
     upstream, control_upstream = Upstream(base, "pool"), Upstream(control_base, "pool")
     codes = Codes(setup["cards"])
     tokens, proxied = setup["device_tokens"], args.layout == "production"
@@ -430,7 +482,8 @@ def soak(base: str, setup: dict, args, master: int, db_url: str, control_base: s
         for m in range(-args.warmup_minutes, args.minutes):
             cpu_before = time.process_time()
             time.sleep(max(0.0, start + (m + 1) * 60 + 5 - time.perf_counter()))  # 5 s for stragglers
-            row = minute_row(m, start, master, db_url, (time.process_time() - cpu_before) / 60, before, costs)
+            row = minute_row(m, start, master, db_url, (time.process_time() - cpu_before) / 60, before, costs,
+                             others.sample() if others else None)
             before, costs = row["rows"], row["costs"]
             if m >= 0:
                 rows.append(row)
@@ -446,7 +499,7 @@ def format_row(r: dict) -> str:
             f"journey p95 {r['journey_p95_ms']} ms ({r['journeys']})  scan p95 {r['scan_p95_ms']} ms ({r['scans']})  "
             f"control p95 {r['control_p95_ms']} ms  client lag p95 {r['client_lag_p95_ms']} ms  "
             f"errors {r['errors']}  RSS master {r['rss_master_mb']} MB workers {r['rss_workers_mb']} MB  "
-            f"client {r['client_core_share']:.0%} core  load {r['load1']}  "
+            f"client {r['client_core_share']:.0%} core  other work {r.get('other_cores')} cores  load {r['load1']}  "
             f"checkpoints +{added['checkpoints_timed']} timed +{added['checkpoints_req']} requested "
             f"({added['checkpoint_buffers']} buffers, "
             f"{added['checkpoint_write_ms']} ms writing)  autovacuum +{added['autovacuums']}  "
@@ -498,6 +551,7 @@ APP_KINDS = ("request_p95_ms", "journey_p95_ms", "scan_p95_ms")
 
 NOISY_CONTROL, NOISY_LAG_MS = 3.0, 50.0  # a minute whose control p95 is over 3x its quiet p95, or whose client
 # started its arrivals more than 50 ms late (p95), measured the machine, not the app
+NOISY_OTHER_CORES = 0.25  # nor one where work outside the soak took over a quarter of a core (an idle machine: ~0.05)
 
 
 def control_quiet(rows: list[dict], before_ms: float | None) -> float | None:
@@ -511,7 +565,8 @@ def noisy_minutes(rows: list[dict], control_quiet_p95_ms: float | None) -> list[
     """Minutes where the machine, not the app, set the figures (the control or the client slowed)."""
     limit = NOISY_CONTROL * max(control_quiet_p95_ms or 0.0, 1.0)
     return [r["minute"] for r in rows
-            if (r["control_p95_ms"] or 0) > limit or (r["client_lag_p95_ms"] or 0) > NOISY_LAG_MS]
+            if (r["control_p95_ms"] or 0) > limit or (r["client_lag_p95_ms"] or 0) > NOISY_LAG_MS
+            or (r.get("other_cores") or 0) > NOISY_OTHER_CORES]
 
 
 def summary(rows: list[dict], control_before_ms: float | None = None, window: int = 3) -> dict:
@@ -645,7 +700,8 @@ def main() -> int:
               f"{f' (Redis limiter, {args.sync_workers} sync workers)' if production else ''}; "
               f"{args.journeys_per_s} journeys/s + {args.scans_per_s} scans/s for {args.minutes} min; "
               f"control {args.control_per_s}/s", flush=True)
-        rows = soak(base, setup, args, server.pid, db_url, control_base)
+        others = OtherWork([os.getpid(), server.pid, *(h.pid for h in helpers), postmaster_pid(db_url)])
+        rows = soak(base, setup, args, server.pid, db_url, control_base, others)
     finally:
         for helper in helpers:
             helper.terminate()
