@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from erhc_h5.errors import DomainError
+from erhc_h5.outbound_tls import verify_setting
 from erhc_h5.sandbox.cities import known_cities
 from erhc_h5.sandbox.models import SandboxProvinceFiling
 from erhc_h5.sandbox.province_books import Refusal, use_nonce
@@ -166,8 +167,12 @@ def send_notice(notice: CityNotice | None) -> str:
 
 
 def _http_post(url: str, body: bytes, headers: dict) -> tuple[int, dict]:
+    """POST to the city. The sandbox province stands in for the province on the city's own host (a
+    staging rehearsal), so it trusts what the city trusts for the province: ERHC_PROVINCE_CA_BUNDLE
+    (a staging host's self-signed certificate), else the public CAs."""
     timeout = float(current_app.config["SANDBOX_PROVINCE_TIMEOUT"])
-    reply = requests.post(url, data=body, headers=headers, timeout=(timeout, timeout), allow_redirects=False)
+    reply = requests.post(url, data=body, headers=headers, timeout=(timeout, timeout), allow_redirects=False,
+                          verify=verify_setting(current_app.config.get("PROVINCE_CA_BUNDLE")))
     try:
         data = reply.json()
     except ValueError:

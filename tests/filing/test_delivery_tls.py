@@ -31,3 +31,22 @@ def test_the_filing_is_delivered_to_a_province_the_bundle_trusts(app, private_pk
         assert refused.value.reason == "tls_untrusted"  # certifi does not know the private CA
         app.config["PROVINCE_CA_BUNDLE"] = bundle
         assert http_post(url, body, {"Content-Type": "application/json"}) == 200
+
+
+def test_the_sandbox_province_calls_a_city_behind_the_same_private_ca_back(app, private_pki):
+    """Staging: the sandbox province tells the city its decision over the city's own TLS. Before, it
+    verified against the public CAs only, so a staging host's self-signed certificate lost every decision."""
+    import requests
+
+    from erhc_h5.sandbox.filing_books import _http_post
+
+    bundle, leaf = private_pki
+    body = b'{"cd_batch": "-", "records": []}'
+    with TlsProvince(*leaf) as city:
+        url = city.url + "/api/v1/province/filing-decision"
+        app.config["PROVINCE_CA_BUNDLE"] = ""
+        with app.app_context(), pytest.raises(requests.exceptions.SSLError):
+            _http_post(url, body, {"Content-Type": "application/json"})
+        app.config["PROVINCE_CA_BUNDLE"] = bundle
+        with app.app_context():
+            assert _http_post(url, body, {"Content-Type": "application/json"})[0] == 200
