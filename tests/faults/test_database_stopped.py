@@ -10,10 +10,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from erhc_h5.db import get_db, get_session
+from erhc_h5.db import get_db, get_session, session_scope
+from erhc_h5.resident.launch import make_launch_url
 from erhc_h5.errors import is_database_outage
 from tests.faults.clusters import private_cluster, warmed
-from tests.support import qr_texts
+from tests.factories import demo_app
+from tests.support import IDENTITY, PROFILE, qr_texts
 
 pytestmark = pytest.mark.slow
 
@@ -51,13 +53,25 @@ def test_every_layer_raises_an_outage_once_the_server_stopped(warm_app, private_
 
 
 def test_a_hundred_scans_and_journey_requests_answer_503_never_500(warm_app, private_pg):
-    _app, client, resident, auth, code = warm_app
+    app, client, resident, auth, code = warm_app
+    with app.app_context(), session_scope(app) as session:
+        filed = demo_app(session)
+        filed_no, secret = filed.app_filing_no, filed.launch_secret
+        newcomer = app.test_client()  # a resident half-way through the journey when the database stops
+        assert newcomer.get(make_launch_url(filed, "stopped-db-newcomer", secret)).status_code == 302
+        assert newcomer.post("/h5/consent", data={"agree": "y"}).status_code == 302
     _stop(private_pg)
+    steps = [
+        lambda i: resident.get(("/h5/service", "/h5/code", "/h5/methods", "/h5/code/token.json")[i % 4]),
+        lambda i: app.test_client().get(make_launch_url(filed_no, f"late-{i}", secret)),
+        lambda i: newcomer.post("/h5/identity", data=IDENTITY),
+        lambda i: newcomer.post("/h5/profile", data=PROFILE),
+        lambda i: newcomer.get("/h5/methods"),
+    ]
     statuses = []
     for i in range(100):
         statuses.append(client.post("/api/v1/scan", json={"code": code}, headers=auth).status_code)
-        page = ("/h5/service", "/h5/code", "/h5/methods", "/h5/code/token.json")[i % 4]
-        statuses.append(resident.get(page).status_code)
+        statuses.append(steps[i % len(steps)](i).status_code)
     assert statuses.count(503) == 200, sorted(set(statuses))
     answer = client.post("/api/v1/scan", json={"code": code}, headers=auth)
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "11"
