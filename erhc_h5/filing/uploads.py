@@ -2,6 +2,7 @@
 (PNG/JPEG checked by Pillow) and the province's stamped 申请表 (PDF, PNG or JPEG checked by magic bytes)."""
 from __future__ import annotations
 
+import errno
 import io
 import re
 import secrets
@@ -26,8 +27,29 @@ MAX_PIXELS = 40_000_000
 
 def upload_dir() -> Path:
     path = Path(current_app.config["UPLOAD_DIR"]) / "filing"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _storage_error(exc) from None
     return path
+
+
+def _write(name: str, data: bytes) -> None:
+    """Write an upload; a folder that cannot be written (missing rights, a full disk) is a FilingError
+    naming the setting to check, never a traceback; a half-written file is removed."""
+    path = upload_dir() / name
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise _storage_error(exc) from None
+
+
+def _storage_error(exc: OSError) -> FilingError:
+    full = exc.errno == errno.ENOSPC
+    return FilingError("upload_storage_full" if full else "upload_storage_unwritable",
+                       "上传文件夹所在磁盘已满,文件未保存" if full else
+                       "上传文件夹无法写入(请检查 ERHC_UPLOAD_DIR 的路径与服务用户的写权限),文件未保存")
 
 
 def check_image(data: bytes) -> tuple[str, int, int]:
@@ -62,7 +84,7 @@ def add_screen(session: Session, app: FiledApp, data: bytes, *, actor_id: int) -
         raise FilingError("too_many", f"最多上传{MAX_SCREENS}张截图", "screens")
     fmt, width, height = check_image(data)
     name = secrets.token_hex(16) + FORMATS[fmt]
-    (upload_dir() / name).write_bytes(data)
+    _write(name, data)
     entry = {"file": name, "format": fmt, "width": width, "height": height, "bytes": len(data)}
     app.ui_design_files = [*(app.ui_design_files or []), entry]
     session.flush()
@@ -106,7 +128,7 @@ def check_stamped_form(data: bytes) -> str:
 def store_stamped_form(data: bytes, suffix: str) -> str:
     """Write an already checked stamped form under a random name; returns that name."""
     name = f"form-{secrets.token_hex(16)}{suffix}"
-    (upload_dir() / name).write_bytes(data)
+    _write(name, data)
     return name
 
 

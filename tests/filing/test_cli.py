@@ -149,3 +149,23 @@ def test_the_sample_form_is_refused_until_filled_in_and_then_files(runner, form_
     assert set(filled) == set(FORM)  # FORM above is every field of the documented form (docs/contracts.md)
     app_id = int(runner.invoke(args=["filing", "create", "--file", form_file(filled)]).output.strip().splitlines()[-1])
     assert db_session.get(FiledApp, app_id).status == "province_pending"
+
+
+def test_a_stamped_form_the_upload_folder_cannot_take_is_one_line_and_nothing_recorded(runner, form_file, db_session,
+                                                                                         tmp_path, app):
+    """A fresh server before its services first started: the upload folder's parent does not exist yet
+    or is not writable. The decision is refused in one Chinese line (it was a PermissionError traceback)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the upload folder's parent should be")
+    app.config["UPLOAD_DIR"] = str(blocker / "uploads")
+    app_id = _create(runner, form_file)
+    stamped = tmp_path / "stamped.pdf"
+    stamped.write_bytes(PDF)
+    before = _counts(db_session)
+    result = runner.invoke(args=["filing", "decide", str(app_id), "--app-filing-no", "ZJ-3301-2026-0102",
+                                 "--access-code", "330100000102", "--opinion", "同意备案",
+                                 "--date", beijing_today(), "--form", str(stamped)])
+    _refused(result)
+    assert "上传文件夹无法写入" in result.output and "ERHC_UPLOAD_DIR" in result.output
+    assert _counts(db_session) == before
+    assert db_session.get(FiledApp, app_id).status == "province_pending"
