@@ -67,9 +67,12 @@ def create_app(overrides: dict | None = None) -> Flask:
         from erhc_h5.sandbox.filings import bp as sandbox_filings_bp
         from erhc_h5.sandbox.vaccination import bp as sandbox_vaccination_bp
 
+        from erhc_h5.sandbox import staff_only_when_staging
+
         app.register_blueprint(province_bp)
         app.register_blueprint(sandbox_filings_bp)
         app.register_blueprint(sandbox_vaccination_bp)
+        staff_only_when_staging(app)
 
     from erhc_h5 import cli
 

@@ -105,3 +105,22 @@ def test_demo_seed_runs_in_staging_with_a_warning_and_is_refused_in_production(a
     app.config.update(ENV="production", STAGING=False, SANDBOX=False)
     refused = runner.invoke(args=["demo", "seed"])
     assert refused.exit_code != 0 and "ERHC_ENV=production" in refused.output
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/sandbox-province/"), ("POST", "/sandbox-province/faults"), ("GET", "/sandbox-province/filings/"),
+    ("GET", "/sandbox-province/filings/1"), ("POST", "/sandbox-province/filings/1/decide"),
+    ("GET", "/sandbox-province/vaccination"),
+])
+def test_on_staging_the_sandbox_provinces_pages_ask_for_a_staff_sign_in(method, path):
+    """An anonymous visitor of a staging host set the sandbox province's faults (latency 20 s, accepted)."""
+    app = create_app(settings("staging", WTF_CSRF_ENABLED=False))
+    answer = app.test_client().open(path, method=method, data={"latency_ms": "20000"})
+    assert answer.status_code == 302 and "/staff/login" in answer.headers["Location"], answer.status_code
+
+
+def test_on_staging_the_sandbox_provinces_signed_interfaces_are_not_sent_to_sign_in():
+    app = create_app(settings("staging", WTF_CSRF_ENABLED=False))
+    answer = app.test_client().post("/sandbox-province/erhc/v1/auth-records", data=b"{}",
+                                    headers={"Content-Type": "application/json"})
+    assert answer.status_code != 302 and "/staff/login" not in answer.headers.get("Location", "")
