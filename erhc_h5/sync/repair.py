@@ -39,6 +39,13 @@ def outbox_counts(session: Session) -> dict:
     return counts
 
 
+def waiting_count(session: Session) -> int:
+    """Record versions not yet sent or not yet answered (pending or batched), read through the state
+    index: it costs what waits, not the whole outbox."""
+    return int(session.scalar(select(func.count()).select_from(OutboxEntry)
+                              .where(OutboxEntry.state.in_((OutboxState.PENDING, OutboxState.BATCHED)))) or 0)
+
+
 def rejected_entries(session: Session, limit: int = 50) -> list[dict]:
     """The newest rejected versions with the province's reasons (no personal data)."""
     rows = session.execute(

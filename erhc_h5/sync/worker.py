@@ -33,7 +33,7 @@ from erhc_h5.records.models import AuthRecord
 from erhc_h5.sync.batching import batch_body, batch_members, make_batches
 from erhc_h5.sync.client import ProvinceClient, Reply
 from erhc_h5.sync.models import BatchState, OutboxEntry, OutboxState, SyncAttempt, SyncBatch
-from erhc_h5.sync.repair import outbox_counts
+from erhc_h5.sync.repair import outbox_counts, waiting_count
 
 DUE_STATES = (BatchState.READY, BatchState.SENDING)
 # Outcomes that no number of attempts can change until someone fixes a clock or a certificate: the
@@ -121,8 +121,11 @@ class Worker:
     def _session(self) -> Session:
         return get_db(self.app).factory()
 
-    def once(self) -> dict:
-        """Batch what is pending, then try every due batch at most once; returns the figures."""
+    def once(self, *, outbox_figures: bool = True) -> dict:
+        """Batch what is pending, then try every due batch at most once; returns the figures, with the
+        whole outbox by state when ``outbox_figures`` (``sync once``), else only how many versions
+        still wait (the loop's every pass: counting every version ever sent, each second, in each
+        worker, grows with the table)."""
         stats = RunStats()
         tried: set[int] = set()
         with self.app.app_context():
@@ -133,12 +136,15 @@ class Worker:
                     break
             session = self._session()
             try:
-                counts = outbox_counts(session)
+                counts = outbox_counts(session) if outbox_figures else None
+                waiting = (counts[OutboxState.PENDING] + counts[OutboxState.BATCHED] if counts is not None
+                           else waiting_count(session))
             finally:
                 session.close()
         out = stats.as_dict()
-        out["pending"] = counts[OutboxState.PENDING] + counts[OutboxState.BATCHED]
-        out["outbox"] = counts
+        out["pending"] = waiting
+        if counts is not None:
+            out["outbox"] = counts
         return out
 
     def run(self, poll_seconds: float | None = None) -> None:
@@ -148,7 +154,7 @@ class Worker:
         failures = 0
         while not self.stop_event.is_set():
             try:
-                figures = self.once()
+                figures = self.once(outbox_figures=False)
             except Exception as exc:  # noqa: BLE001 — the worker outlives any one pass
                 failures += 1
                 self._error(exc, failures)
