@@ -1,8 +1,6 @@
 """The 备案 state machine and secrets, at the service level (the province's decision: test_decisions.py)."""
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from sqlalchemy import select
 
@@ -12,7 +10,7 @@ from erhc_h5.filing import services, uploads
 from erhc_h5.filing.decisions import DecisionInput, record_decision
 from erhc_h5.filing.models import DecisionSource, FiledApp
 from tests.factories import image_bytes
-from tests.filing.helpers import FIELDS
+from tests.filing.helpers import FIELDS, beijing_today
 
 
 def _draft(db_session, reviewer, **changes):
@@ -20,11 +18,12 @@ def _draft(db_session, reviewer, **changes):
 
 
 PDF = b"%PDF-1.4\n% stamped form\n%%EOF\n"
-TODAY = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()  # Beijing, as on the stamp
 
 
 def _province_approves(db_session, filed, recorder, **changes):
-    given = DecisionInput(**{"outcome": "approved", "opinion": "同意备案", "decided_on": TODAY,
+    # Beijing's date when the decision is recorded (a date taken at import went stale at Beijing midnight,
+    # 16:00 UTC, for a suite that began before it)
+    given = DecisionInput(**{"outcome": "approved", "opinion": "同意备案", "decided_on": beijing_today(),
                              "app_filing_no": "ZJ-3301-2026-0042", "access_code": "330100000042",
                              "form_data": PDF, **changes})
     return record_decision(db_session, filed, given, actor_id=recorder.id, source=DecisionSource.CONSOLE,
@@ -50,11 +49,12 @@ def test_full_lifecycle(app, db_session, reviewer, checker, upload_dir):
     # the city's approval only sends the form to the province: no number, no secret, no launch
     assert filed.status == "province_pending" and filed.status_label == "已提交省级,待省级审批"
     assert filed.access_code is None and filed.launch_secret is None and not filed.can_launch
-    decision, secret = _province_approves(db_session, filed, checker)
+    today = beijing_today()
+    decision, secret = _province_approves(db_session, filed, checker, decided_on=today)
     assert filed.status == "approved" and filed.can_launch
     assert (filed.app_filing_no, filed.access_code) == ("ZJ-3301-2026-0042", "330100000042")
     assert secret and len(secret) == 64 and filed.launch_secret == secret and filed.secret_version == 1
-    assert filed.review_opinion == "同意备案" and str(filed.province_decided_on) == TODAY
+    assert filed.review_opinion == "同意备案" and str(filed.province_decided_on) == today
     assert decision.source == "console" and decision.recorded_by_id == checker.id and decision.form_file
     services.transition(db_session, filed, "suspend", actor_id=reviewer.id)
     assert filed.status == "suspended" and not filed.can_launch
