@@ -163,6 +163,15 @@ def _waiting(session: Session, model, waiting, now: dt.datetime) -> dict:
             "stuck_after_minutes": int(STUCK_AFTER.total_seconds() // 60), "last_error": reason or None}
 
 
+# A kind of waiting send: its alert code, what is waiting, and (what did not happen, what to do).
+STUCK_ALERTS = {
+    "filing_deliveries": ("filing_delivery_stuck", "份备案申请表", (
+        "送达省级平台", "请确认定时任务 erhc-filing-deliver.timer(flask --app app filing deliver)在运行,或手动执行一次。")),
+    "link_notices": ("link_notice_stuck", "条账号关联提醒短信", (
+        "发出", "请确认定时任务 erhc-notices.timer(flask --app app notices send)在运行,并检查短信网关。")),
+}
+
+
 def _alerts(clock: dict, waiting: dict) -> list[dict]:
     """Conditions an operator must act on, each with a stable code and a Chinese message."""
     alerts = []
@@ -170,18 +179,12 @@ def _alerts(clock: dict, waiting: dict) -> list[dict]:
         alerts.append({"code": "clock_offset", "level": "warn", "message": (
             f"{clock['label']}(超过 {clock['alert_seconds']:g} 秒告警阈值,测于 {clock['measured_at']})。"
             "超过 300 秒时省级平台会拒收上传(时间戳过期,批次自动重试);码的有效期判断也会偏差。请校准服务器时间(NTP)。")})
-    deliveries = waiting.get("filing_deliveries", {})
-    if deliveries.get("stuck"):
-        alerts.append({"code": "filing_delivery_stuck", "level": "warn", "message": (
-            f"{deliveries['stuck']} 份备案申请表超过 {deliveries['stuck_after_minutes']} 分钟仍未送达省级平台"
-            f"(最早排队于 {deliveries['oldest_at']}{_reason(deliveries)})。"
-            "请确认定时任务 flask --app app filing deliver 在运行,或手动执行一次。")})
-    notices = waiting.get("link_notices", {})
-    if notices.get("stuck"):
-        alerts.append({"code": "link_notice_stuck", "level": "warn", "message": (
-            f"{notices['stuck']} 条账号关联提醒短信超过 {notices['stuck_after_minutes']} 分钟仍未发出"
-            f"(最早排队于 {notices['oldest_at']}{_reason(notices)})。"
-            "请确认定时任务 flask --app app notices send 在运行,并检查短信网关。")})
+    for kind, (code, what, action) in STUCK_ALERTS.items():
+        held = waiting[kind]
+        if held["stuck"]:
+            alerts.append({"code": code, "level": "warn", "message": (
+                f"{held['stuck']} {what}超过 {held['stuck_after_minutes']} 分钟仍未{action[0]}"
+                f"(最早排队于 {held['oldest_at']}{_reason(held)})。{action[1]}")})
     return alerts
 
 
