@@ -37,3 +37,24 @@ def test_a_requeue_is_audited_and_committed(db_session):
     db_session.rollback()
     entry = db_session.scalar(select(AuditEntry).where(AuditEntry.action == "ops.requeue"))
     assert entry is not None and entry.actor_id == "7" and entry.detail == {"versions": 0}
+
+
+def test_thirty_probes_at_once_all_take_their_write(fresh_app):
+    """Thirty readiness probes released together (a load balancer and scrapers on every instance): each
+    empties the probe table and writes its row in turn, none is refused by another's lock."""
+    from sqlalchemy import text
+
+    from erhc_h5.db import session_scope
+    from erhc_h5.sandbox import demo
+    from tests.support import in_parallel_sessions
+
+    with fresh_app.app_context(), session_scope(fresh_app) as session:
+        demo.seed(fresh_app, session)
+    verdicts: list[str] = []
+    errors = in_parallel_sessions(fresh_app, 30, lambda session: verdicts.append(services.probe_write(session)),
+                                  timeout=60)
+    assert not errors, errors
+    assert verdicts == ["ok"] * 30, sorted(set(verdicts))
+    with fresh_app.app_context(), session_scope(fresh_app) as session:
+        assert session.execute(text("SELECT count(*) FROM readiness_probes")).scalar() == 1
+        assert session.get(RateCounter, "readyz:probe").count == 30
